@@ -1,0 +1,9 @@
+import { createTRPCNuxtClient, httpBatchLink } from 'trpc-nuxt/client'
+import type { AppRouter } from '~~/server/trpc/routers/_app'
+
+export default defineNuxtPlugin(() => {
+  const trpc = createTRPCNuxtClient<AppRouter>({
+    links: [httpBatchLink({ url: '/api/trpc' })],
+  })
+  return { provide: { trpc } }
+})

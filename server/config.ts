@@ -1,0 +1,61 @@
+import { z } from 'zod'
+
+/**
+ * Every setting of the web and worker processes, read from the environment once and validated.
+ * A bad or missing value stops start-up with a message naming the variable.
+ */
+const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+const int = (def: number) => z.coerce.number().int().nonnegative().default(def)
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: z.url({ protocol: /^mysql$/ }),
+  DATABASE_POOL_SIZE: int(20),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** Comma-separated host:port list; when set, the ioredis Cluster client is used instead of REDIS_URL. */
+  REDIS_CLUSTER_NODES: csv.optional(),
+  KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'expected host:port')).min(1)),
+  KAFKA_CLIENT_ID: z.string().default('flash-sale'),
+  OIDC_ISSUER: z.url(),
+  OIDC_WEB_CLIENT_ID: z.string().default('flash-sale-web'),
+  OIDC_WEB_CLIENT_SECRET: z.string().default(''),
+  OIDC_CLI_CLIENT_ID: z.string().default('flash-sale-cli'),
+  /** The address shoppers use (NGINX); redirect URIs are built from it. */
+  PUBLIC_URL: z.url().default('http://localhost:8080'),
+  SESSION_PASSWORD: z.string().default(''),
+  STARTING_CREDIT: int(10000),
+  /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
+  PURCHASE_RATE_LIMIT: int(10),
+  /** Worker: events settled per MySQL transaction at most. */
+  SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+  /** Worker: HTTP port for /healthz, /readyz and /metrics. */
+  METRICS_PORT: int(9101),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  LUA_DIR: z.string().optional(),
+})
+  .refine((c) => c.REDIS_URL || c.REDIS_CLUSTER_NODES, { message: 'REDIS_URL or REDIS_CLUSTER_NODES is required', path: ['REDIS_URL'] })
+  .refine((c) => c.NODE_ENV !== 'production' || c.SESSION_PASSWORD.length >= 32, {
+    message: 'must be at least 32 characters in production',
+    path: ['SESSION_PASSWORD'],
+  })
+
+export type Config = z.infer<typeof schema>
+
+export class ConfigError extends Error {}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = schema.safeParse(env)
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`)
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
+  }
+  return result.data
+}
+
+let cached: Config | undefined
+
+/** The process's configuration, parsed on first use. */
+export function config(): Config {
+  cached ??= parseConfig(process.env)
+  return cached
+}

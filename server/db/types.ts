@@ -1,0 +1,71 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+
+type CreatedAt = ColumnType<Date, Date | undefined, never>
+type UpdatedAt = ColumnType<Date, Date | undefined, Date>
+
+export type OrderStatus = 'PENDING' | 'PAID' | 'FAILED'
+export type LedgerKind = 'STARTING' | 'GRANT' | 'PURCHASE'
+
+export interface UsersTable {
+  id: Generated<number>
+  sub: string
+  email: string
+  credit: number
+  created_at: CreatedAt
+}
+
+export interface CreditLedgerTable {
+  id: Generated<number>
+  user_id: number
+  amount: number
+  kind: LedgerKind
+  order_id: string | null
+  created_at: CreatedAt
+}
+
+export interface CouponsTable {
+  id: Generated<number>
+  name: string
+  description: string
+  image_url: string | null
+  price: number
+  total_stock: number
+  stock: number
+  sale_starts_at: Date | null
+  sale_ends_at: Date | null
+  created_at: CreatedAt
+  updated_at: UpdatedAt
+}
+
+export interface OrdersTable {
+  id: string
+  user_id: number
+  coupon_id: number
+  price: number
+  status: OrderStatus
+  reason: string | null
+  server_id: string
+  created_at: Date
+  updated_at: UpdatedAt
+}
+
+export interface UserCouponsTable {
+  id: Generated<number>
+  user_id: number
+  coupon_id: number
+  order_id: string
+  created_at: CreatedAt
+}
+
+export interface Database {
+  users: UsersTable
+  credit_ledger: CreditLedgerTable
+  coupons: CouponsTable
+  orders: OrdersTable
+  user_coupons: UserCouponsTable
+}
+
+export type CouponRow = Selectable<CouponsTable>
+export type NewCoupon = Insertable<CouponsTable>
+export type OrderRow = Selectable<OrdersTable>
+export type UserRow = Selectable<UsersTable>

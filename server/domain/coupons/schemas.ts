@@ -1,0 +1,56 @@
+import { z } from 'zod'
+
+/** The wire shape of a coupon (DESIGN.md, "Contracts"): money in cents, dates as ISO-8601 strings. */
+export interface Coupon {
+  id: number
+  name: string
+  description: string
+  imageUrl: string | null
+  price: number
+  stock: number
+  saleStartsAt: string | null
+  saleEndsAt: string | null
+}
+
+export interface CouponPage {
+  items: Coupon[]
+  page: number
+  pageSize: number
+  total: number
+}
+
+export const couponId = z.number().int().min(1).max(2_147_483_647)
+
+export const listInput = z.object({
+  page: z.number().int().min(1).max(100_000).default(1),
+  pageSize: z.number().int().min(1).max(50).default(12),
+}).strict()
+
+const isoDate = z.iso.datetime({ offset: true })
+const text = (max: number) => z.string().trim().min(1).max(max)
+
+export const createCouponInput = z.object({
+  name: text(120),
+  description: z.string().trim().max(5000),
+  price: z.number().int().min(0).max(100_000_000),
+  stock: z.number().int().min(0).max(10_000_000),
+  imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
+  saleStartsAt: isoDate.nullish(),
+  saleEndsAt: isoDate.nullish(),
+}).strict().refine((c) => !c.saleStartsAt || !c.saleEndsAt || c.saleStartsAt < c.saleEndsAt || new Date(c.saleStartsAt) < new Date(c.saleEndsAt), {
+  message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'],
+})
+
+export const updateCouponInput = z.object({
+  id: couponId,
+  name: text(120).optional(),
+  description: z.string().trim().max(5000).optional(),
+  price: z.number().int().min(0).max(100_000_000).optional(),
+  stockDelta: z.number().int().min(-10_000_000).max(10_000_000).optional(),
+  imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
+  saleStartsAt: isoDate.nullish(),
+  saleEndsAt: isoDate.nullish(),
+}).strict()
+
+export type CreateCouponInput = z.infer<typeof createCouponInput>
+export type UpdateCouponInput = z.infer<typeof updateCouponInput>

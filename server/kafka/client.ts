@@ -1,0 +1,82 @@
+import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { config } from '../config'
+
+/** Topic and group names of DESIGN.md. kafkajs stays behind this module. */
+export const topics = {
+  paymentRequests: 'payment-requests',
+  deadLetters: 'payment-requests.dlq',
+} as const
+export const PAYMENT_GROUP = 'payment-workers'
+
+let shared: Kafka | undefined
+export function kafka(): Kafka {
+  const cfg = config()
+  shared ??= new Kafka({
+    clientId: cfg.KAFKA_CLIENT_ID,
+    brokers: cfg.KAFKA_BROKERS,
+    logLevel: logLevel.WARN,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
+    connectionTimeout: 3000,
+  })
+  return shared
+}
+
+/** An idempotent producer (acks from all in-sync replicas, no duplicates on retry). */
+export function createProducer(): Producer {
+  return kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+}
+
+export interface PaymentRequest {
+  v: 1
+  orderId: string
+  userId: number
+  couponId: number
+  price: number
+  serverId: string
+  requestId: string
+  /** Reservation time, ISO-8601. */
+  createdAt: string
+}
+
+/**
+ * Gathers the messages of concurrent purchases for a moment and sends them as one produce request:
+ * one broker round trip for many shoppers, each of whom still awaits the acknowledgement of their own
+ * message (PERFORMANCE.md, item 4).
+ */
+export class BatchingPublisher {
+  private queue: { key: string, value: string, resolve: () => void, reject: (e: unknown) => void }[] = []
+  private timer: NodeJS.Timeout | undefined
+  private connected: Promise<void> | undefined
+
+  constructor(private readonly producer: Producer, private readonly topic: string, private readonly lingerMs = 2, private readonly maxBatch = 500) {}
+
+  publish(key: string, value: object): Promise<void> {
+    this.connected ??= this.producer.connect().catch((error) => {
+      this.connected = undefined
+      throw error
+    })
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, value: JSON.stringify(value), resolve, reject })
+      if (this.queue.length >= this.maxBatch) this.flush()
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs)
+    })
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const batch = this.queue
+    this.queue = []
+    if (!batch.length) return
+    const send = async () => {
+      await this.connected
+      await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
+    }
+    send().then(() => batch.forEach((m) => m.resolve()), (error) => batch.forEach((m) => m.reject(error)))
+  }
+
+  async close(): Promise<void> {
+    this.flush()
+    await this.producer.disconnect()
+  }
+}

@@ -1,0 +1,35 @@
+import { Cluster, Redis } from 'ioredis'
+import { config } from '../config'
+
+export type RedisClient = Redis | Cluster
+
+/**
+ * A Redis client for the configured deployment: a single server (REDIS_URL) or a Redis Cluster
+ * (REDIS_CLUSTER_NODES). Auto-pipelining batches the concurrent commands of many requests into
+ * one write, which is where most of the purchase path's Redis throughput comes from.
+ */
+export function createRedis(options: { lazy?: boolean } = {}): RedisClient {
+  const cfg = config()
+  const common = { enableAutoPipelining: true, lazyConnect: options.lazy ?? false, maxRetriesPerRequest: 2 }
+  if (cfg.REDIS_CLUSTER_NODES?.length) {
+    const nodes = cfg.REDIS_CLUSTER_NODES.map((hostPort) => {
+      const [host, port] = hostPort.split(':')
+      return { host: host!, port: Number(port) }
+    })
+    return new Cluster(nodes, { enableAutoPipelining: true, lazyConnect: common.lazyConnect, redisOptions: { maxRetriesPerRequest: 2 } })
+  }
+  return new Redis(cfg.REDIS_URL!, common)
+}
+
+let shared: RedisClient | undefined
+/** The process-wide command connection. */
+export function redis(): RedisClient {
+  shared ??= createRedis()
+  return shared
+}
+
+export async function closeRedis(): Promise<void> {
+  const current = shared
+  shared = undefined
+  await current?.quit().catch(() => current.disconnect())
+}

@@ -1,0 +1,25 @@
+/**
+ * Every Redis key and channel name, built in one place. A coupon's keys share the hash tag `{<id>}`,
+ * so the Lua scripts that touch them run in one Redis Cluster slot.
+ */
+export const keys = {
+  stock: (couponId: number) => `coupon:{${couponId}}:stock`,
+  buyers: (couponId: number) => `coupon:{${couponId}}:buyers`,
+  pending: (couponId: number) => `coupon:{${couponId}}:pending`,
+  /** The three keys of one coupon, in the order the reservation scripts take them. */
+  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId)] as const,
+  recentOrders: (userId: number) => `user:${userId}:recent`,
+  rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
+  pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
+  couponCache: (couponId: number) => `cache:coupon:${couponId}`,
+  pageCacheIndex: 'cache:coupons:pages',
+  stockLoaded: 'meta:stock-loaded',
+  lock: (name: string) => `lock:${name}`,
+  presence: (userId: number) => `presence:user:${userId}`,
+  saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,
+} as const
+
+export const channels = {
+  paymentUpdate: (serverId: string) => `payment_update:${serverId}`,
+  cacheInvalidate: 'cache:invalidate',
+} as const

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { config } from '../config'
+import { keys } from './keys'
+import type { RedisClient } from './client'
+
+/** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
+const SCRIPTS = ['reserve-3', 'cancel-3', 'claim-1', 'release-3'] as const
+type ScriptName = (typeof SCRIPTS)[number]
+
+const defined = new WeakSet<RedisClient>()
+
+function luaDir(): string {
+  return config().LUA_DIR ?? join(process.cwd(), 'lua')
+}
+
+/** Registers the scripts on a client once; ioredis then runs them by EVALSHA, loading them on NOSCRIPT. */
+function ensureScripts(client: RedisClient): void {
+  if (defined.has(client)) return
+  for (const name of SCRIPTS) {
+    const [command, numberOfKeys] = name.split('-') as [string, string]
+    client.defineCommand(command, { numberOfKeys: Number(numberOfKeys), lua: readFileSync(join(luaDir(), `${name}.lua`), 'utf8') })
+  }
+  defined.add(client)
+}
+
+type Runner = (...args: (string | number)[]) => Promise<unknown>
+function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+  ensureScripts(client)
+  const command = name.split('-')[0]!
+  return (client as unknown as Record<string, Runner>)[command]!(...args)
+}
+
+export type ReserveStatus = 'OK' | 'NOT_LOADED' | 'ALREADY_PURCHASED' | 'SOLD_OUT'
+
+export interface Reservation {
+  state: 'reserved' | 'claimed'
+  userId: number
+  price: number
+  serverId: string
+  /** Reservation time, ms since epoch. */
+  at: number
+  claimedAt?: number
+  requestId?: string
+}
+
+export async function reserveScript(client: RedisClient, couponId: number, userId: number, orderId: string, entry: Reservation) {
+  const [status, stockLeft] = await run(client, 'reserve-3', ...keys.couponKeys(couponId), userId, orderId, JSON.stringify(entry)) as [ReserveStatus, number]
+  return { status, stockLeft }
+}
+
+export async function cancelScript(client: RedisClient, couponId: number, orderId: string) {
+  return await run(client, 'cancel-3', ...keys.couponKeys(couponId), orderId) as 'CANCELLED' | 'CLAIMED' | 'MISSING'
+}
+
+export async function claimScript(client: RedisClient, couponId: number, orderId: string, now = Date.now()) {
+  return await run(client, 'claim-1', keys.pending(couponId), orderId, now) as 'CLAIMED' | 'MISSING'
+}
+
+/** Returns true when this call released the reservation (stock restored, buyer removed). */
+export async function releaseScript(client: RedisClient, couponId: number, orderId: string): Promise<boolean> {
+  return (await run(client, 'release-3', ...keys.couponKeys(couponId), orderId)) === 1
+}

@@ -1,0 +1,2 @@
+/** Liveness: the process answers. */
+export default defineEventHandler(() => ({ ok: true }))

@@ -1,0 +1,38 @@
+import { initTRPC } from '@trpc/server'
+import type { Identity } from '../auth/types'
+import { ensureUser } from '../domain/users/service'
+import { DomainError } from '../domain/errors'
+import { formatError, toTRPCError } from './errors'
+
+export interface Context {
+  /** Null for anonymous requests; invalid credentials never get this far (they are UNAUTHORIZED). */
+  identity: Identity | null
+  requestId: string
+}
+
+const t = initTRPC.context<Context>().create({ errorFormatter: ({ shape, error }) => formatError(shape, error) })
+
+/** Domain refusals become tRPC errors with their reason, wherever a procedure throws them. */
+const mapDomainErrors = t.middleware(async ({ next }) => {
+  const result = await next()
+  if (!result.ok && result.error.cause instanceof DomainError) {
+    throw toTRPCError(result.error.cause)
+  }
+  return result
+})
+
+export const router = t.router
+export const createCallerFactory = t.createCallerFactory
+export const publicProcedure = t.procedure.use(mapDomainErrors)
+
+/** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
+export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
+  const user = await ensureUser(ctx.identity)
+  return next({ ctx: { ...ctx, user } })
+})
+
+export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
+  if (!ctx.user.isAdmin) throw new DomainError('FORBIDDEN', 'Administrators only')
+  return next()
+})
