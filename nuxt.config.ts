@@ -1,4 +1,6 @@
 // https://nuxt.com/docs/api/configuration/nuxt-config
+import { fileURLToPath } from 'node:url'
+
 export default defineNuxtConfig({
   compatibilityDate: '2025-07-15',
   // pages/, components/ … live at the top level of the repo (see STYLE.md)
@@ -20,6 +22,18 @@ export default defineNuxtConfig({
   build: { transpile: ['trpc-nuxt'] },
   nitro: {
     experimental: { websocket: true },
+  },
+  hooks: {
+    // Auth (PERFORMANCE.md, item 1): nuxt-auth-utils must never seal a session for anonymous visitors.
+    'nitro:config'(nitroConfig) {
+      // Its ws plugin calls getUserSession on every request once Nitro WebSockets are on: drop it
+      // (/ws authenticates itself through server/auth/identify.ts).
+      nitroConfig.plugins = (nitroConfig.plugins ?? []).filter((p) => !/nuxt-auth-utils[\\/].*plugins[\\/]ws(\.[cm]?js)?$/.test(p))
+      // Its GET /api/_auth/session (called by useUserSession during every server render) creates a
+      // session too: replace it with a read-only handler.
+      nitroConfig.handlers = (nitroConfig.handlers ?? []).filter((h) => !(h.route === '/api/_auth/session' && h.method === 'get'))
+      nitroConfig.handlers.push({ route: '/api/_auth/session', method: 'get', handler: fileURLToPath(new URL('./server/auth/session-endpoint.ts', import.meta.url)) })
+    },
   },
   typescript: {
     strict: true,

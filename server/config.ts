@@ -32,6 +32,17 @@ const schema = z.object({
   METRICS_PORT: int(9101),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   LUA_DIR: z.string().optional(),
+  /** Catalogue caching: `off` sends every coupon.list/get straight to MySQL (benchmarks, diagnosis). */
+  CATALOGUE_CACHE: z.enum(['on', 'off']).default('on'),
+  /** The per-process L1 cache alone: `off` makes every read go to Redis (L2). */
+  CATALOGUE_L1: z.enum(['on', 'off']).default('on'),
+  CATALOGUE_L1_TTL_MS: z.coerce.number().int().min(1).default(30_000),
+  /** L2 page/coupon TTL; each write adds up to 10 % random jitter so pages do not expire together. */
+  CATALOGUE_L2_TTL_MS: z.coerce.number().int().min(1).default(120_000),
+  /** How long an unknown coupon id is remembered as missing (L1 and L2). */
+  CATALOGUE_MISSING_TTL_MS: z.coerce.number().int().min(1).default(5_000),
+  /** Lease of the page-rebuild mutex; the holder's watchdog extends it every lease/3. */
+  CATALOGUE_LOCK_LEASE_MS: z.coerce.number().int().min(300).default(3_000),
 })
   .refine((c) => c.REDIS_URL || c.REDIS_CLUSTER_NODES, { message: 'REDIS_URL or REDIS_CLUSTER_NODES is required', path: ['REDIS_URL'] })
   .refine((c) => c.NODE_ENV !== 'production' || c.SESSION_PASSWORD.length >= 32, {

@@ -1,10 +1,72 @@
 import type { H3Event } from 'h3'
-import type { Identity } from './types'
+import { DomainError } from '../domain/errors'
+import { isCrossSite, isSafeMethod } from './csrf'
+import { verifyAccessToken } from './jwt'
+import { identityOfSessionCookie, sessionCookieOf } from './session'
+import type { Credentials, Identity } from './types'
 
 /**
- * The identity behind a request: a bearer token (which decides when present) or the session cookie.
- * Returns null for anonymous requests; throws DomainError('UNAUTHORIZED') for invalid credentials.
+ * The identity behind a set of credentials, the one check shared by tRPC and the WebSocket:
+ * a bearer token (Authorization header, or `accessToken` for `/ws?access_token=`) decides when present;
+ * else the nuxt-auth-utils session cookie; else anonymous (null).
+ * Throws DomainError('UNAUTHORIZED') for an invalid token or session cookie, and DomainError('FORBIDDEN')
+ * for a cookie-authenticated state change (or socket) from another site when method/origin are given.
  */
-export async function identifyEvent(_event: H3Event): Promise<Identity | null> {
-  return null
+export async function identifyCredentials(credentials: Credentials): Promise<Identity | null> {
+  const { authorization, accessToken } = credentials
+  if (authorization) {
+    const match = /^Bearer +(\S+)\s*$/i.exec(authorization)
+    if (!match) throw new DomainError('UNAUTHORIZED', 'Unsupported Authorization header: expected Bearer <token>')
+    return toIdentity(await verifyAccessToken(match[1]!))
+  }
+  if (accessToken) return toIdentity(await verifyAccessToken(accessToken))
+
+  const sealed = sessionCookieOf(credentials.cookie)
+  if (!sealed) return null
+  const identity = await identityOfSessionCookie(sealed)
+  if (identity && (credentials.method !== undefined || credentials.origin !== undefined)) {
+    const unsafe = credentials.method === 'UPGRADE' || !isSafeMethod(credentials.method)
+    if (unsafe && isCrossSite(credentials.origin, credentials.secFetchSite)) {
+      throw new DomainError('FORBIDDEN', 'Cross-site request refused')
+    }
+  }
+  return identity
+}
+
+function toIdentity(token: Identity): Identity {
+  return { sub: token.sub, email: token.email, isAdmin: token.isAdmin }
+}
+
+/** The identity behind an HTTP request (see identifyCredentials); null when anonymous. */
+export async function identifyEvent(event: H3Event): Promise<Identity | null> {
+  const headers = event.node.req.headers
+  const authorization = headers.authorization
+  if (!authorization && !headers.cookie) return null
+  return await identifyCredentials({
+    authorization,
+    cookie: headers.cookie,
+    method: event.method,
+    origin: headers.origin,
+    secFetchSite: headers['sec-fetch-site'] as string | undefined,
+  })
+}
+
+/**
+ * The identity behind a WebSocket upgrade request (crossws' `upgrade(request)` hook): `?access_token=`
+ * or the Authorization header, else the session cookie, which is refused from another site's page
+ * (cross-site WebSocket hijacking). Null when anonymous; throws like identifyCredentials.
+ */
+export async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<Identity | null> {
+  const h = request.headers
+  let accessToken: string | null = null
+  const q = request.url.indexOf('?')
+  if (q >= 0) accessToken = new URLSearchParams(request.url.slice(q + 1)).get('access_token')
+  return await identifyCredentials({
+    authorization: h.get('authorization'),
+    accessToken,
+    cookie: h.get('cookie'),
+    method: 'UPGRADE',
+    origin: h.get('origin'),
+    secFetchSite: h.get('sec-fetch-site'),
+  })
 }

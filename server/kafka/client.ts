@@ -1,6 +1,9 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs'
 import { config } from '../config'
 
+// We use the default (murmur2) partitioner on purpose; the notice about its change since v1 is noise.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
+
 /** Topic and group names of DESIGN.md. kafkajs stays behind this module. */
 export const topics = {
   paymentRequests: 'payment-requests',

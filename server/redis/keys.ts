@@ -17,6 +17,12 @@ export const keys = {
   lock: (name: string) => `lock:${name}`,
   presence: (userId: number) => `presence:user:${userId}`,
   saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,
+  /** Bumped by every catalogue invalidation; a rebuild that raced one drops what it wrote. */
+  catalogueGeneration: 'cache:coupons:generation',
+  /** Mutex name (for `lock()`) of one page's L2 rebuild. */
+  pageRebuildLock: (page: number, pageSize: number) => `coupons:page:${page}:${pageSize}`,
+  /** SCAN pattern matching every `couponCache` key. */
+  couponCachePattern: 'cache:coupon:*',
 } as const
 
 export const channels = {

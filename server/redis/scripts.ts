@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-3', 'cancel-3', 'claim-1', 'release-3'] as const
+const SCRIPTS = ['reserve-3', 'cancel-3', 'claim-1', 'release-3', 'adjust-stock-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -60,4 +60,10 @@ export async function claimScript(client: RedisClient, couponId: number, orderId
 /** Returns true when this call released the reservation (stock restored, buyer removed). */
 export async function releaseScript(client: RedisClient, couponId: number, orderId: string): Promise<boolean> {
   return (await run(client, 'release-3', ...keys.couponKeys(couponId), orderId)) === 1
+}
+
+/** Returns the new live stock, 'NOT_LOADED', or 'INSUFFICIENT' when removing more units than are left. */
+export async function adjustStockScript(client: RedisClient, couponId: number, delta: number) {
+  const result = Number(await run(client, 'adjust-stock-1', keys.stock(couponId), delta))
+  return result === -1 ? 'NOT_LOADED' as const : result === -2 ? 'INSUFFICIENT' as const : result
 }

@@ -1,10 +1,14 @@
 import { router } from '../init'
+import { adminRouter } from './admin'
 import { couponRouter } from './coupon'
+import { orderRouter } from './order'
 import { userRouter } from './user'
 
 export const appRouter = router({
   coupon: couponRouter,
+  order: orderRouter,
   user: userRouter,
+  admin: adminRouter,
 })
 
 export type AppRouter = typeof appRouter

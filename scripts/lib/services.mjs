@@ -1,0 +1,565 @@
+// How each infrastructure service is started and checked. Used through scripts/lib/stack.mjs.
+import crypto from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { ROOT, log, ok, warn, run, sleep, secs, mkdirp, lastLines, canConnect, httpStatus, renderTemplate } from './util.mjs'
+import { startProcess, stopProcess } from './proc.mjs'
+import { findBin } from './system.mjs'
+
+export const REALM = 'flash-sale'
+export const WEB_CLIENT_ID = 'flash-sale-web'
+export const CLI_CLIENT_ID = 'flash-sale-cli'
+
+export class ServiceError extends Error {}
+
+function failure(msg, logFile) {
+  const tail = lastLines(logFile, 20)
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')
+  return new ServiceError(`${msg}\n  log: ${logFile}\n  last lines:\n${tail}`)
+}
+
+/**
+ * Starts a child process and polls `ready()` until it answers true. On timeout or early exit the
+ * process is stopped and the error names the service, its log and the log's last 20 lines.
+ */
+export async function launch(stack, { key, label, port, cmd, args, env, cwd, ready, timeoutMs, logName }) {
+  const logFile = path.join(stack.logsDir, `${logName ?? key}.log`)
+  const t0 = Date.now()
+  if (stack.aborted) throw new ServiceError(`${label}: not started (the stack is stopping)`)
+  log(`starting ${label} on :${port} …`)
+  const handle = startProcess(key, cmd, args, { env, cwd, logFile })
+  stack.track(key, handle)
+  let lastErr
+  for (;;) {
+    if (handle.exitCode !== undefined) {
+      stack.untrack(key)
+      throw failure(`${label} exited (${handle.exitCode}) before it was ready${lastErr ? ` — last check: ${lastErr.message.split('\n')[0]}` : ''}`, logFile)
+    }
+    try {
+      if (await ready(handle)) break
+    } catch (e) {
+      lastErr = e
+    }
+    if (stack.aborted) {
+      await stopProcess(handle, 5000)
+      stack.untrack(key)
+      throw new ServiceError(`${label}: start aborted (another service failed)`)
+    }
+    if (Date.now() - t0 > timeoutMs) {
+      await stopProcess(handle, 3000)
+      stack.untrack(key)
+      throw failure(`${label} was not ready within ${Math.round(timeoutMs / 1000)}s${lastErr ? ` — last check: ${lastErr.message.split('\n')[0]}` : ''}`, logFile)
+    }
+    await sleep(250)
+  }
+  ok(`${label} ready on :${port} in ${secs(t0)}`)
+  return handle
+}
+
+// ------------------------------------------------------------------ MariaDB
+
+function mariadbSocket(stack) {
+  const p = path.join(stack.dir, 'mariadb', 'mysqld.sock')
+  if (p.length < 100) return p
+  // unix socket paths are limited to ~107 bytes
+  const h = crypto.createHash('sha1').update(stack.dir).digest('hex').slice(0, 12)
+  return path.join(os.tmpdir(), `flash-sale-mysqld-${h}.sock`)
+}
+
+export function mariadbClientArgs(stack) {
+  return ['--no-defaults', '-uroot', `--socket=${mariadbSocket(stack)}`]
+}
+
+export async function startMariadb(stack) {
+  const port = stack.ports.mysql
+  const base = mkdirp(path.join(stack.dir, 'mariadb'))
+  const data = path.join(base, 'data')
+  const socket = mariadbSocket(stack)
+  const asRoot = process.getuid?.() === 0
+  const server = findBin('mariadbd') ?? findBin('mysqld')
+  if (!server) throw new ServiceError('mariadbd not found (install mariadb-server)')
+  if (!fs.existsSync(path.join(data, 'mysql'))) {
+    const t0 = Date.now()
+    const tmp = `${data}.tmp`
+    fs.rmSync(tmp, { recursive: true, force: true })
+    mkdirp(tmp)
+    const installDb = findBin('mariadb-install-db') ?? findBin('mysql_install_db')
+    await run(installDb, [
+      '--no-defaults',
+      `--datadir=${tmp}`,
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
+      ...(asRoot ? ['--user=root'] : []),
+    ])
+    fs.rmSync(data, { recursive: true, force: true })
+    fs.renameSync(tmp, data)
+    ok(`MariaDB data directory initialised in ${secs(t0)}`)
+  }
+  fs.rmSync(socket, { force: true })
+  const client = findBin('mariadb') ?? findBin('mysql')
+  const args = [
+    '--no-defaults',
+    `--datadir=${data}`,
+    `--socket=${socket}`,
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--pid-file=${path.join(base, 'mariadbd.pid')}`,
+    '--innodb-buffer-pool-size=256M',
+    '--max-connections=500',
+    '--character-set-server=utf8mb4',
+    '--collation-server=utf8mb4_unicode_ci',
+    '--default-time-zone=+00:00',
+    '--skip-name-resolve',
+    '--log-error=',
+    ...(asRoot ? ['--user=root'] : []),
+  ]
+  const handle = await launch(stack, {
+    key: 'mariadb',
+    label: 'MariaDB',
+    port,
+    cmd: server,
+    args,
+    timeoutMs: 60_000,
+    ready: async () => (await canConnect(port)) && (await run(client, [...mariadbClientArgs(stack), '-e', 'SELECT 1'], { timeoutMs: 5000 }), true),
+  })
+  const sql = `
+    CREATE DATABASE IF NOT EXISTS flash_sale CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    CREATE USER IF NOT EXISTS 'flash'@'127.0.0.1' IDENTIFIED BY 'flash';
+    CREATE USER IF NOT EXISTS 'flash'@'localhost' IDENTIFIED BY 'flash';
+    CREATE USER IF NOT EXISTS 'flash'@'::1' IDENTIFIED BY 'flash';
+    GRANT ALL PRIVILEGES ON *.* TO 'flash'@'127.0.0.1' WITH GRANT OPTION;
+    GRANT ALL PRIVILEGES ON *.* TO 'flash'@'localhost' WITH GRANT OPTION;
+    GRANT ALL PRIVILEGES ON *.* TO 'flash'@'::1' WITH GRANT OPTION;
+    FLUSH PRIVILEGES;`
+  await run(client, mariadbClientArgs(stack), { input: sql })
+  return handle
+}
+
+// ------------------------------------------------------------------ Redis
+
+export async function startRedis(stack) {
+  const port = stack.ports.redis
+  const dir = mkdirp(path.join(stack.dir, 'redis'))
+  const server = findBin('redis-server')
+  const cli = findBin('redis-cli')
+  return launch(stack, {
+    key: 'redis',
+    label: 'Redis',
+    port,
+    cmd: server,
+    args: [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--save', '',
+      '--daemonize', 'no',
+      '--logfile', '',
+      '--pidfile', path.join(dir, 'redis.pid'),
+      '--maxclients', '10000',
+    ],
+    timeoutMs: 30_000,
+    ready: async () => {
+      if (!(await canConnect(port))) return false
+      const { stdout } = await run(cli, ['-p', String(port), 'ping'], { timeoutMs: 3000 })
+      return stdout.trim() === 'PONG'
+    },
+  })
+}
+
+// ------------------------------------------------------------------ Kafka
+
+export const KAFKA_TOPICS = [
+  { name: 'payment-requests', partitions: 6 },
+  { name: 'payment-requests.dlq', partitions: 6 },
+]
+
+const KAFKA_LOG4J = `# Written by scripts/lib/services.mjs
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRefs = stdout
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = kafka.controller
+logger.controller.level = INFO
+logger.zk.name = org.apache.kafka.clients
+logger.zk.level = WARN
+`
+const TOOLS_LOG4J = `status = error
+appender.console.type = Console
+appender.console.name = STDERR
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+`
+
+function kafkaJava(stack, heap, extra = []) {
+  const kdir = path.join(stack.dir, 'kafka')
+  return [
+    ...heap,
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dkafka.logs.dir=${path.join(kdir, 'logs')}`,
+    ...extra,
+    '-cp',
+    path.join(stack.kafkaLibs, '*'),
+  ]
+}
+
+function toolJava(stack) {
+  const kdir = path.join(stack.dir, 'kafka')
+  return [
+    '-Xmx128m',
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+UseSerialGC',
+    `-Dlog4j2.configurationFile=${path.join(kdir, 'tools-log4j2.properties')}`,
+    '-cp',
+    path.join(stack.kafkaLibs, '*'),
+  ]
+}
+
+export async function createKafkaTopics(stack, topics = KAFKA_TOPICS) {
+  const kdir = path.join(stack.dir, 'kafka')
+  await Promise.all(
+    topics.map((t) =>
+      run(
+        stack.java.kafka.bin,
+        [
+          ...toolJava(stack),
+          'org.apache.kafka.tools.TopicCommand',
+          '--bootstrap-server', `127.0.0.1:${stack.ports.kafka}`,
+          '--command-config', path.join(kdir, 'tools.properties'),
+          '--create', '--if-not-exists',
+          '--topic', t.name,
+          '--partitions', String(t.partitions),
+          '--replication-factor', '1',
+        ],
+        { timeoutMs: 30_000 },
+      ),
+    ),
+  )
+}
+
+export async function startKafka(stack) {
+  const port = stack.ports.kafka
+  const cport = stack.ports.kafkaController
+  const kdir = mkdirp(path.join(stack.dir, 'kafka'))
+  const data = path.join(kdir, 'data')
+  mkdirp(path.join(kdir, 'logs'))
+  const java = stack.java.kafka.bin
+  // The controller's address is stored in the KRaft log at format time: a different controller port
+  // needs a fresh log.
+  const metaFile = path.join(kdir, 'format.json')
+  const meta = fs.existsSync(metaFile) ? JSON.parse(fs.readFileSync(metaFile, 'utf8')) : null
+  if (meta && meta.controllerPort !== cport && fs.existsSync(data)) {
+    warn(`Kafka controller port changed (${meta.controllerPort} → ${cport}): starting Kafka with empty data`)
+    fs.rmSync(data, { recursive: true, force: true })
+  }
+  const props = `# Written by scripts/lib/services.mjs — single combined KRaft node
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:${cport}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${data}
+num.partitions=6
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=6
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+log.segment.bytes=104857600
+num.network.threads=2
+num.io.threads=4
+`
+  fs.writeFileSync(path.join(kdir, 'server.properties'), props)
+  fs.writeFileSync(path.join(kdir, 'log4j2.properties'), KAFKA_LOG4J)
+  fs.writeFileSync(path.join(kdir, 'tools-log4j2.properties'), TOOLS_LOG4J)
+  fs.writeFileSync(path.join(kdir, 'tools.properties'), 'request.timeout.ms=5000\ndefault.api.timeout.ms=10000\n')
+  if (!fs.existsSync(path.join(data, 'meta.properties'))) {
+    const t0 = Date.now()
+    const idFile = path.join(kdir, 'cluster-id')
+    let clusterId = fs.existsSync(idFile) ? fs.readFileSync(idFile, 'utf8').trim() : ''
+    if (!clusterId) {
+      // StorageTool random-uuid is a base64url-encoded random UUID: make the same here (no JVM start)
+      // (and, like Kafka's Uuid, never one starting with '-', which would read as an option)
+      do {
+        const b = crypto.randomBytes(16)
+        b[6] = (b[6] & 0x0f) | 0x40
+        b[8] = (b[8] & 0x3f) | 0x80
+        clusterId = b.toString('base64url')
+      } while (clusterId.startsWith('-'))
+      fs.writeFileSync(idFile, `${clusterId}\n`)
+    }
+    await run(java, [
+      ...toolJava(stack),
+      'kafka.tools.StorageTool',
+      'format', '--standalone', '-t', clusterId, '-c', path.join(kdir, 'server.properties'), '--ignore-formatted',
+    ])
+    fs.writeFileSync(metaFile, JSON.stringify({ clusterId, controllerPort: cport }))
+    ok(`Kafka storage formatted in ${secs(t0)}`)
+  }
+  let topicsMade = false
+  return launch(stack, {
+    key: 'kafka',
+    label: 'Kafka',
+    port,
+    cmd: java,
+    args: [
+      ...kafkaJava(stack, ['-Xms256m', '-Xmx512m'], [`-Dlog4j2.configurationFile=${path.join(kdir, 'log4j2.properties')}`]),
+      'kafka.Kafka',
+      path.join(kdir, 'server.properties'),
+    ],
+    timeoutMs: 120_000,
+    ready: async () => {
+      if (!(await canConnect(port))) return false
+      if (!topicsMade) {
+        await createKafkaTopics(stack)
+        topicsMade = true
+      }
+      return true
+    },
+  })
+}
+
+// ------------------------------------------------------------------ Keycloak
+
+/**
+ * A Keycloak home of this stack's own: config, build output (lib/quarkus) and data (H2 database,
+ * import dir) are per stack; the big read-only jar folder (lib/lib) is a symlink into the cache.
+ */
+function keycloakHome(stack) {
+  const home = path.join(stack.dir, 'keycloak', 'home')
+  const marker = path.join(home, '.layout')
+  const dist = stack.keycloakDist
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') === dist) return home
+  const tmp = `${home}.tmp`
+  fs.rmSync(tmp, { recursive: true, force: true })
+  mkdirp(path.join(tmp, 'lib'))
+  for (const p of ['bin', 'conf', 'providers', 'themes', 'lib/app', 'lib/quarkus', 'lib/quarkus-run.jar', 'version.txt']) {
+    const src = path.join(dist, p)
+    if (fs.existsSync(src)) fs.cpSync(src, path.join(tmp, p), { recursive: true, preserveTimestamps: true })
+  }
+  fs.symlinkSync(path.join(dist, 'lib', 'lib'), path.join(tmp, 'lib', 'lib'))
+  fs.writeFileSync(path.join(tmp, '.layout'), dist)
+  // keep the H2 data of an earlier home (different cache path)
+  if (fs.existsSync(path.join(home, 'data'))) fs.renameSync(path.join(home, 'data'), path.join(tmp, 'data'))
+  fs.rmSync(home, { recursive: true, force: true })
+  fs.renameSync(tmp, home)
+  return home
+}
+
+export function renderRealm(stack) {
+  const template = JSON.parse(fs.readFileSync(path.join(ROOT, 'keycloak', 'realm-flash-sale.json'), 'utf8'))
+  const vars = { PUBLIC_URL: stack.publicUrl, WEB_CLIENT_SECRET: stack.secrets.webClientSecret }
+  const walk = (v) => {
+    if (typeof v === 'string') return renderTemplate(v, vars)
+    if (Array.isArray(v)) return v.map(walk)
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]))
+    return v
+  }
+  const realm = walk(template)
+  const web = realm.clients.find((cl) => cl.clientId === WEB_CLIENT_ID)
+  web.redirectUris = [...new Set([...web.redirectUris, ...stack.redirectUris()])]
+  return realm
+}
+
+export async function startKeycloak(stack) {
+  const port = stack.ports.keycloak
+  const home = keycloakHome(stack)
+  const importDir = mkdirp(path.join(home, 'data', 'import'))
+  fs.writeFileSync(path.join(importDir, 'realm-flash-sale.json'), JSON.stringify(renderRealm(stack), null, 2))
+  const java = stack.java.keycloak
+  const env = {
+    ...process.env,
+    JAVA_HOME: java.home,
+    KC_BOOTSTRAP_ADMIN_USERNAME: 'admin',
+    KC_BOOTSTRAP_ADMIN_PASSWORD: 'admin',
+    JAVA_OPTS_KC_HEAP: '-Xms64m -Xmx768m',
+  }
+  for (const k of Object.keys(env)) if (k.startsWith('KC_') && !k.startsWith('KC_BOOTSTRAP_ADMIN_')) delete env[k]
+  const discovery = `http://127.0.0.1:${port}/realms/${REALM}/.well-known/openid-configuration`
+  const handle = await launch(stack, {
+    key: 'keycloak',
+    label: 'Keycloak',
+    port,
+    cmd: path.join(home, 'bin', 'kc.sh'),
+    args: [
+      'start-dev',
+      `--http-port=${port}`,
+      '--http-host=127.0.0.1',
+      `--hostname=http://localhost:${port}`,
+      '--import-realm',
+      '--health-enabled=true',
+      `--http-management-port=${stack.ports.keycloakManagement}`,
+      '--cache=local',
+    ],
+    cwd: home,
+    env,
+    timeoutMs: 240_000,
+    ready: async () => (await httpStatus(discovery, 3000)) === 200,
+  })
+  await syncWebClient(stack)
+  return handle
+}
+
+/** A master-realm admin token (admin-cli). */
+export async function keycloakAdminToken(keycloakUrl, username = 'admin', password = 'admin') {
+  const res = await fetch(`${keycloakUrl}/realms/master/protocol/openid-connect/token`, {
+    method: 'POST',
+    body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username, password }),
+  })
+  if (!res.ok) throw new Error(`Keycloak admin login failed: ${res.status} ${await res.text()}`)
+  return (await res.json()).access_token
+}
+
+/**
+ * Makes the realm's web client match this stack (public URL, secret, redirect URIs): the realm is
+ * imported only once, so a changed port or an extra redirect URI is applied here.
+ */
+export async function syncWebClient(stack, extraRedirectUris = []) {
+  const base = stack.env.KEYCLOAK_URL
+  const token = await keycloakAdminToken(base)
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+  const list = await fetch(`${base}/admin/realms/${REALM}/clients?clientId=${WEB_CLIENT_ID}`, { headers })
+  if (!list.ok) throw new Error(`Keycloak admin API: ${list.status} ${await list.text()}`)
+  const [client] = await list.json()
+  if (!client) throw new Error(`client ${WEB_CLIENT_ID} missing from realm ${REALM}`)
+  const pub = stack.publicUrl
+  const redirectUris = [...new Set([`${pub}/auth/keycloak/callback`, ...stack.redirectUris(), ...extraRedirectUris])]
+  const updated = {
+    ...client,
+    secret: stack.secrets.webClientSecret,
+    rootUrl: pub,
+    baseUrl: `${pub}/`,
+    redirectUris,
+    webOrigins: [pub],
+    attributes: { ...client.attributes, 'post.logout.redirect.uris': `${pub}/`, 'pkce.code.challenge.method': 'S256' },
+  }
+  const put = await fetch(`${base}/admin/realms/${REALM}/clients/${client.id}`, { method: 'PUT', headers, body: JSON.stringify(updated) })
+  if (!put.ok) throw new Error(`Keycloak admin API: updating ${WEB_CLIENT_ID} failed: ${put.status} ${await put.text()}`)
+  return redirectUris
+}
+
+// ------------------------------------------------------------------ NGINX
+
+export const NGINX_DEFAULT_RATES = { purchaseRate: 20, purchaseBurst: 40, generalRate: 200, generalBurst: 400 }
+
+function nginxRates(opts) {
+  const envNum = (k) => (process.env[k] ? Number(process.env[k]) : undefined)
+  return {
+    purchaseRate: opts.purchaseRate ?? envNum('NGINX_PURCHASE_RATE') ?? NGINX_DEFAULT_RATES.purchaseRate,
+    purchaseBurst: opts.purchaseBurst ?? envNum('NGINX_PURCHASE_BURST') ?? NGINX_DEFAULT_RATES.purchaseBurst,
+    generalRate: opts.generalRate ?? envNum('NGINX_GENERAL_RATE') ?? NGINX_DEFAULT_RATES.generalRate,
+    generalBurst: opts.generalBurst ?? envNum('NGINX_GENERAL_BURST') ?? NGINX_DEFAULT_RATES.generalBurst,
+  }
+}
+
+/** Renders nginx.conf + locations.conf into `prefix`; returns the conf path. */
+export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = true, workers = 'auto', ...rateOpts }) {
+  if (!upstreams?.length) throw new Error('NGINX needs at least one upstream port')
+  for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
+  const rates = nginxRates(rateOpts)
+  const vars = {
+    PREFIX: prefix,
+    WORKER_PROCESSES: workers,
+    LISTEN: `${host}:${port}`,
+    ACCESS_LOG: accessLog ? `${prefix}/logs/access.log main buffer=64k flush=1s` : 'off',
+    PURCHASE_RATE: rates.purchaseRate,
+    PURCHASE_BURST: rates.purchaseBurst,
+    GENERAL_RATE: rates.generalRate,
+    GENERAL_BURST: rates.generalBurst,
+    UPSTREAM_SERVERS: upstreams.map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`).join('\n'),
+    TLS_SERVER: '',
+  }
+  if (tlsCert && tlsKey) {
+    vars.TLS_SERVER = `
+    server {
+        listen ${host}:${tlsPort} ssl http2;
+        server_name _;
+        ssl_certificate ${tlsCert};
+        ssl_certificate_key ${tlsKey};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        add_header Strict-Transport-Security "max-age=31536000" always;
+        include ${prefix}/conf/locations.conf;
+    }`
+  }
+  const dir = path.join(ROOT, 'nginx')
+  fs.writeFileSync(path.join(prefix, 'conf', 'locations.conf'), renderTemplate(fs.readFileSync(path.join(dir, 'locations.conf.template'), 'utf8'), vars))
+  const conf = path.join(prefix, 'conf', 'nginx.conf')
+  fs.writeFileSync(conf, renderTemplate(fs.readFileSync(path.join(dir, 'nginx.conf.template'), 'utf8'), vars))
+  return conf
+}
+
+/**
+ * opts: { port, upstreams: [port|'host:port'], name='nginx', host, purchaseRate, purchaseBurst,
+ * generalRate, generalBurst, tlsCert, tlsKey, tlsPort, accessLog }
+ */
+export async function startNginxProcess(stack, opts) {
+  const name = opts.name ?? 'nginx'
+  const prefix = path.join(stack.dir, name)
+  const tlsCert = opts.tlsCert ?? process.env.TLS_CERT
+  const tlsKey = opts.tlsKey ?? process.env.TLS_KEY
+  const tlsPort = opts.tlsPort ?? Number(process.env.TLS_PORT || 8443)
+  const conf = renderNginx(prefix, { ...opts, tlsCert, tlsKey, tlsPort })
+  const nginx = findBin('nginx')
+  const errLog = path.join(prefix, 'logs', 'error.log')
+  try {
+    await run(nginx, ['-t', '-q', '-p', prefix, '-c', conf, '-e', errLog])
+  } catch (e) {
+    throw new ServiceError(`NGINX config test failed for ${conf}:\n${e.message}`)
+  }
+  const handle = await launch(stack, {
+    key: name,
+    label: 'NGINX',
+    port: opts.port,
+    cmd: nginx,
+    args: ['-p', prefix, '-c', conf, '-e', errLog],
+    timeoutMs: 15_000,
+    ready: async () => (await httpStatus(`http://127.0.0.1:${opts.port}/nginx-healthz`, 1000)) === 200,
+  })
+  handle.conf = conf
+  handle.prefix = prefix
+  return handle
+}
+
+/** Re-renders the config (e.g. other upstreams) and reloads a running NGINX without dropping connections. */
+export async function reloadNginxProcess(stack, opts) {
+  const name = opts.name ?? 'nginx'
+  const prefix = path.join(stack.dir, name)
+  const conf = renderNginx(prefix, {
+    ...opts,
+    tlsCert: opts.tlsCert ?? process.env.TLS_CERT,
+    tlsKey: opts.tlsKey ?? process.env.TLS_KEY,
+    tlsPort: opts.tlsPort ?? Number(process.env.TLS_PORT || 8443),
+  })
+  const nginx = findBin('nginx')
+  const errLog = path.join(prefix, 'logs', 'error.log')
+  await run(nginx, ['-t', '-q', '-p', prefix, '-c', conf, '-e', errLog])
+  await run(nginx, ['-s', 'reload', '-p', prefix, '-c', conf, '-e', errLog])
+  await sleep(300)
+}

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { createError, defineEventHandler, getRequestHeader, readMultipartFormData } from 'h3'
+import { isCrossSite } from '../auth/csrf'
+import { identifyEvent } from '../auth/identify'
+import { DomainError } from '../domain/errors'
+
+const MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+/** Where pictures live (server/routes/uploads serves the same folder): UPLOAD_DIR, default .data/uploads. */
+const uploadDir = () => resolve(process.env.UPLOAD_DIR || '.data/uploads')
+
+const startsWith = (data: Uint8Array, bytes: number[], offset = 0) => bytes.every((b, i) => data[offset + i] === b)
+const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0))
+
+/** The file extension proven by the first bytes, or null when the file is none of the accepted types. */
+function detectImageType(data: Uint8Array): 'png' | 'jpg' | 'gif' | 'webp' | null {
+  if (startsWith(data, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png'
+  if (startsWith(data, [0xff, 0xd8, 0xff])) return 'jpg'
+  if (startsWith(data, ascii('GIF87a')) || startsWith(data, ascii('GIF89a'))) return 'gif'
+  if (startsWith(data, ascii('RIFF')) && startsWith(data, ascii('WEBP'), 8)) return 'webp'
+  return null
+}
+
+/**
+ * Admin image upload: one multipart file field, PNG/JPEG/WebP/GIF recognised by its magic bytes (the
+ * declared type and name are not trusted), at most 2 MB. Stored under a random name; answers { url }.
+ */
+export default defineEventHandler(async (event) => {
+  const refuse = (statusCode: number, reason: string, message: string) =>
+    createError({ statusCode, statusMessage: message, message, data: { reason, message } })
+
+  // A cross-site form must not post with the admin's cookie (SameSite covers most browsers; this covers the rest).
+  if (isCrossSite(getRequestHeader(event, 'origin'), getRequestHeader(event, 'sec-fetch-site'))) throw refuse(403, 'FORBIDDEN', 'Cross-site upload refused')
+
+  let identity
+  try {
+    identity = await identifyEvent(event)
+  } catch (error) {
+    if (error instanceof DomainError) throw refuse(401, 'UNAUTHORIZED', 'Sign in first')
+    throw error
+  }
+  if (!identity) throw refuse(401, 'UNAUTHORIZED', 'Sign in first')
+  if (!identity.isAdmin) throw refuse(403, 'FORBIDDEN', 'Administrators only')
+
+  // Refuse an oversized body before reading it (multipart framing adds a few hundred bytes).
+  const declared = Number(getRequestHeader(event, 'content-length') ?? 0)
+  if (declared > MAX_UPLOAD_BYTES + 64 * 1024) throw refuse(413, 'PAYLOAD_TOO_LARGE', 'The picture must be 2 MB or smaller')
+
+  const parts = await readMultipartFormData(event).catch(() => undefined)
+  const files = (parts ?? []).filter((p) => p.filename !== undefined)
+  if (files.length !== 1) throw refuse(400, 'INVALID_INPUT', 'Send exactly one file')
+  const file = files[0]!
+  if (file.data.length > MAX_UPLOAD_BYTES) throw refuse(413, 'PAYLOAD_TOO_LARGE', 'The picture must be 2 MB or smaller')
+  const type = detectImageType(file.data)
+  if (!type) throw refuse(415, 'INVALID_INPUT', 'Only PNG, JPEG, WebP or GIF pictures are accepted')
+
+  const name = `${randomUUID()}.${type}`
+  const dir = uploadDir()
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, name), file.data, { flag: 'wx' })
+  return { url: `/uploads/${name}` }
+})

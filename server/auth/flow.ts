@@ -1,0 +1,153 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import type { H3Event } from 'h3'
+import { deleteCookie, getCookie, getQuery, sendRedirect, setCookie, setResponseHeader, setResponseStatus } from 'h3'
+import { config } from '../config'
+import { replaceUserSession } from '#imports'
+import { verifyAccessToken } from './jwt'
+import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
+import { forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData } from './session'
+
+/**
+ * Browser sign-in, sign-up and sign-out against Keycloak (authorization code flow + PKCE, state, nonce).
+ * The PKCE verifier, state and nonce wait for the callback in a short-lived, HttpOnly, encrypted cookie.
+ * Every redirect is built from PUBLIC_URL (the web instances sit behind NGINX).
+ */
+
+const FLOW_COOKIE = 'fs-oidc'
+const FLOW_MAX_AGE_SECONDS = 600
+/** An ID token larger than this is left out of the session cookie (sign-out then uses client_id). */
+const MAX_ID_TOKEN_IN_SESSION = 2_000
+
+interface Flow { verifier: string, state: string, nonce: string, returnTo: string, expiresAt: number }
+
+function flowKey(): Buffer {
+  return createHash('sha256').update('flash-sale:oidc-flow:').update(sessionPassword()).digest()
+}
+
+function sealFlow(flow: Flow): string {
+  const iv = randomBytes(12)
+  const cipher = createCipheriv('aes-256-gcm', flowKey(), iv)
+  const body = Buffer.concat([cipher.update(JSON.stringify(flow), 'utf8'), cipher.final()])
+  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')
+}
+
+function unsealFlow(value: string | undefined): Flow | undefined {
+  if (!value) return undefined
+  try {
+    const raw = Buffer.from(value, 'base64url')
+    const decipher = createDecipheriv('aes-256-gcm', flowKey(), raw.subarray(0, 12))
+    decipher.setAuthTag(raw.subarray(12, 28))
+    const flow = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')) as Flow
+    return flow.expiresAt > Date.now() ? flow : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const flowCookieOptions = () => ({ httpOnly: true, sameSite: 'lax' as const, secure: secureCookies(), path: '/auth' })
+
+/** A local path to come back to after sign-in (never another site). */
+function safeReturnTo(value: unknown): string {
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\') && !value.startsWith('/auth/') ? value : '/'
+}
+
+function publicUrl(path: string): string {
+  return new URL(path, config().PUBLIC_URL).href
+}
+
+function noStore(event: H3Event) {
+  setResponseHeader(event, 'cache-control', 'no-store')
+}
+
+/** GET /auth/login and /auth/register: off to Keycloak's sign-in (or registration) page. */
+export async function startSignIn(event: H3Event, options: { register?: boolean } = {}) {
+  noStore(event)
+  const oidc = await oidcClient()
+  const flow: Flow = {
+    verifier: client.randomPKCECodeVerifier(),
+    state: client.randomState(),
+    nonce: client.randomNonce(),
+    returnTo: safeReturnTo(getQuery(event).returnTo),
+    expiresAt: Date.now() + FLOW_MAX_AGE_SECONDS * 1000,
+  }
+  const params: Record<string, string> = {
+    redirect_uri: redirectUri(),
+    scope: 'openid email profile',
+    response_type: 'code',
+    code_challenge: await client.calculatePKCECodeChallenge(flow.verifier),
+    code_challenge_method: 'S256',
+    state: flow.state,
+    nonce: flow.nonce,
+  }
+  if (options.register) params.prompt = 'create'
+  setCookie(event, FLOW_COOKIE, sealFlow(flow), { ...flowCookieOptions(), maxAge: FLOW_MAX_AGE_SECONDS })
+  return sendRedirect(event, client.buildAuthorizationUrl(oidc, params).href, 302)
+}
+
+/** GET /auth/keycloak/callback: checks state, nonce and PKCE, then seals the session cookie. */
+export async function finishSignIn(event: H3Event) {
+  noStore(event)
+  const flow = unsealFlow(getCookie(event, FLOW_COOKIE))
+  deleteCookie(event, FLOW_COOKIE, flowCookieOptions())
+  const query = getQuery(event)
+  if (query.error) {
+    // The shopper cancelled on Keycloak's page (or Keycloak refused): back to the shop, signed out.
+    return sendRedirect(event, publicUrl(flow?.returnTo ?? '/'), 302)
+  }
+  if (!flow) {
+    setResponseStatus(event, 400)
+    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
+    return '<!doctype html><title>Sign-in expired</title><p>Your sign-in took too long or was started in another browser. <a href="/auth/login">Sign in again</a>.</p>'
+  }
+  const oidc = await oidcClient()
+  // The URL Keycloak redirected the browser to, as the browser saw it (behind NGINX).
+  const currentUrl = new URL(event.path, config().PUBLIC_URL)
+  let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
+  try {
+    tokens = await client.authorizationCodeGrant(oidc, currentUrl, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: flow.state,
+      expectedNonce: flow.nonce,
+      idTokenExpected: true,
+    })
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'sign-in callback refused', error: String(error) }))
+    setResponseStatus(event, 400)
+    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
+    return '<!doctype html><title>Sign-in failed</title><p>Sign-in could not be completed. <a href="/auth/login">Try again</a>.</p>'
+  }
+  const token = await verifyAccessToken(tokens.access_token)
+  const idClaims = tokens.claims()
+  if (!idClaims || idClaims.sub !== token.sub) throw new Error('ID token and access token name different subjects')
+  const now = Math.floor(Date.now() / 1000)
+  const maxAge = Math.max(60, token.exp - now)
+  const idToken = tokens.id_token && tokens.id_token.length <= MAX_ID_TOKEN_IN_SESSION ? tokens.id_token : undefined
+  const data: SessionData = {
+    user: { sub: token.sub, email: token.email, isAdmin: token.isAdmin },
+    exp: token.exp,
+    loggedInAt: now,
+    secure: idToken ? { idToken } : {},
+  }
+  await replaceUserSession(event, data, sessionOptions(maxAge))
+  return sendRedirect(event, publicUrl(flow.returnTo), 302)
+}
+
+/** /auth/logout: clears the session cookie, then ends the Keycloak session too. */
+export async function signOut(event: H3Event) {
+  noStore(event)
+  const sealed = sessionCookieOf(event.node.req.headers.cookie)
+  const data = sealed ? await readSessionData(sealed) : null
+  if (sealed) forgetSessionCookie(sealed)
+  deleteCookie(event, SESSION_COOKIE, sessionOptions().cookie)
+  let target = postLogoutRedirectUri()
+  try {
+    const oidc = await oidcClient()
+    const params: Record<string, string> = { post_logout_redirect_uri: postLogoutRedirectUri(), client_id: config().OIDC_WEB_CLIENT_ID }
+    const idToken = (data as SessionData | null)?.secure?.idToken
+    if (idToken) params.id_token_hint = idToken
+    target = client.buildEndSessionUrl(oidc, params).href
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'cannot reach Keycloak for sign-out', error: String(error) }))
+  }
+  return sendRedirect(event, target, 302)
+}

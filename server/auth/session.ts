@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto'
+import { unsealSession } from 'h3'
+import { LRUCache } from 'lru-cache'
+import { config } from '../config'
+import { DomainError } from '../domain/errors'
+import type { Identity } from './types'
+
+/**
+ * The browser session: nuxt-auth-utils' sealed cookie (h3 `useSession`, iron seal), written by the
+ * sign-in callback with `replaceUserSession` and read here WITHOUT h3's `getSession`, which would seal
+ * and set a fresh cookie for every anonymous visitor (PERFORMANCE.md, item 1). An unsealed cookie is
+ * remembered by its exact value for a short time, so signed-in requests skip key derivation.
+ */
+
+/** nuxt-auth-utils' default cookie name (runtimeConfig.session.name). */
+export const SESSION_COOKIE = 'nuxt-session'
+
+/** What the sealed cookie holds (nuxt-auth-utils' `UserSession` shape: `secure` never leaves the server). */
+export interface SessionData {
+  user: Identity
+  /** When the session ends (the access token's exp), seconds since the epoch. */
+  exp: number
+  loggedInAt: number
+  secure?: { idToken?: string }
+}
+
+let devPassword: string | undefined
+/** The seal password: SESSION_PASSWORD (config rejects a short one in production), else a per-process dev one. */
+export function sessionPassword(): string {
+  const configured = config().SESSION_PASSWORD
+  if (configured.length >= 32) return configured
+  if (!devPassword) {
+    devPassword = randomBytes(32).toString('hex')
+    console.warn(JSON.stringify({ level: 'warn', msg: 'SESSION_PASSWORD unset or shorter than 32 characters: using a random per-process one (sessions will not survive a restart or cross instances)' }))
+  }
+  return devPassword
+}
+
+/** Cookies are Secure in production and whenever shoppers reach us over https. */
+export function secureCookies(): boolean {
+  const cfg = config()
+  return cfg.NODE_ENV === 'production' || cfg.PUBLIC_URL.startsWith('https:')
+}
+
+/** h3 session options, shared by sealing (sign-in) and unsealing (every signed-in request). */
+export function sessionOptions(maxAgeSeconds?: number) {
+  return {
+    name: SESSION_COOKIE,
+    password: sessionPassword(),
+    maxAge: maxAgeSeconds,
+    // The session lives only in the cookie; never accept it from a header.
+    sessionHeader: false as const,
+    cookie: { sameSite: 'lax' as const, httpOnly: true, secure: secureCookies(), path: '/' },
+  }
+}
+
+type Cached = { identity: Identity, exp: number } | 'anonymous' | 'invalid'
+const unsealed = new LRUCache<string, Cached>({ max: 20_000, ttl: 60_000 })
+
+/** The session cookie's value in a Cookie header, if any. */
+export function sessionCookieOf(cookieHeader: string | null | undefined): string | undefined {
+  if (!cookieHeader || !cookieHeader.includes(SESSION_COOKIE)) return undefined
+  for (const part of cookieHeader.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) {
+      let value = part.slice(eq + 1).trim()
+      if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
+      try {
+        value = decodeURIComponent(value)
+      } catch { /* keep it as it is */ }
+      return value || undefined
+    }
+  }
+  return undefined
+}
+
+/**
+ * The identity of a sealed session cookie value. Null when the session has no user or has ended;
+ * DomainError('UNAUTHORIZED') when the cookie was not sealed with our password (tampered or forged).
+ */
+export async function identityOfSessionCookie(sealed: string): Promise<Identity | null> {
+  const now = Date.now() / 1000
+  let entry = unsealed.get(sealed)
+  if (entry === undefined) {
+    entry = await unsealValue(sealed)
+    unsealed.set(sealed, entry)
+  }
+  if (entry === 'invalid') throw new DomainError('UNAUTHORIZED', 'Invalid session')
+  if (entry === 'anonymous' || entry.exp <= now) return null
+  return entry.identity
+}
+
+/** The whole session (including `secure`), unsealed without caching: for sign-out. */
+export async function readSessionData(sealed: string): Promise<Partial<SessionData> | null> {
+  try {
+    const session = await unsealSession(undefined as never, sessionOptions(), sealed)
+    return (session.data ?? null) as Partial<SessionData> | null
+  } catch {
+    return null
+  }
+}
+
+async function unsealValue(sealed: string): Promise<Cached> {
+  if (sealed.length > 8_192) return 'invalid'
+  let data: Partial<SessionData> | undefined
+  try {
+    const session = await unsealSession(undefined as never, sessionOptions(), sealed)
+    data = session.data as Partial<SessionData> | undefined
+  } catch (error) {
+    // iron refuses a bad MAC or format; an expired seal ("Expired seal") is merely an old session.
+    return /expired/i.test(String((error as Error)?.message)) ? 'anonymous' : 'invalid'
+  }
+  const user = data?.user
+  if (!user || typeof user.sub !== 'string' || typeof data?.exp !== 'number') return 'anonymous'
+  return { identity: { sub: user.sub, email: String(user.email), isAdmin: user.isAdmin === true }, exp: data.exp }
+}
+
+/** For tests: forget unsealed sessions. */
+export function resetSessionCache(): void {
+  unsealed.clear()
+}
+
+/** Forgets one unsealed cookie value (on sign-out). */
+export function forgetSessionCookie(sealed: string): void {
+  unsealed.delete(sealed)
+}

@@ -1,0 +1,121 @@
+import { sql } from 'kysely'
+import type { DB } from '../../db'
+import type { PaymentRequest } from '../../kafka/client'
+import type { RedisClient } from '../../redis/client'
+import { claimScript } from '../../redis/scripts'
+import type { FailureReason } from '../orders/schemas'
+import { selectOrdersByIds } from '../orders/repository'
+import type { SettledOrder } from './followup'
+
+interface Decision extends SettledOrder {
+  price: number
+  serverId: string
+  createdAt: Date
+}
+
+/**
+ * Settles a batch of payment events in one MySQL transaction (DESIGN.md, purchase flow step 4),
+ * idempotent on orderId. Returns every order's outcome, including redeliveries of settled ones, so the
+ * caller can finish their Redis follow-up and notify shoppers.
+ *
+ * The guards of the design (credit >= price, one coupon per user, stock > 0, one row per order) are
+ * decided per order against rows locked FOR UPDATE at the start of the transaction, in event order, so
+ * a failing order never touches a balance; the batched writes then re-check them (affected rows) and
+ * any mismatch aborts the whole transaction for a retry. MySQL stays the final arbiter even if Redis
+ * let one reservation too many through.
+ */
+export async function settleBatch(db: DB, client: RedisClient, events: PaymentRequest[]): Promise<SettledOrder[]> {
+  const unique = [...new Map(events.map((e) => [e.orderId, e])).values()]
+  const outcomes: SettledOrder[] = []
+
+  // 1. Redeliveries of settled orders only need their follow-up.
+  const settled = new Map((await selectOrdersByIds(db, unique.map((e) => e.orderId))).map((r) => [r.id, r]))
+  for (const row of settled.values()) {
+    outcomes.push({ orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) })
+  }
+  const fresh = unique.filter((e) => !settled.has(e.orderId))
+  if (!fresh.length) return outcomes
+
+  // 2. Claim each reservation; a missing one was cancelled (or lost with Redis data): no charge.
+  const claims = await Promise.all(fresh.map((e) => claimScript(client, e.couponId, e.orderId)))
+  const claimed = fresh.filter((_, i) => claims[i] === 'CLAIMED')
+  const decisions: Decision[] = fresh.filter((_, i) => claims[i] === 'MISSING').map((e) => decide(e, 'FAILED', 'CANCELLED'))
+
+  // 3. One transaction for the whole batch.
+  await db.transaction().execute(async (trx) => {
+    if (claimed.length) {
+      const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
+      const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
+      // Lock in id order so concurrent batches rarely deadlock (and retry when they do).
+      const users = await trx.selectFrom('users').select(['id', 'credit']).where('id', 'in', userIds).orderBy('id').forUpdate().execute()
+      const coupons = await trx.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).orderBy('id').forUpdate().execute()
+      const owned = await trx.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
+
+      const credit = new Map(users.map((u) => [Number(u.id), Number(u.credit)]))
+      const stock = new Map(coupons.map((c) => [Number(c.id), Number(c.stock)]))
+      const holds = new Set(owned.map((o) => `${o.user_id}:${o.coupon_id}`))
+      for (const e of claimed) {
+        const balance = credit.get(e.userId)
+        const left = stock.get(e.couponId)
+        let reason: FailureReason | undefined
+        if (balance === undefined || left === undefined) reason = 'PAYMENT_ERROR'
+        else if (balance < e.price) reason = 'INSUFFICIENT_CREDIT'
+        else if (holds.has(`${e.userId}:${e.couponId}`)) reason = 'ALREADY_PURCHASED'
+        else if (left <= 0) reason = 'SOLD_OUT'
+        if (reason) {
+          decisions.push(decide(e, 'FAILED', reason))
+          continue
+        }
+        credit.set(e.userId, balance! - e.price)
+        stock.set(e.couponId, left! - 1)
+        holds.add(`${e.userId}:${e.couponId}`)
+        decisions.push(decide(e, 'PAID'))
+      }
+    }
+
+    // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
+    // the transaction rolls back, and the retry sees the order as settled.
+    await trx.insertInto('orders').values(decisions.map((d) => ({
+      id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
+      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: new Date(),
+    }))).execute()
+
+    const paid = decisions.filter((d) => d.status === 'PAID')
+    if (!paid.length) return
+    const debit = new Map<number, number>()
+    const sold = new Map<number, number>()
+    for (const d of paid) {
+      debit.set(d.userId, (debit.get(d.userId) ?? 0) + d.price)
+      sold.set(d.couponId, (sold.get(d.couponId) ?? 0) + 1)
+    }
+    const cases = sql.join([...debit].map(([id, amount]) => sql`WHEN ${id} THEN ${amount}`), sql` `)
+    const debited = await sql`UPDATE users SET credit = credit - (CASE id ${cases} END)
+      WHERE id IN (${sql.join([...debit.keys()])}) AND credit >= (CASE id ${cases} END)`.execute(trx)
+    if (Number(debited.numAffectedRows) !== debit.size) throw new Error('credit guard failed inside a locked batch')
+    for (const [couponId, n] of sold) {
+      const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
+      if (Number(updated.numUpdatedRows) !== 1) throw new Error('stock guard failed inside a locked batch')
+    }
+    await trx.insertInto('user_coupons').values(paid.map((d) => ({ user_id: d.userId, coupon_id: d.couponId, order_id: d.orderId }))).execute()
+    await trx.insertInto('credit_ledger').values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId }))).execute()
+  })
+
+  return [...outcomes, ...decisions.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
+}
+
+function decide(e: PaymentRequest, status: Decision['status'], reason?: FailureReason): Decision {
+  return {
+    orderId: e.orderId, userId: e.userId, couponId: e.couponId, price: e.price, serverId: e.serverId,
+    createdAt: new Date(e.createdAt), status, ...(reason ? { reason } : {}),
+  }
+}
+
+/** Records an order that could not be processed at all (a poison event) as failed, without a charge. */
+export async function failOrder(db: DB, e: PaymentRequest, reason: FailureReason): Promise<SettledOrder> {
+  await db.insertInto('orders').ignore().values({
+    id: e.orderId, user_id: e.userId, coupon_id: e.couponId, price: e.price, status: 'FAILED', reason,
+    server_id: e.serverId, created_at: new Date(e.createdAt), updated_at: new Date(),
+  }).execute()
+  const row = (await selectOrdersByIds(db, [e.orderId]))[0]!
+  return { orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) }
+}

@@ -1,0 +1,24 @@
+/**
+ * Per-process sold-out flags: a coupon Redis just called sold out is refused without a round trip.
+ * A flag lives at most one second, and is dropped early when stock comes back (cache:invalidate) or
+ * the pub/sub connection reconnects (a missed message must not keep a coupon "sold out").
+ */
+const FLAG_MS = 1_000
+const flags = new Map<number, number>()
+
+export function markSoldOut(couponId: number, now = Date.now()): void {
+  flags.set(couponId, now + FLAG_MS)
+}
+
+export function isFlaggedSoldOut(couponId: number, now = Date.now()): boolean {
+  const until = flags.get(couponId)
+  if (until === undefined) return false
+  if (until > now) return true
+  flags.delete(couponId)
+  return false
+}
+
+export function clearSoldOut(couponId?: number): void {
+  if (couponId === undefined) flags.clear()
+  else flags.delete(couponId)
+}

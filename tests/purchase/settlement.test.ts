@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { closeDb, db } from '../../server/db'
+import { closeRedis, redis } from '../../server/redis/client'
+import { keys } from '../../server/redis/keys'
+import { reserveScript } from '../../server/redis/scripts'
+import { newOrderId } from '../../server/domain/orders/ids'
+import { settleBatch } from '../../server/domain/payments/settle'
+import { finishInRedis } from '../../server/domain/payments/followup'
+import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
+import { getOrder } from '../../server/domain/orders/service'
+import { grantCredit } from '../../server/domain/users/service'
+import type { PaymentRequest } from '../../server/kafka/client'
+import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
+import { startWorker, type Proc } from '../support/processes'
+
+async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
+  const orderId = newOrderId(couponId)
+  const at = Date.now()
+  const { status } = await reserveScript(redis(), couponId, userId, orderId, { state: 'reserved', userId, price, serverId: 'test', at })
+  expect(status).toBe('OK')
+  return { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date(at).toISOString() }
+}
+
+async function settle(events: PaymentRequest[]) {
+  const outcomes = await settleBatch(db(), redis(), events)
+  await Promise.all(outcomes.map((o) => finishInRedis(redis(), o)))
+  return outcomes
+}
+
+afterAll(async () => {
+  await closePaymentPublisher()
+  await closeRedis()
+  await closeDb()
+})
+
+describe('settling a batch', () => {
+  it('charges, records the coupon and decrements MySQL stock for paid orders', async () => {
+    const couponId = await createCouponOnSale({ stock: 5, price: 300 })
+    const users = await createUsers(3, 1_000)
+    const events = await Promise.all(users.map((u) => reserve(couponId, u, 300)))
+    const outcomes = await settle(events)
+    expect(outcomes.map((o) => o.status)).toEqual(['PAID', 'PAID', 'PAID'])
+    for (const u of users) expect(await creditOf(u)).toBe(700)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 2, redisStock: 2, pending: 0, buyers: 3, paid: 3 })
+  })
+
+  it('fails an order for insufficient credit, gives the unit back, and lets the user buy after a top-up', async () => {
+    const couponId = await createCouponOnSale({ stock: 1, price: 5_000 })
+    const [poor] = await createUsers(1, 1_000)
+    const first = await reserve(couponId, poor!, 5_000)
+    expect(await settle([first])).toEqual([expect.objectContaining({ status: 'FAILED', reason: 'INSUFFICIENT_CREDIT' })])
+    expect(await creditOf(poor!)).toBe(1_000)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 1, redisStock: 1, pending: 0, buyers: 0, paid: 0 })
+
+    await grantCredit(poor!, 4_000)
+    const second = await reserve(couponId, poor!, 5_000)
+    expect(await settle([second])).toEqual([expect.objectContaining({ status: 'PAID' })])
+    expect(await creditOf(poor!)).toBe(0)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, redisStock: 0, pending: 0, buyers: 1, paid: 1 })
+  })
+
+  it('changes nothing when the same event arrives again, in the same batch or later', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    const [user] = await createUsers(1, 1_000)
+    const event = await reserve(couponId, user!, 100)
+    await settle([event, event])
+    const after = { credit: await creditOf(user!), state: await couponState(couponId) }
+    const again = await settle([event])
+    expect(again).toEqual([expect.objectContaining({ orderId: event.orderId, status: 'PAID' })])
+    expect({ credit: await creditOf(user!), state: await couponState(couponId) }).toEqual(after)
+    expect(after).toEqual({ credit: 900, state: expect.objectContaining({ mysqlStock: 2, redisStock: 2, paid: 1, pending: 0 }) })
+    const ledger = await db().selectFrom('credit_ledger').selectAll().where('order_id', '=', event.orderId).execute()
+    expect(ledger).toHaveLength(1)
+  })
+
+  it('lets MySQL refuse an order Redis let through by mistake (SOLD_OUT), with no charge', async () => {
+    const couponId = await createCouponOnSale({ stock: 1, price: 100 })
+    await redis().set(keys.stock(couponId), 2) // Redis wrongly believes there are two
+    const [a, b] = await createUsers(2, 1_000)
+    const outcomes = await settle([await reserve(couponId, a!, 100), await reserve(couponId, b!, 100)])
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['FAILED', 'PAID'])
+    expect(outcomes.find((o) => o.status === 'FAILED')?.reason).toBe('SOLD_OUT')
+    expect((await creditOf(a!)) + (await creditOf(b!))).toBe(1_900)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 1 })
+    await redis().set(keys.stock(couponId), 0)
+    await redis().srem(keys.buyers(couponId), String(outcomes.find((o) => o.status === 'FAILED')!.userId))
+  })
+})
+
+describe('purchase → Kafka → worker', () => {
+  let worker: Proc
+  beforeAll(async () => {
+    worker = await startWorker()
+  })
+  afterAll(async () => {
+    await worker?.stop()
+  })
+
+  it('settles a purchase through the payment worker and order.get tells the truth at each step', async () => {
+    const couponId = await createCouponOnSale({ stock: 2, price: 250 })
+    const [user] = await createUsers(1, 1_000)
+    const { orderId, status } = await purchaseCoupon(user!, couponId, 'req-1')
+    expect(status).toBe('PENDING')
+    expect(orderId).toMatch(new RegExp(`^${couponId}-[0-9A-Z]{26}$`))
+    const settled = await eventually(async () => (await getOrder(user!, orderId)).status !== 'PENDING' && getOrder(user!, orderId))
+    expect(settled).toMatchObject({ orderId, couponId, status: 'PAID', price: 250 })
+    expect(await creditOf(user!)).toBe(750)
+    await expect(getOrder(user! + 1, orderId)).rejects.toMatchObject({ reason: 'NOT_FOUND' })
+    await expect(purchaseCoupon(user!, couponId, 'req-2')).rejects.toMatchObject({ reason: 'ALREADY_PURCHASED' })
+  })
+})
