@@ -30,8 +30,14 @@ const schema = z.object({
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: HTTP port for /healthz, /readyz and /metrics. */
   METRICS_PORT: int(9101),
+  /** Worker: address of that HTTP server; 0.0.0.0 in containers so probes and Prometheus reach it. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** SIGTERM: how long web and worker wait for in-flight work before exiting anyway. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   LUA_DIR: z.string().optional(),
+  /** `off` sends every tRPC call through the stock adapter (for comparisons and benchmarks). */
+  TRPC_FAST_LANE: z.enum(['on', 'off']).default('on'),
   /** Catalogue caching: `off` sends every coupon.list/get straight to MySQL (benchmarks, diagnosis). */
   CATALOGUE_CACHE: z.enum(['on', 'off']).default('on'),
   /** The per-process L1 cache alone: `off` makes every read go to Redis (L2). */

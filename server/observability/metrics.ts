@@ -1,20 +1,117 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { cacheStats, type CacheStat } from '../cache/metrics'
 
-/** Prometheus metrics of this process (web or worker), served at /metrics. */
+/**
+ * Prometheus metrics of this process (web or worker), served at /metrics. Names start with `flash_`;
+ * docs/operating.md says which ones to alert on.
+ */
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
 
+const registers = [registry]
+
 export const metrics = {
-  requests: new Histogram({ name: 'flash_trpc_request_seconds', help: 'tRPC procedure latency', labelNames: ['procedure', 'code'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
-  purchases: new Counter({ name: 'flash_purchase_attempts_total', help: 'Purchase attempts by outcome', labelNames: ['outcome'], registers: [registry] }),
-  wsConnections: new Gauge({ name: 'flash_ws_connections', help: 'Open WebSocket connections', registers: [registry] }),
-  pubsubDeliveries: new Counter({ name: 'flash_pubsub_deliveries_total', help: 'Order updates pushed to sockets', registers: [registry] }),
-  settled: new Counter({ name: 'flash_payments_settled_total', help: 'Settled payments by status and reason', labelNames: ['status', 'reason'], registers: [registry] }),
-  settleSeconds: new Histogram({ name: 'flash_settle_batch_seconds', help: 'Time to settle one batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] }),
-  settleLatency: new Histogram({ name: 'flash_settle_latency_seconds', help: 'Reservation to settlement', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60], registers: [registry] }),
-  deadLettered: new Counter({ name: 'flash_payments_dead_lettered_total', help: 'Events sent to the dead-letter topic', registers: [registry] }),
-  workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers: [registry] }),
+  requests: new Histogram({ name: 'flash_trpc_request_seconds', help: 'tRPC procedure latency (its _count is the request rate) by procedure and tRPC code', labelNames: ['procedure', 'code'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
+  purchases: new Counter({ name: 'flash_purchase_attempts_total', help: 'order.purchase answers by outcome: PENDING (reserved) or the refusal reason', labelNames: ['outcome'], registers }),
+  wsConnections: new Gauge({ name: 'flash_ws_connections', help: 'Open WebSocket connections', registers }),
+  pubsubDeliveries: new Counter({ name: 'flash_pubsub_deliveries_total', help: 'Order updates received over pub/sub and pushed to sockets', registers }),
+  pubsubPublished: new Counter({ name: 'flash_pubsub_published_total', help: 'Order updates published to web instances (one per instance holding a socket of the shopper)', registers }),
+  settled: new Counter({ name: 'flash_payments_settled_total', help: 'Settled payments by status and reason (rate = settlement throughput)', labelNames: ['status', 'reason'], registers }),
+  settleSeconds: new Histogram({ name: 'flash_settle_batch_seconds', help: 'Time to settle one batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers }),
+  settleLatency: new Histogram({ name: 'flash_settle_latency_seconds', help: 'Reservation to settlement', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60], registers }),
+  deadLettered: new Counter({ name: 'flash_payments_dead_lettered_total', help: 'Events sent to the dead-letter topic', registers }),
+  workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers }),
+  draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
 }
+
+/** Procedure codes that name exactly one refusal reason (DESIGN.md error table). */
+const REASON_OF_CODE: Record<string, string> = {
+  BAD_REQUEST: 'INVALID_INPUT',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  TOO_MANY_REQUESTS: 'RATE_LIMITED',
+  SERVICE_UNAVAILABLE: 'TRY_AGAIN_LATER',
+}
+
+/**
+ * One finished tRPC call: latency and rate per procedure and code, and for `order.purchase` its
+ * outcome. `reason` is the error's `data.reason` when the caller has it; without it, codes that
+ * cover two reasons (CONFLICT: SOLD_OUT / ALREADY_PURCHASED) are counted under the code.
+ */
+export function observeProcedure(path: string, code: string, seconds: number, reason?: string): void {
+  metrics.requests.observe({ procedure: path, code }, seconds)
+  if (path === 'order.purchase') metrics.purchases.inc({ outcome: code === 'OK' ? 'PENDING' : reason ?? REASON_OF_CODE[code] ?? code })
+}
+
+/*
+ * The catalogue cache keeps plain counters (server/cache/metrics.ts); these read them at scrape
+ * time. Counters are set to the current value, so a test's resetCacheStats() shows up as a counter
+ * reset, which Prometheus' rate() handles.
+ */
+function counterOf(name: string, help: string, labelNames: string[], read: () => [Record<string, string>, number][]) {
+  return new Counter({
+    name, help, labelNames, registers,
+    collect() {
+      this.reset()
+      for (const [labels, value] of read()) this.inc(labels, value)
+    },
+  })
+}
+const stat = (name: CacheStat) => cacheStats[name]
+
+counterOf('flash_cache_requests_total', 'Catalogue cache lookups by level (l1 = this process, l2 = Redis) and result', ['level', 'result'], () => [
+  [{ level: 'l1', result: 'hit' }, stat('l1Hit')],
+  [{ level: 'l1', result: 'miss' }, stat('l1Miss')],
+  [{ level: 'l2', result: 'hit' }, stat('l2Hit')],
+  [{ level: 'l2', result: 'miss' }, stat('l2Miss')],
+])
+counterOf('flash_cache_db_loads_total', 'MySQL reads made to fill the catalogue cache', [], () => [[{}, stat('dbLoad')]])
+counterOf('flash_cache_lock_total', 'Page-rebuild mutex events: contended (held by another process), extended (watchdog), lost', ['event'], () => [
+  [{ event: 'contended' }, stat('lockContended')],
+  [{ event: 'extended' }, stat('lockExtended')],
+  [{ event: 'lost' }, stat('lockLost')],
+])
+counterOf('flash_cache_lock_loser_answers_total', 'How lock losers were answered: stale L1 copy or TRY_AGAIN_LATER', ['answer'], () => [
+  [{ answer: 'stale' }, stat('staleServed')],
+  [{ answer: 'try_again_later' }, stat('tryAgainLater')],
+])
+counterOf('flash_cache_invalidations_total', 'Cache invalidation messages applied', [], () => [[{}, stat('invalidations')]])
+
+/** Lag per partition: the log end offset minus the group's committed offset. */
+export type LagReader = () => Promise<{ topic: string, partition: number, lag: number }[]>
+
+let lagReader: LagReader | undefined
+const LAG_TIMEOUT_MS = 2_000
+
+/** Worker: reports the consumer group's lag at each scrape (read with `read`, bounded by a timeout). */
+export function trackConsumerLag(read: LagReader): void {
+  lagReader = read
+}
+
+new Gauge({
+  name: 'flash_kafka_consumer_lag',
+  help: 'Messages of payment-requests not yet committed by the payment-workers group, per partition',
+  labelNames: ['topic', 'partition'],
+  registers,
+  async collect() {
+    if (!lagReader) return
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const lags = await Promise.race([
+        lagReader(),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), LAG_TIMEOUT_MS) }),
+      ])
+      this.reset()
+      for (const { topic, partition, lag } of lags) this.set({ topic, partition: String(partition) }, lag)
+    } catch {
+      // Kafka unreachable: keep the last values rather than fail the scrape (flash_worker_paused tells).
+    } finally {
+      clearTimeout(timer)
+    }
+  },
+})
 
 export async function metricsText(): Promise<{ contentType: string, body: string }> {
   return { contentType: registry.contentType, body: await registry.metrics() }

@@ -14,8 +14,9 @@ import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payme
 import { isTransient, parsePaymentRequest } from '../domain/payments/events'
 import { failOrder, settleBatch } from '../domain/payments/settle'
 import { reconcileOnce } from '../domain/payments/reconciler'
-import { log } from '../observability/log'
-import { metrics, metricsText } from '../observability/metrics'
+import { consumerLag } from '../observability/kafka-lag'
+import { log, setLogContext } from '../observability/log'
+import { metrics, metricsText, trackConsumerLag } from '../observability/metrics'
 
 const cfg = config()
 const producer = createProducer()
@@ -23,6 +24,8 @@ const consumer = kafka().consumer({ groupId: PAYMENT_GROUP, sessionTimeout: 10_0
 const admin = kafka().admin()
 let consuming = true
 let stopping = false
+setLogContext({ service: 'worker', pid: process.pid })
+trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -92,10 +95,16 @@ async function handleMessages(messages: KafkaMessage[], heartbeat: () => Promise
   const started = Date.now()
   const outcomes = await settleWithRetries(events, heartbeat)
   metrics.settleSeconds.observe((Date.now() - started) / 1000)
-  for (const o of outcomes) metrics.settled.inc({ status: o.status, reason: o.reason ?? '' })
+  const requestIds = new Map(events.map((e) => [e.orderId, e.requestId]))
+  for (const o of outcomes) {
+    metrics.settled.inc({ status: o.status, reason: o.reason ?? '' })
+    // The purchase's requestId, so one search finds the order's whole path through web and worker.
+    log.info('order settled', { orderId: o.orderId, requestId: requestIds.get(o.orderId), status: o.status, reason: o.reason })
+  }
   for (const e of events) metrics.settleLatency.observe((Date.now() - Date.parse(e.createdAt)) / 1000)
   // Pub/sub may drop these; order.get always has the truth.
-  await Promise.all(outcomes.map((o) => notifyShopper(redis(), o).catch(() => 0)))
+  const published = await Promise.all(outcomes.map((o) => notifyShopper(redis(), o).catch(() => 0)))
+  metrics.pubsubPublished.inc(published.reduce((a, b) => a + b, 0))
 }
 
 async function runConsumer() {
@@ -136,13 +145,23 @@ async function runReconciler() {
     } catch (error) {
       log.warn('reconciler pass failed', { error: String(error) })
     }
-    await sleep(2_000)
+    await sleepUnlessStopping(2_000)
   }
+}
+
+let wake: (() => void) | undefined
+/** A pause that SIGTERM cuts short. */
+function sleepUnlessStopping(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    wake = () => { clearTimeout(timer); resolve() }
+  })
 }
 
 const server = createServer(async (req, res) => {
   if (req.url === '/healthz') return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')
   if (req.url === '/readyz') {
+    if (stopping) return void res.writeHead(503, { 'content-type': 'application/json' }).end('{"ok":false,"stopping":true}')
     try {
       await Promise.all([db().selectNoFrom((eb) => eb.lit(1).as('one')).execute(), redis().ping(), admin.describeCluster()])
       return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, consuming }))
@@ -157,22 +176,40 @@ const server = createServer(async (req, res) => {
   res.writeHead(404).end()
 })
 
+let reconciler: Promise<void> | undefined
+
+/**
+ * SIGTERM: finish and commit the batch in hand, leave the group (its partitions move to the other
+ * workers at once instead of after the session timeout), let a running reconciler pass end, then
+ * close connections. A worker that cannot finish within SHUTDOWN_TIMEOUT_MS exits anyway: what it
+ * had not committed is delivered again, and settlement is idempotent.
+ */
 async function shutdown(signal: string) {
   if (stopping) return
   stopping = true
+  metrics.draining.set(1)
+  wake?.()
+  const started = Date.now()
   log.info('worker stopping', { signal })
-  // consumer.disconnect() waits for the batch in hand to finish and leaves the group.
-  await consumer.disconnect().catch(() => {})
+  const force = setTimeout(() => {
+    log.error('worker shutdown timed out; exiting', { timeoutMs: cfg.SHUTDOWN_TIMEOUT_MS })
+    process.exit(1)
+  }, cfg.SHUTDOWN_TIMEOUT_MS)
+  force.unref()
+  // consumer.disconnect() waits for eachBatch to return (it stops after the chunk in hand, committed).
+  await consumer.disconnect().catch((error) => log.warn('consumer disconnect failed', { error: String(error) }))
+  await reconciler
   await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
   await closeRedis()
   await closeDb()
   server.close()
+  log.info('worker stopped', { signal, ms: Date.now() - started })
   process.exit(0)
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))
 process.on('SIGINT', () => void shutdown('SIGINT'))
 
-server.listen(cfg.METRICS_PORT, '127.0.0.1', () => log.info('worker listening', { port: cfg.METRICS_PORT }))
+server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()
 log.info('worker joined consumer group', { group: PAYMENT_GROUP })
-void runReconciler()
+if (!stopping) reconciler = runReconciler()

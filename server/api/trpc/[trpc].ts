@@ -1,9 +1,13 @@
 import { createTRPCNuxtHandler } from 'trpc-nuxt/server'
+import { config } from '../../config'
 import { createContext } from '../../trpc/context'
 import { retryAfterOf } from '../../trpc/errors'
+import { handleSingleCall } from '../../trpc/http'
 import { appRouter } from '../../trpc/routers/_app'
+import { log } from '../../observability/log'
 
-export default createTRPCNuxtHandler({
+// Batches of several calls and subscriptions go through trpc-nuxt's stock handler.
+const stockHandler = createTRPCNuxtHandler({
   endpoint: '/api/trpc',
   router: appRouter,
   createContext,
@@ -12,6 +16,10 @@ export default createTRPCNuxtHandler({
     return retryAfter ? { headers: new Headers({ 'retry-after': String(retryAfter) }) } : {}
   },
   onError({ error, path }) {
-    if (error.code === 'INTERNAL_SERVER_ERROR') console.error(JSON.stringify({ level: 'error', msg: 'procedure failed', path, error: String(error.cause ?? error) }))
+    if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path, error: String(error.cause ?? error) })
   },
 })
+
+const fastLane = config().TRPC_FAST_LANE === 'on'
+
+export default defineEventHandler(async (event) => (fastLane && await handleSingleCall(event)) || stockHandler(event))

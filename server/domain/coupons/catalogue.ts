@@ -64,7 +64,10 @@ function forgetLocally(couponId: number | null): void {
   else l1Caches.coupons.delete(String(couponId))
 }
 
-onInvalidate((message) => forgetLocally(message.couponId))
+onInvalidate((message) => {
+  // Stock coming back only matters to the sold-out flags: cached stock is allowed to be stale.
+  if (message.reason !== 'stock-returned') forgetLocally(message.couponId)
+})
 
 const jittered = (ttlMs: number) => ttlMs + Math.floor(Math.random() * ttlMs * 0.1)
 

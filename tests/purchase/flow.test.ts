@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { closeDb, db } from '../../server/db'
+import { auditInvariants } from '../../server/domain/audit'
+import { closeRedis, redis } from '../../server/redis/client'
+import { couponState, createCouponOnSale, eventually } from '../support/data'
+import { startWeb, startWorker, type Proc } from '../support/processes'
+import { createShoppers, trpc, type Shopper } from '../support/shoppers'
+
+const webs: Proc[] = []
+const workers: Proc[] = []
+let shoppers: Shopper[]
+
+beforeAll(async () => {
+  const env = { PURCHASE_RATE_LIMIT: '100' }
+  const started = await Promise.all([startWeb(env), startWeb(env), startWorker(), startWorker()])
+  webs.push(started[0], started[1])
+  workers.push(started[2], started[3])
+  shoppers = await createShoppers(500)
+}, 300_000)
+
+afterAll(async () => {
+  await Promise.all([...webs, ...workers].map((p) => p.stop()))
+  await closeRedis()
+  await closeDb()
+})
+
+async function settledCount(couponId: number) {
+  const state = await couponState(couponId)
+  return state.pending === 0 ? state : null
+}
+
+describe('the purchase flow across two web instances and two workers', () => {
+  it('sells exactly the stock to 2,000 concurrent attempts by 500 users, at most one each, and the audit passes', async () => {
+    const couponId = await createCouponOnSale({ stock: 100, price: 100 })
+    const attempts = Array.from({ length: 2000 }, (_, i) => shoppers[i % 500]!)
+    const answers = await Promise.all(attempts.map((s, i) => trpc<{ orderId: string, status: string }>(webs[i % 2]!.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })))
+
+    const accepted = answers.filter((a) => a.status === 200)
+    const refused = answers.filter((a) => a.status !== 200)
+    expect(accepted.length).toBe(100)
+    expect(accepted.every((a) => a.data?.status === 'PENDING')).toBe(true)
+    expect(new Set(refused.map((a) => `${a.status} ${a.error?.data.reason}`))).toEqual(new Set(['409 SOLD_OUT', '409 ALREADY_PURCHASED']))
+
+    const state = await eventually(() => settledCount(couponId), 60_000)
+    expect(state).toMatchObject({ redisStock: 0, mysqlStock: 0, paid: 100, buyers: 100 })
+    const owners = await db().selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
+    expect(new Set(owners.map((o) => o.user_id)).size).toBe(100)
+    const checks = await auditInvariants(db(), redis())
+    expect(checks.filter((c) => !c.ok)).toEqual([])
+  })
+
+  it('delivers the result to a socket on one instance when the purchase went through the other', async () => {
+    const couponId = await createCouponOnSale({ stock: 5, price: 100 })
+    const shopper = shoppers[0]!
+    const socket = new WebSocket(`${webs[1]!.url.replace('http', 'ws')}/ws?access_token=${shopper.token}`)
+    const messages: { type: string, orderId?: string, status?: string }[] = []
+    socket.on('message', (raw) => messages.push(JSON.parse(raw.toString())))
+    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+    await eventually(async () => messages.some((m) => m.type === 'hello'), 5_000, 20)
+
+    const bought = await trpc<{ orderId: string }>(webs[0]!.url, 'order.purchase', { input: { couponId }, token: shopper.token, mutation: true })
+    expect(bought.status).toBe(200)
+    const update = await eventually(async () => messages.find((m) => m.type === 'order.updated' && m.orderId === bought.data!.orderId), 30_000, 50)
+    socket.close()
+    expect(update).toMatchObject({ type: 'order.updated', orderId: bought.data!.orderId, couponId, status: 'PAID' })
+  })
+
+  it('refuses a socket without valid credentials', async () => {
+    const socket = new WebSocket(`${webs[0]!.url.replace('http', 'ws')}/ws?access_token=not-a-token`)
+    const status = await new Promise<number>((resolve) => {
+      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+      socket.once('open', () => resolve(101))
+    })
+    expect(status).toBe(401)
+  })
+
+  it('answers wrong input with the documented errors and changes nothing', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    const notYet = await createCouponOnSale({ stock: 3, price: 100 })
+    await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() + 3_600_000) }).where('id', '=', notYet).execute()
+    const over = await createCouponOnSale({ stock: 3, price: 100 })
+    await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() - 7_200_000), sale_ends_at: new Date(Date.now() - 3_600_000) }).where('id', '=', over).execute()
+    const token = shoppers[1]!.token
+    const before = await trpc<{ credit: number }>(webs[0]!.url, 'user.me', { token })
+    const cases: [unknown, string | undefined, number, string][] = [
+      [{ couponId: 1.5 }, token, 400, 'INVALID_INPUT'],
+      [{ couponId: -3 }, token, 400, 'INVALID_INPUT'],
+      [{ couponId: '1' }, token, 400, 'INVALID_INPUT'],
+      [{ couponId, extra: true }, token, 400, 'INVALID_INPUT'],
+      [{ couponId: 2_000_000_000 }, token, 404, 'NOT_FOUND'],
+      [{ couponId: notYet }, token, 412, 'SALE_NOT_STARTED'],
+      [{ couponId: over }, token, 412, 'SALE_ENDED'],
+      [{ couponId }, undefined, 401, 'UNAUTHORIZED'],
+    ]
+    for (const [input, tok, status, reason] of cases) {
+      const res = await trpc(webs[0]!.url, 'order.purchase', { input, token: tok, mutation: true })
+      expect({ input, status: res.status, reason: res.error?.data.reason }).toEqual({ input, status, reason })
+      expect(JSON.stringify(res.error)).not.toMatch(/at .*\.(ts|js|mjs):\d+|SELECT|INSERT/)
+    }
+    const huge = await trpc(webs[0]!.url, 'order.purchase', { input: { couponId, pad: 'x'.repeat(200_000) }, token, mutation: true })
+    expect(huge).toMatchObject({ status: 413, error: { data: { code: 'PAYLOAD_TOO_LARGE' } } })
+    const bad = await trpc(webs[0]!.url, 'order.get', { input: { orderId: 'nonsense' }, token })
+    expect(bad).toMatchObject({ status: 400, error: { data: { reason: 'INVALID_INPUT', zodError: expect.any(Object) } } })
+
+    expect(await couponState(couponId)).toMatchObject({ redisStock: 3, mysqlStock: 3, pending: 0, buyers: 0 })
+    expect(await trpc(webs[0]!.url, 'user.me', { token })).toEqual(before)
+  })
+})

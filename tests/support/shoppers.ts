@@ -1,0 +1,42 @@
+import { accessToken, createUser, type TestUser } from './keycloak'
+
+export interface Shopper extends TestUser {
+  token: string
+}
+
+/** Creates `count` Keycloak users and fetches a flash-sale-cli access token for each, a few at a time. */
+export async function createShoppers(count: number, concurrency = 8): Promise<Shopper[]> {
+  const result: Shopper[] = []
+  let next = 0
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < count) {
+      next++
+      const user = await createUser()
+      result.push({ ...user, token: await accessToken(user) })
+    }
+  }))
+  return result
+}
+
+export interface CallResult<T = unknown> {
+  status: number
+  data?: T
+  error?: { message: string, data: { code: string, httpStatus: number, reason?: string } }
+}
+
+/** One tRPC call over plain HTTP, as any client would make it (no transformer, no batching). */
+export async function trpc<T = unknown>(baseUrl: string, path: string, options: { input?: unknown, token?: string, mutation?: boolean, headers?: Record<string, string> } = {}): Promise<CallResult<T>> {
+  const headers: Record<string, string> = { ...options.headers }
+  if (options.token) headers.authorization = `Bearer ${options.token}`
+  let url = `${baseUrl}/api/trpc/${path}`
+  let body: string | undefined
+  if (options.mutation) {
+    headers['content-type'] = 'application/json'
+    body = JSON.stringify(options.input ?? {})
+  } else if (options.input !== undefined) {
+    url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
+  }
+  const res = await fetch(url, { method: options.mutation ? 'POST' : 'GET', headers, body })
+  const json = await res.json() as { result?: { data: T }, error?: CallResult['error'] }
+  return { status: res.status, data: json.result?.data, error: json.error }
+}
