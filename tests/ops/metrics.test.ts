@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { createConnection, type Connection } from 'mysql2/promise'
+import { closeDb } from '../../server/db'
+import { closeRedis } from '../../server/redis/client'
+import { createCouponOnSale, eventually } from '../support/data'
+import { accessToken, createUser } from '../support/keycloak'
+import { startWeb, startWorker, type Proc } from '../support/processes'
+import { callProcedure, sample, scrape } from './support/backends'
+
+/*
+ * /metrics of a web instance and a worker move during a small burst of real purchases: requests per
+ * procedure, purchase outcomes, cache levels, WebSocket connections, pub/sub, settlement, consumer lag.
+ * The worker is held up on MySQL row locks for a moment so the lag is visible at a scrape.
+ */
+
+let web: Proc
+let worker: Proc
+let locker: Connection | undefined
+
+beforeAll(async () => {
+  ;[web, worker] = await Promise.all([startWeb(), startWorker()])
+})
+
+afterAll(async () => {
+  await locker?.end().catch(() => {})
+  await Promise.all([web?.stop(), worker?.stop()])
+  await closeRedis()
+  await closeDb()
+})
+
+const lagOf = (text: string) => sample(text, 'flash_kafka_consumer_lag', { topic: 'payment-requests' })
+
+describe('/metrics during a purchase burst', () => {
+  it('counts procedures, outcomes, cache levels, sockets, pub/sub, settlement and consumer lag, and logs the requestId at settlement', async () => {
+    const couponId = await createCouponOnSale({ stock: 4, price: 100 })
+    const users = await Promise.all(Array.from({ length: 6 }, () => createUser()))
+    const tokens = await Promise.all(users.map((u) => accessToken(u)))
+    const ids = await Promise.all(tokens.map(async (token) => (await callProcedure(web.url, 'user.me', { token })).data.id as number))
+
+    const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${tokens[0]}`)
+    const messages: { type: string, orderId?: string, status?: string }[] = []
+    socket.on('message', (raw) => messages.push(JSON.parse(String(raw))))
+    await eventually(async () => messages.some((m) => m.type === 'hello'), 10_000, 50)
+    expect(sample(await scrape(web.url), 'flash_ws_connections')).toBe(1)
+
+    // Browsing: the first read misses both cache levels, the second hits L1.
+    for (let i = 0; i < 2; i++) expect((await callProcedure(web.url, 'coupon.list', { input: { page: 1, pageSize: 5 } })).status).toBe(200)
+    const browsing = await scrape(web.url)
+    expect(sample(browsing, 'flash_cache_requests_total', { level: 'l1', result: 'miss' })).toBeGreaterThanOrEqual(1)
+    expect(sample(browsing, 'flash_cache_requests_total', { level: 'l2', result: 'miss' })).toBeGreaterThanOrEqual(1)
+    expect(sample(browsing, 'flash_cache_requests_total', { level: 'l1', result: 'hit' })).toBeGreaterThanOrEqual(1)
+    expect(sample(browsing, 'flash_trpc_request_seconds_count', { procedure: 'coupon.list', code: 'OK' })).toBe(2)
+
+    // Hold the shoppers' rows so the worker cannot settle yet: its lag shows.
+    locker = await createConnection({ uri: process.env.DATABASE_URL! })
+    await locker.query('START TRANSACTION')
+    await locker.query(`SELECT id FROM users WHERE id IN (${ids.join(',')}) FOR UPDATE`)
+
+    const traceId = `trace-${randomUUID()}`
+    const first = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true, headers: { 'x-request-id': traceId } })
+    expect(first.headers.get('x-request-id')).toBe(traceId)
+    expect(first.data).toMatchObject({ status: 'PENDING' })
+    const rest = await Promise.all(tokens.slice(1).map((token) => callProcedure(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })))
+    const again = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true })
+    expect(rest.filter((r) => r.status === 200)).toHaveLength(3)
+    expect(rest.filter((r) => r.reason === 'SOLD_OUT')).toHaveLength(2)
+    expect(again.reason).toBe('ALREADY_PURCHASED')
+
+    const lagging = await eventually(async () => lagOf(await scrape(worker.url)) >= 4, 15_000)
+    expect(lagging).toBe(true)
+    await locker.query('ROLLBACK')
+
+    const settled = await eventually(async () => {
+      const text = await scrape(worker.url)
+      return sample(text, 'flash_payments_settled_total', { status: 'PAID' }) >= 4 && lagOf(text) === 0 ? text : undefined
+    }, 30_000)
+    expect(settled).toBeDefined()
+    expect(sample(settled!, 'flash_payments_settled_total', { status: 'PAID' })).toBe(4)
+    expect(sample(settled!, 'flash_settle_latency_seconds_count')).toBeGreaterThanOrEqual(4)
+    expect(sample(settled!, 'flash_settle_batch_seconds_count')).toBeGreaterThanOrEqual(1)
+    expect(sample(settled!, 'flash_pubsub_published_total')).toBeGreaterThanOrEqual(1)
+
+    const told = await eventually(async () => messages.find((m) => m.type === 'order.updated' && m.orderId === first.data.orderId), 10_000, 50)
+    expect(told).toMatchObject({ status: 'PAID' })
+
+    const after = await scrape(web.url)
+    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'OK' })).toBe(4)
+    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'CONFLICT' })).toBe(3)
+    expect(sample(after, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(4)
+    // CONFLICT until the tRPC handler passes data.reason along (then SOLD_OUT 2, ALREADY_PURCHASED 1).
+    const conflicts = ['SOLD_OUT', 'ALREADY_PURCHASED', 'CONFLICT'].map((outcome) => sample(after, 'flash_purchase_attempts_total', { outcome }))
+    expect(conflicts.reduce((a, b) => a + b, 0)).toBe(3)
+    expect(sample(after, 'flash_pubsub_deliveries_total')).toBeGreaterThanOrEqual(1)
+
+    const settledLine = worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'order settled' && l.requestId === traceId)
+    expect(settledLine).toMatchObject({ orderId: first.data.orderId, status: 'PAID', service: 'worker' })
+
+    socket.close()
+    expect(await eventually(async () => sample(await scrape(web.url), 'flash_ws_connections') === 0, 10_000)).toBe(true)
+  })
+})
