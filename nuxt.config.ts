@@ -1,6 +1,9 @@
 // https://nuxt.com/docs/api/configuration/nuxt-config
 import { fileURLToPath } from 'node:url'
 
+// redlock 5 beta ships types that bundler resolution cannot find on its own
+const redlockTypes = fileURLToPath(new URL('./node_modules/redlock/dist/index.d.ts', import.meta.url))
+
 export default defineNuxtConfig({
   compatibilityDate: '2025-07-15',
   // pages/, components/ … live at the top level of the repo (see STYLE.md)
@@ -21,17 +24,19 @@ export default defineNuxtConfig({
   },
   build: { transpile: ['trpc-nuxt'] },
   nitro: {
-    experimental: { websocket: true },
+    typescript: { tsConfig: { compilerOptions: { paths: { redlock: [redlockTypes] } } } },
   },
   hooks: {
     // Auth (PERFORMANCE.md, item 1): nuxt-auth-utils must never seal a session for anonymous visitors.
     'nitro:config'(nitroConfig) {
+      // /ws (Nitro's WebSocket support; set here because nuxt.config's fallback Nitro types lack the key)
+      Object.assign((nitroConfig.experimental ??= {}), { websocket: true })
       // Its ws plugin calls getUserSession on every request once Nitro WebSockets are on: drop it
       // (/ws authenticates itself through server/auth/identify.ts).
-      nitroConfig.plugins = (nitroConfig.plugins ?? []).filter((p) => !/nuxt-auth-utils[\\/].*plugins[\\/]ws(\.[cm]?js)?$/.test(p))
+      nitroConfig.plugins = (nitroConfig.plugins ?? []).filter((p) => !!p && !/nuxt-auth-utils[\\/].*plugins[\\/]ws(\.[cm]?js)?$/.test(p))
       // Its GET /api/_auth/session (called by useUserSession during every server render) creates a
       // session too: replace it with a read-only handler.
-      nitroConfig.handlers = (nitroConfig.handlers ?? []).filter((h) => !(h.route === '/api/_auth/session' && h.method === 'get'))
+      nitroConfig.handlers = (nitroConfig.handlers ?? []).filter((h) => !!h && !(h.route === '/api/_auth/session' && h.method === 'get'))
       nitroConfig.handlers.push({ route: '/api/_auth/session', method: 'get', handler: fileURLToPath(new URL('./server/auth/session-endpoint.ts', import.meta.url)) })
     },
   },
@@ -39,8 +44,7 @@ export default defineNuxtConfig({
     strict: true,
     tsConfig: {
       compilerOptions: {
-        // redlock 5 beta ships types that bundler resolution cannot find on its own
-        paths: { redlock: ['./node_modules/redlock/dist/index.d.ts'] },
+        paths: { redlock: [redlockTypes] },
       },
     },
   },

@@ -360,9 +360,13 @@ function keycloakHome(stack) {
   fs.rmSync(tmp, { recursive: true, force: true })
   mkdirp(path.join(tmp, 'lib'))
   for (const p of ['bin', 'conf', 'providers', 'themes', 'lib/app', 'lib/quarkus', 'lib/quarkus-run.jar', 'version.txt']) {
-    const src = path.join(dist, p)
+    // lib/quarkus: the dev-mode build of an earlier stack when there is one (saves Keycloak's
+    // "Updating the configuration" step, 20–60 s); Keycloak rebuilds by itself if options differ
+    const augmented = augmentedDir(stack)
+    const src = p === 'lib/quarkus' && fs.existsSync(path.join(augmented, '.complete')) ? augmented : path.join(dist, p)
     if (fs.existsSync(src)) fs.cpSync(src, path.join(tmp, p), { recursive: true, preserveTimestamps: true })
   }
+  fs.rmSync(path.join(tmp, 'lib', 'quarkus', '.complete'), { force: true })
   fs.symlinkSync(path.join(dist, 'lib', 'lib'), path.join(tmp, 'lib', 'lib'))
   fs.writeFileSync(path.join(tmp, '.layout'), dist)
   // keep the H2 data of an earlier home (different cache path)
@@ -370,6 +374,26 @@ function keycloakHome(stack) {
   fs.rmSync(home, { recursive: true, force: true })
   fs.renameSync(tmp, home)
   return home
+}
+
+function augmentedDir(stack) {
+  return path.join(path.dirname(stack.keycloakDist), 'augmented-dev')
+}
+
+/** Keeps this stack's dev-mode build of Keycloak in the cache for the next stacks. */
+function saveAugmented(stack, home) {
+  const final = augmentedDir(stack)
+  if (fs.existsSync(path.join(final, '.complete'))) return
+  const tmp = `${final}.tmp-${process.pid}`
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true })
+    fs.cpSync(path.join(home, 'lib', 'quarkus'), tmp, { recursive: true, preserveTimestamps: true })
+    fs.writeFileSync(path.join(tmp, '.complete'), new Date().toISOString())
+    fs.renameSync(tmp, final)
+  } catch {
+    // another stack saved it first (or the cache is read-only): not needed
+    fs.rmSync(tmp, { recursive: true, force: true })
+  }
 }
 
 export function renderRealm(stack) {
@@ -422,6 +446,7 @@ export async function startKeycloak(stack) {
     timeoutMs: 240_000,
     ready: async () => (await httpStatus(discovery, 3000)) === 200,
   })
+  saveAugmented(stack, home)
   await syncWebClient(stack)
   return handle
 }

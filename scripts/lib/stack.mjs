@@ -12,7 +12,7 @@ import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT, log, ok, warn, mkdirp, freePort, assertPortFree, httpStatus, c } from './util.mjs'
-import { startProcess, stopProcess, stopPid, isAlive } from './proc.mjs'
+import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
 import { ensureKafka, ensureKeycloak } from './downloads.mjs'
 import {
@@ -78,6 +78,9 @@ function stopRank(key) {
   const i = SERVICES.indexOf(key)
   return i === -1 ? 3 : 10 - i
 }
+
+/** Stacks started by this process and not yet stopped (see onShutdown, stopAll). */
+const activeStacks = new Set()
 
 export class Stack {
   /** @param {object} state the contents of <dir>/stack.json */
@@ -280,6 +283,8 @@ export class Stack {
   /** Stops everything this stack runs (also what other processes started in it), in reverse order. */
   async stop() {
     if (this.stopping) return this.stopping
+    this.aborted = true // starts still in flight give up
+    activeStacks.delete(this)
     this.stopping = (async () => {
       const keys = [...new Set([...Object.keys(this.processes()), ...this.handles.keys()])].sort((a, b) => stopRank(a) - stopRank(b))
       const groups = new Map()
@@ -404,6 +409,7 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   const state = { name, dir, owner: process.pid, ports: resolved, external, java, kafkaLibs, keycloakDist, secrets, env, extraRedirectUris }
   writeAtomic(path.join(dir, 'stack.json'), JSON.stringify(state, null, 2))
   const stack = new Stack(state)
+  activeStacks.add(stack)
   stack.writeEnvFile()
 
   // MariaDB, Redis and Kafka are quick; Keycloak is the long pole: start all at once
@@ -430,11 +436,17 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   return stack
 }
 
+/** Stops every stack this process started (e.g. after an error in an entry script). */
+export async function stopAll() {
+  await Promise.all([...activeStacks].map((st) => st.stop()))
+}
+
 /**
- * Ctrl-C / SIGTERM → `cleanup()` once (a second Ctrl-C forces the exit). Returns a function that
- * removes the handlers.
+ * Ctrl-C / SIGTERM / SIGHUP → `cleanup()` once, then every stack this process started is stopped
+ * (also one still starting), then exit 130/143. A second Ctrl-C forces the exit. Returns a function
+ * that removes the handlers.
  */
-export function onShutdown(cleanup) {
+export function onShutdown(cleanup = () => {}) {
   let count = 0
   const handler = (signal) => {
     count++
@@ -446,6 +458,8 @@ export function onShutdown(cleanup) {
     log(`${signal}: shutting down …`)
     Promise.resolve()
       .then(cleanup)
+      .catch((e) => warn(`shutdown: ${e.message}`))
+      .then(stopAll)
       .catch((e) => warn(`shutdown: ${e.message}`))
       .finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
   }

@@ -41,10 +41,17 @@ function issuer(): string {
   return config().OIDC_ISSUER
 }
 
-async function fetchJson(url: string): Promise<any> {
+type Json = Record<string, unknown>
+interface Jwk { kty?: string, use?: string, alg?: string, kid?: unknown, n?: string, e?: string }
+interface Claims {
+  iss?: unknown, sub?: unknown, azp?: unknown, typ?: unknown, exp?: unknown, nbf?: unknown, iat?: unknown
+  email?: unknown, preferred_username?: unknown, realm_access?: { roles?: unknown }
+}
+
+async function fetchJson(url: string): Promise<Json> {
   const res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(5_000) })
   if (!res.ok) throw new Error(`${url} answered ${res.status}`)
-  return await res.json()
+  return await res.json() as Json
 }
 
 async function jwksUri(): Promise<string> {
@@ -58,7 +65,7 @@ async function jwksUri(): Promise<string> {
 async function loadKeys(): Promise<KeySet> {
   const doc = await fetchJson(await jwksUri())
   const keys = new Map<string, KeyObject>()
-  for (const jwk of doc.keys ?? []) {
+  for (const jwk of (Array.isArray(doc.keys) ? doc.keys : []) as Jwk[]) {
     if (jwk.kty !== 'RSA' || (jwk.use && jwk.use !== 'sig') || (jwk.alg && jwk.alg !== 'RS256') || typeof jwk.kid !== 'string') continue
     try {
       keys.set(jwk.kid, createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e }, format: 'jwk' }))
@@ -95,7 +102,7 @@ async function keyFor(kid: string): Promise<KeyObject> {
 // ---------------------------------------------------------------------------------------------
 // Tokens
 
-function decodePart(part: string): any {
+function decodePart(part: string): Json | undefined {
   try {
     return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'))
   } catch {
@@ -108,7 +115,7 @@ function allowedParties(): Set<string> {
   return new Set([cfg.OIDC_WEB_CLIENT_ID, cfg.OIDC_CLI_CLIENT_ID])
 }
 
-function identityOf(claims: any): VerifiedToken {
+function identityOf(claims: Claims & { sub: string, exp: number }): VerifiedToken {
   const roles: unknown = claims.realm_access?.roles
   const email = typeof claims.email === 'string' && claims.email ? claims.email : claims.preferred_username
   if (typeof email !== 'string' || !email) throw unauthorized('no email')
@@ -120,7 +127,7 @@ function identityOf(claims: any): VerifiedToken {
   }
 }
 
-function checkClaims(claims: any, nowSeconds: number): void {
+function checkClaims(claims: Claims | undefined, nowSeconds: number): asserts claims is Claims & { sub: string, exp: number } {
   if (!claims || typeof claims !== 'object') throw unauthorized('malformed claims')
   if (claims.iss !== issuer()) throw unauthorized('wrong issuer')
   if (typeof claims.exp !== 'number' || claims.exp + CLOCK_SKEW_SECONDS <= nowSeconds) throw unauthorized('expired')
@@ -166,7 +173,7 @@ async function verifyUncached(token: string, now: number): Promise<VerifiedToken
   if (!header || header.alg !== 'RS256') throw unauthorized('algorithm not allowed')
   if (typeof header.kid !== 'string') throw unauthorized('no key id')
   if (header.crit !== undefined) throw unauthorized('unsupported critical header')
-  const claims = decodePart(parts[1]!)
+  const claims = decodePart(parts[1]!) as Claims | undefined
   // Cheap checks first: a token of another issuer or client never reaches the RSA check.
   checkClaims(claims, now)
   const key = await keyFor(header.kid)

@@ -16,7 +16,7 @@ import type { Identity } from './types'
 export const SESSION_COOKIE = 'nuxt-session'
 
 /** What the sealed cookie holds (nuxt-auth-utils' `UserSession` shape: `secure` never leaves the server). */
-export interface SessionData {
+export type SessionData = {
   user: Identity
   /** When the session ends (the access token's exp), seconds since the epoch. */
   exp: number

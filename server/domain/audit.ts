@@ -55,10 +55,10 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
   const credit = await sql<{ id: number, credit: number, ledger: number | null }>`
     SELECT u.id, u.credit, (SELECT SUM(l.amount) FROM credit_ledger l WHERE l.user_id = u.id) AS ledger
     FROM users u HAVING ledger IS NULL OR u.credit <> ledger`.execute(db)
-  const [{ paidOrders, purchaseRows, matched }] = (await sql<{ paidOrders: number, purchaseRows: number, matched: number }>`
+  const { paidOrders, purchaseRows, matched } = (await sql<{ paidOrders: number, purchaseRows: number, matched: number }>`
     SELECT (SELECT COUNT(*) FROM orders WHERE status = 'PAID') AS paidOrders,
            (SELECT COUNT(*) FROM credit_ledger WHERE kind = 'PURCHASE') AS purchaseRows,
-           (SELECT COUNT(*) FROM orders o JOIN credit_ledger l ON l.order_id = o.id AND l.kind = 'PURCHASE' AND l.amount = -o.price WHERE o.status = 'PAID') AS matched`.execute(db)).rows
+           (SELECT COUNT(*) FROM orders o JOIN credit_ledger l ON l.order_id = o.id AND l.kind = 'PURCHASE' AND l.amount = -o.price WHERE o.status = 'PAID') AS matched`.execute(db)).rows[0]!
   const creditOk = !credit.rows.length && Number(paidOrders) === Number(purchaseRows) && Number(matched) === Number(paidOrders)
   checks.push({ name: '3. credit conserved (credit = Σ ledger; one PURCHASE row per PAID order)', ok: creditOk, detail: `${credit.rows.length} users off; ${paidOrders} paid orders, ${purchaseRows} purchase rows, ${matched} matching` })
 
@@ -66,8 +66,8 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
   const stuck = stalePending + Number(pendingInDb.n)
   checks.push({ name: '4. nothing stuck pending', ok: quiet ? stuck === 0 && pendingTotal === 0 : stuck === 0, detail: `${pendingTotal} pending now, ${stalePending} older than ${window / 1000}s` })
 
-  const [{ holdings }] = (await sql<{ holdings: number }>`SELECT COUNT(*) AS holdings FROM user_coupons uc JOIN orders o ON o.id = uc.order_id AND o.status = 'PAID'`.execute(db)).rows
-  const [{ allHoldings }] = (await sql<{ allHoldings: number }>`SELECT COUNT(*) AS allHoldings FROM user_coupons`.execute(db)).rows
+  const { holdings } = (await sql<{ holdings: number }>`SELECT COUNT(*) AS holdings FROM user_coupons uc JOIN orders o ON o.id = uc.order_id AND o.status = 'PAID'`.execute(db)).rows[0]!
+  const { allHoldings } = (await sql<{ allHoldings: number }>`SELECT COUNT(*) AS allHoldings FROM user_coupons`.execute(db)).rows[0]!
   const once = Number(holdings) === Number(paidOrders) && Number(allHoldings) === Number(paidOrders)
   checks.push({ name: '5. each order settled exactly once', ok: once, detail: `${paidOrders} paid orders, ${allHoldings} holdings (${holdings} matching a paid order)` })
   return checks

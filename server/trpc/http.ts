@@ -11,7 +11,7 @@ import { appRouter } from './routers/_app'
 /** Bodies and query inputs larger than this are refused with PAYLOAD_TOO_LARGE before parsing. */
 export const MAX_INPUT_BYTES = 64 * 1024
 const PREFIX = '/api/trpc/'
-const procedures = appRouter._def.procedures as Record<string, AnyProcedure>
+const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
 
 interface Call {
   path: string
@@ -89,7 +89,7 @@ function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Con
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')
-  if (retryAfter) setResponseHeader(call.event, 'retry-after', String(retryAfter))
+  if (retryAfter) setResponseHeader(call.event, 'retry-after', retryAfter)
   observe(call.path, error.code, started)
   return JSON.stringify(call.isBatch ? [{ error: shape }] : { error: shape })
 }

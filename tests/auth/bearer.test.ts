@@ -116,13 +116,13 @@ describe('refused credentials are UNAUTHORIZED everywhere and change nothing', (
     bad['another issuer'] = otherToken
 
     // An expired but genuine token: flash-sale-cli issues 1-second tokens for a moment.
-    const [cli] = await adminApi<any[]>(`/clients?clientId=${cliClientId()}`)
-    await adminApi(`/clients/${cli.id}`, { method: 'PUT', body: { ...cli, attributes: { ...cli.attributes, 'access.token.lifespan': '1' } } })
+    const [cli] = await adminApi<Array<{ id: string, attributes?: Record<string, string> }>>(`/clients?clientId=${cliClientId()}`)
+    await adminApi(`/clients/${cli!.id}`, { method: 'PUT', body: { ...cli, attributes: { ...cli!.attributes, 'access.token.lifespan': '1' } } })
     let expired: string
     try {
       expired = (await passwordGrant(await fresh())).access_token
     } finally {
-      await adminApi(`/clients/${cli.id}`, { method: 'PUT', body: cli })
+      await adminApi(`/clients/${cli!.id}`, { method: 'PUT', body: cli })
     }
     const exp = decode(expired).payload.exp as number
     expect(decode(expired).payload).toMatchObject({ azp: cliClientId(), iss: issuer() })

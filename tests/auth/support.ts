@@ -78,9 +78,11 @@ export async function rowCounts(): Promise<{ users: number, ledger: number, orde
 export interface CallResult {
   status: number
   headers: Headers
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON of whichever procedure was called
   body: any
   /** The first result's error data (`{ code, httpStatus, reason }`), for batch or single calls. */
   error?: { code: string, httpStatus: number, reason?: string }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the first result's data
   data?: any
 }
 
@@ -114,13 +116,13 @@ export async function trpc(baseUrl: string, path: string, options: {
   }
   const res = await fetch(url, init)
   const text = await res.text()
-  let body: any
+  let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     body = text
   }
-  const first = Array.isArray(body) ? body[0] : body
+  const first = (Array.isArray(body) ? body[0] : body) as { error?: { data?: CallResult['error'] }, result?: { data?: unknown } } | undefined
   return { status: res.status, headers: res.headers, body, error: first?.error?.data, data: first?.result?.data }
 }
 

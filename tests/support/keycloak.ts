@@ -166,7 +166,7 @@ export async function deleteClient(id: string): Promise<void> {
  */
 export async function allowWebAddress(publicUrl: string): Promise<void> {
   const base = publicUrl.replace(/\/$/, '')
-  const [client] = await adminApi<any[]>(`/clients?clientId=${encodeURIComponent(webClientId())}`)
+  const [client] = await adminApi<Array<{ id: string, redirectUris?: string[], attributes?: Record<string, string> }>>(`/clients?clientId=${encodeURIComponent(webClientId())}`)
   if (!client) throw new Error(`client ${webClientId()} missing`)
   const redirectUris = [...new Set([...(client.redirectUris ?? []), `${base}/auth/keycloak/callback`])]
   const postLogout = new Set(String(client.attributes?.['post.logout.redirect.uris'] ?? '').split('##').filter(Boolean))

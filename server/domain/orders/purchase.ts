@@ -1,4 +1,3 @@
-import { config } from '../../config'
 import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'

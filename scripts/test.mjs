@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// `npm test`: lint, typecheck, build, then vitest against a throwaway stack (MariaDB, Redis, Kafka,
+// Keycloak on free ports in $TMPDIR/flash-sale-test-*), removed afterwards (logs kept on failure).
+//
+//   npm test                                   everything (what CI runs)
+//   npm test -- --skip-lint --skip-typecheck --skip-build tests/foo.test.ts
+//   npm test -- --keep                         keep the stack dir (logs, data) even on success
+// Anything that is not one of these flags goes to `vitest run`. The tests get the stack env plus
+// FLASH_SALE_STACK_DIR (see scripts/lib/stack.mjs: openStack(), startNginx(), restartRedis() …).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { ROOT, log, ok, c, secs, runVisible } from './lib/util.mjs'
+import { ensureSystemPackages } from './lib/system.mjs'
+import { ensureDownloads } from './lib/downloads.mjs'
+import { startStack, onShutdown, stopAll } from './lib/stack.mjs'
+import { ensureNodeModules, build, migrate, step, npx } from './lib/project.mjs'
+
+const OWN_FLAGS = new Set(['--skip-lint', '--skip-typecheck', '--skip-build', '--keep'])
+const argv = process.argv.slice(2).filter((a) => a !== '--')
+const flags = new Set(argv.filter((a) => OWN_FLAGS.has(a)))
+const vitestArgs = argv.filter((a) => !OWN_FLAGS.has(a))
+
+let tmpDir
+let keepDir = flags.has('--keep')
+
+async function main() {
+  const t0 = Date.now()
+  await ensureNodeModules()
+  await ensureSystemPackages()
+  await ensureDownloads()
+
+  if (!flags.has('--skip-lint')) await step('lint', npx, ['eslint', '.'])
+  if (!flags.has('--skip-typecheck')) await step('typecheck', npx, ['nuxt', 'typecheck'])
+
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-sale-test-'))
+  onShutdown(() => {
+    keepDir = true
+  })
+  // the build and the services start side by side
+  const stackP = startStack({ name: 'test', dir: tmpDir, ports: {} })
+  const buildP = flags.has('--skip-build') ? Promise.resolve() : build({ force: true })
+  const [sr, br] = await Promise.allSettled([stackP, buildP])
+  if (sr.status === 'rejected') throw sr.reason
+  if (br.status === 'rejected') throw br.reason
+  const stack = sr.value
+
+  await migrate(stack.env)
+
+  const t1 = Date.now()
+  log(`vitest run ${vitestArgs.join(' ')} ${c.dim(`(stack: ${tmpDir})`)}`)
+  const code = await runVisible(npx, ['vitest', 'run', ...vitestArgs], {
+    cwd: ROOT,
+    env: { ...process.env, ...stack.env, FLASH_SALE_STACK_DIR: tmpDir },
+  })
+  ;(code === 0 ? ok : (m) => console.error(`${c.red('✗')} ${m}`))(`vitest exited with ${code} after ${secs(t1)} (npm test total ${secs(t0)})`)
+  return code
+}
+
+async function cleanup(code) {
+  await stopAll()
+  if (!tmpDir) return
+  if (code === 0 && !keepDir) {
+    fs.rmSync(tmpDir, { recursive: true, force: true })
+  } else {
+    console.error(`${c.yellow('!')} stack logs kept in ${path.join(tmpDir, 'logs')}/`)
+  }
+}
+
+main()
+  .then(async (code) => {
+    await cleanup(code)
+    process.exit(code)
+  })
+  .catch(async (e) => {
+    console.error(`\n${c.red('✗')} ${e.message}`)
+    await cleanup(1)
+    process.exit(e.exitCode || 1)
+  })

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { closeDb, db } from '../../server/db'
+import { closeRedis, redis } from '../../server/redis/client'
+import { keys } from '../../server/redis/keys'
+import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
+import { auditInvariants } from '../../server/domain/audit'
+import { createCouponOnSale, createUsers, eventually } from '../support/data'
+import { accessToken, createUser } from '../support/keycloak'
+import { startWeb, startWorker, type Proc } from '../support/processes'
+import { callProcedure, createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+
+/*
+ * SIGTERM to a web instance and to a worker in the middle of a burst: the web finishes the purchases
+ * in flight and closes its sockets with 1012, the worker commits its batch and leaves the group, a
+ * second worker settles the rest, and the audit passes. Own Redis and MySQL database, so the audit
+ * judges only this test's orders.
+ */
+
+let redisServer: RedisServers
+let scratch: ScratchDatabase
+let env: Record<string, string>
+const procs: Proc[] = []
+const savedEnv = { ...process.env }
+
+beforeAll(async () => {
+  ;[redisServer, scratch] = await Promise.all([startRedisServer(), createScratchDatabase()])
+  env = { REDIS_URL: redisServer.url, DATABASE_URL: scratch.url, PURCHASE_RATE_LIMIT: '0' }
+  delete process.env.REDIS_CLUSTER_NODES
+  Object.assign(process.env, env)
+  await redis().set(keys.stockLoaded, new Date().toISOString())
+})
+
+afterAll(async () => {
+  await Promise.all(procs.map((p) => p.stop()))
+  await closePaymentPublisher()
+  await closeRedis()
+  await closeDb()
+  await Promise.all([redisServer?.stop(), scratch?.drop()])
+  process.env = savedEnv
+})
+
+type HttpResult = { status: number, orderId?: string, reason?: string, at: number } | { error: string, at: number }
+
+describe('graceful shutdown', () => {
+  it('loses no order when a web instance and a worker get SIGTERM during a burst', async () => {
+    const [web, firstWorker] = await Promise.all([startWeb(env), startWorker(env)])
+    procs.push(web, firstWorker)
+    const coupons = await Promise.all(Array.from({ length: 8 }, () => createCouponOnSale({ stock: 30, price: 100 })))
+    const shoppers = await createUsers(80, 10_000)
+    const accounts = await Promise.all(Array.from({ length: 10 }, () => createUser()))
+    const tokens = await Promise.all(accounts.map((a) => accessToken(a)))
+    for (const token of tokens) expect((await callProcedure(web.url, 'user.me', { token })).status).toBe(200)
+
+    const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${tokens[0]}`)
+    const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)))
+    await new Promise((resolve, reject) => { socket.once('message', resolve); socket.once('error', reject) })
+
+    // In-process shoppers, in waves, for as long as the burst lasts.
+    const inProcess = (async () => {
+      const results: PromiseSettledResult<{ orderId: string }>[] = []
+      const attempts = shoppers.flatMap((u) => coupons.map((c) => ({ u, c })))
+      for (let i = 0; i < attempts.length; i += 40) {
+        results.push(...await Promise.allSettled(attempts.slice(i, i + 40).map(({ u, c }) => purchaseCoupon(u, c, `shutdown-${u}-${c}`))))
+      }
+      return results
+    })()
+    // HTTP shoppers on the web instance that is about to stop.
+    const http: Promise<HttpResult>[] = tokens.flatMap((token) => coupons.map(async (couponId) => {
+      try {
+        const r = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+        return { status: r.status, orderId: r.data?.orderId, reason: r.reason, at: Date.now() }
+      } catch (error) {
+        return { error: String(error), at: Date.now() }
+      }
+    }))
+    await Promise.race(http)
+    const signalledAt = Date.now()
+    const stopped = Promise.all([web.stop('SIGTERM'), firstWorker.stop('SIGTERM')])
+    const secondWorker = await startWorker(env)
+    procs.push(secondWorker)
+
+    const [webExit, workerExit] = await stopped
+    expect(webExit, web.output()).toBe(0)
+    expect(workerExit, firstWorker.output()).toBe(0)
+    expect(web.output()).toContain('"msg":"web stopped"')
+    expect(firstWorker.output()).toContain('"msg":"worker stopped"')
+    expect(await closed).toBe(1012)
+
+    const httpResults = await Promise.all(http)
+    const answered = httpResults.filter((r): r is Extract<HttpResult, { status: number }> => 'status' in r)
+    // Every request the web had taken got a real answer; a refused connection never reached it.
+    for (const r of answered) expect([200, 409]).toContain(r.status)
+    for (const r of httpResults) if ('error' in r) expect(r.at).toBeGreaterThanOrEqual(signalledAt)
+    expect(answered.length).toBeGreaterThan(0)
+
+    const fromProcess = (await inProcess).flatMap((r) => r.status === 'fulfilled' ? [r.value.orderId] : [])
+    const orderIds = [...fromProcess, ...answered.flatMap((r) => r.orderId ? [r.orderId] : [])]
+    expect(orderIds.length).toBeGreaterThan(0)
+
+    const settled = await eventually(async () => {
+      const rows = await db().selectFrom('orders').select(['id', 'status']).execute()
+      const known = new Set(rows.filter((r) => r.status !== 'PENDING').map((r) => r.id))
+      return orderIds.every((id) => known.has(id)) ? rows : undefined
+    }, 60_000, 500)
+    expect(settled, 'every PENDING answer ends PAID or FAILED').toBeDefined()
+    expect(settled!.filter((r) => r.status === 'PAID').length).toBeLessThanOrEqual(240)
+
+    const audit = await eventually(async () => {
+      const checks = await auditInvariants(db(), redis())
+      return checks.every((c) => c.ok) ? checks : undefined
+    }, 30_000, 1_000)
+    expect(audit ?? await auditInvariants(db(), redis())).toSatisfy((checks: { ok: boolean }[]) => checks.every((c) => c.ok))
+  })
+})
