@@ -44,8 +44,16 @@ function mvnEnv(java) {
 
 const dep = (g, a, v, extra = '') => `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version>${extra}</dependency>`
 
+const once = (fn) => {
+  let p
+  return () => (p ??= fn().catch((e) => {
+    p = undefined
+    throw e
+  }))
+}
+
 /** Kafka broker + tools + log4j2 jars in one folder; returns its path (use as `<dir>/*`). */
-export async function ensureKafka() {
+export const ensureKafka = once(async () => {
   const final = path.join(cacheDir(), `kafka-${KAFKA_VERSION}`)
   if (fs.existsSync(path.join(final, '.complete'))) {
     ok(`Kafka ${KAFKA_VERSION} cached (${final})`)
@@ -81,10 +89,10 @@ ${dep('org.apache.logging.log4j', 'log4j-slf4j-impl', LOG4J_VERSION)}
   })
   ok(`Kafka ${KAFKA_VERSION} ready in ${secs(t0)}`)
   return path.join(final, 'libs')
-}
+})
 
 /** The unpacked Keycloak distribution (read-only template; each stack gets its own home). */
-export async function ensureKeycloak() {
+export const ensureKeycloak = once(async () => {
   const final = path.join(cacheDir(), `keycloak-${KEYCLOAK_VERSION}`)
   const home = path.join(final, `keycloak-${KEYCLOAK_VERSION}`)
   if (fs.existsSync(path.join(final, '.complete'))) {
@@ -108,7 +116,7 @@ export async function ensureKeycloak() {
   })
   ok(`Keycloak ${KEYCLOAK_VERSION} ready in ${secs(t0)}`)
   return home
-}
+})
 
 export async function ensureDownloads() {
   const [kafkaLibs, keycloakDist] = await Promise.all([ensureKafka(), ensureKeycloak()])

@@ -39,7 +39,9 @@ export function killGroup(pid, signal) {
   } catch {
     try {
       process.kill(pid, signal)
-    } catch {}
+    } catch {
+      // already gone
+    }
   }
 }
 
@@ -111,4 +113,10 @@ export function cmdlineOf(pid) {
   } catch {
     return ''
   }
+}
+
+/** Lets every child outlive this process (for `scripts/stack.mjs up`). */
+export function detachAll() {
+  for (const p of live) p.child?.unref()
+  live.clear()
 }

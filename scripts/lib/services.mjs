@@ -113,7 +113,6 @@ export async function startMariadb(stack) {
     '--collation-server=utf8mb4_unicode_ci',
     '--default-time-zone=+00:00',
     '--skip-name-resolve',
-    '--log-error=',
     ...(asRoot ? ['--user=root'] : []),
   ]
   const handle = await launch(stack, {

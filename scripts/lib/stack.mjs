@@ -145,13 +145,17 @@ export class Stack {
     let files = []
     try {
       files = fs.readdirSync(this.pidsDir).filter((f) => f.endsWith('.json'))
-    } catch {}
+    } catch {
+      // no process recorded yet
+    }
     for (const f of files) {
       try {
         const rec = JSON.parse(fs.readFileSync(path.join(this.pidsDir, f), 'utf8'))
         if (isAlive(rec.pid) && (!rec.startTime || procStartTime(rec.pid) === rec.startTime)) out[f.slice(0, -5)] = rec
         else fs.rmSync(path.join(this.pidsDir, f), { force: true })
-      } catch {}
+      } catch {
+        // a record being written right now: skip it
+      }
     }
     return out
   }
@@ -197,7 +201,9 @@ export class Stack {
     if (!rec) return
     try {
       process.kill(-rec.pid, 'SIGKILL')
-    } catch {}
+    } catch {
+      // already gone
+    }
     await stopPid(rec.pid, 1000)
     this.untrack(name)
   }
@@ -265,7 +271,9 @@ export class Stack {
     if (!rec) return
     try {
       process.kill(-rec.pid, 'SIGKILL')
-    } catch {}
+    } catch {
+      // already gone
+    }
     await stopPid(rec.pid, 1000)
     this.untrack(key)
   }

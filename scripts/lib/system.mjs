@@ -87,7 +87,9 @@ function listJdks() {
   if (process.env.JAVA_HOME) add(process.env.JAVA_HOME, 'JAVA_HOME')
   try {
     for (const e of fs.readdirSync('/usr/lib/jvm')) add(path.join('/usr/lib/jvm', e), '/usr/lib/jvm')
-  } catch {}
+  } catch {
+    // no /usr/lib/jvm
+  }
   const onPath = which('java')
   if (onPath) add(homeFromJavaBin(onPath), 'PATH')
   return found

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { H3Event } from 'h3'
 import { deleteCookie, getCookie, getQuery, sendRedirect, setCookie, setResponseHeader, setResponseStatus } from 'h3'
 import { config } from '../config'
+import { isCrossSite } from './csrf'
 import { replaceUserSession } from '#imports'
 import { verifyAccessToken } from './jwt'
 import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
@@ -59,10 +60,25 @@ function noStore(event: H3Event) {
   setResponseHeader(event, 'cache-control', 'no-store')
 }
 
+/** Keycloak's discovery document, or a 503 page when Keycloak cannot be reached. */
+async function oidcOr503(event: H3Event) {
+  try {
+    return await oidcClient()
+  } catch (error) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'Keycloak unreachable for sign-in', error: String(error) }))
+    setResponseStatus(event, 503)
+    setResponseHeader(event, 'retry-after', 5)
+    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
+    return undefined
+  }
+}
+const UNAVAILABLE = '<!doctype html><title>Sign-in unavailable</title><p>Sign-in is unavailable for a moment. <a href="/">Back to the shop</a>.</p>'
+
 /** GET /auth/login and /auth/register: off to Keycloak's sign-in (or registration) page. */
 export async function startSignIn(event: H3Event, options: { register?: boolean } = {}) {
   noStore(event)
-  const oidc = await oidcClient()
+  const oidc = await oidcOr503(event)
+  if (!oidc) return UNAVAILABLE
   const flow: Flow = {
     verifier: client.randomPKCECodeVerifier(),
     state: client.randomState(),
@@ -99,7 +115,8 @@ export async function finishSignIn(event: H3Event) {
     setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
     return '<!doctype html><title>Sign-in expired</title><p>Your sign-in took too long or was started in another browser. <a href="/auth/login">Sign in again</a>.</p>'
   }
-  const oidc = await oidcClient()
+  const oidc = await oidcOr503(event)
+  if (!oidc) return UNAVAILABLE
   // The URL Keycloak redirected the browser to, as the browser saw it (behind NGINX).
   const currentUrl = new URL(event.path, config().PUBLIC_URL)
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
@@ -135,6 +152,9 @@ export async function finishSignIn(event: H3Event) {
 /** /auth/logout: clears the session cookie, then ends the Keycloak session too. */
 export async function signOut(event: H3Event) {
   noStore(event)
+  // A link or image on another site must not sign the shopper out (POSTs are refused by the csrf middleware).
+  const headers = event.node.req.headers
+  if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) return sendRedirect(event, publicUrl('/'), 302)
   const sealed = sessionCookieOf(event.node.req.headers.cookie)
   const data = sealed ? await readSessionData(sealed) : null
   if (sealed) forgetSessionCookie(sealed)

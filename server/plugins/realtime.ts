@@ -1,22 +1,16 @@
-import { onInvalidate } from '../cache/invalidation'
 import { createRedis } from '../redis/client'
 import { channels } from '../redis/keys'
 import { serverId } from '../domain/instance'
 import type { OrderUpdate } from '../domain/orders/schemas'
-import { clearSoldOut } from '../domain/stock/sold-out'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { sockets } from '../realtime'
 
 /**
- * Subscribes this instance to its payment_update:<serverId> channel (results for its sockets), drops
- * sold-out flags when stock comes back (cache:invalidate, through the catalogue's subscriber), and
+ * Subscribes this instance to its payment_update:<serverId> channel (results for its sockets) and
  * keeps the sockets' presence fresh.
  */
 export default defineNitroPlugin((nitro) => {
-  // A reconnect of that subscriber arrives as couponId null: every flag goes.
-  const stopListening = onInvalidate(({ couponId }) => clearSoldOut(couponId ?? undefined))
-
   const subscriber = createRedis()
   subscriber.on('error', (error) => log.warn('pub/sub connection error', { error: String(error) }))
   subscriber.subscribe(channels.paymentUpdate(serverId)).catch((error) => log.error('subscribe failed', { error: String(error) }))
@@ -37,7 +31,6 @@ export default defineNitroPlugin((nitro) => {
 
   nitro.hooks.hook('close', async () => {
     clearInterval(presence)
-    stopListening()
     sockets.closeAll()
     await subscriber.quit().catch(() => subscriber.disconnect())
   })

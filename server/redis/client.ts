@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis'
 import { config } from '../config'
+import { ensureScripts } from './scripts'
 
 export type RedisClient = Redis | Cluster
 
@@ -16,9 +17,15 @@ export function createRedis(options: { lazy?: boolean } = {}): RedisClient {
       const [host, port] = hostPort.split(':')
       return { host: host!, port: Number(port) }
     })
-    return new Cluster(nodes, { enableAutoPipelining: true, lazyConnect: common.lazyConnect, redisOptions: { maxRetriesPerRequest: 2 } })
+    return withScripts(new Cluster(nodes, { enableAutoPipelining: true, lazyConnect: common.lazyConnect, redisOptions: { maxRetriesPerRequest: 2 } }))
   }
-  return new Redis(cfg.REDIS_URL!, common)
+  return withScripts(new Redis(cfg.REDIS_URL!, common))
+}
+
+/** The Lua scripts are defined before any command can open an auto-pipeline (see ensureScripts). */
+function withScripts<T extends RedisClient>(client: T): T {
+  ensureScripts(client)
+  return client
 }
 
 let shared: RedisClient | undefined

@@ -14,21 +14,32 @@ function luaDir(): string {
   return config().LUA_DIR ?? join(process.cwd(), 'lua')
 }
 
-/** Registers the scripts on a client once; ioredis then runs them by EVALSHA, loading them on NOSCRIPT. */
-function ensureScripts(client: RedisClient): void {
+/**
+ * Registers the scripts on a client once; ioredis then runs them by EVALSHA, loading them on NOSCRIPT.
+ * createRedis() calls it at once: an auto-pipeline copies the client's commands when it is made, so
+ * a script defined later in the same tick is missing from it ("pipeline[functionName] is not a
+ * function", and the pipeline's other callers never get an answer).
+ */
+export function ensureScripts(client: RedisClient): void {
   if (defined.has(client)) return
   for (const name of SCRIPTS) {
-    const [command, numberOfKeys] = name.split('-') as [string, string]
-    client.defineCommand(command, { numberOfKeys: Number(numberOfKeys), lua: readFileSync(join(luaDir(), `${name}.lua`), 'utf8') })
+    const { command, numberOfKeys } = parseName(name)
+    client.defineCommand(command, { numberOfKeys, lua: readFileSync(join(luaDir(), `${name}.lua`), 'utf8') })
   }
   defined.add(client)
+}
+
+/** `adjust-stock-1` → command `adjustStock` taking 1 key. */
+function parseName(name: ScriptName) {
+  const dash = name.lastIndexOf('-')
+  const command = name.slice(0, dash).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
+  return { command, numberOfKeys: Number(name.slice(dash + 1)) }
 }
 
 type Runner = (...args: (string | number)[]) => Promise<unknown>
 function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
   ensureScripts(client)
-  const command = name.split('-')[0]!
-  return (client as unknown as Record<string, Runner>)[command]!(...args)
+  return (client as unknown as Record<string, Runner>)[parseName(name).command]!(...args)
 }
 
 export type ReserveStatus = 'OK' | 'NOT_LOADED' | 'ALREADY_PURCHASED' | 'SOLD_OUT'

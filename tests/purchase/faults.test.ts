@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
 import { newOrderId } from '../../server/domain/orders/ids'
@@ -6,7 +6,7 @@ import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/order
 import { closeRedis, redis } from '../../server/redis/client'
 import { reserveScript } from '../../server/redis/scripts'
 import { keys } from '../../server/redis/keys'
-import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
+import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createShoppers, trpc } from '../support/shoppers'
 
@@ -16,6 +16,8 @@ async function track<T extends Proc>(p: Promise<T>): Promise<T> {
   started.push(proc)
   return proc
 }
+
+beforeAll(ensureStockLoaded)
 
 afterAll(async () => {
   await Promise.all(started.map((p) => p.stop('SIGKILL')))

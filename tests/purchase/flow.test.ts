@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { closeDb, db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
 import { closeRedis, redis } from '../../server/redis/client'
-import { couponState, createCouponOnSale, eventually } from '../support/data'
+import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createShoppers, trpc, type Shopper } from '../support/shoppers'
 
@@ -12,6 +12,7 @@ const workers: Proc[] = []
 let shoppers: Shopper[]
 
 beforeAll(async () => {
+  await ensureStockLoaded()
   const env = { PURCHASE_RATE_LIMIT: '100' }
   const started = await Promise.all([startWeb(env), startWeb(env), startWorker(), startWorker()])
   webs.push(started[0], started[1])

@@ -10,7 +10,7 @@ import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/order
 import { getOrder } from '../../server/domain/orders/service'
 import { grantCredit } from '../../server/domain/users/service'
 import type { PaymentRequest } from '../../server/kafka/client'
-import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
+import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 
 async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
@@ -26,6 +26,8 @@ async function settle(events: PaymentRequest[]) {
   await Promise.all(outcomes.map((o) => finishInRedis(redis(), o)))
   return outcomes
 }
+
+beforeAll(ensureStockLoaded)
 
 afterAll(async () => {
   await closePaymentPublisher()

@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { db } from '../../server/db'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
+import { rebuildStock, stockIsLoaded } from '../../server/domain/stock/loader'
 
 /** A coupon on sale now, written to MySQL with its stock loaded into Redis. */
 export async function createCouponOnSale(options: { stock: number, price?: number, name?: string, loadStock?: boolean }): Promise<number> {
@@ -59,4 +60,12 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000,
     last = await check()
   }
   return last
+}
+
+/**
+ * A fresh test Redis has no stock marker until a worker's reconciler rebuilds it (as after a data
+ * loss); tests that run without a worker take that same rebuild path themselves.
+ */
+export async function ensureStockLoaded(): Promise<void> {
+  if (!(await stockIsLoaded(redis()))) await rebuildStock(redis(), db())
 }

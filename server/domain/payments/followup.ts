@@ -1,3 +1,4 @@
+import type { Invalidation } from '../../cache/invalidation'
 import type { RedisClient } from '../../redis/client'
 import { channels, keys } from '../../redis/keys'
 import { releaseScript } from '../../redis/scripts'
@@ -21,7 +22,7 @@ export async function finishInRedis(client: RedisClient, order: SettledOrder): P
   if (order.status === 'FAILED' && (order.reason === 'INSUFFICIENT_CREDIT' || order.reason === 'PAYMENT_ERROR')) {
     if (await releaseScript(client, order.couponId, order.orderId)) {
       // Stock came back: every instance drops its sold-out flag for this coupon.
-      await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId: order.couponId, reason: 'stock-returned' }))
+      await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId: order.couponId, reason: 'stock-returned' } satisfies Invalidation))
     }
     return
   }

@@ -1,7 +1,10 @@
+import { onInvalidate } from '../../cache/invalidation'
+
 /**
  * Per-process sold-out flags: a coupon Redis just called sold out is refused without a round trip.
- * A flag lives at most one second, and is dropped early when stock comes back (cache:invalidate) or
- * the pub/sub connection reconnects (a missed message must not keep a coupon "sold out").
+ * A flag lives at most one second, and is dropped early when stock comes back or a coupon changes
+ * (cache:invalidate), and all of them when that subscription reconnects (couponId null), since a
+ * missed message must not keep a coupon "sold out".
  */
 const FLAG_MS = 1_000
 const flags = new Map<number, number>()
@@ -22,3 +25,5 @@ export function clearSoldOut(couponId?: number): void {
   if (couponId === undefined) flags.clear()
   else flags.delete(couponId)
 }
+
+onInvalidate(({ couponId }) => clearSoldOut(couponId ?? undefined))

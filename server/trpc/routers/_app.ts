@@ -2,6 +2,7 @@ import { router } from '../init'
 import { adminRouter } from './admin'
 import { couponRouter } from './coupon'
 import { orderRouter } from './order'
+import { systemRouter } from './system'
 import { userRouter } from './user'
 
 export const appRouter = router({
@@ -9,6 +10,7 @@ export const appRouter = router({
   order: orderRouter,
   user: userRouter,
   admin: adminRouter,
+  system: systemRouter,
 })
 
 export type AppRouter = typeof appRouter

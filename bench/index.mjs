@@ -1,0 +1,453 @@
+#!/usr/bin/env node
+// `npm run bench`: the Flash Sale benchmark (issue 8). Every figure is measured in ONE run next to its
+// baseline on the same machine, so the ratios hold on any machine:
+//   HTTP: bare node:http (the ceiling of one Node process) · plain Nitro route (/healthz) · a trivial
+//         tRPC query (system.ping) through the app's endpoint, fast lane and stock adapter
+//         (TRPC_FAST_LANE=off) · order.purchase flash burst by many distinct users on one coupon
+//         (tokens never seen by the instance, then the same users again with cached tokens) · the
+//         sold-out storm · coupon.list on an L1 hit, an L2 hit (CATALOGUE_L1=off), caching off
+//   stores: Redis+Lua reserve (in-process ioredis EVALSHA, 200 callers) · MySQL pessimistic
+//         (SELECT … FOR UPDATE) and optimistic (version-checked UPDATE) reservations on one hot row ·
+//         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
+//   purchase → WebSocket result latency; RSS of web and workers during a long burst (--soak); audit.
+//
+// Needs the build (`npm run build`): it runs .output/server and .output/worker. By default it starts
+// its own throwaway stack (MariaDB, Redis, Kafka, Keycloak on free ports under $TMPDIR, removed at the
+// end); `--stack DIR` uses a running stack instead (e.g. `node scripts/stack.mjs up test` → .stack/test),
+// which must have no payment workers of its own (they would take the benchmark's events).
+// Results: .bench/<timestamp>/{result.json,summary.md,chart.svg}.
+//
+//   npm run bench -- [--duration 6] [--connections 50] [--users 2000] [--soak 60] [--rounds 1]
+//                    [--stack DIR] [--keep] [--skip-soak]
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import mysql from 'mysql2/promise'
+import Redis from 'ioredis'
+import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
+import { BENCH_DIR, ROOT, loadAverage, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import { shoppers } from './lib/keycloak.mjs'
+import { mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
+import { consoleTable, markdown, svg } from './lib/report.mjs'
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '6' },
+    connections: { type: 'string', default: '50' },
+    users: { type: 'string', default: '2000' },
+    soak: { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '1' },
+    stack: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'skip-soak': { type: 'boolean', default: false },
+  },
+})
+const DURATION = Number(args.duration)
+const CONNECTIONS = Number(args.connections)
+const USERS = Number(args.users)
+const SPARE = 200 // warm-up and WebSocket shoppers, never used in the bursts
+const ROUNDS = Math.max(1, Number(args.rounds))
+const SOAK = args['skip-soak'] ? 0 : Number(args.soak)
+
+for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.output/worker/audit.mjs']) {
+  if (!fs.existsSync(path.join(ROOT, f))) {
+    console.error(`missing ${f}: run \`npm run build\` first`)
+    process.exit(1)
+  }
+}
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z')
+const outDir = path.join(ROOT, '.bench', stamp)
+fs.mkdirSync(outDir, { recursive: true })
+const result = {
+  meta: {
+    startedAt: new Date().toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadStart: loadAverage(), loadEnd: [],
+    duration: DURATION, connections: CONNECTIONS, users: USERS,
+  },
+  scenarios: [], targets: [], memory: [], audits: [], notes: [],
+}
+const step = (() => {
+  let n = 0
+  return (text) => say(`\n[${++n}] ${text}`)
+})()
+
+// ---------------------------------------------------------------------------------------------- stack
+let stack
+let ownStack = false
+let tmpDir
+if (args.stack) {
+  stack = openStack(path.resolve(args.stack))
+  const workers = Object.keys(stack.processes()).filter((k) => k.startsWith('worker-'))
+  if (workers.length) {
+    console.error(`the stack in ${args.stack} runs payment workers (${workers.join(', ')}): they would consume the benchmark's events. Stop them or let the benchmark start its own stack.`)
+    process.exit(1)
+  }
+} else {
+  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-sale-bench-'))
+  step(`starting a throwaway stack in ${tmpDir} (MariaDB, Redis, Kafka, Keycloak)`)
+  stack = await withTicker('stack starting', startStack({ name: 'bench', dir: tmpDir, ports: {} }))
+  ownStack = true
+}
+const env = { ...stack.env }
+const started = [] // web/worker handles we started, stopped at the end
+let exiting = false
+async function cleanup() {
+  if (exiting) return
+  exiting = true
+  for (const p of started) await p.stop(5000).catch(() => {})
+  if (ownStack && !args.keep) {
+    await stopAll()
+    fs.rmSync(tmpDir, { recursive: true, force: true })
+  } else if (ownStack) {
+    say(`stack kept running in ${tmpDir} (stop: node scripts/stack.mjs down, or kill its processes)`)
+  }
+}
+process.on('SIGINT', () => { cleanup().finally(() => process.exit(130)) })
+
+function node(script, extraEnv = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(ROOT, script)], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (c) => { out += c })
+    child.stderr.on('data', (c) => { out += c })
+    child.on('exit', (code) => resolve({ code, out }))
+  })
+}
+
+const WEB_ENV = { PURCHASE_RATE_LIMIT: '1000000' } // loopback benchmark: many attempts per user are fine
+async function startWeb(extra = {}) {
+  const w = await stack.startWeb({ env: { ...WEB_ENV, ...extra } })
+  started.push(w)
+  watch(w.pid, `web :${w.port}${Object.keys(extra).length ? ` (${Object.entries(extra).map(([k, v]) => `${k}=${v}`).join(' ')})` : ''}`)
+  return w
+}
+async function startWorker() {
+  const w = await stack.startWorker({})
+  started.push(w)
+  watch(w.pid, `worker :${w.metricsPort}`)
+  return w
+}
+async function stopProc(p) {
+  await p.stop(15_000)
+  started.splice(started.indexOf(p), 1)
+}
+
+// RSS of every web/worker we start, sampled once a second for the whole run
+const memory = new Map()
+function watch(pid, name) {
+  memory.set(pid, { name, samples: [] })
+}
+const memTimer = setInterval(() => {
+  for (const [pid, m] of memory) {
+    const v = rssMb(pid)
+    if (v === v) m.samples.push({ t: Date.now(), mb: v })
+  }
+}, 1000)
+
+function record(s) {
+  result.scenarios.push(s)
+  const codes = s.codes ? `  ${Object.entries(s.codes).map(([k, v]) => `${k}:${v}`).join(' ')}` : ''
+  const cpu = s.serverCpuPct ? `  server CPU ${s.serverCpuPct.toFixed(0)}%` : ''
+  const wrk = s.wrkCpuPct ? `  wrk CPU ${s.wrkCpuPct.toFixed(0)}%` : ''
+  say(`    ${s.name}: ${Math.round(s.rps).toLocaleString('en-US')} ${s.unit ?? 'req/s'}  p50 ${s.p50?.toFixed(2) ?? '–'} ms  p99 ${s.p99?.toFixed(2) ?? '–'} ms${codes}${cpu}${wrk}`)
+  return s
+}
+const median = (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)]
+
+// ---------------------------------------------------------------------------------------------- data
+let db
+let redis
+async function createCoupon(stock, name) {
+  const [res] = await db.query(
+    'INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)',
+    [`Bench ${name} ${stamp}`, 'made by npm run bench', 10, stock, stock],
+  )
+  await redis.set(`coupon:{${res.insertId}}:stock`, stock, 'NX')
+  return res.insertId
+}
+const purchasePath = '/api/trpc/order.purchase'
+const body = (couponId) => JSON.stringify({ couponId })
+
+async function audit(when) {
+  const { code, out } = await node('.output/worker/audit.mjs')
+  const failed = out.split('\n').filter((l) => /✗|FAIL|fail/.test(l)).slice(0, 5).join(' | ')
+  const a = { when, ok: code === 0, detail: code === 0 ? '' : failed || out.slice(-400) }
+  result.audits.push(a)
+  say(`    audit (${when}): ${a.ok ? 'passed' : `FAILED — ${a.detail}`}`)
+  return a
+}
+
+/** Waits until every order of `coupons` (expected count) is settled in MySQL and no reservation is pending. */
+async function settled(coupons, expected, timeoutMs = 600_000) {
+  const t0 = Date.now()
+  for (;;) {
+    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
+    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+    status(`  … settling: ${n}/${expected} orders in MySQL, ${pending} reservations pending`)
+    if (Number(n) >= expected && pending === 0) return Date.now()
+    if (Date.now() - t0 > timeoutMs) throw new Error(`settlement did not finish: ${n}/${expected}, ${pending} pending`)
+    await sleep(50)
+  }
+}
+async function paidCount(couponId) {
+  const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id = ? AND status = 'PAID'`, [couponId])
+  return Number(n)
+}
+
+async function measureSettlement(label, coupons, expected, workers) {
+  const t0 = Date.now()
+  const procs = []
+  for (let i = 0; i < workers; i++) procs.push(await startWorker())
+  const tEnd = await withTicker(label, settled(coupons, expected))
+  const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
+  const span = (tEnd - Number(first)) / 1000
+  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join)` }) }
+}
+
+// ---------------------------------------------------------------------------------------------- run
+let exitCode = 0
+try {
+  step('migrations')
+  const m = await node('.output/worker/migrate.mjs')
+  if (m.code !== 0) throw new Error(`migrations failed:\n${m.out}`)
+  db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 4 })
+  redis = new Redis(env.REDIS_URL)
+
+  step(`${USERS + SPARE} shoppers (Keycloak users + flash-sale-cli tokens)`)
+  const users = await shoppers(env, stack.dir, USERS + SPARE, (d, n) => status(`  … shoppers ${d}/${n}`))
+  const tokenFile = path.join(stack.dir, 'bench-tokens.txt')
+  const spareFile = path.join(stack.dir, 'bench-spare-tokens.txt')
+  fs.writeFileSync(tokenFile, users.slice(0, USERS).map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+  fs.writeFileSync(spareFile, users.slice(USERS).map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+
+  // ---- HTTP baselines, side by side (rounds interleave them; the median round is reported)
+  step(`HTTP baselines: bare node:http, Nitro /healthz, tRPC system.ping (fast lane / stock adapter) — ${ROUNDS} round(s) of ${DURATION}s`)
+  const bare = spawn(process.execPath, [path.join(BENCH_DIR, 'bare-server.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const [line] = await once(bare.stdout, 'data')
+  const barePort = Number(/listening (\d+)/.exec(String(line))[1])
+  const web = await startWeb()
+  const webStock = await startWeb({ TRPC_FAST_LANE: 'off' })
+  const http = { bare: [], nitro: [], fast: [], stock: [] }
+  const wrk = (o) => runWrk({ duration: DURATION, connections: CONNECTIONS, ...o })
+  // warm the JIT of each before measuring
+  for (const [url, p] of [[`http://127.0.0.1:${barePort}`, '/'], [web.url, '/healthz'], [web.url, '/api/trpc/system.ping'], [webStock.url, '/api/trpc/system.ping']]) {
+    await runWrk({ url, path: p, duration: 2, connections: CONNECTIONS, label: `warm-up ${p}` })
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    http.bare.push(await wrk({ url: `http://127.0.0.1:${barePort}`, path: '/', serverPid: bare.pid, label: 'bare node:http' }))
+    http.nitro.push(await wrk({ url: web.url, path: '/healthz', serverPid: web.pid, label: 'Nitro /healthz' }))
+    http.fast.push(await wrk({ url: web.url, path: '/api/trpc/system.ping', serverPid: web.pid, label: 'tRPC ping (fast lane)' }))
+    http.stock.push(await wrk({ url: webStock.url, path: '/api/trpc/system.ping', serverPid: webStock.pid, label: 'tRPC ping (stock adapter)' }))
+  }
+  bare.kill()
+  const sBare = record({ name: 'bare node:http, fixed JSON', group: 'http', baseline: true, ...median(http.bare) })
+  const sNitro = record({ name: 'Nitro route /healthz', group: 'http', baseline: true, ...median(http.nitro) })
+  const sFast = record({ name: 'tRPC system.ping (fast lane)', group: 'http', ...median(http.fast) })
+  const sStock = record({ name: 'tRPC system.ping (TRPC_FAST_LANE=off)', group: 'http', baseline: true, ...median(http.stock) })
+
+  // ---- shoppers' MySQL rows exist before the sale (first sight through another instance), so the
+  // burst instance pays what a known shopper's first request costs there: RSA check + user lookup
+  step('registering the shoppers in MySQL (user.me through another instance)')
+  {
+    let next = 0
+    let done = 0
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (next < users.length) {
+        const u = users[next++]
+        const res = await fetch(`${webStock.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${u.token}` } })
+        if (!res.ok) throw new Error(`user.me: ${res.status} ${await res.text()}`)
+        await res.arrayBuffer()
+        status(`  … ${++done}/${users.length}`)
+      }
+    }))
+  }
+  await stopProc(webStock)
+
+  // ---- the stores, in-process (nothing else running)
+  step(`reservation and settlement baselines (${DURATION}s each)`)
+  const sLua = record({ name: 'Redis+Lua reserve (ioredis EVALSHA, 200 callers)', group: 'store', unit: 'reservations/s', ...(await withTicker('Redis+Lua', redisLuaReserve(env, { seconds: DURATION }), DURATION)) })
+  sLua.note = `${sLua.nodeCpuUsPerCall.toFixed(1)} µs Node CPU per call`
+  const sPess = record({ name: 'MySQL SELECT … FOR UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL pessimistic', mysqlPessimistic(env, { seconds: DURATION }), DURATION)) })
+  const sOpt = record({ name: 'MySQL version-checked UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL optimistic', mysqlOptimistic(env, { seconds: DURATION }), DURATION)) })
+  sOpt.note = `${sOpt.retries} retries, ${sOpt.gaveUp} gave up after 100`
+  const sPerTxn = record({ name: 'settlement, one transaction per payment (8 conns)', group: 'store', baseline: true, unit: 'payments/s', ...(await withTicker('per-payment settlement', settlementPerTransaction(env, { payments: 3000 }))) })
+
+  // ---- browse (the catalogue engineer's bench/browse.mjs modes, folded in)
+  step('browse: coupon.list on an L1 hit, an L2 hit (CATALOGUE_L1=off), caching off (CATALOGUE_CACHE=off)')
+  {
+    const [[{ n }]] = await db.query('SELECT COUNT(*) AS n FROM coupons')
+    for (let i = Number(n); i < 12; i++) await createCoupon(100, `browse ${i}`)
+    const listPath = `/api/trpc/coupon.list?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { page: 1, pageSize: 12 } }))}`
+    const modes = [['coupon.list, L1 hit', {}], ['coupon.list, L2 hit (CATALOGUE_L1=off)', { CATALOGUE_L1: 'off' }], ['coupon.list, caching off (CATALOGUE_CACHE=off)', { CATALOGUE_CACHE: 'off' }]]
+    for (const [name, extra] of modes) {
+      const w = Object.keys(extra).length ? await startWeb(extra) : web
+      await runWrk({ url: w.url, path: listPath, duration: 2, connections: CONNECTIONS, label: `warm-up ${name}` })
+      const runs = []
+      for (let r = 0; r < ROUNDS; r++) runs.push(await wrk({ url: w.url, path: listPath, serverPid: w.pid, label: name }))
+      record({ name, group: 'http', key: name, ...median(runs) })
+      if (w !== web) await stopProc(w)
+    }
+  }
+
+  // ---- purchases through ONE web instance, workers stopped (the events wait in Kafka)
+  step(`flash burst: ${USERS} distinct shoppers → order.purchase on one coupon, one web instance`)
+  const warm = await createCoupon(SPARE, 'warm-up')
+  await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile: spareFile, body: body(warm), limit: SPARE, connections: CONNECTIONS, label: 'warm-up purchases (other shoppers)' })
+  const couponA = await createCoupon(USERS, 'burst A')
+  const sBurst = record({ name: `order.purchase burst, ${USERS} shoppers, tokens new to the instance`, group: 'http', ...(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponA), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst (first sight)' })) })
+  const couponB = await createCoupon(USERS, 'burst B')
+  const sBurstCached = record({ name: `order.purchase burst, same shoppers, tokens cached`, group: 'http', ...(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponB), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst (tokens cached)' })) })
+  sBurst.firstSightUs = ((1 / sBurst.rps) - (1 / sBurstCached.rps)) * 1e6
+
+  step(`sold-out storm: ${DURATION}s of order.purchase on a coupon whose 100 units go in the first moment`)
+  const couponS = await createCoupon(100, 'sold-out storm')
+  const storms = []
+  for (let r = 0; r < ROUNDS; r++) storms.push(await wrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), serverPid: web.pid, label: 'sold-out storm' }))
+  const sStorm = record({ name: 'order.purchase sold-out storm', group: 'http', ...median(storms) })
+
+  // ---- settlement, end to end: Kafka in → MySQL committed → Redis follow-up done → result published
+  step('settlement with 1 payment worker (events of the bursts above, waiting in Kafka)')
+  const phase1 = [warm, couponA, couponB, couponS]
+  const n1 = (await Promise.all(phase1.map(async (c) => Number((await redis.hlen(`coupon:{${c}}:pending`)))))).reduce((a, b) => a + b, 0)
+  const one = await measureSettlement('settlement, 1 payment worker (end to end)', phase1, n1, 1)
+  const paidA = await paidCount(couponA)
+  sBurst.paid = paidA
+  sBurst.note = `paid ${paidA} of stock ${USERS}`
+  say(`    burst coupon: ${paidA} paid of ${USERS}; storm coupon: ${await paidCount(couponS)} paid of 100`)
+  await audit('after the bursts and 1-worker settlement')
+  for (const p of one.procs) await stopProc(p)
+
+  step('settlement with 2 payment workers (two more bursts of the same shoppers first)')
+  const couponC = await createCoupon(USERS, 'burst C')
+  const couponD = await createCoupon(USERS, 'burst D')
+  const extra = []
+  extra.push(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponC), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst C' }))
+  extra.push(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponD), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst D' }))
+  const n2 = (await Promise.all([couponC, couponD].map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+  const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], n2, 2)
+  await audit('after 2-worker settlement')
+
+  // ---- purchase → WebSocket result
+  step(`purchase → WebSocket result latency (${SPARE} shoppers with an open socket, 2 workers)`)
+  const { default: WebSocket } = await import('ws')
+  const couponW = await createCoupon(SPARE, 'websocket')
+  const spare = users.slice(USERS)
+  const sockets = await Promise.all(spare.map((u) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${u.token}`)
+    ws.on('error', reject)
+    ws.arrivals = new Map()
+    ws.on('message', (data) => {
+      const msg = JSON.parse(String(data))
+      if (msg.type === 'hello') resolve(ws)
+      if (msg.type === 'order.updated') ws.arrivals.set(msg.orderId, process.hrtime.bigint())
+    })
+  })))
+  await sleep(500)
+  const wsLat = []
+  let nextU = 0
+  await Promise.all(Array.from({ length: 10 }, async () => {
+    while (nextU < spare.length) {
+      const i = nextU++
+      const t0 = process.hrtime.bigint()
+      const res = await fetch(`${web.url}${purchasePath}`, { method: 'POST', headers: { authorization: `Bearer ${spare[i].token}`, 'content-type': 'application/json' }, body: body(couponW) })
+      const json = await res.json()
+      const orderId = json.result?.data?.orderId
+      if (!orderId) continue
+      for (let k = 0; k < 400 && !sockets[i].arrivals.has(orderId); k++) await sleep(5)
+      const at = sockets[i].arrivals.get(orderId)
+      if (at) wsLat.push(Number(at - t0) / 1e6)
+    }
+  }))
+  wsLat.sort((a, b) => a - b)
+  const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases)` })
+
+  // ---- soak: memory of web and workers under a long burst (sockets stay open)
+  if (SOAK > 0) {
+    step(`soak: ${SOAK}s of order.purchase through one web instance with 2 workers settling and ${SPARE} sockets open`)
+    const couponSoak = await createCoupon(USERS, 'soak')
+    const t0 = Date.now()
+    const soak = await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponSoak), duration: SOAK, connections: CONNECTIONS, serverPid: web.pid, label: 'soak' })
+    record({ name: `soak ${SOAK}s: order.purchase (reserve, then ALREADY_PURCHASED)`, group: 'soak', ...soak })
+    result.soakWindow = { from: t0, to: Date.now() }
+    const [[{ n }]] = await db.query('SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)', [[couponW, couponSoak]])
+    const pendingNow = (await Promise.all([couponW, couponSoak].map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+    await withTicker('settling the soak', settled([couponW, couponSoak], Number(n) + pendingNow))
+  }
+  for (const ws of sockets) ws.close()
+  await sleep(1000)
+  await audit('at the end (quiet)')
+
+  // ---- memory
+  for (const [, mm] of memory) {
+    if (!mm.samples.length) continue
+    const mbs = mm.samples.map((s) => s.mb)
+    const entry = { name: mm.name, start: mbs[0], peak: Math.max(...mbs), end: mbs[mbs.length - 1] }
+    if (result.soakWindow) {
+      const inSoak = mm.samples.filter((s) => s.t >= result.soakWindow.from && s.t <= result.soakWindow.to)
+      if (inSoak.length > 4) {
+        const half = Math.floor(inSoak.length / 2)
+        const firstHalf = Math.max(...inSoak.slice(0, half).map((s) => s.mb))
+        const secondHalf = Math.max(...inSoak.slice(half).map((s) => s.mb))
+        entry.soakGrowthPct = ((secondHalf - firstHalf) / firstHalf) * 100
+      }
+    }
+    result.memory.push(entry)
+  }
+
+  // ---- targets
+  const ratio = (a, b) => a / b
+  const target = (name, value, goal, met, measured) => result.targets.push({ name, goal, met, measured: measured ?? `${value.toFixed(2)}×` })
+  target('purchase burst (new tokens) vs bare node', ratio(sBurst.rps, sBare.rps), '≥ 0.20×', ratio(sBurst.rps, sBare.rps) >= 0.2)
+  target('purchase burst (new tokens) p99', sBurst.p99, '< 50 ms', sBurst.p99 < 50, `${sBurst.p99.toFixed(1)} ms`)
+  target('purchase burst (cached tokens) vs bare node', ratio(sBurstCached.rps, sBare.rps), '≥ 0.20×', ratio(sBurstCached.rps, sBare.rps) >= 0.2)
+  target('purchase burst (cached tokens) p99', sBurstCached.p99, '< 50 ms', sBurstCached.p99 < 50, `${sBurstCached.p99.toFixed(1)} ms`)
+  target('sold-out rejections vs bare node', ratio(sStorm.rps, sBare.rps), '≥ 0.30×', ratio(sStorm.rps, sBare.rps) >= 0.3)
+  const l1 = result.scenarios.find((s) => s.key === 'coupon.list, L1 hit')
+  target('coupon.list L1 hit vs bare node', ratio(l1.rps, sBare.rps), '≥ 0.30×', ratio(l1.rps, sBare.rps) >= 0.3)
+  target('tRPC ping (fast lane) vs Nitro route', ratio(sFast.rps, sNitro.rps), '≥ 0.50×', ratio(sFast.rps, sNitro.rps) >= 0.5)
+  result.targets.push({ name: '(info) tRPC ping stock adapter vs Nitro route', goal: '—', met: null, measured: `${ratio(sStock.rps, sNitro.rps).toFixed(2)}×` })
+  target('Redis+Lua vs MySQL pessimistic', ratio(sLua.rps, sPess.rps), '≥ 30×', ratio(sLua.rps, sPess.rps) >= 30)
+  target('settlement (1 worker) vs one transaction per payment', ratio(one.s.rps, sPerTxn.rps), '≥ 10×', ratio(one.s.rps, sPerTxn.rps) >= 10)
+  target('settlement (2 workers) vs one transaction per payment', ratio(two.s.rps, sPerTxn.rps), '≥ 10×', ratio(two.s.rps, sPerTxn.rps) >= 10)
+  const webs = result.memory.filter((x) => x.name.startsWith('web'))
+  const workers = result.memory.filter((x) => x.name.startsWith('worker'))
+  const maxWeb = Math.max(...webs.map((x) => x.peak))
+  const maxWorker = Math.max(...workers.map((x) => x.peak))
+  target('web RSS peak', maxWeb, '≤ 300 MB', maxWeb <= 300, `${maxWeb.toFixed(0)} MB`)
+  target('worker RSS peak', maxWorker, '≤ 200 MB', maxWorker <= 200, `${maxWorker.toFixed(0)} MB`)
+  const growth = result.memory.filter((x) => x.soakGrowthPct !== undefined)
+  if (growth.length) {
+    const worst = Math.max(...growth.map((x) => x.soakGrowthPct))
+    target(`RSS flat over the ${SOAK}s soak (2nd half peak vs 1st half peak)`, worst, '≤ +10 %', worst <= 10, `${worst >= 0 ? '+' : ''}${worst.toFixed(1)} %`)
+  }
+  const allOk = result.audits.every((a) => a.ok)
+  target('audit: no oversell, no duplicate, credit conserved, nothing stuck', 0, 'all pass', allOk, `${result.audits.filter((a) => a.ok).length}/${result.audits.length} passed`)
+  result.notes.push(`first-sight cost per purchase (new token vs cached, from the two bursts' rates): ${sBurst.firstSightUs.toFixed(0)} µs`)
+  void sWs
+  if (!allOk) exitCode = 1
+} catch (error) {
+  say(`\n✗ ${error.stack ?? error}`)
+  result.error = String(error.stack ?? error)
+  exitCode = 1
+} finally {
+  clearInterval(memTimer)
+  result.meta.loadEnd = loadAverage()
+  await db?.end().catch(() => {})
+  redis?.disconnect()
+  for (const f of ['bench-tokens.txt', 'bench-spare-tokens.txt']) fs.rmSync(path.join(stack.dir, f), { force: true })
+  await cleanup()
+}
+
+fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(result, null, 2))
+fs.writeFileSync(path.join(outDir, 'summary.md'), markdown(result))
+fs.writeFileSync(path.join(outDir, 'chart.svg'), svg(result))
+say('')
+consoleTable(result)
+for (const n of result.notes) say(`note: ${n}`)
+say(`\nload average: start ${result.meta.loadStart.join(' ')}, end ${result.meta.loadEnd.join(' ')} (${result.meta.cpus} CPUs)`)
+say(`results: ${path.relative(process.cwd(), outDir)}/{result.json,summary.md,chart.svg}`)
+process.exit(exitCode)

@@ -1,0 +1,118 @@
+// Small helpers of the benchmark: process stats from /proc, percentiles, a progress line, wrk.
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+export const ROOT = path.resolve(BENCH_DIR, '..')
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+const TICKS = 100 // USER_HZ on Linux
+/** CPU seconds (user+system) a process has used so far, or NaN. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / TICKS
+  } catch {
+    return NaN
+  }
+}
+/** Resident memory of a process in MB, or NaN. */
+export function rssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : NaN
+  } catch {
+    return NaN
+  }
+}
+export function loadAverage() {
+  try {
+    return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number)
+  } catch {
+    return []
+  }
+}
+
+export function percentile(sorted, p) {
+  if (!sorted.length) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]
+}
+
+// ---- progress display: one status line, rewritten in place on a terminal, plain lines otherwise
+const tty = process.stdout.isTTY
+let statusShown = false
+export function status(text) {
+  if (!tty) return
+  process.stdout.write(`\r\x1b[2K${text}`)
+  statusShown = true
+}
+export function say(text) {
+  if (statusShown) process.stdout.write('\r\x1b[2K')
+  statusShown = false
+  console.log(text)
+}
+/** Shows `label` with elapsed seconds (and a bar when `total` is known) until the promise settles. */
+export async function withTicker(label, promise, totalSeconds) {
+  const t0 = Date.now()
+  const timer = setInterval(() => {
+    const s = (Date.now() - t0) / 1000
+    const bar = totalSeconds ? ` [${'#'.repeat(Math.min(20, Math.round((s / totalSeconds) * 20))).padEnd(20, '.')}]` : ''
+    status(`  … ${label}${bar} ${s.toFixed(1)}s`)
+  }, 250)
+  try {
+    return await promise
+  } finally {
+    clearInterval(timer)
+    status('')
+  }
+}
+
+/**
+ * One wrk run with bench/lua/run.lua. `limit` > 0 ends the run after that many answers (the Lua
+ * script prints DONE, we interrupt wrk) and the rate is computed over that span.
+ * Returns { rps, requests, seconds, codes, p50, p90, p95, p99, max (ms), wrkCpu, serverCpu }.
+ */
+export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, body, limit = 0, duration = 6, connections = 50, serverPid, label }) {
+  const script = path.join(BENCH_DIR, 'lua', 'run.lua')
+  const d = limit > 0 ? Math.max(duration, 120) : duration
+  const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', method, reqPath, tokenFile ?? '-', body ?? '-', String(limit)]
+  const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const cpu0 = serverPid ? cpuSeconds(serverPid) : NaN
+  const t0 = process.hrtime.bigint()
+  let out = ''
+  let err = ''
+  let doneAt
+  // the load generator must not be the bottleneck: sample its CPU while it runs
+  let wrkCpu = 0
+  const sampler = setInterval(() => { const c = cpuSeconds(child.pid); if (c === c) wrkCpu = c }, 100)
+  child.stdout.on('data', (chunk) => {
+    out += chunk
+    if (limit > 0 && doneAt === undefined && /(^|\n)DONE\n/.test(out)) {
+      doneAt = process.hrtime.bigint()
+      const c = cpuSeconds(child.pid)
+      if (c === c) wrkCpu = c
+      child.kill('SIGINT') // ends wrk's sleep: it joins its thread and prints the summary
+    }
+  })
+  child.stderr.on('data', (chunk) => { err += chunk })
+  const exited = new Promise((resolve) => child.on('exit', resolve))
+  await withTicker(label ?? `wrk ${reqPath}`, exited, limit > 0 ? undefined : d)
+  clearInterval(sampler)
+  const cpu1 = serverPid ? cpuSeconds(serverPid) : NaN
+  const json = /BENCH_JSON (\{.*\})/.exec(out)
+  if (!json) throw new Error(`wrk gave no result:\n${out}\n${err}`)
+  const r = JSON.parse(json[1])
+  const seconds = doneAt !== undefined ? Number(doneAt - t0) / 1e9 : r.durationUs / 1e6
+  const requests = limit > 0 ? limit : r.requests
+  const elapsed = Number((doneAt ?? process.hrtime.bigint()) - t0) / 1e9
+  const ms = (us) => us / 1000
+  return {
+    rps: requests / seconds, requests, seconds, codes: r.codes, socketErrors: r.socketErrors,
+    p50: ms(r.latencyUs.p50), p90: ms(r.latencyUs.p90), p95: ms(r.latencyUs.p95), p99: ms(r.latencyUs.p99), max: ms(r.latencyUs.max),
+    wrkCpuPct: (wrkCpu / elapsed) * 100,
+    serverCpuPct: ((cpu1 - cpu0) / elapsed) * 100,
+  }
+}

@@ -1,0 +1,73 @@
+-- wrk script shared by every HTTP scenario of bench/index.mjs.
+--   wrk -t1 -cN -dDs -s bench/lua/run.lua URL -- <method> <path> <tokenFile|-> <body|-> <maxRequests>
+-- * rotates through the bearer tokens of tokenFile (one per line), in order, so with one thread the
+--   first #tokens requests come from #tokens distinct users;
+-- * counts answers by HTTP status and, for 409/503/429, by the tRPC error reason in the body;
+-- * stops after maxRequests answers (0 = run for the whole duration);
+-- * done() prints one line `BENCH_JSON {...}` with counts and latency percentiles (microseconds).
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  method = args[1] or "GET"
+  path = args[2] or "/"
+  local tokenFile = args[3] or "-"
+  body = args[4]
+  if body == "-" then body = nil end
+  limit = tonumber(args[5] or "0")
+  tokens = {}
+  if tokenFile ~= "-" then
+    for line in io.lines(tokenFile) do
+      if #line > 0 then tokens[#tokens + 1] = line end
+    end
+  end
+  idx = 0
+  answered = 0
+  codes = {}
+  plain = wrk.format(method, path, body and { ["content-type"] = "application/json" } or {}, body)
+end
+
+function request()
+  -- past the limit (answers still in flight): cheap requests that are not counted
+  if limit > 0 and idx >= limit then return wrk.format("GET", "/healthz") end
+  if #tokens == 0 then idx = idx + 1; return plain end
+  local t = tokens[(idx % #tokens) + 1]
+  idx = idx + 1
+  local headers = { ["authorization"] = "Bearer " .. t }
+  if body then headers["content-type"] = "application/json" end
+  return wrk.format(method, path, headers, body)
+end
+
+function response(status, headers, resBody)
+  answered = answered + 1
+  if limit > 0 and answered > limit then return end
+  local key = tostring(status)
+  if status >= 400 and resBody then
+    local reason = string.match(resBody, '"reason":"([A-Z_]+)"')
+    if reason then key = key .. " " .. reason end
+  end
+  codes[key] = (codes[key] or 0) + 1
+  if limit > 0 and answered == limit then
+    io.write("DONE\n")
+    io.flush()
+  end
+end
+
+function done(summary, latency, requests)
+  local all = {}
+  for _, t in ipairs(threads) do
+    local c = t:get("codes")
+    if c then for k, v in pairs(c) do all[k] = (all[k] or 0) + v end end
+  end
+  local parts = {}
+  for k, v in pairs(all) do parts[#parts + 1] = string.format('"%s":%d', k, v) end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"durationUs":%d,"codes":{%s},"socketErrors":%d,"latencyUs":{"mean":%.1f,"p50":%d,"p90":%d,"p95":%d,"p99":%d,"max":%d}}\n',
+    summary.requests, summary.duration, table.concat(parts, ","), e.connect + e.read + e.write + e.timeout,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99), latency.max))
+end
