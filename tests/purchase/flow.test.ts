@@ -67,6 +67,27 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect(update).toMatchObject({ type: 'order.updated', orderId: bought.data!.orderId, couponId, status: 'PAID' })
   })
 
+  it('lists a shopper\'s orders newest first, from MySQL and the pending ledger, and only theirs', async () => {
+    const [a, b] = [await createCouponOnSale({ stock: 5, price: 100 }), await createCouponOnSale({ stock: 5, price: 100 })]
+    const shopper = shoppers[2]!
+    const first = await trpc<{ orderId: string }>(webs[0]!.url, 'order.purchase', { input: { couponId: a }, token: shopper.token, mutation: true })
+    const second = await trpc<{ orderId: string }>(webs[1]!.url, 'order.purchase', { input: { couponId: b }, token: shopper.token, mutation: true })
+    const mine = await trpc<{ items: { orderId: string, status: string }[] }>(webs[0]!.url, 'order.mine', { token: shopper.token })
+    const ids = mine.data!.items.map((o) => o.orderId)
+    expect(ids.indexOf(second.data!.orderId)).toBeGreaterThanOrEqual(0)
+    expect(ids.indexOf(second.data!.orderId)).toBeLessThan(ids.indexOf(first.data!.orderId))
+    const others = await trpc<{ items: { orderId: string }[] }>(webs[0]!.url, 'order.mine', { token: shoppers[3]!.token })
+    expect(others.data!.items.map((o) => o.orderId)).not.toContain(first.data!.orderId)
+    const settled = await eventually(async () => {
+      const again = await trpc<{ items: { orderId: string, status: string }[] }>(webs[1]!.url, 'order.mine', { token: shopper.token })
+      const statuses = again.data!.items.filter((o) => o.orderId === first.data!.orderId || o.orderId === second.data!.orderId).map((o) => o.status)
+      return statuses.length === 2 && statuses.every((st) => st === 'PAID')
+    })
+    expect(settled).toBe(true)
+    const me = await trpc<{ credit: number, email: string }>(webs[1]!.url, 'user.me', { token: shopper.token })
+    expect(me.data).toMatchObject({ email: shopper.email })
+  })
+
   it('refuses a socket without valid credentials', async () => {
     const socket = new WebSocket(`${webs[0]!.url.replace('http', 'ws')}/ws?access_token=not-a-token`)
     const status = await new Promise<number>((resolve) => {

@@ -9,7 +9,7 @@ import { finishInRedis } from '../../server/domain/payments/followup'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { getOrder } from '../../server/domain/orders/service'
 import { grantCredit } from '../../server/domain/users/service'
-import type { PaymentRequest } from '../../server/kafka/client'
+import { kafka, topics, type PaymentRequest } from '../../server/kafka/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 
@@ -109,5 +109,26 @@ describe('purchase → Kafka → worker', () => {
     expect(await creditOf(user!)).toBe(750)
     await expect(getOrder(user! + 1, orderId)).rejects.toMatchObject({ reason: 'NOT_FOUND' })
     await expect(purchaseCoupon(user!, couponId, 'req-2')).rejects.toMatchObject({ reason: 'ALREADY_PURCHASED' })
+  })
+
+  it('parks a malformed event on the dead-letter topic and keeps settling the others', async () => {
+    const poisonKey = `poison-${Date.now()}`
+    const producer = kafka().producer()
+    await producer.connect()
+    await producer.send({ topic: topics.paymentRequests, messages: [{ key: poisonKey, value: '{"v":1,"orderId":"not json' }] })
+    await producer.disconnect()
+    const couponId = await createCouponOnSale({ stock: 1, price: 100 })
+    const [user] = await createUsers(1, 1_000)
+    const { orderId } = await purchaseCoupon(user!, couponId, 'after-poison')
+    expect(await eventually(async () => (await getOrder(user!, orderId)).status === 'PAID')).toBe(true)
+
+    const consumer = kafka().consumer({ groupId: `dlq-reader-${Date.now()}` })
+    const seen: string[] = []
+    await consumer.connect()
+    await consumer.subscribe({ topic: topics.deadLetters, fromBeginning: true })
+    await consumer.run({ eachMessage: async ({ message }) => { seen.push(message.key?.toString() ?? '') } })
+    const found = await eventually(async () => seen.includes(poisonKey), 20_000)
+    await consumer.disconnect()
+    expect(found).toBe(true)
   })
 })

@@ -157,7 +157,7 @@ export async function callProcedure(baseUrl: string, path: string, options: { in
     init = { method: 'POST', headers, body: JSON.stringify(options.input ?? {}) }
   } else if (options.input !== undefined) url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
   const res = await fetch(url, init)
-  const body = await res.json() as { result?: { data: any }, error?: { data?: { reason?: string } } }
+  const body = await res.json() as { result?: { data: ReturnType<typeof JSON.parse> }, error?: { data?: { reason?: string } } }
   return { status: res.status, data: body.result?.data, reason: body.error?.data?.reason, headers: res.headers }
 }
 
