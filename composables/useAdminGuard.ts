@@ -3,11 +3,10 @@
  * the procedures refuse non-admins on their own, this only keeps the UI honest.
  */
 export async function useAdminGuard() {
+  // Taken before the await: a composable loses the Nuxt context after one.
+  const event = import.meta.server ? useRequestEvent() : undefined
   const { data: me } = await useMe()
   const allowed = computed(() => me.value?.isAdmin === true)
-  if (import.meta.server && !allowed.value) {
-    const event = useRequestEvent()
-    if (event) setResponseStatus(event, me.value ? 403 : 401)
-  }
+  if (event && !allowed.value) setResponseStatus(event, me.value ? 403 : 401)
   return { me, allowed }
 }

@@ -5,6 +5,7 @@
 //   npm test                                   everything (what CI runs)
 //   npm test -- --skip-lint --skip-typecheck --skip-build tests/foo.test.ts
 //   npm test -- --keep                         keep the stack dir (logs, data) even on success
+//   npm test -- --faults                       only the fault suite (tests/faults, tests/purchase/faults.test.ts)
 // Anything that is not one of these flags goes to `vitest run`. The tests get the stack env plus
 // FLASH_SALE_STACK_DIR (see scripts/lib/stack.mjs: openStack(), startNginx(), restartRedis() …).
 import fs from 'node:fs'
@@ -16,10 +17,15 @@ import { ensureDownloads } from './lib/downloads.mjs'
 import { startStack, onShutdown, stopAll } from './lib/stack.mjs'
 import { ensureNodeModules, build, migrate, step, npx } from './lib/project.mjs'
 
-const OWN_FLAGS = new Set(['--skip-lint', '--skip-typecheck', '--skip-build', '--keep'])
+const OWN_FLAGS = new Set(['--skip-lint', '--skip-typecheck', '--skip-build', '--keep', '--faults'])
 const argv = process.argv.slice(2).filter((a) => a !== '--')
 const flags = new Set(argv.filter((a) => OWN_FLAGS.has(a)))
 const vitestArgs = argv.filter((a) => !OWN_FLAGS.has(a))
+// --faults (`npm run test:faults`): the fault suite only, without lint and typecheck
+if (flags.has('--faults')) {
+  flags.add('--skip-lint').add('--skip-typecheck')
+  if (!vitestArgs.some((a) => !a.startsWith('-'))) vitestArgs.push('tests/faults/', 'tests/purchase/faults.test.ts')
+}
 
 let tmpDir
 let keepDir = flags.has('--keep')

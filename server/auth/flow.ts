@@ -120,6 +120,7 @@ export async function finishSignIn(event: H3Event) {
   // The URL Keycloak redirected the browser to, as the browser saw it (behind NGINX).
   const currentUrl = new URL(event.path, config().PUBLIC_URL)
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
+  let token: Awaited<ReturnType<typeof verifyAccessToken>>
   try {
     tokens = await client.authorizationCodeGrant(oidc, currentUrl, {
       pkceCodeVerifier: flow.verifier,
@@ -127,15 +128,15 @@ export async function finishSignIn(event: H3Event) {
       expectedNonce: flow.nonce,
       idTokenExpected: true,
     })
+    // the access token passes the same checks as any bearer token, and names the ID token's subject
+    token = await verifyAccessToken(tokens.access_token)
+    if (tokens.claims()?.sub !== token.sub) throw new Error('ID token and access token name different subjects')
   } catch (error) {
     console.warn(JSON.stringify({ level: 'warn', msg: 'sign-in callback refused', error: String(error) }))
     setResponseStatus(event, 400)
     setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
     return '<!doctype html><title>Sign-in failed</title><p>Sign-in could not be completed. <a href="/auth/login">Try again</a>.</p>'
   }
-  const token = await verifyAccessToken(tokens.access_token)
-  const idClaims = tokens.claims()
-  if (!idClaims || idClaims.sub !== token.sub) throw new Error('ID token and access token name different subjects')
   const now = Math.floor(Date.now() / 1000)
   const maxAge = Math.max(60, token.exp - now)
   const idToken = tokens.id_token && tokens.id_token.length <= MAX_ID_TOKEN_IN_SESSION ? tokens.id_token : undefined

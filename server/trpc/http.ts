@@ -76,7 +76,8 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
   try {
     parsed = JSON.parse(raw)
   } catch (cause) {
-    throw new TRPCError({ code: 'PARSE_ERROR', message: 'Input is not valid JSON', cause })
+    // As the stock adapter does: BAD_REQUEST carrying the parser's message.
+    throw new TRPCError({ code: 'BAD_REQUEST', cause })
   }
   if (!call.isBatch) return parsed
   if (typeof parsed !== 'object' || parsed === null) throw new TRPCError({ code: 'BAD_REQUEST', message: '"input" needs to be an object when doing a batch call' })

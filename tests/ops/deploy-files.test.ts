@@ -197,8 +197,8 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     }
     const ingress = find('Ingress', 'flash-sale')
     expect(ingress.spec.ingressClassName).toBe('nginx')
-    expect(Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600)
-    expect(Number(ingress.metadata.annotations['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThanOrEqual(3600)
+    expect(Number(ingress.metadata.annotations!['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(3600)
+    expect(Number(ingress.metadata.annotations!['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThanOrEqual(3600)
     for (const rule of ingress.spec.rules) {
       for (const path of rule.http.paths) {
         const svc = find('Service', path.backend.service.name)

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client'
+import type { AppRouter } from '../../server/trpc/routers/_app'
+import { closeDb } from '../../server/db'
+import { closeRedis } from '../../server/redis/client'
+import { createCouponOnSale, ensureStockLoaded } from '../support/data'
+import { startWeb, type Proc } from '../support/processes'
+import { createShoppers, type Shopper } from '../support/shoppers'
+
+let fast: Proc
+let stock: Proc
+let shopper: Shopper
+let couponId: number
+
+beforeAll(async () => {
+  await ensureStockLoaded()
+  ;[fast, stock] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
+  ;[shopper] = await createShoppers(1)
+  couponId = await createCouponOnSale({ stock: 0, price: 100 })
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all([fast?.stop(), stock?.stop()])
+  await closeRedis()
+  await closeDb()
+})
+
+interface Req { name: string, method?: string, path: string, body?: string, headers?: Record<string, string> }
+
+async function answer(base: string, req: Req) {
+  const res = await fetch(`${base}${req.path}`, { method: req.method ?? 'GET', body: req.body, headers: req.headers })
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), contentType: res.headers.get('content-type'), body: await res.json() as unknown }
+}
+
+const q = (input: unknown) => encodeURIComponent(JSON.stringify(input))
+const json = { 'content-type': 'application/json' }
+
+describe('the fast lane speaks tRPC\'s wire format', () => {
+  it('answers every kind of single call exactly like the stock adapter', async () => {
+    const bearer = { authorization: `Bearer ${shopper.token}` }
+    const requests: Req[] = [
+      { name: 'query', path: '/api/trpc/system.ping' },
+      { name: 'query, batch of one', path: `/api/trpc/coupon.get?batch=1&input=${q({ 0: { id: couponId } })}` },
+      { name: 'query with input', path: `/api/trpc/coupon.list?input=${q({ page: 1, pageSize: 2 })}` },
+      { name: 'unknown coupon', path: `/api/trpc/coupon.get?input=${q({ id: 2_000_000_000 })}` },
+      { name: 'invalid input', path: `/api/trpc/coupon.get?input=${q({ id: 'x' })}` },
+      { name: 'invalid input, batch', path: `/api/trpc/coupon.get?batch=1&input=${q({ 0: { id: -1 } })}` },
+      { name: 'not JSON', path: '/api/trpc/coupon.get?input=%7Bnope' },
+      { name: 'unknown procedure', path: '/api/trpc/coupon.nope' },
+      { name: 'GET on a mutation', path: '/api/trpc/order.purchase' },
+      { name: 'POST on a query', method: 'POST', path: '/api/trpc/coupon.list', body: '{}', headers: json },
+      { name: 'anonymous protected query', path: '/api/trpc/user.me' },
+      { name: 'forged token', path: '/api/trpc/user.me', headers: { authorization: 'Bearer abc.def.ghi' } },
+      { name: 'signed-in query', path: '/api/trpc/user.me', headers: bearer },
+      { name: 'mutation refused: sold out', method: 'POST', path: '/api/trpc/order.purchase', body: JSON.stringify({ couponId }), headers: { ...json, ...bearer } },
+      { name: 'mutation refused, batch', method: 'POST', path: '/api/trpc/order.purchase?batch=1', body: JSON.stringify({ 0: { couponId } }), headers: { ...json, ...bearer } },
+      { name: 'mutation with bad input', method: 'POST', path: '/api/trpc/order.purchase', body: '{"couponId":1.5}', headers: { ...json, ...bearer } },
+      { name: 'forbidden admin call', method: 'POST', path: '/api/trpc/admin.grantCredit', body: '{"userId":1,"amount":5}', headers: { ...json, ...bearer } },
+    ]
+    for (const req of requests) {
+      const [a, b] = [await answer(fast.url, req), await answer(stock.url, req)]
+      expect({ name: req.name, ...a }).toEqual({ name: req.name, ...b })
+    }
+  })
+
+  it('serves batches of several calls through the stock adapter', async () => {
+    const res = await answer(fast.url, { name: 'batch', path: `/api/trpc/system.ping,coupon.get?batch=1&input=${q({ 1: { id: couponId } })}` })
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual([{ result: { data: { ok: true } } }, { result: { data: expect.objectContaining({ id: couponId, stock: 0 }) } }])
+  })
+
+  it('refuses a body over 64 KB with PAYLOAD_TOO_LARGE before parsing it', async () => {
+    const res = await answer(fast.url, { name: 'huge', method: 'POST', path: '/api/trpc/order.purchase', body: JSON.stringify({ couponId, pad: 'x'.repeat(100_000) }), headers: { ...json, authorization: `Bearer ${shopper.token}` } })
+    expect(res).toMatchObject({ status: 413, body: { error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } } })
+  })
+
+  it('works with the typed @trpc/client, batched or not, and surfaces reasons on errors', async () => {
+    for (const link of [httpBatchLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } }), httpLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } })]) {
+      const client = createTRPCClient<AppRouter>({ links: [link] })
+      const [ping, coupon, me] = await Promise.all([client.system.ping.query(), client.coupon.get.query({ id: couponId }), client.user.me.query()])
+      expect(ping).toEqual({ ok: true })
+      expect(coupon).toMatchObject({ id: couponId, stock: 0, price: 100 })
+      expect(me).toMatchObject({ email: shopper.email, credit: 10_000, isAdmin: false })
+      const error = await client.order.purchase.mutate({ couponId }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(TRPCClientError)
+      expect((error as TRPCClientError<AppRouter>).data).toMatchObject({ code: 'CONFLICT', httpStatus: 409, reason: 'SOLD_OUT' })
+    }
+  })
+})
