@@ -114,5 +114,8 @@ export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, bo
     p50: ms(r.latencyUs.p50), p90: ms(r.latencyUs.p90), p95: ms(r.latencyUs.p95), p99: ms(r.latencyUs.p99), max: ms(r.latencyUs.max),
     wrkCpuPct: (wrkCpu / elapsed) * 100,
     serverCpuPct: ((cpu1 - cpu0) / elapsed) * 100,
+    // requests per CPU-second of the server: what one fully available core would answer; holds
+    // better than req/s when other processes take the CPU (a loaded machine)
+    perCpuSecond: serverPid && cpu1 > cpu0 ? requests / (cpu1 - cpu0) : undefined,
   }
 }

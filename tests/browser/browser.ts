@@ -23,7 +23,7 @@ export async function watchedPage(context: BrowserContext): Promise<WatchedPage>
   const problems: string[] = []
   page.on('console', (msg) => {
     const text = msg.text()
-    if (msg.type() === 'error' || ((msg.type() === 'warning' || msg.type() === 'warn') && HYDRATION.test(text))) {
+    if (msg.type() === 'error' || (msg.type() === 'warning' && HYDRATION.test(text))) {
       problems.push(`${msg.type()}: ${text} (${page.url()})`)
     }
   })

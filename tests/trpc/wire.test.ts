@@ -15,7 +15,7 @@ let couponId: number
 beforeAll(async () => {
   await ensureStockLoaded()
   ;[fast, stock] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
-  ;[shopper] = await createShoppers(1)
+  shopper = (await createShoppers(1))[0]!
   couponId = await createCouponOnSale({ stock: 0, price: 100 })
 }, 120_000)
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+// CPU profile of one web instance under one benchmark load, with the top frames printed:
+//   node bench/profile.mjs --stack .stack/test [--scenario purchase|soldout|list|ping] [--duration 10]
+// Uses the shoppers `npm run bench -- --stack DIR` left in DIR/bench-users.json (tokens last an hour).
+// The web runs with `node --cpu-prof`; the profile is written when it stops (SIGTERM), into
+// .bench/profile-<scenario>-<time>/, and summarised: self time by function and by package.
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import mysql from 'mysql2/promise'
+import Redis from 'ioredis'
+import { openStack } from '../scripts/lib/stack.mjs'
+import { ROOT, runWrk, say } from './lib/util.mjs'
+
+const { values: args } = parseArgs({ options: {
+  stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
+  connections: { type: 'string', default: '50' }, env: { type: 'string', multiple: true, default: [] },
+} })
+if (!args.stack) throw new Error('--stack DIR is required (a running stack, e.g. .stack/test)')
+const stack = openStack(path.resolve(args.stack))
+const env = stack.env
+const users = JSON.parse(fs.readFileSync(path.join(stack.dir, 'bench-users.json'), 'utf8')).filter((u) => u.until > Date.now() + 60_000)
+const outDir = path.join(ROOT, '.bench', `profile-${args.scenario}-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+fs.mkdirSync(outDir, { recursive: true })
+const tokenFile = path.join(outDir, 'tokens.txt')
+fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+
+const extra = Object.fromEntries(args.env.map((kv) => kv.split('=')))
+const web = await stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '1000000', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${outDir}`, ...extra } })
+const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
+const redis = new Redis(env.REDIS_URL)
+async function coupon(stock) {
+  const [res] = await db.query('INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, 10, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)', ['Bench profile', 'bench/profile.mjs', stock, stock])
+  await redis.set(`coupon:{${res.insertId}}:stock`, stock, 'NX')
+  return res.insertId
+}
+let run
+const d = Number(args.duration)
+const c = Number(args.connections)
+try {
+  if (args.scenario === 'purchase') {
+    // warm the instance's token cache on one coupon, then profile real reservations on another
+    await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, label: 'warm-up' })
+    run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, serverPid: web.pid, label: 'purchase' })
+  } else if (args.scenario === 'soldout') {
+    run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(1) }), duration: d, connections: c, serverPid: web.pid, label: 'sold out' })
+  } else if (args.scenario === 'list') {
+    run = await runWrk({ url: web.url, path: `/api/trpc/coupon.list?batch=1&input=${encodeURIComponent('{"0":{"page":1,"pageSize":12}}')}`, duration: d, connections: c, serverPid: web.pid, label: 'coupon.list' })
+  } else {
+    run = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration: d, connections: c, serverPid: web.pid, label: 'ping' })
+  }
+} finally {
+  await web.stop(20_000)
+  await db.end()
+  redis.disconnect()
+  fs.rmSync(tokenFile, { force: true })
+}
+say(`${args.scenario}: ${Math.round(run.rps)} req/s, p50 ${run.p50.toFixed(2)} ms, p99 ${run.p99.toFixed(2)} ms, server CPU ${run.serverCpuPct.toFixed(0)} %, answers ${JSON.stringify(run.codes)}`)
+
+const file = fs.readdirSync(outDir).find((f) => f.endsWith('.cpuprofile'))
+if (!file) throw new Error(`no .cpuprofile in ${outDir}`)
+const prof = JSON.parse(fs.readFileSync(path.join(outDir, file), 'utf8'))
+const byId = new Map(prof.nodes.map((n) => [n.id, n]))
+const self = new Map()
+const dt = new Map()
+prof.samples.forEach((id, i) => dt.set(id, (dt.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)))
+const total = [...dt.values()].reduce((a, b) => a + b, 0)
+const pkgOf = (url) => {
+  if (!url) return '(native/VM)'
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
+  if (m) return m[1]
+  if (url.startsWith('node:')) return 'node core'
+  if (url.includes('.output/server/chunks')) return 'app (.output/server/chunks)'
+  return url.replace(/^.*\/\.output\//, '.output/')
+}
+const byPkg = new Map()
+for (const [id, t] of dt) {
+  const n = byId.get(id)
+  const cf = n.callFrame
+  const key = `${cf.functionName || '(anonymous)'} ${cf.url ? `${cf.url.replace(/^.*\/(node_modules|\.output)\//, '$1/')}:${cf.lineNumber + 1}` : ''}`
+  self.set(key, (self.get(key) ?? 0) + t)
+  const p = pkgOf(cf.url)
+  byPkg.set(p, (byPkg.get(p) ?? 0) + t)
+}
+const top = (m, k) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, t]) => `${((t / total) * 100).toFixed(1).padStart(5)} %  ${name}`)
+const text = [`profile: ${path.join(outDir, file)}`, '', 'self time by function:', ...top(self, 25), '', 'self time by package:', ...top(byPkg, 15)].join('\n')
+fs.writeFileSync(path.join(outDir, 'top.txt'), text + '\n')
+say(text)
