@@ -70,9 +70,15 @@ const result = {
   },
   scenarios: [], targets: [], memory: [], audits: [], notes: [],
 }
+const runStarted = Date.now()
+// when each step started (seconds into the run), to read the memory series against
+result.steps = []
 const step = (() => {
   let n = 0
-  return (text) => say(`\n[${++n}] ${text}`)
+  return (text) => {
+    result.steps.push([Math.round((Date.now() - runStarted) / 1000), text])
+    say(`\n[${++n}] ${text}`)
+  }
 })()
 
 // ---------------------------------------------------------------------------------------------- stack
@@ -387,7 +393,7 @@ try {
   for (const [, mm] of memory) {
     if (!mm.samples.length) continue
     const mbs = mm.samples.map((s) => s.mb)
-    const entry = { name: mm.name, start: mbs[0], peak: Math.max(...mbs), end: mbs[mbs.length - 1] }
+    const entry = { name: mm.name, start: mbs[0], peak: Math.max(...mbs), end: mbs[mbs.length - 1], series: mm.samples.map((x) => [Math.round((x.t - runStarted) / 1000), Math.round(x.mb)]) }
     if (result.soakWindow) {
       const inSoak = mm.samples.filter((s) => s.t >= result.soakWindow.from && s.t <= result.soakWindow.to)
       if (inSoak.length > 4) {

@@ -4,7 +4,10 @@
 // Uses the shoppers `npm run bench -- --stack DIR` left in DIR/bench-users.json (tokens last an hour).
 // The web runs with `node --cpu-prof`; the profile is written when it stops (SIGTERM), into
 // .bench/profile-<scenario>-<time>/, and summarised: self time by function and by package.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import fs from 'node:fs'
+import net from 'node:net'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
@@ -26,7 +29,19 @@ const tokenFile = path.join(outDir, 'tokens.txt')
 fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
 
 const extra = Object.fromEntries(args.env.map((kv) => kv.split('=')))
-const web = await stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '1000000', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${outDir}`, ...extra } })
+// started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
+const port = await new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
+const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, '.output/server/index.mjs')], {
+  env: { ...process.env, ...env, PURCHASE_RATE_LIMIT: '1000000', ...extra, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port) },
+  stdio: ['ignore', 'ignore', 'inherit'],
+})
+const web = { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+for (let i = 0; ; i++) {
+  if (child.exitCode !== null) throw new Error(`web exited with ${child.exitCode}`)
+  try { if ((await fetch(`${web.url}/healthz`)).ok) break } catch { /* starting */ }
+  if (i > 300) throw new Error('web did not start')
+  await new Promise((r) => setTimeout(r, 100))
+}
 const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
 async function coupon(stock) {
@@ -50,7 +65,7 @@ try {
     run = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration: d, connections: c, serverPid: web.pid, label: 'ping' })
   }
 } finally {
-  await web.stop(20_000)
+  await web.stop()
   await db.end()
   redis.disconnect()
   fs.rmSync(tokenFile, { force: true })

@@ -59,6 +59,9 @@ async function main() {
     return
   }
 
+  const coupon = await api.coupon.get.query({ id: target })
+  console.log(`buying #${coupon.id} ${coupon.name}: ${(coupon.price / 100).toFixed(2)}, ${coupon.stock} left`)
+
   let orderId
   try {
     const placed = await api.order.purchase.mutate({ couponId: target })

@@ -70,7 +70,7 @@ async function main() {
       if (!stack.stopping) warn(`${key} exited (${code}) — see ${handle.logFile}`)
     })
   }
-  await new Promise(() => {}) // until Ctrl-C
+  setInterval(() => {}, 1 << 30) // children are unref'd: stay alive until Ctrl-C / SIGTERM
 }
 
 main().catch(async (e) => {

@@ -77,7 +77,7 @@ export async function withTicker(label, promise, totalSeconds) {
  */
 export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, body, limit = 0, duration = 6, connections = 50, serverPid, label }) {
   const script = path.join(BENCH_DIR, 'lua', 'run.lua')
-  const d = limit > 0 ? Math.max(duration, 120) : duration
+  const d = limit > 0 ? Math.max(duration, 90) : duration
   const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', method, reqPath, tokenFile ?? '-', body ?? '-', String(limit)]
   const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   const cpu0 = serverPid ? cpuSeconds(serverPid) : NaN

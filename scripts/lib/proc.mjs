@@ -47,15 +47,17 @@ export function killGroup(pid, signal) {
 
 /**
  * Starts `cmd args` detached (own process group, so Ctrl-C reaches only us and we stop children in
- * order), stdout+stderr appended to `logFile`. Returns { pid, name, logFile, exited, exitCode }.
+ * order), stdout+stderr appended to `logFile`. With killOnExit, the child is SIGKILLed if this
+ * process exits without stopping it. Returns { pid, name, logFile, child, exited, exitCode }.
  */
-export function startProcess(name, cmd, args, { env, cwd, logFile }) {
+export function startProcess(name, cmd, args, { env, cwd, logFile, killOnExit = true }) {
   installExitHook()
   mkdirp(path.dirname(logFile))
   const fd = fs.openSync(logFile, 'a')
   fs.writeSync(fd, `\n===== ${new Date().toISOString()} starting ${name}: ${cmd} ${args.join(' ')}\n`)
   const child = spawn(cmd, args, { cwd, env: env ?? process.env, stdio: ['ignore', fd, fd], detached: true })
   fs.closeSync(fd)
+  child.unref() // never keeps this process alive by itself
   const handle = { name, pid: child.pid, logFile, child, exitCode: undefined }
   handle.exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
@@ -69,7 +71,7 @@ export function startProcess(name, cmd, args, { env, cwd, logFile }) {
       resolve(e.message)
     })
   })
-  live.add(handle)
+  if (killOnExit) live.add(handle)
   return handle
 }
 

@@ -30,7 +30,7 @@ export async function launch(stack, { key, label, port, cmd, args, env, cwd, rea
   const t0 = Date.now()
   if (stack.aborted) throw new ServiceError(`${label}: not started (the stack is stopping)`)
   log(`starting ${label} on :${port} …`)
-  const handle = startProcess(key, cmd, args, { env, cwd, logFile })
+  const handle = startProcess(key, cmd, args, { env, cwd, logFile, killOnExit: stack.owned })
   stack.track(key, handle)
   let lastErr
   for (;;) {

@@ -84,9 +84,13 @@ const activeStacks = new Set()
 
 export class Stack {
   /** @param {object} state the contents of <dir>/stack.json */
-  constructor(state) {
+  constructor(state, { owned = false } = {}) {
     this.state = state
     this.handles = new Map()
+    // a stack started by this process takes its children down if the process dies; processes
+    // started through openStack() (e.g. a restarted Redis in a test file) outlive their starter
+    // and are stopped by the owner's stop()
+    this.owned = owned
   }
 
   get name() {
@@ -162,11 +166,10 @@ export class Stack {
 
   async stopKey(key, timeoutMs = 10_000) {
     const handle = this.handles.get(key)
-    if (handle) await stopProcess(handle, timeoutMs)
-    else {
-      const rec = this.processes()[key]
-      if (rec) await stopPid(rec.pid, timeoutMs)
-    }
+    const rec = this.processes()[key]
+    if (handle && handle.exitCode === undefined) await stopProcess(handle, timeoutMs)
+    // the recorded one may be a newer process (restarted by another process, e.g. a test)
+    if (rec && rec.pid !== handle?.pid) await stopPid(rec.pid, timeoutMs)
     this.untrack(key)
   }
 
@@ -196,16 +199,8 @@ export class Stack {
     return this.restartService('kafka')
   }
   /** SIGKILL a service (crash test); start it again with startService(name). */
-  async killService(name) {
-    const rec = this.processes()[name]
-    if (!rec) return
-    try {
-      process.kill(-rec.pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-    await stopPid(rec.pid, 1000)
-    this.untrack(name)
+  killService(name) {
+    return this.killKey(name)
   }
 
   // ---- NGINX
@@ -416,7 +411,7 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   }
   const state = { name, dir, owner: process.pid, ports: resolved, external, java, kafkaLibs, keycloakDist, secrets, env, extraRedirectUris }
   writeAtomic(path.join(dir, 'stack.json'), JSON.stringify(state, null, 2))
-  const stack = new Stack(state)
+  const stack = new Stack(state, { owned: true })
   activeStacks.add(stack)
   stack.writeEnvFile()
 

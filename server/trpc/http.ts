@@ -3,8 +3,9 @@ import { readRawBody, setResponseHeader, setResponseStatus } from 'h3'
 import { TRPCError } from '@trpc/server'
 import { getErrorShape, getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
 import { log } from '../observability/log'
+import { observeProcedure } from '../observability/metrics'
 import { createContext } from './context'
-import { retryAfterOf } from './errors'
+import { reasonOf, retryAfterOf } from './errors'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
 
@@ -91,15 +92,10 @@ function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Con
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')
   if (retryAfter) setResponseHeader(call.event, 'retry-after', retryAfter)
-  observe(call.path, error.code, started)
+  observe(call.path, error.code, started, reasonOf(error))
   return JSON.stringify(call.isBatch ? [{ error: shape }] : { error: shape })
 }
 
-let observer: ((path: string, code: string, seconds: number) => void) | undefined
-/** Lets the metrics module see every call's latency without this file depending on it. */
-export function onProcedureObserved(fn: typeof observer): void {
-  observer = fn
-}
-function observe(path: string, code: string, started: number) {
-  observer?.(path, code, (performance.now() - started) / 1000)
+function observe(path: string, code: string, started: number, reason?: string) {
+  observeProcedure(path, code, (performance.now() - started) / 1000, reason)
 }

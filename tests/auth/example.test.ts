@@ -38,7 +38,7 @@ it('signs in with flash-sale-cli and calls user.me, coupon.list, order.purchase 
   expect([0, 2], stdout).toContain(code)
   expect(stdout).toContain(`signed in as ${shopper.email}`)
   expect(stdout).toContain('credit 100.00')
-  expect(stdout).toMatch(new RegExp(`#${couponId} Example coupon`))
+  expect(stdout).toMatch(new RegExp(`buying #${couponId} Example coupon: 2\\.50, 5 left`))
   // authenticated all the way: an order id, or a refusal of the sale itself (never UNAUTHORIZED)
   expect(stdout).toMatch(new RegExp(`purchase of #${couponId}(: PENDING \\(order ${couponId}-[0-9A-Z]{26}\\)| refused: (SOLD_OUT|TRY_AGAIN_LATER|RATE_LIMITED|SALE_NOT_STARTED))`))
   if (code === 0) expect(stdout).toMatch(/order \S+: (PAID|FAILED|still PENDING)/)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser } from 'playwright-core'
-import { startWeb, startWorker, type Proc } from '../support/processes'
+import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { allowWebAddress } from '../support/keycloak'
 import { hydrated, launchBrowser, screenshots, signIn, signUp, watchedPage } from './browser'
 
 /*
@@ -23,8 +24,11 @@ describe.skipIf(!stackReady)('storefront in the browser', () => {
     worker = process.env.E2E_WORKER_RUNNING ? undefined : await startWorker()
     if (process.env.E2E_BASE_URL) base = process.env.E2E_BASE_URL
     else {
-      web = await startWeb()
-      base = web.url
+      // The instance is its own public address, so Keycloak must accept it as a redirect URI.
+      const port = await freePort()
+      base = `http://localhost:${port}`
+      await allowWebAddress(base)
+      web = await startWeb({ PUBLIC_URL: base, PURCHASE_RATE_LIMIT: '100' }, port)
     }
     browser = await launchBrowser()
   })
@@ -69,10 +73,17 @@ describe.skipIf(!stackReady)('storefront in the browser', () => {
     await signUp(page, base, `shopper-${Date.now()}@example.com`, 'secret-pass-1')
     const creditBefore = await page.locator('[data-test=credit]').innerText()
 
-    // The new coupon shows in the catalogue once the admin edit has invalidated the caches.
+    // The new coupon shows in the catalogue (on whichever page its sale order puts it) once the
+    // admin edit has invalidated the caches: walk the pages through their links, as a shopper would.
+    const card = page.locator(`a[href="/coupons/${couponId}"]`)
     await expect.poll(async () => {
       await page.goto(base)
-      return page.locator(`a[href="/coupons/${couponId}"]`).count()
+      for (let n = 0; n < 50 && !(await card.count()); n++) {
+        const next = page.locator('a[rel=next]').first()
+        if (!(await next.count())) break
+        await Promise.all([page.waitForURL(/[?&]page=\d+/), next.click()])
+      }
+      return card.count()
     }, { timeout: 40_000, interval: 1_000 }).toBeGreaterThan(0)
     await page.locator(`a[href="/coupons/${couponId}"]`).first().click()
     await hydrated(page)
