@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // CPU profile of one web instance under one benchmark load, with the top frames printed:
-//   node bench/profile.mjs --stack .stack/test [--scenario purchase|soldout|list|ping] [--duration 10]
+//   node bench/profile.mjs --stack .stack/test [--scenario purchase|soldout|list|ping|settle] [--duration 10]
+// (settle: fills Kafka through a web instance, then profiles one payment worker settling it all)
 // Uses the shoppers `npm run bench -- --stack DIR` left in DIR/bench-users.json (tokens last an hour).
 // The web runs with `node --cpu-prof`; the profile is written when it stops (SIGTERM), into
 // .bench/profile-<scenario>-<time>/, and summarised: self time by function and by package.
@@ -13,7 +14,7 @@ import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
-import { ROOT, runWrk, say } from './lib/util.mjs'
+import { ROOT, cpuSeconds, runWrk, say } from './lib/util.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
@@ -30,17 +31,26 @@ fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode:
 
 const extra = Object.fromEntries(args.env.map((kv) => kv.split('=')))
 // started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
-const port = await new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
-const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, '.output/server/index.mjs')], {
-  env: { ...process.env, ...env, PURCHASE_RATE_LIMIT: '1000000', ...extra, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port) },
-  stdio: ['ignore', 'ignore', 'inherit'],
-})
-const web = { url: `http://127.0.0.1:${port}`, pid: child.pid, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
-for (let i = 0; ; i++) {
-  if (child.exitCode !== null) throw new Error(`web exited with ${child.exitCode}`)
-  try { if ((await fetch(`${web.url}/healthz`)).ok) break } catch { /* starting */ }
-  if (i > 300) throw new Error('web did not start')
-  await new Promise((r) => setTimeout(r, 100))
+async function profiled(script, extraEnv, healthUrl) {
+  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, script)], {
+    env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`)
+    try { if ((await fetch(healthUrl)).ok) break } catch { /* starting */ }
+    if (i > 300) throw new Error(`${script} did not start`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return { pid: child.pid, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+}
+const freePort = () => new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
+const port = await freePort()
+let web
+if (args.scenario === 'settle') {
+  // the worker is profiled: the web only fills Kafka
+  web = await stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '1000000' } })
+} else {
+  web = { url: `http://127.0.0.1:${port}`, ...(await profiled('.output/server/index.mjs', { PURCHASE_RATE_LIMIT: '1000000', ...extra, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port) }, `http://127.0.0.1:${port}/healthz`)) }
 }
 const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
@@ -57,6 +67,23 @@ try {
     // warm the instance's token cache on one coupon, then profile real reservations on another
     await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, label: 'warm-up' })
     run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, serverPid: web.pid, label: 'purchase' })
+  } else if (args.scenario === 'settle') {
+    // two coupons' worth of events wait in Kafka (no worker runs), then one profiled worker settles them
+    const coupons = [await coupon(users.length), await coupon(users.length)]
+    for (const c of coupons) await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: c }), limit: users.length, connections: Number(args.connections), label: 'filling Kafka' })
+    const metricsPort = await freePort()
+    const t0 = Date.now()
+    const worker = await profiled('.output/worker/index.mjs', { METRICS_PORT: String(metricsPort), ...extra }, `http://127.0.0.1:${metricsPort}/healthz`)
+    const cpu0 = cpuSeconds(worker.pid)
+    for (;;) {
+      const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)`, [coupons])
+      if (Number(n) >= 2 * users.length) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const seconds = (Date.now() - t0) / 1000
+    const cpu = cpuSeconds(worker.pid) - cpu0
+    await worker.stop()
+    run = { rps: (2 * users.length) / seconds, p50: NaN, p99: NaN, serverCpuPct: (cpu / seconds) * 100, codes: { settled: 2 * users.length, workerCpuSeconds: cpu } }
   } else if (args.scenario === 'soldout') {
     run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(1) }), duration: d, connections: c, serverPid: web.pid, label: 'sold out' })
   } else if (args.scenario === 'list') {
@@ -65,7 +92,7 @@ try {
     run = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration: d, connections: c, serverPid: web.pid, label: 'ping' })
   }
 } finally {
-  await web.stop()
+  await web.stop(20_000)
   await db.end()
   redis.disconnect()
   fs.rmSync(tokenFile, { force: true })

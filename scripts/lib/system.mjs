@@ -22,7 +22,7 @@ export async function aptInstall(pkgs) {
   }
   const t0 = Date.now()
   log(`apt-get install ${pkgs.join(' ')}`)
-  await apt(['install', '-y', '-q', '--no-install-recommends', ...pkgs])
+  await apt(['install', '-y', '-q', ...pkgs])
   ok(`installed ${pkgs.join(' ')} in ${secs(t0)}`)
 }
 
