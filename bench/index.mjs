@@ -19,7 +19,7 @@
 //
 //   npm run bench -- [--duration 6] [--connections 50] [--users 2000] [--soak 60] [--rounds 1]
 //                    [--stack DIR] [--keep] [--skip-soak]
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -59,6 +59,13 @@ for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.outpu
   }
 }
 
+function uptime() {
+  try {
+    return execFileSync('uptime', { encoding: 'utf8' }).trim()
+  } catch {
+    return ''
+  }
+}
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').replace(/-\d+Z$/, 'Z')
 const outDir = path.join(ROOT, '.bench', stamp)
 fs.mkdirSync(outDir, { recursive: true })
@@ -66,6 +73,7 @@ const result = {
   meta: {
     startedAt: new Date().toISOString(), command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
     cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, loadStart: loadAverage(), loadEnd: [],
+    uptimeStart: uptime(), uptimeEnd: '',
     duration: DURATION, connections: CONNECTIONS, users: USERS,
   },
   scenarios: [], targets: [], memory: [], audits: [], notes: [],
@@ -447,6 +455,7 @@ try {
 } finally {
   clearInterval(memTimer)
   result.meta.loadEnd = loadAverage()
+  result.meta.uptimeEnd = uptime()
   await db?.end().catch(() => {})
   redis?.disconnect()
   for (const f of ['bench-tokens.txt', 'bench-spare-tokens.txt']) fs.rmSync(path.join(stack.dir, f), { force: true })
@@ -459,6 +468,6 @@ fs.writeFileSync(path.join(outDir, 'chart.svg'), svg(result))
 say('')
 consoleTable(result)
 for (const n of result.notes) say(`note: ${n}`)
-say(`\nload average: start ${result.meta.loadStart.join(' ')}, end ${result.meta.loadEnd.join(' ')} (${result.meta.cpus} CPUs)`)
+say(`\nuptime at start: ${result.meta.uptimeStart}\nuptime at end:   ${result.meta.uptimeEnd} (${result.meta.cpus} CPUs)`)
 say(`results: ${path.relative(process.cwd(), outDir)}/{result.json,summary.md,chart.svg}`)
 process.exit(exitCode)

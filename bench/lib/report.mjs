@@ -6,7 +6,7 @@ export function markdown(result) {
   const lines = [
     `# Flash Sale benchmark — ${m.startedAt}`,
     '',
-    `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}; load average at start ${m.loadStart.join(' ')}, at end ${m.loadEnd.join(' ')}.`,
+    `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}; \`uptime\` at start: ${m.uptimeStart}; at end: ${m.uptimeEnd}.`,
     `Command: \`${m.command}\`. HTTP load: wrk -t1 -c${m.connections}, ${m.duration} s per duration-based run, loopback, one web instance, no NGINX.`,
     '',
     '## Scenarios',
