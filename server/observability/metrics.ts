@@ -3,7 +3,7 @@ import { cacheStats, type CacheStat } from '../cache/metrics'
 
 /**
  * Prometheus metrics of this process (web or worker), served at /metrics. Names start with `flash_`;
- * docs/operating.md says which ones to alert on.
+ * The README ("Operating") says which ones to alert on.
  */
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
