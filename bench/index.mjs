@@ -188,7 +188,9 @@ const body = (couponId) => JSON.stringify({ couponId })
 
 async function audit(when) {
   const { code, out } = await node('.output/worker/audit.mjs')
-  const failed = out.split('\n').filter((l) => /✗|FAIL|fail/.test(l)).slice(0, 5).join(' | ')
+  // a failed check's line and the detail line under it
+  const lines = out.split('\n')
+  const failed = lines.flatMap((l, i) => (/FAIL/.test(l) ? [l.trim(), (lines[i + 1] ?? '').trim()] : [])).slice(0, 10).join(' | ')
   const a = { when, ok: code === 0, detail: code === 0 ? '' : failed || out.slice(-400) }
   result.audits.push(a)
   say(`    audit (${when}): ${a.ok ? 'passed' : `FAILED — ${a.detail}`}`)
@@ -395,7 +397,12 @@ try {
   }
   for (const ws of sockets) ws.close()
   await sleep(1000)
-  await audit('at the end (quiet)')
+  const last = await audit('at the end (quiet)')
+  if (!last.ok) {
+    // tell a real break from a read that raced a settlement still finishing
+    await sleep(10_000)
+    await audit('at the end, again 10 s later')
+  }
 
   // ---- memory
   for (const [, mm] of memory) {

@@ -7,12 +7,11 @@
 // or pass --with-worker.
 import path from 'node:path'
 import fs from 'node:fs'
-import { spawn } from 'node:child_process'
-import { ROOT, c, log, mtime, newestMtime, freePort } from './lib/util.mjs'
+import { ROOT, c, log, mtime, newestMtime, freePort, runVisible } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
 import { startStack, defaultPorts, onShutdown, stopAll } from './lib/stack.mjs'
-import { ensureNodeModules, migrate, step, npm, npx } from './lib/project.mjs'
+import { ensureNodeModules, migrate, step, npm } from './lib/project.mjs'
 
 const args = process.argv.slice(2)
 const withWorker = args.includes('--with-worker')
@@ -24,7 +23,7 @@ async function main() {
   await ensureNodeModules()
   await ensureSystemPackages()
   await ensureDownloads()
-  onShutdown()
+  onShutdown() // Ctrl-C: nuxt dev first, then the services
   const stack = await startStack({ name: 'dev', dir: path.join(ROOT, '.stack', 'dev'), ports: defaultPorts() })
 
   // migrations run from the worker bundle: rebuild it when the server code changed
@@ -36,12 +35,10 @@ async function main() {
   if (withWorker) await stack.startWorker({ metricsPort: await freePort() })
 
   log(`nuxt dev on ${c.bold(stack.env.PUBLIC_URL)} ${c.dim(`(Keycloak ${stack.env.KEYCLOAK_URL}, logs ${stack.logsDir})`)}`)
-  const child = spawn(npx, ['nuxt', 'dev', '--port', String(devPort), ...nuxtArgs], {
+  const code = await runVisible(path.join(ROOT, 'node_modules', '.bin', 'nuxt'), ['dev', '--port', String(devPort), ...nuxtArgs], {
     cwd: ROOT,
-    stdio: 'inherit',
     env: { ...process.env, ...stack.env },
   })
-  const code = await new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 0 : 1))))
   await stopAll()
   process.exit(code)
 }

@@ -55,7 +55,7 @@ async function main() {
 
   const t1 = Date.now()
   log(`vitest run ${vitestArgs.join(' ')} ${c.dim(`(stack: ${tmpDir})`)}`)
-  const code = await runVisible(npx, ['vitest', 'run', ...vitestArgs], {
+  const code = await runVisible(path.join(ROOT, 'node_modules', '.bin', 'vitest'), ['run', ...vitestArgs], {
     cwd: ROOT,
     env: { ...process.env, ...stack.env, FLASH_SALE_STACK_DIR: tmpDir },
   })

@@ -11,7 +11,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { ROOT, log, ok, warn, mkdirp, freePort, assertPortFree, httpStatus, c } from './util.mjs'
+import { ROOT, log, ok, warn, mkdirp, freePort, assertPortFree, httpStatus, terminateForeground, c } from './util.mjs'
 import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
 import { ensureKafka, ensureKeycloak } from './downloads.mjs'
@@ -445,7 +445,8 @@ export async function stopAll() {
 }
 
 /**
- * Ctrl-C / SIGTERM / SIGHUP → `cleanup()` once, then every stack this process started is stopped
+ * Ctrl-C / SIGTERM / SIGHUP → the commands in the foreground (runVisible: vitest, nuxt dev …) are
+ * terminated, then `cleanup()` runs once, then every stack this process started is stopped
  * (also one still starting), then exit 130/143. A second Ctrl-C forces the exit. Returns a function
  * that removes the handlers.
  */
@@ -459,7 +460,7 @@ export function onShutdown(cleanup = () => {}) {
     }
     process.stdout.write('\n')
     log(`${signal}: shutting down …`)
-    Promise.resolve()
+    terminateForeground()
       .then(cleanup)
       .catch((e) => warn(`shutdown: ${e.message}`))
       .then(stopAll)

@@ -66,13 +66,40 @@ export function run(cmd, args, opts = {}) {
   })
 }
 
+const foreground = new Set()
+
 /** Run a command with inherited stdio (visible output), resolve with its exit code. */
 export function runVisible(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: 'inherit', ...opts })
-    child.on('error', reject)
-    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 1 : 1)))
+    foreground.add(child)
+    child.on('error', (e) => {
+      foreground.delete(child)
+      reject(e)
+    })
+    child.on('close', (code, signal) => {
+      foreground.delete(child)
+      resolve(code ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1))
+    })
   })
+}
+
+/** SIGTERM the commands runVisible is waiting for (nuxt dev, vitest …), SIGKILL after `timeoutMs`. */
+export async function terminateForeground(timeoutMs = 10_000) {
+  await Promise.all(
+    [...foreground].map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+          child.once('close', () => {
+            clearTimeout(timer)
+            resolve()
+          })
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
 }
 
 export function which(bin) {
