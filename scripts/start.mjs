@@ -5,6 +5,9 @@
 // Ports: SHOP_PORT=8080 KEYCLOAK_PORT=8180 KEYCLOAK_MANAGEMENT_PORT=8190 MYSQL_PORT=3307 REDIS_PORT=6380
 //        KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 WEB_PORT_BASE=3001 WEB_INSTANCES=3
 //        WORKER_INSTANCES=2 WORKER_METRICS_PORT_BASE=9101
+// SHOP_HOST=127.0.0.1 is the address NGINX listens on (0.0.0.0 to reach the shop from other machines);
+// TLS_CERT + TLS_KEY add an HTTPS server on TLS_PORT=8443 (set PUBLIC_URL to its https:// address).
+// NGINX_PURCHASE_RATE=20 NGINX_PURCHASE_BURST=40 NGINX_GENERAL_RATE=200 NGINX_GENERAL_BURST=400 (per IP).
 // External services: DATABASE_URL, REDIS_URL, KAFKA_BROKERS, OIDC_ISSUER (then not started here).
 // Flags: --skip-build (use the existing .output), --rebuild (always build), --no-seed.
 import path from 'node:path'
@@ -48,7 +51,7 @@ async function main() {
   await migrate(stack.env, { seed: !args.has('--no-seed') })
   await Promise.all(webPorts.map((port) => stack.startWeb({ port })))
   await Promise.all(workerPorts.map((metricsPort) => stack.startWorker({ metricsPort })))
-  await stack.startNginx({ port: ports.shop, upstreams: webPorts })
+  await stack.startNginx({ port: ports.shop, upstreams: webPorts, host: process.env.SHOP_HOST || '127.0.0.1' })
 
   const line = c.dim('─'.repeat(64))
   console.log(`\n${line}`)

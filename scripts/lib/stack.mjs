@@ -277,6 +277,7 @@ export class Stack {
   /** Adds redirect URIs to the web client (e.g. a web instance reached without NGINX). */
   async addRedirectUris(uris) {
     this.state.extraRedirectUris = [...new Set([...(this.state.extraRedirectUris ?? []), ...uris])]
+    writeAtomic(path.join(this.dir, 'stack.json'), JSON.stringify(this.state, null, 2)) // kept across Keycloak restarts
     if (!this.isExternal('keycloak')) await syncWebClient(this)
   }
   adminToken() {
@@ -287,7 +288,6 @@ export class Stack {
   async stop() {
     if (this.stopping) return this.stopping
     this.aborted = true // starts still in flight give up
-    activeStacks.delete(this)
     this.stopping = (async () => {
       const keys = [...new Set([...Object.keys(this.processes()), ...this.handles.keys()])].sort((a, b) => stopRank(a) - stopRank(b))
       const groups = new Map()
@@ -306,6 +306,7 @@ export class Stack {
         )
       }
       if (this.state.owner === process.pid) fs.rmSync(path.join(this.dir, 'owner'), { force: true })
+      activeStacks.delete(this)
     })()
     return this.stopping
   }
