@@ -8,7 +8,7 @@ import { DomainError } from '../errors'
 import { serverId } from '../instance'
 import { checkPurchaseRate } from '../ratelimit'
 import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
-import { loadCouponStock } from '../stock/loader'
+import { loadCouponStock, stockIsLoaded } from '../stock/loader'
 import { newOrderId } from './ids'
 
 /** Publishing must answer well inside the reconciler's 10 s window, or the reservation is undone. */
@@ -24,6 +24,17 @@ function paymentPublisher(): BatchingPublisher {
 export async function closePaymentPublisher(): Promise<void> {
   await publisher?.close()
   publisher = undefined
+}
+
+// Whether Redis holds the stock it was given (its marker): after a data loss no sale may reserve
+// until the reconciler has rebuilt stock and buyers. A present marker is trusted for a second per
+// process; a missing one is asked again every time, so sales resume as soon as the rebuild is done.
+let markerSeenAt = 0
+async function salesOpen(now: number): Promise<boolean> {
+  if (now - markerSeenAt <= 1_000) return true
+  if (!(await stockIsLoaded(redis()))) return false
+  markerSeenAt = now
+  return true
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -51,6 +62,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   checkSaleWindow(coupon.saleStartsAt, coupon.saleEndsAt, now)
   if (isFlaggedSoldOut(couponId, now)) throw new DomainError('SOLD_OUT', 'Sold out')
   await checkPurchaseRate(userId)
+  if (!(await salesOpen(now))) throw new DomainError('TRY_AGAIN_LATER', 'Stock is being rebuilt', 2)
 
   const client = redis()
   const orderId = newOrderId(couponId)
