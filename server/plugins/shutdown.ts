@@ -33,7 +33,11 @@ export default defineNitroPlugin((nitro) => {
 
   nitro.hooks.hook('request', (event) => {
     const { req, res } = event.node
-    server ??= (req.socket as unknown as { server?: Server }).server
+    // Server-side renders call the API in-process with mock req/res objects that never emit
+    // 'close': only requests on a real connection of this server are tracked.
+    const own = (req.socket as unknown as { server?: Server } | undefined)?.server
+    if (!own) return
+    server ??= own
     inFlight.add(res)
     res.once('close', () => {
       inFlight.delete(res)
