@@ -49,11 +49,27 @@ const schema = z.object({
   CATALOGUE_MISSING_TTL_MS: z.coerce.number().int().min(1).default(5_000),
   /** Lease of the page-rebuild mutex; the holder's watchdog extends it every lease/3. */
   CATALOGUE_LOCK_LEASE_MS: z.coerce.number().int().min(300).default(3_000),
+  /** Local-disk image store (used when S3_ENDPOINT is unset); server/routes/uploads serves it. */
+  UPLOAD_DIR: z.string().min(1).default('.data/uploads'),
+  /** S3-compatible image store, e.g. http://127.0.0.1:9000; when set, uploads go to S3_BUCKET there. */
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Base URL browsers load images from; default the bucket's own URL at S3_ENDPOINT. */
+  S3_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** true: http://endpoint/bucket/key (MinIO and most S3 look-alikes); false: http://bucket.endpoint/key. */
+  S3_FORCE_PATH_STYLE: z.stringbool().default(true),
 })
   .refine((c) => c.REDIS_URL || c.REDIS_CLUSTER_NODES, { message: 'REDIS_URL or REDIS_CLUSTER_NODES is required', path: ['REDIS_URL'] })
   .refine((c) => c.NODE_ENV !== 'production' || c.SESSION_PASSWORD.length >= 32, {
     message: 'must be at least 32 characters in production',
     path: ['SESSION_PASSWORD'],
+  })
+  .refine((c) => !c.S3_ENDPOINT || (c.S3_BUCKET && c.S3_ACCESS_KEY_ID && c.S3_SECRET_ACCESS_KEY), {
+    message: 'S3_ENDPOINT needs S3_BUCKET, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+    path: ['S3_ENDPOINT'],
   })
 
 export type Config = z.infer<typeof schema>

@@ -1,21 +1,19 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
 import { createError, defineEventHandler, getRequestHeader, readMultipartFormData } from 'h3'
 import { isCrossSite } from '../auth/csrf'
 import { identifyEvent } from '../auth/identify'
 import { DomainError } from '../domain/errors'
+import { saveImage } from '../storage/images'
 
 const MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-
-/** Where pictures live (server/routes/uploads serves the same folder): UPLOAD_DIR, default .data/uploads. */
-const uploadDir = () => resolve(process.env.UPLOAD_DIR || '.data/uploads')
 
 const startsWith = (data: Uint8Array, bytes: number[], offset = 0) => bytes.every((b, i) => data[offset + i] === b)
 const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0))
 
+const MIME = { png: 'image/png', jpg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp' } as const
+
 /** The file extension proven by the first bytes, or null when the file is none of the accepted types. */
-function detectImageType(data: Uint8Array): 'png' | 'jpg' | 'gif' | 'webp' | null {
+function detectImageType(data: Uint8Array): keyof typeof MIME | null {
   if (startsWith(data, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png'
   if (startsWith(data, [0xff, 0xd8, 0xff])) return 'jpg'
   if (startsWith(data, ascii('GIF87a')) || startsWith(data, ascii('GIF89a'))) return 'gif'
@@ -25,7 +23,8 @@ function detectImageType(data: Uint8Array): 'png' | 'jpg' | 'gif' | 'webp' | nul
 
 /**
  * Admin image upload: one multipart file field, PNG/JPEG/WebP/GIF recognised by its magic bytes (the
- * declared type and name are not trusted), at most 2 MB. Stored under a random name; answers { url }.
+ * declared type and name are not trusted), at most 2 MB. Stored under a random name on local disk or in
+ * an S3-compatible bucket (server/storage/images.ts); answers { url }.
  */
 export default defineEventHandler(async (event) => {
   const refuse = (statusCode: number, reason: string, message: string) =>
@@ -56,9 +55,5 @@ export default defineEventHandler(async (event) => {
   const type = detectImageType(file.data)
   if (!type) throw refuse(415, 'INVALID_INPUT', 'Only PNG, JPEG, WebP or GIF pictures are accepted')
 
-  const name = `${randomUUID()}.${type}`
-  const dir = uploadDir()
-  await mkdir(dir, { recursive: true })
-  await writeFile(join(dir, name), file.data, { flag: 'wx' })
-  return { url: `/uploads/${name}` }
+  return { url: await saveImage(`${randomUUID()}.${type}`, file.data, MIME[type]) }
 })

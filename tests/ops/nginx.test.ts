@@ -17,7 +17,7 @@ beforeAll(async () => {
   await ensureStockLoaded()
   webs.push(...await Promise.all([startWeb(), startWeb(), startWeb()]))
   nginx = await openStack().startNginx({ name: 'nginx-test', port: await freePort(), upstreams: webs.map((w) => w.port), purchaseRate: 5, purchaseBurst: 5 })
-  ;[shopper] = await createShoppers(1)
+  shopper = (await createShoppers(1))[0]!
 }, 120_000)
 
 afterAll(async () => {

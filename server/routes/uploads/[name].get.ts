@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { createError, defineEventHandler, getRouterParam, sendStream, setResponseHeaders } from 'h3'
+import { config } from '../../config'
 
 const MIME = { png: 'image/png', jpg: 'image/jpeg', webp: 'image/webp', gif: 'image/gif' } as const
 
 /** The folder server/api/upload.post.ts writes to: UPLOAD_DIR, default .data/uploads. */
-const uploadDir = () => resolve(process.env.UPLOAD_DIR || '.data/uploads')
+const uploadDir = () => resolve(config().UPLOAD_DIR)
 
 // Only names the upload handler makes: a UUID and a known extension, so no path can escape the folder.
 const NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(png|jpg|webp|gif)$/
