@@ -1,33 +1,13 @@
+import type { inferRouterOutputs } from '@trpc/server'
+import type { AppRouter } from '~~/server/trpc/routers/_app'
+
 /**
- * The wire shapes of DESIGN.md "Contracts", as the pages use them. The tRPC client infers the same
- * types from the router; these names keep component props readable.
+ * The wire shapes of DESIGN.md "Contracts" as the pages use them, inferred from the router so the
+ * UI and the server cannot drift apart; the names keep component props readable.
  */
-export interface Coupon {
-  id: number
-  name: string
-  description: string
-  imageUrl: string | null
-  price: number
-  stock: number
-  saleStartsAt: string | null
-  saleEndsAt: string | null
-}
+type Outputs = inferRouterOutputs<AppRouter>
 
-export type OrderStatus = 'PENDING' | 'PAID' | 'FAILED'
-
-export interface Order {
-  orderId: string
-  couponId: number
-  status: OrderStatus
-  reason?: string | null
-  price: number
-  createdAt: string
-  updatedAt: string
-}
-
-export interface Me {
-  id: number
-  email: string
-  credit: number
-  isAdmin: boolean
-}
+export type Coupon = Outputs['coupon']['get']
+export type Order = Outputs['order']['get']
+export type OrderStatus = Order['status']
+export type Me = Outputs['user']['me']

@@ -24,25 +24,13 @@ export const metrics = {
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
 }
 
-/** Procedure codes that name exactly one refusal reason (DESIGN.md error table). */
-const REASON_OF_CODE: Record<string, string> = {
-  BAD_REQUEST: 'INVALID_INPUT',
-  UNAUTHORIZED: 'UNAUTHORIZED',
-  FORBIDDEN: 'FORBIDDEN',
-  NOT_FOUND: 'NOT_FOUND',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  TOO_MANY_REQUESTS: 'RATE_LIMITED',
-  SERVICE_UNAVAILABLE: 'TRY_AGAIN_LATER',
-}
-
 /**
  * One finished tRPC call: latency and rate per procedure and code, and for `order.purchase` its
- * outcome. `reason` is the error's `data.reason` when the caller has it; without it, codes that
- * cover two reasons (CONFLICT: SOLD_OUT / ALREADY_PURCHASED) are counted under the code.
+ * outcome (the error's reason, e.g. SOLD_OUT or ALREADY_PURCHASED; the code when there is none).
  */
 export function observeProcedure(path: string, code: string, seconds: number, reason?: string): void {
   metrics.requests.observe({ procedure: path, code }, seconds)
-  if (path === 'order.purchase') metrics.purchases.inc({ outcome: code === 'OK' ? 'PENDING' : reason ?? REASON_OF_CODE[code] ?? code })
+  if (path === 'order.purchase') metrics.purchases.inc({ outcome: code === 'OK' ? 'PENDING' : reason ?? code })
 }
 
 /*
