@@ -177,7 +177,7 @@ export const KAFKA_TOPICS = [
   { name: 'payment-requests.dlq', partitions: 6 },
 ]
 
-const KAFKA_LOG4J = `# Written by scripts/lib/services.mjs
+export const KAFKA_LOG4J = `# Written by scripts/lib/services.mjs
 status = warn
 appender.console.type = Console
 appender.console.name = STDOUT
@@ -195,7 +195,7 @@ logger.controller.level = INFO
 logger.zk.name = org.apache.kafka.clients
 logger.zk.level = WARN
 `
-const TOOLS_LOG4J = `status = error
+export const TOOLS_LOG4J = `status = error
 appender.console.type = Console
 appender.console.name = STDERR
 appender.console.target = SYSTEM_ERR

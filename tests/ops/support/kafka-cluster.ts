@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ensureKafka } from '../../../scripts/lib/downloads.mjs'
 import { ensureJava } from '../../../scripts/lib/system.mjs'
+import { KAFKA_LOG4J as BROKER_LOG4J, TOOLS_LOG4J } from '../../../scripts/lib/services.mjs'
 
 /*
  * A 3-node KRaft cluster (every node broker + controller, static controller.quorum.voters) from the
@@ -18,30 +19,6 @@ import { ensureJava } from '../../../scripts/lib/system.mjs'
 
 const run = promisify(execFile)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-const BROKER_LOG4J = `status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.state.name = state.change.logger
-logger.state.level = WARN
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.clients.name = org.apache.kafka.clients
-logger.clients.level = WARN
-`
-const TOOLS_LOG4J = `status = error
-appender.console.type = Console
-appender.console.name = STDERR
-appender.console.target = SYSTEM_ERR
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = %p %m (%c)%n
-rootLogger.level = WARN
-rootLogger.appenderRef.stderr.ref = STDERR
-`
 
 export interface KafkaNode {
   id: number
