@@ -6,6 +6,7 @@ import { isCrossSite } from './csrf'
 import { verifyAccessToken } from './jwt'
 import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
 import { forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData } from './session'
+import { log } from '../observability/log'
 
 /**
  * Browser sign-in, sign-up and sign-out against Keycloak (authorization code flow + PKCE, state, nonce).
@@ -64,7 +65,7 @@ async function oidcOr503(event: H3Event) {
   try {
     return await oidcClient()
   } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'Keycloak unreachable for sign-in', error: String(error) }))
+    log.warn('Keycloak unreachable for sign-in', { error: String(error) })
     setResponseStatus(event, 503)
     setResponseHeader(event, 'retry-after', 5)
     setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
@@ -131,7 +132,7 @@ export async function finishSignIn(event: H3Event) {
     token = await verifyAccessToken(tokens.access_token)
     if (tokens.claims()?.sub !== token.sub) throw new Error('ID token and access token name different subjects')
   } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'sign-in callback refused', error: String(error) }))
+    log.warn('sign-in callback refused', { error: String(error) })
     setResponseStatus(event, 400)
     setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
     return '<!doctype html><title>Sign-in failed</title><p>Sign-in could not be completed. <a href="/auth/login">Try again</a>.</p>'
@@ -167,7 +168,7 @@ export async function signOut(event: H3Event) {
     if (idToken) params.id_token_hint = idToken
     target = client.buildEndSessionUrl(oidc, params).href
   } catch (error) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'cannot reach Keycloak for sign-out', error: String(error) }))
+    log.warn('cannot reach Keycloak for sign-out', { error: String(error) })
   }
   return sendRedirect(event, target, 302)
 }

@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache'
 import { config } from '../config'
 import { DomainError } from '../domain/errors'
 import type { Identity } from './types'
+import { log } from '../observability/log'
 
 /**
  * The browser session: nuxt-auth-utils' sealed cookie (h3 `useSession`, iron seal), written by the
@@ -31,7 +32,7 @@ export function sessionPassword(): string {
   if (configured.length >= 32) return configured
   if (!devPassword) {
     devPassword = randomBytes(32).toString('hex')
-    console.warn(JSON.stringify({ level: 'warn', msg: 'SESSION_PASSWORD unset or shorter than 32 characters: using a random per-process one (sessions will not survive a restart or cross instances)' }))
+    log.warn('SESSION_PASSWORD unset or shorter than 32 characters: using a random per-process one (sessions will not survive a restart or cross instances)')
   }
   return devPassword
 }

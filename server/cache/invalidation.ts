@@ -1,5 +1,6 @@
 import { createRedis, redis, type RedisClient } from '../redis/client'
 import { channels } from '../redis/keys'
+import { log } from '../observability/log'
 
 /**
  * One message on `cache:invalidate`. `couponId: null` means "everything" (also sent locally when the
@@ -30,7 +31,7 @@ export function dispatchInvalidation(message: Invalidation): void {
     try {
       listener(message)
     } catch (error) {
-      console.error(JSON.stringify({ level: 'error', msg: 'invalidation listener failed', error: String(error) }))
+      log.error('invalidation listener failed', { error: String(error) })
     }
   }
 }
@@ -72,11 +73,11 @@ export function startInvalidationSubscriber(): InvalidationSubscriber {
     connectedBefore = true
     // Re-subscribing is idempotent; doing it on every `ready` also covers a first attempt that failed.
     subscriber.subscribe(channels.cacheInvalidate).then(() => markReady(), (error: unknown) => {
-      console.warn(JSON.stringify({ level: 'warn', msg: 'cache invalidation subscribe failed', error: String(error) }))
+      log.warn('cache invalidation subscribe failed', { error: String(error) })
     })
   })
   subscriber.on('error', (error: Error) => {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'cache invalidation subscriber error', error: String(error) }))
+    log.warn('cache invalidation subscriber error', { error: String(error) })
   })
   subscriber.on('message', (channel: string, raw: string) => {
     if (channel !== channels.cacheInvalidate) return

@@ -2,6 +2,7 @@ import Redlock, { ExecutionError, ResourceLockedError, type Lock } from 'redlock
 import { redis } from '../redis/client'
 import { keys } from '../redis/keys'
 import { cacheStats } from './metrics'
+import { log } from '../observability/log'
 
 export type LockOutcome<T> =
   | { status: 'acquired', value: T }
@@ -51,7 +52,7 @@ export async function withLock<T>(name: string, leaseMs: number, work: () => Pro
       .catch((error: unknown) => {
         // The work goes on regardless: its result is still correct, only no longer exclusive.
         cacheStats.lockLost++
-        console.warn(JSON.stringify({ level: 'warn', msg: 'lock extension failed', lock: resource, error: String(error) }))
+        log.warn('lock extension failed', { lock: resource, error: String(error) })
       })
       .finally(() => { extending = undefined })
   }, Math.max(50, Math.floor(leaseMs / 3)))

@@ -1,5 +1,6 @@
 import { refreshKeys } from '../auth/jwt'
 import { sessionPassword } from '../auth/session'
+import { log } from '../observability/log'
 
 /**
  * Start-up of the auth layer: nuxt-auth-utils' session helpers read NUXT_SESSION_PASSWORD, so it is
@@ -9,6 +10,6 @@ import { sessionPassword } from '../auth/session'
 export default defineNitroPlugin(() => {
   process.env.NUXT_SESSION_PASSWORD ||= sessionPassword()
   refreshKeys().catch((error) => {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'realm signing keys not loaded yet; retried on first use', error: String(error) }))
+    log.warn('realm signing keys not loaded yet; retried on first use', { error: String(error) })
   })
 })

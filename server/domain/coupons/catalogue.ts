@@ -12,6 +12,7 @@ import { keys } from '../../redis/keys'
 import { DomainError } from '../errors'
 import { selectCoupon, selectCouponPage, toCoupon } from './repository'
 import type { Coupon, CouponPage } from './schemas'
+import { log } from '../../observability/log'
 
 /*
  * The read path (DESIGN.md, "Browsing flow"): L1 (this process) → L2 (Redis) → MySQL. A page's L2
@@ -81,7 +82,7 @@ async function dropIfInvalidatedSince(key: string, seen: string): Promise<void> 
 }
 
 function warn(msg: string, error: unknown, extra: Record<string, unknown> = {}) {
-  console.warn(JSON.stringify({ level: 'warn', msg, ...extra, error: String(error) }))
+  log.warn(msg, { ...extra, error: String(error) })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { checkPurchaseRate } from '../ratelimit'
 import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
 import { loadCouponStock, stockIsLoaded } from '../stock/loader'
 import { newOrderId } from './ids'
+import { log } from '../../observability/log'
 
 /** Publishing must answer well inside the reconciler's 10 s window, or the reservation is undone. */
 const PUBLISH_TIMEOUT_MS = 3_000
@@ -99,7 +100,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
     // Exactly one of cancel and claim wins: if a worker claimed it, the event did arrive.
     const outcome = await cancelScript(client, couponId, orderId)
     if (outcome === 'CANCELLED') {
-      console.warn(JSON.stringify({ level: 'warn', msg: 'payment event not published; reservation cancelled', orderId, requestId, error: String(error) }))
+      log.warn('payment event not published; reservation cancelled', { orderId, requestId, error: String(error) })
       throw new DomainError('TRY_AGAIN_LATER', 'Could not take the order right now, try again', 1)
     }
   }
