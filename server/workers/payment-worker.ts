@@ -29,7 +29,7 @@ trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function sendToDeadLetters(messages: KafkaMessage[], why: string) {
+async function sendToDeadLetters(messages: Pick<KafkaMessage, 'key' | 'value' | 'headers'>[], why: string) {
   await producer.send({ topic: topics.deadLetters, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, error: why } })) })
 }
 
@@ -65,7 +65,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
       if (events.length === 1) {
         // A poison event: park it, fail its order without a charge and give the unit back.
         const order = await failOrder(db(), events[0]!, 'PAYMENT_ERROR')
-        await sendToDeadLetters([{ key: Buffer.from(events[0]!.orderId), value: Buffer.from(JSON.stringify(events[0])), headers: {} } as unknown as KafkaMessage], String(error))
+        await sendToDeadLetters([{ key: Buffer.from(events[0]!.orderId), value: Buffer.from(JSON.stringify(events[0])) }], String(error))
         await afterCommit([order])
         metrics.deadLettered.inc()
         return [order]

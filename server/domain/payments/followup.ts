@@ -3,7 +3,7 @@ import type { RedisClient } from '../../redis/client'
 import { channels, keys } from '../../redis/keys'
 import { releaseScript } from '../../redis/scripts'
 import type { FailureReason, OrderUpdate } from '../orders/schemas'
-import type { OrderStatus } from '../../db/types'
+import type { OrderRow, OrderStatus } from '../../db/types'
 
 export interface SettledOrder {
   orderId: string
@@ -11,6 +11,11 @@ export interface SettledOrder {
   couponId: number
   status: Exclude<OrderStatus, 'PENDING'>
   reason?: FailureReason
+}
+
+/** A settled order as MySQL holds it. */
+export function settledFromRow(row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id' | 'status' | 'reason'>): SettledOrder {
+  return { orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) }
 }
 
 /**

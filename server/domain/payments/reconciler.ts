@@ -6,9 +6,8 @@ import { keys } from '../../redis/keys'
 import type { Reservation } from '../../redis/scripts'
 import { selectAllCouponIds } from '../coupons/repository'
 import { selectOrdersByIds } from '../orders/repository'
-import type { FailureReason } from '../orders/schemas'
 import { preloadStock, rebuildStock, stockIsLoaded } from '../stock/loader'
-import { finishInRedis, notifyShopper, type SettledOrder } from './followup'
+import { finishInRedis, notifyShopper, settledFromRow } from './followup'
 
 export const RESERVED_TIMEOUT_MS = 10_000
 export const CLAIMED_TIMEOUT_MS = 30_000
@@ -77,7 +76,7 @@ export async function reconcileOnce(deps: ReconcilerDeps, now = Date.now()) {
         toRepublish.push(eventOf(c.orderId, c.couponId, c.entry))
         continue
       }
-      const order: SettledOrder = { orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) }
+      const order = settledFromRow(row)
       await finishInRedis(deps.redis, order)
       await notifyShopper(deps.redis, order)
       done.finished++

@@ -5,7 +5,7 @@ import type { RedisClient } from '../../redis/client'
 import { claimScript } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
-import type { SettledOrder } from './followup'
+import { settledFromRow, type SettledOrder } from './followup'
 
 interface Decision extends SettledOrder {
   price: number
@@ -31,7 +31,7 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   // 1. Redeliveries of settled orders only need their follow-up.
   const settled = new Map((await selectOrdersByIds(db, unique.map((e) => e.orderId))).map((r) => [r.id, r]))
   for (const row of settled.values()) {
-    outcomes.push({ orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) })
+    outcomes.push(settledFromRow(row))
   }
   const fresh = unique.filter((e) => !settled.has(e.orderId))
   if (!fresh.length) return outcomes
@@ -117,5 +117,5 @@ export async function failOrder(db: DB, e: PaymentRequest, reason: FailureReason
     server_id: e.serverId, created_at: new Date(e.createdAt), updated_at: new Date(),
   }).execute()
   const row = (await selectOrdersByIds(db, [e.orderId]))[0]!
-  return { orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) }
+  return settledFromRow(row)
 }
