@@ -5,7 +5,7 @@
 
 # ---- build: install everything, build the Nuxt server (.output/server, .output/public) and the
 # worker bundle (.output/worker: esbuild inlines its dependencies)
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # postinstall runs `nuxt prepare`, which needs the sources: run it after they are copied.
@@ -14,7 +14,7 @@ COPY . .
 RUN npx nuxt prepare && npm run build
 
 # ---- runtime: only the build output, the Lua scripts and the entry script; no npm, no sources
-FROM node:20-slim AS runtime
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 PORT=3000 NITRO_HOST=0.0.0.0 NITRO_PORT=3000 \
     METRICS_HOST=0.0.0.0 METRICS_PORT=9101 \

@@ -6,6 +6,7 @@
 //   DATABASE_URL=… REDIS_URL=… KAFKA_BROKERS=… OIDC_ISSUER=… node bench/browse.mjs [--duration 10] [--connections 64] [--rounds 3]
 //
 // Uses wrk when it is installed (less client overhead on the same machine), else a keep-alive Node client.
+import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import http from 'node:http'

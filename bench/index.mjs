@@ -19,6 +19,7 @@
 //
 //   npm run bench -- [--duration 6] [--connections 50] [--users 2000] [--soak 60] [--rounds 1]
 //                    [--stack DIR] [--keep] [--skip-soak]
+import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'

@@ -5,6 +5,7 @@
 // Uses the shoppers `npm run bench -- --stack DIR` left in DIR/bench-users.json (tokens last an hour).
 // The web runs with `node --cpu-prof`; the profile is written when it stops (SIGTERM), into
 // .bench/profile-<scenario>-<time>/, and summarised: self time by function and by package.
+import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'

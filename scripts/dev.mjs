@@ -5,13 +5,14 @@
 // Payment workers are not started: run `npm run build:worker && npm run worker` with the env from
 // .stack/dev/env (e.g. `node --env-file=.stack/dev/env .output/worker/index.mjs`) when you need them,
 // or pass --with-worker.
+import './lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import path from 'node:path'
 import fs from 'node:fs'
 import { ROOT, c, log, mtime, newestMtime, freePort, runVisible } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
 import { startStack, defaultPorts, onShutdown, stopAll } from './lib/stack.mjs'
-import { ensureNodeModules, migrate, step, npm } from './lib/project.mjs'
+import { ensureNodeModules, migrate, step, npm, npmArgs } from './lib/project.mjs'
 
 const args = process.argv.slice(2)
 const withWorker = args.includes('--with-worker')
@@ -29,7 +30,7 @@ async function main() {
   // migrations run from the worker bundle: rebuild it when the server code changed
   const bundle = path.join(ROOT, '.output', 'worker', 'migrate.mjs')
   if (!fs.existsSync(bundle) || newestMtime([path.join(ROOT, 'server'), path.join(ROOT, 'lua')]) > mtime(bundle)) {
-    await step('worker bundle', npm, ['run', 'build:worker'])
+    await step('worker bundle', npm, npmArgs('run', 'build:worker'))
   }
   await migrate(stack.env, { seed: true })
   if (withWorker) await stack.startWorker({ metricsPort: await freePort() })

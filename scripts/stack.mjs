@@ -8,6 +8,7 @@
 //   node --env-file=.stack/test/env .output/worker/index.mjs
 // Flags for up: --keep-data (test: reuse the previous data), --nginx (also NGINX; needs web ports),
 //               --no-migrate.
+import './lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT, c, ok, warn } from './lib/util.mjs'

@@ -10,6 +10,7 @@
 // NGINX_PURCHASE_RATE=20 NGINX_PURCHASE_BURST=40 NGINX_GENERAL_RATE=200 NGINX_GENERAL_BURST=400 (per IP).
 // External services: DATABASE_URL, REDIS_URL, KAFKA_BROKERS, OIDC_ISSUER (then not started here).
 // Flags: --skip-build (use the existing .output), --rebuild (always build), --no-seed.
+import './lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import path from 'node:path'
 import { ROOT, ok, warn, c, assertPortFree } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'

@@ -8,6 +8,7 @@
 //   npm test -- --faults                       only the fault suite (tests/faults, tests/purchase/faults.test.ts)
 // Anything that is not one of these flags goes to `vitest run`. The tests get the stack env plus
 // FLASH_SALE_STACK_DIR (see scripts/lib/stack.mjs: openStack(), startNginx(), restartRedis() …).
+import './lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'

@@ -2,9 +2,13 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT, log, ok, secs, mtime, newestMtime, runVisible, c } from './util.mjs'
+import { npmCliPath } from './node-runtime.mjs'
 
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx'
+// npm's CLI run by this process's Node (24, see scripts/node24.mjs), so engine checks and install
+// scripts run on it; npx and the tools in node_modules/.bin find the same Node first on PATH.
+const npm = process.execPath
+const npmArgs = (...args) => [npmCliPath(), ...args]
+const npx = 'npx'
 
 /** Runs a command with visible output; throws when it fails. */
 export async function step(label, cmd, args, opts = {}) {
@@ -29,7 +33,7 @@ export async function ensureNodeModules() {
     ok('node_modules up to date')
     return
   }
-  await step(hasLock ? 'npm ci' : 'npm install', npm, [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'])
+  await step(hasLock ? 'npm ci' : 'npm install', npm, npmArgs(hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'))
 }
 
 const SOURCES = [
@@ -51,7 +55,7 @@ export async function build({ force = false } = {}) {
     ok('build output is up to date (.output)')
     return
   }
-  await step('npm run build', npm, ['run', 'build'])
+  await step('npm run build', npm, npmArgs('run', 'build'))
 }
 
 /** Migrations (and optionally the demo seed) with the stack env. */
@@ -61,4 +65,4 @@ export async function migrate(env, { seed = false } = {}) {
   if (seed) await step('seed data', process.execPath, [path.join(ROOT, '.output', 'worker', 'seed.mjs')], { env: e })
 }
 
-export { npm, npx }
+export { npm, npmArgs, npx }
