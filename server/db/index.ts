@@ -1,4 +1,5 @@
-import { Kysely, Migrator, MysqlDialect } from 'kysely'
+import { Kysely, MysqlDialect } from 'kysely'
+import { Migrator } from 'kysely/migration'
 import { createPool } from 'mysql2'
 import { config } from '../config'
 import { migrations } from './migrations'

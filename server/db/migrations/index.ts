@@ -1,4 +1,4 @@
-import type { Migration } from 'kysely'
+import type { Migration } from 'kysely/migration'
 import * as initial from './20261126010000_initial'
 
 /** Every migration, by its timestamped name; listed statically so the bundled worker carries them. */
