@@ -187,7 +187,7 @@ describe('catalogue cache across web instances', () => {
     try {
       await redis().unlink(keys.pageCache(1, 12)) // as an invalidation whose message never arrived
       expect((await list(a, 1, 12)).page!.items[0]!.name).toBe(first.name)
-      await redis().client('KILL', 'TYPE', 'pubsub')
+      await redis().call('CLIENT', 'KILL', 'TYPE', 'pubsub')
       await waitFor(async () => (await list(a, 1, 12)).page?.items[0]?.name === renamed, 3_000)
     } finally {
       await renameCoupon(db, first.id, first.name)
