@@ -49,14 +49,17 @@ export function findBin(name) {
  * Installs the Debian packages the stack needs when their binaries are missing.
  * The packages start system services on default ports; the stack never uses them.
  */
-export async function ensureSystemPackages({ skip = [] } = {}) {
-  const missing = SYSTEM_PACKAGES.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
+export async function ensureSystemPackages({ skip = [], packages = SYSTEM_PACKAGES } = {}) {
+  const missing = packages.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
   if (missing.length === 0) {
-    ok('system packages present (mariadb, redis, nginx, chromium, unzip)')
+    ok(`system packages present (${packages.map((p) => p.pkg).join(', ')})`)
     return
   }
   await aptInstall(missing.map((p) => p.pkg))
 }
+
+/** What `npm run bench` needs besides the stack: the HTTP load generator. */
+export const BENCH_PACKAGES = [{ pkg: 'wrk', bins: ['wrk'] }]
 
 function javaVersionOf(javaBin) {
   const r = spawnSync(javaBin, ['-version'], { encoding: 'utf8' })
