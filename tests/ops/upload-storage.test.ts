@@ -1,29 +1,29 @@
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp, createRouter, toNodeListener } from 'h3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import serveUpload from '../../server/routes/uploads/[name].get'
 import { createImageStore, ImageStoreError, type ImageStoreConfig } from '../../server/storage/images'
+import { ensureGoTool, GOFAKES3 } from '../../scripts/lib/go-tools.mjs'
+import { freePort } from '../support/processes'
 
 /*
- * The image store against a real S3 API (s3rver) and the local-disk store with the route that serves its
- * files. s3rver 3.7.1 checks that the access key exists but not SigV4 signatures, so the store talks to it
- * through a small proxy that verifies each signature as S3 does (written here from the AWS spec, not with
- * aws4, so it checks the signer rather than repeating it).
+ * The image store against a real S3 API (gofakes3, a maintained S3-compatible server, built from the Go
+ * module proxy by `npm test`) and the local-disk store with the route that serves its files. gofakes3
+ * checks neither access keys nor SigV4 signatures, so the store talks to it through a small proxy that
+ * verifies both as S3 does (written here from the AWS spec, not with aws4, so it checks the signer
+ * rather than repeating it).
  */
 
-// s3rver ships no types; this is the part the test uses.
-type S3rverServer = { run(): Promise<AddressInfo>, close(): Promise<void> }
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3rverServer
-const SECRETS: Record<string, string> = { S3RVER: 'S3RVER' } // s3rver's built-in account
+const SECRETS: Record<string, string> = { FLASHSALETEST: 'flash-sale-test-secret' } // the one account
 
 let dir: string
-let s3: S3rverServer
+let s3: ChildProcess
 let proxy: Server
 let endpoint: string
 
@@ -39,7 +39,7 @@ function sigV4Problem(req: IncomingMessage, body: Buffer): string | null {
   const secret = SECRETS[keyId!]
   const amzDate = String(req.headers['x-amz-date'] ?? '')
   const payloadHash = String(req.headers['x-amz-content-sha256'] ?? '')
-  if (!secret) return null // an unknown key: s3rver answers InvalidAccessKeyId itself
+  if (!secret) return 'InvalidAccessKeyId'
   if (payloadHash !== sha256(body)) return 'XAmzContentSHA256Mismatch'
   if (!amzDate.startsWith(date!)) return 'SignatureDoesNotMatch'
   const names = signedHeaders!.split(';')
@@ -61,7 +61,7 @@ function sigV4Problem(req: IncomingMessage, body: Buffer): string | null {
   return timingSafeEqual(expected, Buffer.from(signature!, 'hex')) ? null : 'SignatureDoesNotMatch'
 }
 
-/** Verifies signed requests, then forwards every request to s3rver unchanged. */
+/** Verifies signed requests, then forwards every request to gofakes3 unchanged. */
 function verifyingProxy(target: number) {
   return createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = []
@@ -82,6 +82,15 @@ function verifyingProxy(target: number) {
   })
 }
 
+async function waitListening(port: number) {
+  for (let i = 0; i < 100; i++) {
+    if (s3.exitCode !== null) throw new Error(`gofakes3 exited with ${s3.exitCode}`)
+    if (await fetch(`http://127.0.0.1:${port}/`).then(() => true, () => false)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`gofakes3 not listening on ${port}`)
+}
+
 const png = () => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), randomBytes(2048)])
 
 const s3Config = (overrides: Partial<ImageStoreConfig> = {}): ImageStoreConfig => ({
@@ -89,8 +98,8 @@ const s3Config = (overrides: Partial<ImageStoreConfig> = {}): ImageStoreConfig =
   S3_ENDPOINT: endpoint,
   S3_BUCKET: 'images',
   S3_REGION: 'us-east-1',
-  S3_ACCESS_KEY_ID: 'S3RVER',
-  S3_SECRET_ACCESS_KEY: 'S3RVER',
+  S3_ACCESS_KEY_ID: 'FLASHSALETEST',
+  S3_SECRET_ACCESS_KEY: 'flash-sale-test-secret',
   S3_PUBLIC_URL: undefined,
   S3_FORCE_PATH_STYLE: true,
   ...overrides,
@@ -98,8 +107,9 @@ const s3Config = (overrides: Partial<ImageStoreConfig> = {}): ImageStoreConfig =
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'upload-storage-'))
-  s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: join(dir, 's3'), configureBuckets: [{ name: 'images' }] })
-  const { port } = await s3.run()
+  const port = await freePort()
+  s3 = spawn(await ensureGoTool(GOFAKES3), ['-backend', 'memory', '-initialbucket', 'images', '-host', `127.0.0.1:${port}`, '-quiet'], { stdio: 'ignore' })
+  await waitListening(port)
   proxy = verifyingProxy(port)
   await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done))
   endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`
@@ -108,7 +118,7 @@ beforeAll(async () => {
 afterAll(async () => {
   proxy?.closeAllConnections()
   await new Promise((done) => proxy?.close(done))
-  await s3?.close()
+  s3?.kill('SIGKILL')
   await rm(dir, { recursive: true, force: true })
 })
 
