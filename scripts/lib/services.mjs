@@ -33,6 +33,16 @@ export async function launch(stack, { key, label, port, cmd, args, env, cwd, rea
   const handle = startProcess(key, cmd, args, { env, cwd, logFile, killOnExit: stack.owned })
   stack.track(key, handle)
   let lastErr
+  // Keeps this process alive while it waits: the child is unref'd, and a readiness check may be
+  // waiting on nothing that holds the event loop (the process would otherwise end quietly, exit 0).
+  const keepAlive = setInterval(() => {}, 1_000)
+  try {
+    return await waitReady()
+  } finally {
+    clearInterval(keepAlive)
+  }
+
+  async function waitReady() {
   for (;;) {
     if (handle.exitCode !== undefined) {
       stack.untrack(key)
@@ -57,6 +67,7 @@ export async function launch(stack, { key, label, port, cmd, args, env, cwd, rea
   }
   ok(`${label} ready on :${port} in ${secs(t0)}`)
   return handle
+  }
 }
 
 // ------------------------------------------------------------------ MariaDB

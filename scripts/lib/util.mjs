@@ -190,12 +190,18 @@ export async function assertPortFree(port, label, envVar) {
 
 /** GET a URL; resolves with the status code (0 when unreachable). */
 export async function httpStatus(url, timeoutMs = 2000) {
+  // A ref'd timer rather than AbortSignal.timeout (unref'd): while a service accepts connections but
+  // has not answered yet (Keycloak importing its realm), nothing else may keep this process alive.
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' })
+    const res = await fetch(url, { signal: controller.signal, redirect: 'manual' })
     await res.arrayBuffer().catch(() => {})
     return res.status
   } catch {
     return 0
+  } finally {
+    clearTimeout(timer)
   }
 }
 
