@@ -85,6 +85,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
   let failures = 0
   for (let attempt = 0; ; attempt++) {
     try {
+      await failpoint('worker.before-settle')
       const outcomes = await settleBatch(db(), redis(), events)
       await failpoint('worker.after-commit')
       await afterCommit(outcomes)
