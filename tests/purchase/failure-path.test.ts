@@ -4,11 +4,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { kafka, topics } from '../../server/kafka/client'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
+import { onDeadLetters } from '../support/dead-letters'
 
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
 const hits = (name: string) => (existsSync(join(failpointDir, name)) ? readFileSync(join(failpointDir, name), 'utf8').trim().split('\n').length : 0)
@@ -54,13 +54,6 @@ describe('the failure path of the worker', () => {
     const paid = await eventually(async () => (await db().selectFrom('orders').select('status').where('id', '=', next.orderId).executeTakeFirst())?.status === 'PAID', 30_000)
     expect(paid).toBe(true)
 
-    const consumer = kafka().consumer({ groupId: `dlq-reader-${Date.now()}` })
-    const seen: string[] = []
-    await consumer.connect()
-    await consumer.subscribe({ topic: topics.deadLetters, fromBeginning: true })
-    await consumer.run({ eachMessage: async ({ message }) => { seen.push(message.key?.toString() ?? '') } })
-    const found = await eventually(async () => seen.includes(orderId), 20_000)
-    await consumer.disconnect()
-    expect(found).toBe(true)
+    expect(await onDeadLetters(orderId)).toBe(true)
   }, 90_000)
 })
