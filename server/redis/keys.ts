@@ -14,8 +14,10 @@ export const keys = {
   version: (couponId: number) => `coupon:{${couponId}}:ver`,
   /** MySQL's owners, written in chunks by a repair before its one script swaps them in. */
   buyersStaging: (couponId: number) => `coupon:{${couponId}}:buyers:staging`,
+  /** Pending entries a repair found unparsable, moved out of the ledger: orderId → raw value. */
+  quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
   /** Every key of one coupon's reservation state (one slot). */
-  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId)] as const,
+  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId)] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,

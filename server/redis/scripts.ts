@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-7', 'lease-1', 'presence-touch-1', 'presence-servers-1'] as const
+const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -29,7 +29,7 @@ export function ensureScripts(client: RedisClient): void {
   defined.add(client)
 }
 
-/** `apply-repair-7` → command `applyRepair` taking 7 keys. */
+/** `apply-repair-8` → command `applyRepair` taking 8 keys. */
 function parseName(name: ScriptName) {
   const dash = name.lastIndexOf('-')
   const command = name.slice(0, dash).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
@@ -120,10 +120,10 @@ export async function snapshotScript(client: RedisClient, couponId: number): Pro
 
 export interface RepairWrite { version: string, token: string, mysqlStock: number, paidEntries: number, marker: string }
 export async function applyRepairScript(client: RedisClient, couponId: number, w: RepairWrite) {
-  const [status, stock, buyers] = await run(client, 'apply-repair-7',
-    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.version(couponId), keys.repair(couponId), keys.buyersStaging(couponId),
-    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?]
-  return { status, stock, buyers }
+  const [status, stock, buyers, quarantined] = await run(client, 'apply-repair-8',
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.version(couponId), keys.repair(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
+  return { status, stock, buyers, quarantined }
 }
 
 /** Renews or releases a lease this owner holds; false when it no longer holds it. */

@@ -81,4 +81,19 @@ describe('the anti-entropy check and repair', () => {
     expect(done.skipped).toBeGreaterThanOrEqual(1)
     await redis().hdel(keys.pending(couponId), `${couponId}-CORRUPT`)
   })
+
+  it('moves an unparsable entry out of the ledger into the quarantine when it repairs, and the coupon balances again', async () => {
+    const couponId = await createCouponOnSale({ stock: 3 })
+    const garbage = `${couponId}-01J0000000000000000000GARB`
+    await redis().hset(keys.pending(couponId), garbage, '{"state":"reserved","userId":')
+    expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(false)
+    const pass = reconciler()
+    await pass.pass() // seen once
+    await pass.pass() // seen twice: repaired
+    expect(await redis().hexists(keys.pending(couponId), garbage)).toBe(0)
+    expect(await redis().hget(keys.quarantine(couponId), garbage)).toBe('{"state":"reserved","userId":')
+    const after = (await checkCoupon(db(), redis(), couponId))!
+    expect(inBalance(after)).toBe(true)
+    expect(after.redisStock).toBe(3) // the garbage held no unit
+  })
 })

@@ -107,7 +107,7 @@ export async function compareBuyers(db: DB, redis: RedisClient, couponId: number
 }
 
 export type RepairResult =
-  | { status: 'repaired', attempts: number, stock: number, buyers: number }
+  | { status: 'repaired', attempts: number, stock: number, buyers: number, quarantined: number }
   | { status: 'busy' | 'not-found' | 'lease-lost' | 'gave-up', attempts: number }
 
 /**
@@ -115,7 +115,8 @@ export type RepairResult =
  * (reservations answer TRY_AGAIN_LATER meanwhile): snapshot, read MySQL, then one script that writes
  * stock = max(0, M + |E ∩ PAID| − |E|), buyers = owners ∪ users(E) and the marker — or aborts if the
  * version moved since the snapshot (a follow-up landed), and the repair starts over. So a repair
- * racing live settlement neither creates nor destroys a unit. Also how a coupon is first loaded.
+ * racing live settlement neither creates nor destroys a unit. Entries that do not parse go to the
+ * coupon's quarantine hash (they hold no unit). Also how a coupon is first loaded.
  */
 export async function repairCoupon(db: DB, redis: RedisClient, couponId: number): Promise<RepairResult> {
   const token = randomUUID()
@@ -143,7 +144,8 @@ export async function repairCoupon(db: DB, redis: RedisClient, couponId: number)
       if (result.status === 'OK') {
         // Stock may have come back: every instance drops its sold-out flag for this coupon.
         await redis.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-repaired' }))
-        return { status: 'repaired', attempts, stock: result.stock!, buyers: result.buyers! }
+        if (result.quarantined) log.error('unparsable pending entries moved to the coupon\'s quarantine', { couponId, quarantined: result.quarantined, key: keys.quarantine(couponId) })
+        return { status: 'repaired', attempts, stock: result.stock!, buyers: result.buyers!, quarantined: result.quarantined ?? 0 }
       }
     }
     return { status: 'gave-up', attempts }
