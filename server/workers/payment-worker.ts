@@ -14,6 +14,7 @@ import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payme
 import { isTransient, parsePaymentRequest } from '../domain/payments/events'
 import { failOrder, settleBatch } from '../domain/payments/settle'
 import { reconcileOnce } from '../domain/payments/reconciler'
+import { failpoint } from '../domain/failpoints'
 import { consumerLag } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
 import { metrics, metricsText, trackConsumerLag } from '../observability/metrics'
@@ -30,6 +31,7 @@ trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function sendToDeadLetters(messages: Pick<KafkaMessage, 'key' | 'value' | 'headers'>[], why: string) {
+  await failpoint('worker.dead-letter')
   await producer.send({ topic: topics.deadLetters, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, error: why } })) })
 }
 
@@ -43,6 +45,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
   for (let attempt = 0; ; attempt++) {
     try {
       const outcomes = await settleBatch(db(), redis(), events)
+      await failpoint('worker.after-commit')
       await afterCommit(outcomes)
       consuming = true
       return outcomes

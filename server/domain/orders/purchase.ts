@@ -11,6 +11,7 @@ import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
 import { loadCouponStock, stockIsLoaded } from '../stock/loader'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
+import { failpoint } from '../failpoints'
 
 /** Publishing must answer well inside the reconciler's 10 s window, or the reservation is undone. */
 const PUBLISH_TIMEOUT_MS = 3_000
@@ -85,6 +86,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
       throw new DomainError('TRY_AGAIN_LATER', 'Stock is not available yet', 1)
   }
   if (result.stockLeft <= 0) markSoldOut(couponId)
+  await failpoint('web.after-reserve')
 
   // Display index and dashboard counter: not part of the reservation, so outside the script.
   const second = Math.floor(now / 1000)

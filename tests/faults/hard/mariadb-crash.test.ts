@@ -1,0 +1,55 @@
+/**
+ * F4 (issue 12): MariaDB SIGKILLed while workers settle a batch, then started again on its data
+ * (InnoDB crash recovery). Reservations need no MySQL; settlement pauses and resumes; a transaction
+ * the crash cut is rolled back by recovery and its events are delivered again.
+ */
+import { readFileSync } from 'node:fs'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { closeDb } from '../../../server/db'
+import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
+import { closeRedis, redis } from '../../../server/redis/client'
+import { createCouponOnSale } from '../../support/data'
+import type { Shopper } from '../../support/shoppers'
+import { burst, isAlive, keys, sleep } from '../support'
+import { newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+
+let shoppers: Shopper[] = []
+let procs: SaleProcesses
+
+beforeAll(async () => {
+  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
+  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
+}, 240_000)
+
+afterAll(async () => {
+  await procs?.stop()
+  await closePaymentPublisher()
+  await closeRedis()
+  await closeDb()
+})
+
+describe('F4: MariaDB SIGKILLed mid-batch', () => {
+  it('recovers from the crash, answers no 500, settles every accepted order and sells exactly the stock', async () => {
+    const couponId = await createCouponOnSale({ stock: 80, price: 10 })
+    const sale = newSale('F4 MariaDB SIGKILL (crash recovery)', couponId, shoppers, procs.urls)
+    await reporting(sale, async () => {
+      const { pid: pidBefore, log } = stack.processes().mariadb!
+      const logBefore = readFileSync(log, 'utf8').length
+      const running = burst(procs.urls, shoppers.slice(0, 60), couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
+      await sleep(1_500)
+      await stack.killService('mariadb')
+      expect(isAlive(pidBefore), 'MariaDB survived its SIGKILL').toBe(false)
+      await sleep(2_000)
+      await stack.startService('mariadb')
+      const recoveredAt = Date.now()
+      // the fault happened: InnoDB found it had not been shut down and ran its crash recovery
+      const started = readFileSync(log, 'utf8').slice(logBefore)
+      expect(started).toMatch(/crash recovery/i)
+      sale.row.happened = 'SIGKILL; InnoDB crash recovery on restart'
+      const first = await running
+      sale.attempts.push(...first.attempts)
+      expect(first.outcomes.GAVE_UP ?? 0).toBe(0)
+      await recoversFully(sale, recoveredAt)
+    })
+  }, 300_000)
+})

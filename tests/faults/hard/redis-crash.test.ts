@@ -1,0 +1,64 @@
+/**
+ * F1 (issue 12): Redis dies as in a power cut under `appendfsync everysec`, mid-burst. SIGKILL the
+ * server, cut half of what the burst appended to its newest AOF file, `redis-check-aof --fix`, start
+ * it again: Redis comes back having forgotten its most recent scripts (reservations, claims,
+ * follow-ups) that MySQL may already know about. The product must heal that by itself.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { statSync } from 'node:fs'
+import { closeDb } from '../../../server/db'
+import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
+import { closeRedis, redis } from '../../../server/redis/client'
+import { loseAofTail, newestIncrAof } from '../../../scripts/lib/crash.mjs'
+import { createCouponOnSale } from '../../support/data'
+import type { Shopper } from '../../support/shoppers'
+import { burst, isAlive, keys, redisRunId, sleep } from '../support'
+import { newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+
+const STOCK = 80
+let shoppers: Shopper[] = []
+let procs: SaleProcesses
+
+beforeAll(async () => {
+  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
+  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
+}, 240_000)
+
+afterAll(async () => {
+  await procs?.stop()
+  await closePaymentPublisher()
+  await closeRedis()
+  await closeDb()
+})
+
+describe('F1: Redis SIGKILLed mid-burst, the tail of its AOF lost', () => {
+  it('forgets its last writes, answers no 500, and heals: audit passes, the rest of the stock sells exactly', async () => {
+    const couponId = await createCouponOnSale({ stock: STOCK, price: 10 })
+    const sale = newSale('F1 Redis SIGKILL + AOF tail lost', couponId, shoppers, procs.urls)
+    await reporting(sale, async () => {
+      const aofAtStart = statSync(newestIncrAof(stack.redisDir)).size
+      const runIdBefore = await redisRunId()
+      const pidBefore = stack.processes().redis!.pid
+      const running = burst(procs.urls, shoppers.slice(0, 60), couponId, { spreadMs: 3_000 })
+      await sleep(1_500)
+      const buyersBefore = await redis().smembers(keys.buyers(couponId))
+      await stack.killService('redis')
+      expect(isAlive(pidBefore), 'Redis survived its SIGKILL').toBe(false)
+      const cut = await loseAofTail(stack.redisDir, { from: aofAtStart, fraction: 0.5 })
+      await stack.startService('redis')
+      const recoveredAt = Date.now()
+      // the fault happened: a new Redis, and writes it had acknowledged are gone
+      expect(await redisRunId()).not.toBe(runIdBefore)
+      const buyersAfter = new Set(await redis().smembers(keys.buyers(couponId)))
+      const forgotten = buyersBefore.filter((u) => !buyersAfter.has(u))
+      sale.row.happened = `SIGKILL; AOF cut by ${cut.cut} of ${cut.appended} bytes the burst appended; ${forgotten.length} of ${buyersBefore.length} buyers forgotten`
+      expect(cut.cut).toBeGreaterThan(0)
+      expect(forgotten.length, 'Redis lost none of the buyers it had before the kill').toBeGreaterThan(0)
+
+      const first = await running
+      sale.attempts.push(...first.attempts)
+      expect(first.outcomes.GAVE_UP ?? 0).toBe(0)
+      await recoversFully(sale, recoveredAt)
+    })
+  }, 300_000)
+})
