@@ -9,6 +9,8 @@ import { auditInvariants } from '../../server/domain/audit'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
+/** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
+export { isAlive } from '../../scripts/lib/proc.mjs'
 import type { Shopper } from '../support/shoppers'
 import { couponState, eventually } from '../support/data'
 
@@ -44,15 +46,6 @@ export interface StackApi {
 
 export function testStack(): StackApi {
   return openStack() as unknown as StackApi
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
 }
 
 /** One purchase attempt and its answer, for the history check (tests/faults/hard/history.ts). */
