@@ -56,7 +56,8 @@ const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
 async function coupon(stock) {
   const [res] = await db.query('INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, 10, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)', ['Bench profile', 'bench/profile.mjs', stock, stock])
-  await redis.set(`coupon:{${res.insertId}}:stock`, stock, 'NX')
+  // A new coupon has no buyers: its stock and marker together are what the product's load writes.
+  await redis.multi().set(`coupon:{${res.insertId}}:stock`, stock, 'NX').set(`coupon:{${res.insertId}}:loaded`, new Date().toISOString()).exec()
   return res.insertId
 }
 let run

@@ -36,6 +36,13 @@ const schema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   LUA_DIR: z.string().optional(),
+  /**
+   * Tests only: failpoints to arm, `name=action,...` (server/domain/failpoints.ts). Unset in
+   * production, where every failpoint is inert.
+   */
+  FLASH_SALE_FAILPOINTS: z.string().default(''),
+  /** Tests only: a folder where each fired failpoint leaves a file named after it. */
+  FLASH_SALE_FAILPOINT_DIR: z.string().optional(),
   /** `off` sends every tRPC call through the stock adapter (for comparisons and benchmarks). */
   TRPC_FAST_LANE: z.enum(['on', 'off']).default('on'),
   /** Catalogue caching: `off` sends every coupon.list/get straight to MySQL (benchmarks, diagnosis). */

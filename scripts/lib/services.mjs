@@ -160,6 +160,7 @@ export async function startRedis(stack) {
       '--logfile', '',
       '--pidfile', path.join(dir, 'redis.pid'),
       '--maxclients', '10000',
+      '--maxmemory-policy', 'noeviction',
     ],
     timeoutMs: 30_000,
     ready: async () => {

@@ -1,47 +1,56 @@
-/**
- * Failpoints: named places in the code where a fault test can make the process die, stall or throw
- * at exactly the moment it wants (a worker between its MySQL commit and its offset commit, a web
- * between the reserve script and the publish). Armed only by the environment:
- *
- *   FLASH_SALE_FAILPOINTS="worker.after-commit=kill,web.after-reserve=pause:2000,worker.dead-letter=throw*1"
- *
- * Actions: `kill` (SIGKILL this process), `pause:<ms>`, `throw`; an optional `*<n>` fires only the
- * first n times. When one fires and FLASH_SALE_FAILPOINT_DIR is set, a line is appended to
- * `$FLASH_SALE_FAILPOINT_DIR/<name>` first, so the test can assert that it did. Unarmed (no variable,
- * the production case) `failpoint()` is one map lookup.
- */
-import { appendFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { config } from '../config'
+import { log } from '../observability/log'
 
-interface Armed { action: 'kill' | 'pause' | 'throw', ms: number, left: number }
+/**
+ * Failpoints: named places where a test can make a process pause, throw or die at exactly that
+ * moment. Armed only by `FLASH_SALE_FAILPOINTS` (e.g. `worker.after-commit=kill,repair.before-apply=pause:2000`);
+ * unset, `failpoint()` is one map lookup that returns undefined.
+ *
+ * Actions: `pause:<ms>`, `throw`, `kill` (SIGKILL to this process), each optionally limited to the
+ * first n hits with `*<n>` (`throw*1`: throw once). A fired failpoint logs `failpoint fired` and, when
+ * `FLASH_SALE_FAILPOINT_DIR` is set, appends a line `{pid, at, hit}` to `<dir>/<name>` (written before
+ * a kill, so the test can prove the kill happened there).
+ */
+interface Armed { action: 'pause' | 'throw' | 'kill', ms: number, limit: number, hits: number }
 
-function parse(spec: string | undefined): Map<string, Armed> {
-  const armed = new Map<string, Armed>()
-  for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^([\w.-]+)=(kill|throw|pause:(\d+))(?:\*(\d+))?$/.exec(item)
-    if (!m) throw new Error(`FLASH_SALE_FAILPOINTS: cannot read "${item}" (expected name=kill|throw|pause:<ms>[*<n>])`)
-    const action = m[2]!.startsWith('pause') ? 'pause' : m[2] as 'kill' | 'throw'
-    armed.set(m[1]!, { action, ms: Number(m[3] ?? 0), left: m[4] ? Number(m[4]) : Infinity })
+let armed: Map<string, Armed> | undefined
+
+export function parseFailpoints(spec: string): Map<string, Armed> {
+  const out = new Map<string, Armed>()
+  for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const match = /^([\w.-]+)=(pause|throw|kill)(?::(\d+))?(?:\*(\d+))?$/.exec(item)
+    if (!match) throw new Error(`FLASH_SALE_FAILPOINTS: cannot read "${item}" (expected name=pause:<ms>|throw|kill[*n])`)
+    out.set(match[1]!, { action: match[2] as Armed['action'], ms: Number(match[3] ?? 0), limit: match[4] ? Number(match[4]) : Infinity, hits: 0 })
   }
-  return armed
+  return out
 }
 
-const armed = parse(process.env.FLASH_SALE_FAILPOINTS)
-
-export class FailpointError extends Error {}
-
-/** Fires the failpoint `name` if the environment armed it; otherwise does nothing. */
-export async function failpoint(name: string): Promise<void> {
-  if (armed.size === 0) return
-  const point = armed.get(name)
-  if (!point || point.left <= 0) return
-  point.left--
-  const dir = process.env.FLASH_SALE_FAILPOINT_DIR
-  if (dir) appendFileSync(join(dir, name), `${process.pid} ${new Date().toISOString()} ${point.action}\n`)
-  if (point.action === 'kill') {
-    process.kill(process.pid, 'SIGKILL')
-    await new Promise(() => {}) // the signal is delivered asynchronously: nothing after this runs
+export class FailpointError extends Error {
+  constructor(readonly failpoint: string) {
+    super(`failpoint ${failpoint} fired`)
+    this.name = 'FailpointError'
   }
-  if (point.action === 'pause') await new Promise((r) => setTimeout(r, point.ms))
-  if (point.action === 'throw') throw new FailpointError(`failpoint ${name} fired`)
+}
+
+/** Fires the named failpoint if it is armed; await the result (undefined when inert). */
+export function failpoint(name: string): Promise<void> | undefined {
+  armed ??= parseFailpoints(config().FLASH_SALE_FAILPOINTS)
+  if (!armed.size) return undefined
+  const point = armed.get(name)
+  if (!point || point.hits >= point.limit) return undefined
+  point.hits++
+  record(name, point)
+  if (point.action === 'kill') process.kill(process.pid, 'SIGKILL')
+  if (point.action === 'throw') return Promise.reject(new FailpointError(name))
+  return new Promise((resolve) => setTimeout(resolve, point.ms))
+}
+
+function record(name: string, point: Armed): void {
+  log.warn('failpoint fired', { failpoint: name, action: point.action, hit: point.hits })
+  const dir = config().FLASH_SALE_FAILPOINT_DIR
+  if (!dir) return
+  mkdirSync(dir, { recursive: true })
+  appendFileSync(join(dir, name), `${JSON.stringify({ pid: process.pid, at: Date.now(), hit: point.hits })}\n`)
 }

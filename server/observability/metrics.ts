@@ -20,6 +20,8 @@ export const metrics = {
   settleSeconds: new Histogram({ name: 'flash_settle_batch_seconds', help: 'Time to settle one batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers }),
   settleLatency: new Histogram({ name: 'flash_settle_latency_seconds', help: 'Reservation to settlement', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60], registers }),
   deadLettered: new Counter({ name: 'flash_payments_dead_lettered_total', help: 'Events sent to the dead-letter topic', registers }),
+  unparsableEntries: new Counter({ name: 'flash_reconciler_unparsable_entries_total', help: 'Pending entries the reconciler could not parse and skipped', registers }),
+  stockRepairs: new Counter({ name: 'flash_stock_repairs_total', help: 'Coupons whose Redis state was repaired or loaded from MySQL, by cause', labelNames: ['cause'], registers }),
   workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers }),
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
 }

@@ -1,5 +1,6 @@
 import type { RedisClient } from '../redis/client'
 import { keys } from '../redis/keys'
+import { presenceTouchScript } from '../redis/scripts'
 import type { OrderUpdate } from '../domain/orders/schemas'
 
 /** What this module needs of a socket: crossws peers satisfy it. */
@@ -50,15 +51,10 @@ export class SocketRegistry {
     return set.size
   }
 
-  /** Refreshes the presence of the given users (all by default); stale entries expire on their own. */
-  async touch(userIds: Iterable<number> = this.byUser.keys(), now = Date.now()): Promise<void> {
+  /** Refreshes the presence of the given users (all by default), on Redis' clock; stale entries expire on their own. */
+  async touch(userIds: Iterable<number> = this.byUser.keys()): Promise<void> {
     const client = this.redis()
-    await Promise.all([...userIds].map(async (userId) => {
-      const key = keys.presence(userId)
-      await client.zadd(key, now + PRESENCE_TTL_MS, this.serverId)
-      await client.zremrangebyscore(key, '-inf', now)
-      await client.pexpire(key, PRESENCE_TTL_MS)
-    }))
+    await Promise.all([...userIds].map((userId) => presenceTouchScript(client, userId, this.serverId, PRESENCE_TTL_MS)))
   }
 
   /** Closes every socket with a hint to reconnect elsewhere (1012: service restart). */

@@ -6,14 +6,21 @@ export const keys = {
   stock: (couponId: number) => `coupon:{${couponId}}:stock`,
   buyers: (couponId: number) => `coupon:{${couponId}}:buyers`,
   pending: (couponId: number) => `coupon:{${couponId}}:pending`,
-  /** The three keys of one coupon, in the order the reservation scripts take them. */
-  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId)] as const,
+  /** Marker written with the coupon's state; its absence means Redis lost (or never had) that state. */
+  loaded: (couponId: number) => `coupon:{${couponId}}:loaded`,
+  /** Repair lease (owner token, PX); reservations answer TRY_AGAIN_LATER while it is held. */
+  repair: (couponId: number) => `coupon:{${couponId}}:repair`,
+  /** Bumped by every script that changes the coupon's stock, buyers or pending ledger. */
+  version: (couponId: number) => `coupon:{${couponId}}:ver`,
+  /** MySQL's owners, written in chunks by a repair before its one script swaps them in. */
+  buyersStaging: (couponId: number) => `coupon:{${couponId}}:buyers:staging`,
+  /** Every key of one coupon's reservation state (one slot). */
+  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId)] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,
   pageCacheIndex: 'cache:coupons:pages',
-  stockLoaded: 'meta:stock-loaded',
   lock: (name: string) => `lock:${name}`,
   presence: (userId: number) => `presence:user:${userId}`,
   saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,

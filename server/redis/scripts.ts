@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-3', 'cancel-3', 'claim-1', 'release-3', 'adjust-stock-1'] as const
+const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-7', 'lease-1', 'presence-touch-1', 'presence-servers-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -29,7 +29,7 @@ export function ensureScripts(client: RedisClient): void {
   defined.add(client)
 }
 
-/** `adjust-stock-1` → command `adjustStock` taking 1 key. */
+/** `apply-repair-7` → command `applyRepair` taking 7 keys. */
 function parseName(name: ScriptName) {
   const dash = name.lastIndexOf('-')
   const command = name.slice(0, dash).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
@@ -42,39 +42,110 @@ function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]
   return (client as unknown as Record<string, Runner>)[parseName(name).command]!(...args)
 }
 
-export type ReserveStatus = 'OK' | 'NOT_LOADED' | 'ALREADY_PURCHASED' | 'SOLD_OUT'
+export type ReserveStatus = 'OK' | 'NOT_LOADED' | 'REPAIRING' | 'SALE_NOT_STARTED' | 'SALE_ENDED' | 'ALREADY_PURCHASED' | 'HELD' | 'SOLD_OUT'
 
 export interface Reservation {
   state: 'reserved' | 'claimed'
   userId: number
   price: number
   serverId: string
-  /** Reservation time, ms since epoch. */
+  /** Reservation time, ms since epoch on Redis' clock. */
   at: number
+  /** Claim time, ms since epoch on Redis' clock. */
   claimedAt?: number
   requestId?: string
 }
 
-export async function reserveScript(client: RedisClient, couponId: number, userId: number, orderId: string, entry: Reservation) {
-  const [status, stockLeft] = await run(client, 'reserve-3', ...keys.couponKeys(couponId), userId, orderId, JSON.stringify(entry)) as [ReserveStatus, number]
+export interface ReserveRequest {
+  userId: number
+  orderId: string
+  price: number
+  serverId: string
+  requestId?: string
+  /** The sale window, ms since epoch; the script compares it with Redis' clock. */
+  saleStartsAt?: number | null
+  saleEndsAt?: number | null
+}
+
+export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest) {
+  const [status, stockLeft] = await run(client, 'reserve-7',
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.saleStats(couponId),
+    r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '') as [ReserveStatus, number]
   return { status, stockLeft }
 }
 
+export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
 export async function cancelScript(client: RedisClient, couponId: number, orderId: string) {
-  return await run(client, 'cancel-3', ...keys.couponKeys(couponId), orderId) as 'CANCELLED' | 'CLAIMED' | 'MISSING'
+  return await run(client, 'cancel-4', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), orderId) as CancelOutcome
 }
 
-export async function claimScript(client: RedisClient, couponId: number, orderId: string, now = Date.now()) {
-  return await run(client, 'claim-1', keys.pending(couponId), orderId, now) as 'CLAIMED' | 'MISSING'
+/** Claims entries of one coupon; per order id, the claimed entry (unparsable: 'CORRUPT') or 'MISSING'. */
+export async function claimScript(client: RedisClient, couponId: number, orderIds: string[]): Promise<(Reservation | 'MISSING' | 'CORRUPT')[]> {
+  if (!orderIds.length) return []
+  const raw = await run(client, 'claim-2', keys.pending(couponId), keys.version(couponId), ...orderIds) as string[]
+  return raw.map((r) => (r === 'MISSING' ? 'MISSING' : parseReservation(r) ?? 'CORRUPT'))
 }
 
-/** Returns true when this call released the reservation (stock restored, buyer removed). */
-export async function releaseScript(client: RedisClient, couponId: number, orderId: string): Promise<boolean> {
-  return (await run(client, 'release-3', ...keys.couponKeys(couponId), orderId)) === 1
+/** What a settled order's follow-up does to its entry (see lua/finish-4.lua). */
+export type FollowUpAction = 'drop' | 'release' | 'keep-buyer' | 'drop-buyer'
+
+/** Runs the follow-ups of one coupon's orders; returns how many entries it removed and units it restored. */
+export async function finishScript(client: RedisClient, couponId: number, actions: [orderId: string, action: FollowUpAction][]) {
+  if (!actions.length) return { removed: 0, restored: 0 }
+  const [removed, restored] = await run(client, 'finish-4', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), ...actions.flat()) as [number, number]
+  return { removed, restored }
 }
 
-/** Returns the new live stock, 'NOT_LOADED', or 'INSUFFICIENT' when removing more units than are left. */
-export async function adjustStockScript(client: RedisClient, couponId: number, delta: number) {
-  const result = Number(await run(client, 'adjust-stock-1', keys.stock(couponId), delta))
-  return result === -1 ? 'NOT_LOADED' as const : result === -2 ? 'INSUFFICIENT' as const : result
+export interface CouponSnapshot {
+  /** Redis' clock, ms since epoch. */
+  now: number
+  stock: number | null
+  buyerCount: number
+  version: string
+  loaded: boolean
+  repairing: boolean
+  /** Pending entries by order id; the raw text where it does not parse. */
+  entries: Map<string, Reservation | string>
+}
+
+export async function snapshotScript(client: RedisClient, couponId: number): Promise<CouponSnapshot> {
+  const raw = await run(client, 'snapshot-6', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), keys.loaded(couponId), keys.repair(couponId)) as (string | number)[]
+  const entries = new Map<string, Reservation | string>()
+  for (let i = 6; i + 1 < raw.length; i += 2) entries.set(String(raw[i]), parseReservation(String(raw[i + 1])) ?? String(raw[i + 1]))
+  return {
+    now: Number(raw[0]), stock: raw[1] === '' ? null : Number(raw[1]), buyerCount: Number(raw[2]), version: String(raw[3]),
+    loaded: Number(raw[4]) === 1, repairing: Number(raw[5]) === 1, entries,
+  }
+}
+
+export interface RepairWrite { version: string, token: string, mysqlStock: number, paidEntries: number, marker: string }
+export async function applyRepairScript(client: RedisClient, couponId: number, w: RepairWrite) {
+  const [status, stock, buyers] = await run(client, 'apply-repair-7',
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.version(couponId), keys.repair(couponId), keys.buyersStaging(couponId),
+    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?]
+  return { status, stock, buyers }
+}
+
+/** Renews or releases a lease this owner holds; false when it no longer holds it. */
+export async function leaseScript(client: RedisClient, key: string, token: string, op: 'renew' | 'release', ms = 0): Promise<boolean> {
+  return (await run(client, 'lease-1', key, token, op, ms)) === 1
+}
+
+export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {
+  await run(client, 'presence-touch-1', keys.presence(userId), serverId, ttlMs)
+}
+
+export async function presenceServersScript(client: RedisClient, userId: number): Promise<string[]> {
+  return await run(client, 'presence-servers-1', keys.presence(userId)) as string[]
+}
+
+/** A pending entry as stored, or null when it is not one (corrupt data is reported, never fatal). */
+export function parseReservation(raw: string): Reservation | null {
+  try {
+    const e = JSON.parse(raw) as Partial<Reservation>
+    if ((e.state !== 'reserved' && e.state !== 'claimed') || !Number.isInteger(e.userId) || !Number.isInteger(e.price) || typeof e.at !== 'number') return null
+    return e as Reservation
+  } catch {
+    return null
+  }
 }

@@ -3,6 +3,7 @@
  * MySQL, finishes the Redis side, commits offsets only after that, and tells shoppers. Its reconciler
  * runs in the same process. Start: `node .output/worker/index.mjs`.
  */
+import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { KafkaMessage } from 'kafkajs'
 import { config } from '../config'
@@ -10,12 +11,15 @@ import { closeDb, db } from '../db'
 import { createProducer, kafka, PAYMENT_GROUP, topics, type PaymentRequest } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { keys } from '../redis/keys'
+import { assertNoEviction } from '../redis/memory-policy'
+import { leaseScript } from '../redis/scripts'
+import { failpoint } from '../domain/failpoints'
 import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payments/followup'
 import { isTransient, parsePaymentRequest } from '../domain/payments/events'
-import { failOrder, settleBatch } from '../domain/payments/settle'
-import { reconcileOnce } from '../domain/payments/reconciler'
-import { failpoint } from '../domain/failpoints'
-import { consumerLag } from '../observability/kafka-lag'
+import { recordFailure, settleBatch } from '../domain/payments/settle'
+import { Reconciler } from '../domain/payments/reconciler'
+import { LoadBarrier } from '../domain/stock/barrier'
+import { consumerLag, groupPositions } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
 import { metrics, metricsText, trackConsumerLag } from '../observability/metrics'
 
@@ -36,7 +40,40 @@ async function sendToDeadLetters(messages: Pick<KafkaMessage, 'key' | 'value' | 
 }
 
 async function afterCommit(outcomes: SettledOrder[]) {
-  await Promise.all(outcomes.map((o) => finishInRedis(redis(), o)))
+  await finishInRedis(redis(), outcomes)
+}
+
+/** Pauses consumption while an outage lasts (the reconciler re-publishes nothing meanwhile). */
+async function waitOutOutage(error: unknown, attempt: number, heartbeat: () => Promise<void>, what: string) {
+  consuming = false
+  metrics.workerPaused.set(1)
+  log.warn(`${what} paused: dependency unavailable`, { error: String(error), attempt })
+  await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5_000))
+  await heartbeat().catch(() => {})
+}
+
+/**
+ * A step of the failure path (recording the failed order, the dead-letter send, its follow-up), retried
+ * with backoff: through an outage for as long as it lasts, otherwise a few times, then reported and
+ * skipped — so the failure path can neither escape nor wedge the partition.
+ */
+async function failurePathStep(step: string, heartbeat: () => Promise<void>, work: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0, failures = 0; ; attempt++) {
+    try {
+      await work()
+      return
+    } catch (error) {
+      if (stopping) throw error
+      if (isTransient(error)) {
+        await waitOutOutage(error, attempt, heartbeat, step)
+        continue
+      }
+      failures++
+      log.error('failure path step failed', { step, error: String(error), failures })
+      if (failures >= 5) return
+      await sleep(100 * 2 ** failures)
+    }
+  }
 }
 
 /** Settles events, waiting out outages (consumption pauses) and isolating events that keep failing. */
@@ -52,11 +89,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
     } catch (error) {
       if (stopping) throw error
       if (isTransient(error)) {
-        consuming = false
-        metrics.workerPaused.set(1)
-        log.warn('settlement paused: dependency unavailable', { error: String(error), attempt })
-        await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5_000))
-        await heartbeat().catch(() => {})
+        await waitOutOutage(error, attempt, heartbeat, 'settlement')
         continue
       }
       failures++
@@ -65,14 +98,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
         await sleep(100 * failures)
         continue
       }
-      if (events.length === 1) {
-        // A poison event: park it, fail its order without a charge and give the unit back.
-        const order = await failOrder(db(), events[0]!, 'PAYMENT_ERROR')
-        await sendToDeadLetters([{ key: Buffer.from(events[0]!.orderId), value: Buffer.from(JSON.stringify(events[0])) }], String(error))
-        await afterCommit([order])
-        metrics.deadLettered.inc()
-        return [order]
-      }
+      if (events.length === 1) return [await parkPoison(events[0]!, error, heartbeat)]
       const outcomes: SettledOrder[] = []
       for (const event of events) outcomes.push(...await settleWithRetries([event], heartbeat))
       return outcomes
@@ -80,6 +106,16 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
       metrics.workerPaused.set(consuming ? 0 : 1)
     }
   }
+}
+
+/** An event that keeps failing for a reason other than an outage: dead-lettered, its order FAILED and released. */
+async function parkPoison(event: PaymentRequest, error: unknown, heartbeat: () => Promise<void>): Promise<SettledOrder> {
+  let order: SettledOrder = { orderId: event.orderId, userId: event.userId, couponId: event.couponId, status: 'FAILED', reason: 'PAYMENT_ERROR' }
+  await failurePathStep('record failed order', heartbeat, async () => { order = (await recordFailure(db(), event, 'PAYMENT_ERROR')).order })
+  await failurePathStep('dead-letter send', heartbeat, () => sendToDeadLetters([{ key: Buffer.from(event.orderId), value: Buffer.from(JSON.stringify(event)) }], String(error)))
+  await failurePathStep('release', heartbeat, () => afterCommit([order]))
+  metrics.deadLettered.inc()
+  return order
 }
 
 async function handleMessages(messages: KafkaMessage[], heartbeat: () => Promise<void>) {
@@ -91,7 +127,7 @@ async function handleMessages(messages: KafkaMessage[], heartbeat: () => Promise
     else poison.push(m)
   }
   if (poison.length) {
-    await sendToDeadLetters(poison, 'malformed payment request')
+    await failurePathStep('dead-letter send', heartbeat, () => sendToDeadLetters(poison, 'malformed payment request'))
     metrics.deadLettered.inc(poison.length)
   }
   if (!events.length) return
@@ -132,24 +168,34 @@ async function runConsumer() {
   })
 }
 
+const RECONCILER_LEASE_MS = 10_000
+
 async function runReconciler() {
   const lockKey = keys.lock('reconciler')
+  const token = `${process.pid}-${randomUUID()}`
+  const reconcile = new Reconciler({
+    db: db(), redis: redis(), consuming: () => consuming,
+    barrier: new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)),
+    republish: async (events) => { await producer.send({ topic: topics.paymentRequests, acks: -1, messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })) }) },
+  })
   while (!stopping) {
+    let renew: NodeJS.Timeout | undefined
     try {
-      // One worker reconciles per round; the lock expires by itself if that worker dies.
-      if (await redis().set(lockKey, process.pid.toString(), 'PX', 5_000, 'NX')) {
-        const done = await reconcileOnce({
-          db: db(), redis: redis(), admin, topic: topics.paymentRequests, groupId: PAYMENT_GROUP,
-          consuming: () => consuming,
-          republish: async (events) => { await producer.send({ topic: topics.paymentRequests, acks: -1, messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })) }) },
-        })
-        if (done.rebuilt || done.republished || done.finished) log.info('reconciled', done)
+      // One worker reconciles; it keeps the lease while it lives, and a dead holder's lease expires.
+      const mine = (await redis().set(lockKey, token, 'PX', RECONCILER_LEASE_MS, 'NX')) === 'OK' || await leaseScript(redis(), lockKey, token, 'renew', RECONCILER_LEASE_MS)
+      if (mine) {
+        renew = setInterval(() => { leaseScript(redis(), lockKey, token, 'renew', RECONCILER_LEASE_MS).catch(() => {}) }, RECONCILER_LEASE_MS / 3)
+        const done = await reconcile.pass()
+        if (done.loaded || done.repaired || done.republished || done.finished || done.skipped) log.info('reconciled', done)
       }
     } catch (error) {
       log.warn('reconciler pass failed', { error: String(error) })
+    } finally {
+      clearInterval(renew)
     }
     await sleepUnlessStopping(2_000)
   }
+  await leaseScript(redis(), lockKey, token, 'release').catch(() => {})
 }
 
 let wake: (() => void) | undefined
@@ -212,6 +258,12 @@ async function shutdown(signal: string) {
 process.on('SIGTERM', () => void shutdown('SIGTERM'))
 process.on('SIGINT', () => void shutdown('SIGINT'))
 
+try {
+  await assertNoEviction(redis())
+} catch (error) {
+  log.error('refusing to start', { error: error instanceof Error ? error.message : String(error) })
+  process.exit(1)
+}
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()
 log.info('worker joined consumer group', { group: PAYMENT_GROUP })

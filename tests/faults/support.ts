@@ -9,10 +9,11 @@ import { auditInvariants } from '../../server/domain/audit'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
-/** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
-export { isAlive } from '../../scripts/lib/proc.mjs'
 import type { Shopper } from '../support/shoppers'
 import { couponState, eventually } from '../support/data'
+
+/** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
+export { isAlive } from '../../scripts/lib/proc.mjs'
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

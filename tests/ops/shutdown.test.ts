@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { closeDb, db } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
-import { keys } from '../../server/redis/keys'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { auditInvariants } from '../../server/domain/audit'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
@@ -28,7 +27,6 @@ beforeAll(async () => {
   env = { REDIS_URL: redisServer.url, DATABASE_URL: scratch.url, PURCHASE_RATE_LIMIT: '0' }
   delete process.env.REDIS_CLUSTER_NODES
   Object.assign(process.env, env)
-  await redis().set(keys.stockLoaded, new Date().toISOString())
 })
 
 afterAll(async () => {

@@ -1,14 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
-import { newOrderId } from '../../server/domain/orders/ids'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { closeRedis, redis } from '../../server/redis/client'
-import { reserveScript } from '../../server/redis/scripts'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createShoppers, trpc } from '../support/shoppers'
+import { reserve } from '../support/reservations'
 
 const started: Proc[] = []
 async function track<T extends Proc>(p: Promise<T>): Promise<T> {
@@ -55,9 +54,8 @@ describe('failures on the purchase path', () => {
     await track(startWorker())
     const couponId = await createCouponOnSale({ stock: 2, price: 100 })
     const [user] = await createUsers(1, 1_000)
-    const orderId = newOrderId(couponId)
     // The reservation a web instance made just before it was killed: no Kafka event exists.
-    const { status } = await reserveScript(redis(), couponId, user!, orderId, { state: 'reserved', userId: user!, price: 100, serverId: 'dead-web', at: Date.now() })
+    const { orderId, status } = await reserve(couponId, user!)
     expect(status).toBe('OK')
     const order = await eventually(async () => {
       const row = await db().selectFrom('orders').select(['status', 'reason']).where('id', '=', orderId).executeTakeFirst()

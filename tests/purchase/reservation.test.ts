@@ -1,18 +1,19 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
-import { cancelScript, claimScript, releaseScript, reserveScript, type Reservation } from '../../server/redis/scripts'
+import { cancelScript, claimScript, finishScript, reserveScript, type Reservation } from '../../server/redis/scripts'
 import { newOrderId } from '../../server/domain/orders/ids'
+import { redisOnlyCoupon, reserve } from '../support/reservations'
 
 // Coupon ids far above anything MySQL holds, so these Redis-only reservations stay out of the audit.
 let nextCoupon = 900_000 + Math.floor(Math.random() * 90_000)
-async function freshCoupon(stock: number | null) {
-  const id = nextCoupon++
-  await redis().del(...keys.couponKeys(id))
-  if (stock !== null) await redis().set(keys.stock(id), stock)
-  return id
+const freshCoupon = (stock: number | null) => redisOnlyCoupon(nextCoupon++, stock)
+const version = async (couponId: number) => Number(await redis().get(keys.version(couponId)) ?? 0)
+const entryOf = async (couponId: number, orderId: string) => JSON.parse((await redis().hget(keys.pending(couponId), orderId))!) as Reservation
+const redisNow = async () => {
+  const [s, us] = await redis().time()
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
 }
-const entry = (userId: number): Reservation => ({ state: 'reserved', userId, price: 100, serverId: 'test', at: Date.now() })
 
 afterAll(async () => {
   await closeRedis()
@@ -22,60 +23,114 @@ describe('the reserve script', () => {
   it('never sells more than the stock, and at most one per user, under 2,000 concurrent attempts by 500 users', async () => {
     const couponId = await freshCoupon(100)
     const attempts = Array.from({ length: 2000 }, (_, i) => 1 + (i % 500))
-    const results = await Promise.all(attempts.map((userId) => reserveScript(redis(), couponId, userId, newOrderId(couponId), entry(userId))))
-    const ok = results.filter((r) => r.status === 'OK')
-    expect(ok).toHaveLength(100)
-    expect(results.filter((r) => r.status === 'SOLD_OUT' || r.status === 'ALREADY_PURCHASED')).toHaveLength(1900)
+    const results = await Promise.all(attempts.map((userId) => reserve(couponId, userId)))
+    expect(results.filter((r) => r.status === 'OK')).toHaveLength(100)
+    // Units are all held by pending reservations that may still fail: nobody is told SOLD_OUT yet.
+    expect(results.filter((r) => r.status === 'HELD' || r.status === 'ALREADY_PURCHASED')).toHaveLength(1900)
     expect(await redis().get(keys.stock(couponId))).toBe('0')
     expect(await redis().hlen(keys.pending(couponId))).toBe(100)
-    const buyers = await redis().smembers(keys.buyers(couponId))
-    expect(new Set(buyers).size).toBe(100)
+    expect(new Set(await redis().smembers(keys.buyers(couponId))).size).toBe(100)
+    expect(await version(couponId)).toBe(100)
   })
 
-  it('answers NOT_LOADED when the stock key is missing, ALREADY_PURCHASED for a second attempt', async () => {
-    const missing = await freshCoupon(null)
-    expect((await reserveScript(redis(), missing, 1, newOrderId(missing), entry(1))).status).toBe('NOT_LOADED')
+  it('answers OK again for the same order id re-sent (a reconnect), without taking a second unit', async () => {
     const couponId = await freshCoupon(5)
-    expect((await reserveScript(redis(), couponId, 7, newOrderId(couponId), entry(7))).status).toBe('OK')
-    const again = await reserveScript(redis(), couponId, 7, newOrderId(couponId), entry(7))
-    expect(again).toEqual({ status: 'ALREADY_PURCHASED', stockLeft: 4 })
+    const first = await reserve(couponId, 7)
+    expect(first).toMatchObject({ status: 'OK', stockLeft: 4 })
+    expect(await reserve(couponId, 7, first.orderId)).toMatchObject({ status: 'OK', stockLeft: 4 })
+    expect(await reserve(couponId, 7)).toEqual(expect.objectContaining({ status: 'ALREADY_PURCHASED', stockLeft: 4 }))
+    expect(await redis().hlen(keys.pending(couponId))).toBe(1)
+  })
+
+  it('answers NOT_LOADED without the coupon\'s marker, even when a stock key is there', async () => {
+    const couponId = await freshCoupon(null)
+    expect((await reserve(couponId, 1)).status).toBe('NOT_LOADED')
+    await redis().set(keys.stock(couponId), 5) // stock without its marker: not trusted
+    expect((await reserve(couponId, 1)).status).toBe('NOT_LOADED')
+    expect(await redis().get(keys.stock(couponId))).toBe('5')
+  })
+
+  it('answers REPAIRING while the coupon\'s repair lease is held, and reserves once it is gone', async () => {
+    const couponId = await freshCoupon(3)
+    await redis().set(keys.repair(couponId), 'someone', 'PX', 10_000)
+    expect((await reserve(couponId, 1)).status).toBe('REPAIRING')
+    await redis().del(keys.repair(couponId))
+    expect((await reserve(couponId, 1)).status).toBe('OK')
+  })
+
+  it('judges the sale window and stamps the entry on Redis\' clock', async () => {
+    const couponId = await freshCoupon(3)
+    const now = await redisNow()
+    const attempt = (userId: number, saleStartsAt: number | null, saleEndsAt: number | null) =>
+      reserveScript(redis(), couponId, { userId, orderId: newOrderId(couponId), price: 100, serverId: 'test', saleStartsAt, saleEndsAt })
+    expect((await attempt(1, now + 60_000, null)).status).toBe('SALE_NOT_STARTED')
+    expect((await attempt(1, now - 120_000, now - 60_000)).status).toBe('SALE_ENDED')
+    const orderId = newOrderId(couponId)
+    const ok = await reserveScript(redis(), couponId, { userId: 2, orderId, price: 100, serverId: 'web-a', requestId: 'r-1', saleStartsAt: now - 1_000, saleEndsAt: now + 60_000 })
+    expect(ok.status).toBe('OK')
+    const entry = await entryOf(couponId, orderId)
+    expect(entry).toMatchObject({ state: 'reserved', userId: 2, price: 100, serverId: 'web-a', requestId: 'r-1' })
+    expect(Math.abs(entry.at - await redisNow())).toBeLessThan(1_000)
+    expect(Number(await redis().hget(keys.saleStats(couponId), String(Math.floor(entry.at / 1000))))).toBe(1)
+  })
+
+  it('answers SOLD_OUT only once no reservation is pending; HELD while one may still give its unit back', async () => {
+    const couponId = await freshCoupon(1)
+    const held = await reserve(couponId, 1)
+    expect((await reserve(couponId, 2)).status).toBe('HELD')
+    expect(await finishScript(redis(), couponId, [[held.orderId, 'release']])).toEqual({ removed: 1, restored: 1 })
+    const taken = await reserve(couponId, 2)
+    expect(taken.status).toBe('OK')
+    await finishScript(redis(), couponId, [[taken.orderId, 'drop']])
+    expect((await reserve(couponId, 3)).status).toBe('SOLD_OUT')
   })
 })
 
-describe('cancel, claim and release', () => {
-  it('lets exactly one of cancel and claim win', async () => {
+describe('cancel, claim and the follow-ups', () => {
+  it('lets exactly one of cancel and claim win, and bumps the version on each change', async () => {
     const couponId = await freshCoupon(3)
-    const first = newOrderId(couponId)
-    await reserveScript(redis(), couponId, 1, first, entry(1))
-    expect(await claimScript(redis(), couponId, first)).toBe('CLAIMED')
-    expect(await cancelScript(redis(), couponId, first)).toBe('CLAIMED')
+    const first = await reserve(couponId, 1)
+    const v = await version(couponId)
+    expect(await claimScript(redis(), couponId, [first.orderId])).toEqual([expect.objectContaining({ state: 'claimed', userId: 1, price: 100 })])
+    expect(await version(couponId)).toBe(v + 1)
+    expect(await cancelScript(redis(), couponId, first.orderId)).toBe('CLAIMED')
     expect(await redis().get(keys.stock(couponId))).toBe('2') // the claimed unit stays reserved
 
-    const second = newOrderId(couponId)
-    await reserveScript(redis(), couponId, 2, second, entry(2))
-    expect(await cancelScript(redis(), couponId, second)).toBe('CANCELLED')
-    expect(await claimScript(redis(), couponId, second)).toBe('MISSING')
+    const second = await reserve(couponId, 2)
+    expect(await cancelScript(redis(), couponId, second.orderId)).toBe('CANCELLED')
+    expect(await claimScript(redis(), couponId, [second.orderId])).toEqual(['MISSING'])
+    expect(await cancelScript(redis(), couponId, second.orderId)).toBe('MISSING')
     expect(await redis().get(keys.stock(couponId))).toBe('2')
     expect(await redis().sismember(keys.buyers(couponId), '2')).toBe(0)
   })
 
-  it('claims idempotently: a claimed entry stays claimed after a worker crash', async () => {
+  it('claims idempotently on Redis\' clock: a claimed entry keeps its first claim time', async () => {
     const couponId = await freshCoupon(1)
-    const orderId = newOrderId(couponId)
-    await reserveScript(redis(), couponId, 3, orderId, entry(3))
-    expect(await claimScript(redis(), couponId, orderId, 1000)).toBe('CLAIMED')
-    expect(await claimScript(redis(), couponId, orderId, 2000)).toBe('CLAIMED')
-    const stored = JSON.parse((await redis().hget(keys.pending(couponId), orderId))!) as Reservation
-    expect(stored).toMatchObject({ state: 'claimed', claimedAt: 1000, userId: 3 })
+    const { orderId } = await reserve(couponId, 3)
+    const [claimed] = await claimScript(redis(), couponId, [orderId])
+    const [again] = await claimScript(redis(), couponId, [orderId])
+    expect(again).toEqual(claimed)
+    expect((claimed as Reservation).claimedAt! - await redisNow()).toBeLessThan(1_000)
   })
 
-  it('releases a failed reservation once, however often it runs', async () => {
+  it('reports a corrupt entry to the claimer instead of failing the whole claim', async () => {
+    const couponId = await freshCoupon(2)
+    const good = await reserve(couponId, 1)
+    await redis().hset(keys.pending(couponId), `${couponId}-CORRUPT`, '{not json')
+    expect(await claimScript(redis(), couponId, [`${couponId}-CORRUPT`, good.orderId])).toEqual(['CORRUPT', expect.objectContaining({ userId: 1 })])
+  })
+
+  it('follows up each outcome by its rule, once however often it runs', async () => {
     const couponId = await freshCoupon(10)
-    const orderId = newOrderId(couponId)
-    await reserveScript(redis(), couponId, 4, orderId, entry(4))
-    const runs = await Promise.all(Array.from({ length: 20 }, () => releaseScript(redis(), couponId, orderId)))
-    expect(runs.filter(Boolean)).toHaveLength(1)
-    expect(await redis().get(keys.stock(couponId))).toBe('10')
-    expect(await redis().sismember(keys.buyers(couponId), '4')).toBe(0)
+    const [paid, poor, owner, late] = [await reserve(couponId, 1), await reserve(couponId, 2), await reserve(couponId, 3), await reserve(couponId, 4)]
+    await redis().srem(keys.buyers(couponId), '3') // Redis forgot this owner (an ALREADY_PURCHASED after a loss)
+    const actions = [[paid.orderId, 'drop'], [poor.orderId, 'release'], [owner.orderId, 'keep-buyer'], [late.orderId, 'drop-buyer']] as const
+    const runs = await Promise.all(Array.from({ length: 10 }, () => finishScript(redis(), couponId, actions.map(([o, a]) => [o, a]))))
+    expect(runs.reduce((n, r) => n + r.removed, 0)).toBe(4)
+    expect(runs.reduce((n, r) => n + r.restored, 0)).toBe(1)
+    // paid keeps its unit; the poor buyer's unit came back; owner and sold-out keep theirs taken
+    expect(await redis().get(keys.stock(couponId))).toBe('7')
+    expect((await redis().smembers(keys.buyers(couponId))).sort()).toEqual(['1', '3'])
+    expect(await redis().hlen(keys.pending(couponId))).toBe(0)
   })
 })

@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
-import { reserveScript } from '../../server/redis/scripts'
-import { newOrderId } from '../../server/domain/orders/ids'
-import { settleBatch } from '../../server/domain/payments/settle'
+import { recordFailure, settleBatch } from '../../server/domain/payments/settle'
 import { finishInRedis } from '../../server/domain/payments/followup'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { getOrder } from '../../server/domain/orders/service'
@@ -12,18 +10,17 @@ import { grantCredit } from '../../server/domain/users/service'
 import { kafka, topics, type PaymentRequest } from '../../server/kafka/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
+import { reserve as reserveInRedis } from '../support/reservations'
 
 async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
-  const orderId = newOrderId(couponId)
-  const at = Date.now()
-  const { status } = await reserveScript(redis(), couponId, userId, orderId, { state: 'reserved', userId, price, serverId: 'test', at })
+  const { orderId, status } = await reserveInRedis(couponId, userId, undefined, price)
   expect(status).toBe('OK')
-  return { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date(at).toISOString() }
+  return { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date().toISOString() }
 }
 
 async function settle(events: PaymentRequest[]) {
   const outcomes = await settleBatch(db(), redis(), events)
-  await Promise.all(outcomes.map((o) => finishInRedis(redis(), o)))
+  await finishInRedis(redis(), outcomes)
   return outcomes
 }
 
@@ -75,17 +72,53 @@ describe('settling a batch', () => {
     expect(ledger).toHaveLength(1)
   })
 
-  it('lets MySQL refuse an order Redis let through by mistake (SOLD_OUT), with no charge', async () => {
+  it('lets MySQL refuse an order Redis let through by mistake (SOLD_OUT), with no charge, and heals Redis itself', async () => {
     const couponId = await createCouponOnSale({ stock: 1, price: 100 })
-    await redis().set(keys.stock(couponId), 2) // Redis wrongly believes there are two
+    await redis().set(keys.stock(couponId), 2) // Redis wrongly believes there are two (it forgot a write)
     const [a, b] = await createUsers(2, 1_000)
     const outcomes = await settle([await reserve(couponId, a!, 100), await reserve(couponId, b!, 100)])
     expect(outcomes.map((o) => o.status).sort()).toEqual(['FAILED', 'PAID'])
-    expect(outcomes.find((o) => o.status === 'FAILED')?.reason).toBe('SOLD_OUT')
+    const refused = outcomes.find((o) => o.status === 'FAILED')!
+    expect(refused.reason).toBe('SOLD_OUT')
     expect((await creditOf(a!)) + (await creditOf(b!))).toBe(1_900)
-    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 1 })
-    await redis().set(keys.stock(couponId), 0)
-    await redis().srem(keys.buyers(couponId), String(outcomes.find((o) => o.status === 'FAILED')!.userId))
+    // The SOLD_OUT follow-up keeps the phantom unit taken and removes the refused buyer: in balance.
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, redisStock: 0, paid: 1, pending: 0, buyers: 1 })
+    expect(await redis().sismember(keys.buyers(couponId), String(refused.userId))).toBe(0)
+  })
+
+  it('decides ALREADY_PURCHASED before credit: an owner Redis forgot, re-buying without the money, keeps the coupon and the unit stays taken', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 600 })
+    const [owner] = await createUsers(1, 1_000)
+    expect((await settle([await reserve(couponId, owner!, 600)]))[0]).toMatchObject({ status: 'PAID' })
+    // Redis loses the tail of its history: the owner's reservation, and the unit it took.
+    await redis().srem(keys.buyers(couponId), String(owner))
+    await redis().incr(keys.stock(couponId))
+    const again = await settle([await reserve(couponId, owner!, 600)]) // 400 left: not enough credit either
+    expect(again[0]).toMatchObject({ status: 'FAILED', reason: 'ALREADY_PURCHASED' })
+    expect(await creditOf(owner!)).toBe(400)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 2, redisStock: 2, paid: 1, pending: 0, buyers: 1 })
+    expect(await redis().sismember(keys.buyers(couponId), String(owner))).toBe(1)
+  })
+
+  it('settles at the reservation\'s price when the event names another one', async () => {
+    const couponId = await createCouponOnSale({ stock: 2, price: 300 })
+    const [user] = await createUsers(1, 1_000)
+    const event = await reserve(couponId, user!, 300)
+    const [outcome] = await settle([{ ...event, price: 1 }])
+    expect(outcome).toMatchObject({ status: 'PAID' })
+    expect(await creditOf(user!)).toBe(700)
+    expect(await getOrder(user!, event.orderId)).toMatchObject({ price: 300 })
+  })
+
+  it('releases a CANCELLED order whose entry a lost cancel brought back', async () => {
+    const couponId = await createCouponOnSale({ stock: 2, price: 100 })
+    const [user] = await createUsers(1, 1_000)
+    const event = await reserve(couponId, user!, 100)
+    // The web's tombstone: the order is FAILED/CANCELLED in MySQL while Redis still holds the entry.
+    await recordFailure(db(), event, 'CANCELLED')
+    expect(await settle([event])).toEqual([expect.objectContaining({ status: 'FAILED', reason: 'CANCELLED' })])
+    expect(await creditOf(user!)).toBe(1_000)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 2, redisStock: 2, pending: 0, buyers: 0, paid: 0 })
   })
 })
 

@@ -3,9 +3,9 @@ import { sql } from 'kysely'
 import { db } from '../../server/db'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
-import { rebuildStock, stockIsLoaded } from '../../server/domain/stock/loader'
+import { repairCoupon } from '../../server/domain/stock/repair'
 
-/** A coupon on sale now, written to MySQL with its stock loaded into Redis. */
+/** A coupon on sale now, written to MySQL and loaded into Redis the way the product loads one. */
 export async function createCouponOnSale(options: { stock: number, price?: number, name?: string, loadStock?: boolean }): Promise<number> {
   const result = await db().insertInto('coupons').values({
     name: options.name ?? `Test coupon ${randomUUID().slice(0, 8)}`,
@@ -18,7 +18,10 @@ export async function createCouponOnSale(options: { stock: number, price?: numbe
     sale_ends_at: new Date(Date.now() + 3_600_000),
   }).executeTakeFirstOrThrow()
   const id = Number(result.insertId)
-  if (options.loadStock ?? true) await redis().set(keys.stock(id), options.stock)
+  if (options.loadStock ?? true) {
+    const loaded = await repairCoupon(db(), redis(), id)
+    if (loaded.status !== 'repaired') throw new Error(`coupon ${id} not loaded: ${loaded.status}`)
+  }
   return id
 }
 
@@ -63,9 +66,7 @@ export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000,
 }
 
 /**
- * A fresh test Redis has no stock marker until a worker's reconciler rebuilds it (as after a data
- * loss); tests that run without a worker take that same rebuild path themselves.
+ * Each coupon carries its own marker now (createCouponOnSale loads it), so there is no global state to
+ * prepare; kept so that suites calling it need no change.
  */
-export async function ensureStockLoaded(): Promise<void> {
-  if (!(await stockIsLoaded(redis()))) await rebuildStock(redis(), db())
-}
+export async function ensureStockLoaded(): Promise<void> {}

@@ -1,10 +1,11 @@
 import { sql } from 'kysely'
-import { db } from '../../db'
+import { db, type DB } from '../../db'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import { adjustStockScript } from '../../redis/scripts'
+import { snapshotScript } from '../../redis/scripts'
 import { DomainError } from '../errors'
-import { stockIsLoaded } from '../stock/loader'
+import { repairCoupon } from '../stock/repair'
+import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
 
@@ -22,13 +23,16 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
     sale_ends_at: toDate(input.saleEndsAt),
   }).executeTakeFirstOrThrow()
   const id = Number(result.insertId)
-  // While Redis is being rebuilt after a data loss, the rebuild loads every coupon itself.
-  if (await stockIsLoaded(redis())) await redis().set(keys.stock(id), input.stock, 'NX')
+  // Stock, buyers and marker in one script; if Redis is unreachable now, the reconciler loads it.
+  await syncStock(id)
   await invalidateCoupon(id)
   return { id }
 }
 
-/** Stock changes are deltas applied to Redis (refusing to remove units already reserved) and MySQL, never overwrites. */
+/**
+ * Stock changes are deltas committed in MySQL first; Redis then follows through the repair (never an
+ * INCRBY first and an undo after). A removal is capped at the units no pending reservation holds.
+ */
 export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: number }> {
   const current = await db().selectFrom('coupons').select(['id', 'sale_starts_at', 'sale_ends_at']).where('id', '=', input.id).executeTakeFirst()
   if (!current) throw new DomainError('NOT_FOUND', 'No such coupon')
@@ -37,10 +41,13 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
   if (starts && ends && starts >= ends) throw new DomainError('INVALID_INPUT', 'saleEndsAt must be after saleStartsAt')
 
   const delta = input.stockDelta ?? 0
-  const live = delta ? await adjustStockScript(redis(), input.id, delta) : 'NOT_LOADED'
-  if (live === 'INSUFFICIENT') throw new DomainError('INVALID_INPUT', 'Cannot remove more units than are left')
-  try {
-    const updated = await db().updateTable('coupons').set({
+  await db().transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('coupons').select('stock').where('id', '=', input.id).forUpdate().executeTakeFirstOrThrow()
+    if (delta < 0) {
+      const free = Number(row.stock) - await heldUnits(trx, input.id)
+      if (-delta > free) throw new DomainError('INVALID_INPUT', `Cannot remove ${-delta} units: only ${Math.max(0, free)} are not held by buyers or pending reservations`)
+    }
+    await trx.updateTable('coupons').set({
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.description !== undefined ? { description: input.description } : {}),
       ...(input.price !== undefined ? { price: input.price } : {}),
@@ -50,14 +57,34 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
       stock: sql`stock + ${delta}`,
       total_stock: sql`total_stock + ${delta}`,
       updated_at: new Date(),
-    }).where('id', '=', input.id).where(sql<boolean>`stock + ${delta} >= 0`).executeTakeFirst()
-    if (Number(updated.numUpdatedRows) !== 1) throw new DomainError('INVALID_INPUT', 'Cannot remove more units than are left')
-  } catch (error) {
-    if (typeof live === 'number') await redis().incrby(keys.stock(input.id), -delta)
-    throw error
-  }
+    }).where('id', '=', input.id).execute()
+  })
+  if (delta) await syncStock(input.id)
   await invalidateCoupon(input.id)
   return { id: input.id }
+}
+
+/** Units of MySQL's stock that pending reservations hold: |E| − |E ∩ PAID| (paid ones left MySQL's stock already). */
+async function heldUnits(trx: DB, couponId: number): Promise<number> {
+  const ids = [...(await snapshotScript(redis(), couponId)).entries.keys()]
+  if (!ids.length) return 0
+  const paid = await trx.selectFrom('orders').select('id').where('id', 'in', ids).where('status', '=', 'PAID').execute()
+  return ids.length - paid.length
+}
+
+/**
+ * Brings a coupon's Redis state to MySQL's through the repair (under its lease, version-checked). A
+ * coupon Redis does not hold yet is loaded the same way at creation; a failure here is healed by the
+ * reconciler, which notices the missing marker or the drift.
+ */
+async function syncStock(couponId: number): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const result = await repairCoupon(db(), redis(), couponId).catch((error) => ({ status: 'error' as const, error }))
+    if (result.status === 'repaired' || result.status === 'not-found') return
+    if (result.status === 'error') return log.warn('stock change not yet in Redis; the reconciler will repair it', { couponId, error: String(result.error) })
+    await new Promise((r) => setTimeout(r, 100)) // another repair holds the coupon
+  }
+  log.warn('stock change not yet in Redis; the reconciler will repair it', { couponId })
 }
 
 export async function saleStats(couponId: number) {

@@ -1,21 +1,23 @@
+import { ReplyError } from 'ioredis'
 import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import { cancelScript, reserveScript, type Reservation } from '../../redis/scripts'
+import { cancelScript, reserveScript } from '../../redis/scripts'
 import { findCoupon } from '../coupons/catalogue'
 import { DomainError } from '../errors'
+import { failpoint } from '../failpoints'
 import { serverId } from '../instance'
+import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
+import { recordFailure } from '../payments/settle'
 import { checkPurchaseRate } from '../ratelimit'
 import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
-import { loadCouponStock, stockIsLoaded } from '../stock/loader'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
-import { failpoint } from '../failpoints'
 
-/** Publishing must answer well inside the reconciler's 10 s window, or the reservation is undone. */
-const PUBLISH_TIMEOUT_MS = 3_000
 const RECENT_ORDERS = 50
+/** The cached window only refuses when it is this far off: within it, the script decides on Redis' clock. */
+const WINDOW_HINT_SLACK_MS = 60_000
 
 let publisher: BatchingPublisher | undefined
 function paymentPublisher(): BatchingPublisher {
@@ -28,17 +30,6 @@ export async function closePaymentPublisher(): Promise<void> {
   publisher = undefined
 }
 
-// Whether Redis holds the stock it was given (its marker): after a data loss no sale may reserve
-// until the reconciler has rebuilt stock and buyers. A present marker is trusted for a second per
-// process; a missing one is asked again every time, so sales resume as soon as the rebuild is done.
-let markerSeenAt = 0
-async function salesOpen(now: number): Promise<boolean> {
-  if (now - markerSeenAt <= 1_000) return true
-  if (!(await stockIsLoaded(redis()))) return false
-  markerSeenAt = now
-  return true
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout
   return Promise.race([
@@ -47,32 +38,47 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]).finally(() => clearTimeout(timer))
 }
 
-function checkSaleWindow(saleStartsAt: string | null, saleEndsAt: string | null, now: number): void {
-  if (saleStartsAt && Date.parse(saleStartsAt) > now) throw new DomainError('SALE_NOT_STARTED', 'The sale has not started yet')
-  if (saleEndsAt && Date.parse(saleEndsAt) <= now) throw new DomainError('SALE_ENDED', 'The sale has ended')
+const tryAgain = (message: string, seconds = 1) => new DomainError('TRY_AGAIN_LATER', message, seconds)
+
+/** An outage before anything was reserved: the honest answer is TRY_AGAIN_LATER, never a 500. */
+function refuseDuringOutage(error: unknown): never {
+  if (error instanceof DomainError || !isTransient(error)) throw error
+  throw tryAgain('The shop is busy right now, try again')
 }
 
+function checkWindowHint(saleStartsAt: string | null, saleEndsAt: string | null, now: number): void {
+  if (saleStartsAt && Date.parse(saleStartsAt) > now + WINDOW_HINT_SLACK_MS) throw new DomainError('SALE_NOT_STARTED', 'The sale has not started yet')
+  if (saleEndsAt && Date.parse(saleEndsAt) <= now - WINDOW_HINT_SLACK_MS) throw new DomainError('SALE_ENDED', 'The sale has ended')
+}
+
+const ms = (iso: string | null) => (iso ? Date.parse(iso) : null)
+
 /**
- * Reserves one coupon for a user and hands the payment to the workers (DESIGN.md, "Purchase flow").
+ * Reserves one coupon for a user and hands the payment to the workers (README, "How it works").
  * Cheap refusals come first; the reservation itself is one Lua script; the answer is PENDING once
- * Kafka has acknowledged the payment event.
+ * Kafka has acknowledged the payment event. No MySQL on this path unless the outcome is ambiguous.
  */
 export async function purchaseCoupon(userId: number, couponId: number, requestId: string): Promise<{ orderId: string, status: 'PENDING' }> {
-  const coupon = await findCoupon(couponId)
+  const coupon = await findCoupon(couponId).catch(refuseDuringOutage)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   const now = Date.now()
-  checkSaleWindow(coupon.saleStartsAt, coupon.saleEndsAt, now)
+  checkWindowHint(coupon.saleStartsAt, coupon.saleEndsAt, now)
   if (isFlaggedSoldOut(couponId, now)) throw new DomainError('SOLD_OUT', 'Sold out')
-  await checkPurchaseRate(userId)
-  if (!(await salesOpen(now))) throw new DomainError('TRY_AGAIN_LATER', 'Stock is being rebuilt', 2)
+  await checkPurchaseRate(userId).catch(refuseDuringOutage)
 
   const client = redis()
   const orderId = newOrderId(couponId)
-  const entry: Reservation = { state: 'reserved', userId, price: coupon.price, serverId, at: now, requestId }
-  let result = await reserveScript(client, couponId, userId, orderId, entry)
-  if (result.status === 'NOT_LOADED') {
-    if (!(await loadCouponStock(client, db(), couponId))) throw new DomainError('TRY_AGAIN_LATER', 'Stock is being rebuilt', 2)
-    result = await reserveScript(client, couponId, userId, orderId, entry)
+  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date(now).toISOString() }
+  let result: Awaited<ReturnType<typeof reserveScript>>
+  try {
+    result = await reserveScript(client, couponId, {
+      userId, orderId, price: coupon.price, serverId, requestId, saleStartsAt: ms(coupon.saleStartsAt), saleEndsAt: ms(coupon.saleEndsAt),
+    })
+  } catch (error) {
+    // A Redis reply (READONLY, OOM, CLUSTERDOWN…) means the script did not run. Anything else (a
+    // connection cut) is ambiguous: the reservation may exist, so it is undone like a failed publish.
+    if (error instanceof ReplyError) refuseDuringOutage(error)
+    return await undoReservation(event, error)
   }
   switch (result.status) {
     case 'OK':
@@ -80,31 +86,55 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
     case 'SOLD_OUT':
       markSoldOut(couponId)
       throw new DomainError('SOLD_OUT', 'Sold out')
+    case 'HELD':
+      throw tryAgain('All units are held by pending orders; some may come back', 2)
     case 'ALREADY_PURCHASED':
       throw new DomainError('ALREADY_PURCHASED', 'You already have this coupon')
-    default:
-      throw new DomainError('TRY_AGAIN_LATER', 'Stock is not available yet', 1)
+    case 'SALE_NOT_STARTED':
+      throw new DomainError('SALE_NOT_STARTED', 'The sale has not started yet')
+    case 'SALE_ENDED':
+      throw new DomainError('SALE_ENDED', 'The sale has ended')
+    default: // NOT_LOADED (the reconciler is loading it) or REPAIRING
+      throw tryAgain('Stock is being checked, try again in a moment', 2)
   }
-  if (result.stockLeft <= 0) markSoldOut(couponId)
-  await failpoint('web.after-reserve')
 
-  // Display index and dashboard counter: not part of the reservation, so outside the script.
-  const second = Math.floor(now / 1000)
+  // The display index sits in another slot: sent alongside the publish, not waited for.
   client.multi()
     .lpush(keys.recentOrders(userId), orderId).ltrim(keys.recentOrders(userId), 0, RECENT_ORDERS - 1).expire(keys.recentOrders(userId), 86_400)
     .exec().catch(() => {})
-  client.hincrby(keys.saleStats(couponId), String(second), 1).then(() => client.expire(keys.saleStats(couponId), 3_600)).catch(() => {})
 
-  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date(now).toISOString() }
   try {
+    await failpoint('web.after-reserve')
     await withTimeout(paymentPublisher().publish(orderId, event), PUBLISH_TIMEOUT_MS)
   } catch (error) {
-    // Exactly one of cancel and claim wins: if a worker claimed it, the event did arrive.
-    const outcome = await cancelScript(client, couponId, orderId)
-    if (outcome === 'CANCELLED') {
-      log.warn('payment event not published; reservation cancelled', { orderId, requestId, error: String(error) })
-      throw new DomainError('TRY_AGAIN_LATER', 'Could not take the order right now, try again', 1)
-    }
+    return await undoReservation(event, error)
   }
   return { orderId, status: 'PENDING' }
+}
+
+/**
+ * The event may not have reached Kafka (or the reservation may not have reached Redis). Exactly one
+ * of cancel and claim wins; when the cancel finds nothing (settled and followed up, or lost with
+ * Redis data) or cannot run, a tombstone in MySQL decides: once it is in, nothing can charge the
+ * order. A shopper is never told TRY_AGAIN_LATER for an order that can still be charged.
+ */
+async function undoReservation(event: PaymentRequest, why: unknown): Promise<{ orderId: string, status: 'PENDING' }> {
+  const { orderId, couponId, requestId } = event
+  const pending = { orderId, status: 'PENDING' as const }
+  const outcome = await cancelScript(redis(), couponId, orderId).catch((error) => {
+    log.warn('cancel failed; writing a tombstone', { orderId, requestId, error: String(error) })
+    return 'UNKNOWN' as const
+  })
+  log.warn('payment event not published', { orderId, requestId, outcome, error: String(why) })
+  if (outcome === 'CANCELLED') throw tryAgain('Could not take the order right now, try again')
+  if (outcome === 'CLAIMED') return pending
+  try {
+    const { inserted } = await recordFailure(db(), event, 'CANCELLED')
+    if (inserted) throw tryAgain('Could not take the order right now, try again')
+    return pending // a row exists: order.get tells its outcome
+  } catch (error) {
+    if (error instanceof DomainError) throw error
+    log.warn('tombstone not written; the order may exist', { orderId, requestId, error: String(error) })
+    return pending
+  }
 }

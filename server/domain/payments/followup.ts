@@ -1,7 +1,7 @@
 import type { Invalidation } from '../../cache/invalidation'
 import type { RedisClient } from '../../redis/client'
-import { channels, keys } from '../../redis/keys'
-import { releaseScript } from '../../redis/scripts'
+import { channels } from '../../redis/keys'
+import { finishScript, presenceServersScript, type FollowUpAction } from '../../redis/scripts'
 import type { FailureReason, OrderUpdate } from '../orders/schemas'
 import type { OrderRow, OrderStatus } from '../../db/types'
 
@@ -19,24 +19,41 @@ export function settledFromRow(row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id
 }
 
 /**
- * The Redis side of a settled order, safe to repeat: each step acts only if it can still remove the
- * pending entry. Paid → drop the entry; failed for lack of money or a payment error → release the unit
- * (stock back, buyer removed); failed because Redis was wrong (sold out, already owned) → drop the entry.
+ * What an outcome does to its pending entry. ALREADY_PURCHASED and SOLD_OUT only happen when Redis
+ * forgot something (an owner's earlier reservation, units MySQL no longer has); the decrement of this
+ * reservation was the correction, so the unit stays taken: giving it back would create a phantom unit.
  */
-export async function finishInRedis(client: RedisClient, order: SettledOrder): Promise<void> {
-  if (order.status === 'FAILED' && (order.reason === 'INSUFFICIENT_CREDIT' || order.reason === 'PAYMENT_ERROR')) {
-    if (await releaseScript(client, order.couponId, order.orderId)) {
-      // Stock came back: every instance drops its sold-out flag for this coupon.
-      await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId: order.couponId, reason: 'stock-returned' } satisfies Invalidation))
-    }
-    return
-  }
-  if (order.reason !== 'CANCELLED') await client.hdel(keys.pending(order.couponId), order.orderId)
+export function followUpAction(order: SettledOrder): FollowUpAction {
+  if (order.status === 'PAID') return 'drop'
+  if (order.reason === 'ALREADY_PURCHASED') return 'keep-buyer'
+  if (order.reason === 'SOLD_OUT') return 'drop-buyer'
+  // INSUFFICIENT_CREDIT, PAYMENT_ERROR, and CANCELLED (heals an entry a lost cancel brought back).
+  return 'release'
 }
 
-/** Sends the result to every web instance holding a socket of the user (from the presence record). */
-export async function notifyShopper(client: RedisClient, order: SettledOrder, now = Date.now()): Promise<number> {
-  const servers = await client.zrangebyscore(keys.presence(order.userId), now, '+inf')
+/**
+ * The Redis side of settled orders, one script per coupon, safe to repeat: it acts only on entries
+ * still there. Returns how many units came back.
+ */
+export async function finishInRedis(client: RedisClient, orders: SettledOrder[]): Promise<number> {
+  const byCoupon = new Map<number, [string, FollowUpAction][]>()
+  for (const o of orders) {
+    const list = byCoupon.get(o.couponId) ?? []
+    list.push([o.orderId, followUpAction(o)])
+    byCoupon.set(o.couponId, list)
+  }
+  const results = await Promise.all([...byCoupon].map(async ([couponId, actions]) => {
+    const { restored } = await finishScript(client, couponId, actions)
+    // Stock came back: every instance drops its sold-out flag for this coupon.
+    if (restored) await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-returned' } satisfies Invalidation))
+    return restored
+  }))
+  return results.reduce((a, b) => a + b, 0)
+}
+
+/** Sends the result to every web instance holding a socket of the user (presence judged on Redis' clock). */
+export async function notifyShopper(client: RedisClient, order: SettledOrder): Promise<number> {
+  const servers = await presenceServersScript(client, order.userId)
   const update: OrderUpdate = { type: 'order.updated', orderId: order.orderId, couponId: order.couponId, status: order.status, ...(order.reason ? { reason: order.reason } : {}) }
   const message = JSON.stringify({ userId: order.userId, update })
   await Promise.all(servers.map((serverId) => client.publish(channels.paymentUpdate(serverId), message)))

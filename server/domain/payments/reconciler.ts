@@ -1,102 +1,145 @@
-import type { Admin } from 'kafkajs'
 import type { DB } from '../../db'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
-import { keys } from '../../redis/keys'
-import type { Reservation } from '../../redis/scripts'
-import { selectAllCouponIds } from '../coupons/repository'
+import { snapshotScript, type CouponSnapshot, type Reservation } from '../../redis/scripts'
+import { selectAllCouponIds, selectCouponsOnSale } from '../coupons/repository'
 import { selectOrdersByIds } from '../orders/repository'
-import { preloadStock, rebuildStock, stockIsLoaded } from '../stock/loader'
+import type { LoadBarrier } from '../stock/barrier'
+import { balanceOf, inBalance, repairCoupon } from '../stock/repair'
+import { log } from '../../observability/log'
+import { metrics } from '../../observability/metrics'
 import { finishInRedis, notifyShopper, settledFromRow } from './followup'
 
 export const RESERVED_TIMEOUT_MS = 10_000
 export const CLAIMED_TIMEOUT_MS = 30_000
+/** Coupons whose sale opens within this are loaded ahead of time. */
+const PRELOAD_MS = 10 * 60_000
 
 export interface ReconcilerDeps {
   db: DB
   redis: RedisClient
-  admin: Admin
-  topic: string
-  groupId: string
+  /** Guards the load of a coupon Redis lost until its in-flight events are settled. */
+  barrier: LoadBarrier
   republish: (events: PaymentRequest[]) => Promise<void>
   /** False while the consumer waits out an outage: nothing is re-published then. */
   consuming: () => boolean
 }
 
-/** Whether every payment event written so far has been committed by the worker group. */
-export async function kafkaDrained(admin: Admin, topic: string, groupId: string): Promise<boolean> {
-  const [ends, committed] = await Promise.all([
-    admin.fetchTopicOffsets(topic),
-    admin.fetchOffsets({ groupId, topics: [topic] }),
-  ])
-  const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]))
-  return ends.every((p) => {
-    const end = Number(p.high)
-    const at = done.get(p.partition) ?? -1
-    return end === 0 || at >= end || (at < 0 && Number(p.low) >= end)
-  })
-}
-
-const backoff = new Map<string, { next: number, delay: number }>()
+interface Stale { orderId: string, couponId: number, entry: Reservation }
 
 /**
- * One pass of the reconciler (DESIGN.md): rebuild Redis after a data loss once Kafka is drained, load
- * stock for sales opening soon, re-publish reservations nobody settled, and finish the Redis follow-up
- * of settled orders whose worker died before doing it. Returns what it did, for logs and tests.
+ * The reconciler (README, "How it works"): every pass, per coupon, with ages on Redis' clock,
+ * re-publishes reservations nobody settled, finishes the follow-up of settled ones, loads coupons
+ * Redis lost (behind the Kafka barrier) and repairs coupons whose Redis state drifted from MySQL.
  */
-export async function reconcileOnce(deps: ReconcilerDeps, now = Date.now()) {
-  const done = { rebuilt: false, republished: 0, finished: 0 }
-  if (!(await stockIsLoaded(deps.redis))) {
-    if (deps.consuming() && await kafkaDrained(deps.admin, deps.topic, deps.groupId)) {
-      await rebuildStock(deps.redis, deps.db)
-      done.rebuilt = true
-    }
-    return done
-  }
-  await preloadStock(deps.redis, deps.db)
+export class Reconciler {
+  private readonly backoff = new Map<string, { next: number, delay: number }>()
+  private readonly drift = new Map<number, string>()
+  private readonly reported = new Set<string>()
 
-  const toRepublish: PaymentRequest[] = []
-  const toCheck: { orderId: string, couponId: number, entry: Reservation }[] = []
-  for (const couponId of await selectAllCouponIds(deps.db)) {
-    const entries = await deps.redis.hgetall(keys.pending(couponId))
-    for (const [orderId, raw] of Object.entries(entries)) {
-      const entry = JSON.parse(raw) as Reservation
-      const stale = entry.state === 'reserved' ? now - entry.at > RESERVED_TIMEOUT_MS : now - (entry.claimedAt ?? entry.at) > CLAIMED_TIMEOUT_MS
-      if (!stale) continue
-      if (entry.state === 'claimed') toCheck.push({ orderId, couponId, entry })
-      else toRepublish.push(eventOf(orderId, couponId, entry))
-    }
-  }
+  constructor(private readonly deps: ReconcilerDeps) {}
 
-  if (toCheck.length) {
-    const settled = new Map((await selectOrdersByIds(deps.db, toCheck.map((c) => c.orderId))).map((r) => [r.id, r]))
-    for (const c of toCheck) {
-      const row = settled.get(c.orderId)
-      if (!row) {
-        toRepublish.push(eventOf(c.orderId, c.couponId, c.entry))
+  /** One pass; returns what it did, for logs and tests. */
+  async pass() {
+    const { db, redis } = this.deps
+    const done = { loaded: 0, repaired: 0, republished: 0, finished: 0, skipped: 0, waiting: 0 }
+    const onSale = new Set((await selectCouponsOnSale(db, PRELOAD_MS)).map((c) => Number(c.id)))
+    const snapshots = await Promise.all((await selectAllCouponIds(db)).map(async (id) => [id, await snapshotScript(redis, id)] as const))
+
+    const stale: Stale[] = []
+    for (const [couponId, snap] of snapshots) {
+      for (const [orderId, entry] of snap.entries) {
+        if (typeof entry === 'string') {
+          done.skipped++
+          this.reportUnparsable(couponId, orderId, entry)
+          continue
+        }
+        if (isStale(entry, snap.now)) stale.push({ orderId, couponId, entry })
+      }
+    }
+    Object.assign(done, await this.settleStale(stale))
+
+    const loaded = snapshots.filter(([id, s]) => onSale.has(id) && s.loaded)
+    for (const [id, s] of snapshots) {
+      if (!onSale.has(id) || s.loaded) continue
+      if (!(await this.deps.barrier.ready(id, s.now))) {
+        done.waiting++
         continue
       }
-      const order = settledFromRow(row)
-      await finishInRedis(deps.redis, order)
-      await notifyShopper(deps.redis, order)
-      done.finished++
+      if ((await this.repair(id, 'load')).status === 'repaired') done.loaded++
     }
+    done.repaired = await this.repairDrift(loaded)
+    return done
   }
 
-  const due = toRepublish.filter((e) => (backoff.get(e.orderId)?.next ?? 0) <= now)
-  if (due.length && deps.consuming()) {
-    await deps.republish(due)
-    for (const e of due) {
-      const delay = Math.min((backoff.get(e.orderId)?.delay ?? 5_000) * 2, 60_000)
-      backoff.set(e.orderId, { next: now + delay, delay })
+  /** Stale entries: settled in MySQL → their follow-up; not settled → re-published (with backoff). */
+  private async settleStale(stale: Stale[]) {
+    const { db, redis } = this.deps
+    if (!stale.length) return { finished: 0, republished: 0 }
+    const settled = new Map((await selectOrdersByIds(db, stale.map((s) => s.orderId))).map((r) => [r.id, settledFromRow(r)]))
+    const orders = [...settled.values()]
+    await finishInRedis(redis, orders)
+    await Promise.all(orders.map((o) => notifyShopper(redis, o).catch(() => 0)))
+
+    const now = Date.now() // backoff is this process's own bookkeeping: its clock is fine here
+    const due = stale.filter((s) => !settled.has(s.orderId) && (this.backoff.get(s.orderId)?.next ?? 0) <= now)
+    let republished = 0
+    if (due.length && this.deps.consuming()) {
+      await this.deps.republish(due.map(eventOf))
+      for (const s of due) {
+        const delay = Math.min((this.backoff.get(s.orderId)?.delay ?? 2_500) * 2, 60_000)
+        this.backoff.set(s.orderId, { next: now + delay, delay })
+      }
+      republished = due.length
     }
-    done.republished = due.length
+    for (const [orderId, b] of this.backoff) if (b.next < now - 120_000) this.backoff.delete(orderId)
+    return { finished: orders.length, republished }
   }
-  for (const [orderId, b] of backoff) if (b.next < now - 120_000) backoff.delete(orderId)
-  return done
+
+  /** The same discrepancy seen in two passes in a row is repaired (a single sighting may be in flight). */
+  private async repairDrift(snapshots: (readonly [number, CouponSnapshot])[]): Promise<number> {
+    let repaired = 0
+    for (const check of await balanceOf(this.deps.db, snapshots)) {
+      if (inBalance(check)) {
+        this.drift.delete(check.couponId)
+        continue
+      }
+      const signature = `${check.stockDrift}:${check.buyersDrift}`
+      if (this.drift.get(check.couponId) !== signature) {
+        this.drift.set(check.couponId, signature)
+        continue
+      }
+      this.drift.delete(check.couponId)
+      log.warn('coupon drifted from MySQL; repairing', { ...check, unparsable: check.unparsable.length })
+      if ((await this.repair(check.couponId, 'drift')).status === 'repaired') repaired++
+    }
+    return repaired
+  }
+
+  private async repair(couponId: number, cause: 'load' | 'drift') {
+    const result = await repairCoupon(this.deps.db, this.deps.redis, couponId)
+    if (result.status === 'repaired') {
+      this.deps.barrier.done(couponId)
+      metrics.stockRepairs.inc({ cause })
+      log.info(cause === 'load' ? 'coupon loaded into Redis' : 'coupon repaired', { couponId, ...result })
+    }
+    return result
+  }
+
+  private reportUnparsable(couponId: number, orderId: string, raw: string): void {
+    metrics.unparsableEntries.inc()
+    if (this.reported.has(orderId)) return
+    if (this.reported.size > 10_000) this.reported.clear()
+    this.reported.add(orderId)
+    log.error('pending entry cannot be parsed; skipped', { couponId, orderId, raw: raw.slice(0, 200) })
+  }
 }
 
-function eventOf(orderId: string, couponId: number, entry: Reservation): PaymentRequest {
+function isStale(entry: Reservation, now: number): boolean {
+  return entry.state === 'reserved' ? now - entry.at > RESERVED_TIMEOUT_MS : now - (entry.claimedAt ?? entry.at) > CLAIMED_TIMEOUT_MS
+}
+
+function eventOf({ orderId, couponId, entry }: Stale): PaymentRequest {
   return {
     v: 1, orderId, couponId, userId: entry.userId, price: entry.price, serverId: entry.serverId,
     requestId: entry.requestId ?? '', createdAt: new Date(entry.at).toISOString(),

@@ -6,6 +6,7 @@ import { claimScript } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
 import { settledFromRow, type SettledOrder } from './followup'
+import { log } from '../../observability/log'
 
 interface Decision extends SettledOrder {
   price: number
@@ -36,10 +37,24 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   const fresh = unique.filter((e) => !settled.has(e.orderId))
   if (!fresh.length) return outcomes
 
-  // 2. Claim each reservation; a missing one was cancelled (or lost with Redis data): no charge.
-  const claims = await Promise.all(fresh.map((e) => claimScript(client, e.couponId, e.orderId)))
-  const claimed = fresh.filter((_, i) => claims[i] === 'CLAIMED')
-  const decisions: Decision[] = fresh.filter((_, i) => claims[i] === 'MISSING').map((e) => decide(e, 'FAILED', 'CANCELLED'))
+  // 2. Claim the reservations, one script per coupon; a missing one was cancelled (or lost with Redis
+  // data): no charge, no stock change.
+  const claimed: PaymentRequest[] = []
+  const decisions: Decision[] = []
+  for (const [couponId, group] of groupByCoupon(fresh)) {
+    const entries = await claimScript(client, couponId, group.map((e) => e.orderId))
+    group.forEach((e, i) => {
+      const entry = entries[i]!
+      if (entry === 'MISSING') decisions.push(decide(e, 'FAILED', 'CANCELLED'))
+      else if (entry === 'CORRUPT' || entry.userId !== e.userId) decisions.push(decide(e, 'FAILED', 'PAYMENT_ERROR'))
+      else {
+        // The reservation records the price the shopper was offered; an event naming another price
+        // (corrupt, or forged) is settled at the reservation's price, never at the event's.
+        if (entry.price !== e.price) log.warn('event price differs from its reservation; charging the reservation', { orderId: e.orderId, event: e.price, reservation: entry.price })
+        claimed.push({ ...e, price: entry.price })
+      }
+    })
+  }
 
   // 3. One transaction for the whole batch.
   await db.transaction().execute(async (trx) => {
@@ -58,10 +73,12 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
         const balance = credit.get(e.userId)
         const left = stock.get(e.couponId)
         let reason: FailureReason | undefined
+        // Ownership and stock before credit: those two only fail when Redis forgot something, and
+        // their follow-ups (unit kept taken) must win over a release (which would create a unit).
         if (balance === undefined || left === undefined) reason = 'PAYMENT_ERROR'
-        else if (balance < e.price) reason = 'INSUFFICIENT_CREDIT'
         else if (holds.has(`${e.userId}:${e.couponId}`)) reason = 'ALREADY_PURCHASED'
         else if (left <= 0) reason = 'SOLD_OUT'
+        else if (balance < e.price) reason = 'INSUFFICIENT_CREDIT'
         if (reason) {
           decisions.push(decide(e, 'FAILED', reason))
           continue
@@ -103,6 +120,12 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   return [...outcomes, ...decisions.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
 }
 
+function groupByCoupon(events: PaymentRequest[]): Map<number, PaymentRequest[]> {
+  const groups = new Map<number, PaymentRequest[]>()
+  for (const e of events) groups.set(e.couponId, [...(groups.get(e.couponId) ?? []), e])
+  return groups
+}
+
 function decide(e: PaymentRequest, status: Decision['status'], reason?: FailureReason): Decision {
   return {
     orderId: e.orderId, userId: e.userId, couponId: e.couponId, price: e.price, serverId: e.serverId,
@@ -110,12 +133,17 @@ function decide(e: PaymentRequest, status: Decision['status'], reason?: FailureR
   }
 }
 
-/** Records an order that could not be processed at all (a poison event) as failed, without a charge. */
-export async function failOrder(db: DB, e: PaymentRequest, reason: FailureReason): Promise<SettledOrder> {
-  await db.insertInto('orders').ignore().values({
+/**
+ * Records an order as FAILED without a charge unless a row for it exists already (INSERT IGNORE): for
+ * a poison event, and as the web's tombstone for an order whose fate it cannot tell. `inserted` says
+ * whether this call wrote the row; `order` is what MySQL now holds.
+ */
+export async function recordFailure(db: DB, e: PaymentRequest, reason: FailureReason): Promise<{ inserted: boolean, order: SettledOrder }> {
+  const result = await db.insertInto('orders').ignore().values({
     id: e.orderId, user_id: e.userId, coupon_id: e.couponId, price: e.price, status: 'FAILED', reason,
     server_id: e.serverId, created_at: new Date(e.createdAt), updated_at: new Date(),
-  }).execute()
+  }).executeTakeFirst()
+  const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) === 1
   const row = (await selectOrdersByIds(db, [e.orderId]))[0]!
-  return settledFromRow(row)
+  return { inserted, order: settledFromRow(row) }
 }

@@ -23,7 +23,6 @@ const dir = failpointDir()
 let fastWeb: StackProc & { url: string }
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   ;[shoppers, procs, fastWeb] = await Promise.all([
     sharedShoppers(120),
     startSaleProcesses({ webs: 1, workers: 1 }),

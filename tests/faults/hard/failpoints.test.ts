@@ -23,7 +23,6 @@ let doomedWorker: StackProc
 let doomedWeb: StackProc & { url: string }
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   const armed = (name: string) => ({ FLASH_SALE_FAILPOINTS: `${name}=kill`, FLASH_SALE_FAILPOINT_DIR: dir, PURCHASE_RATE_LIMIT: '100' })
   ;[shoppers, procs, doomedWorker, doomedWeb] = await Promise.all([
     sharedShoppers(120),

@@ -7,17 +7,16 @@ import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb } from '../../../server/db'
 import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { closeRedis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
-import { burst, isAlive, keys, sleep } from '../support'
+import { burst, isAlive, sleep } from '../support'
 import { ensureRunning, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
 }, 240_000)
 

@@ -16,7 +16,7 @@ import { closeRedis, redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
-import { burst, keys, sleep, statuses } from '../support'
+import { burst, sleep, statuses } from '../support'
 import { newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
@@ -29,7 +29,6 @@ const appDbUrl = (() => {
 })()
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   const database = new URL(process.env.DATABASE_URL!).pathname.slice(1)
   for (const host of ['127.0.0.1', 'localhost', '::1']) {
     await sql.raw(`CREATE USER IF NOT EXISTS 'flash_app'@'${host}' IDENTIFIED BY 'flash_app'`).execute(db())

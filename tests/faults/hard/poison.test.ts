@@ -25,7 +25,6 @@ let victim: number | undefined
 const garbageId = (couponId: number) => `${couponId}-01J0000000000000000000GARB`
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   ;[shoppers, procs, doomedWeb] = await Promise.all([
     sharedShoppers(120),
     startSaleProcesses({ webs: 1, env: { FLASH_SALE_FAILPOINTS: 'worker.dead-letter=throw*1', FLASH_SALE_FAILPOINT_DIR: dir } }),

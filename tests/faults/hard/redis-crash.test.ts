@@ -20,7 +20,6 @@ let shoppers: Shopper[] = []
 let procs: SaleProcesses
 
 beforeAll(async () => {
-  await redis().set(keys.stockLoaded, new Date().toISOString(), 'NX')
   ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
 }, 240_000)
 

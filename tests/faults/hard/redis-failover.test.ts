@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb } from '../../../server/db'
 import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { closeRedis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { createScratchDatabase, startRedisCluster, type RedisServers, type ScratchDatabase } from '../../ops/support/backends'
@@ -32,7 +32,6 @@ beforeAll(async () => {
   env = { REDIS_CLUSTER_NODES: cluster.nodes.join(','), DATABASE_URL: scratch.url, PURCHASE_RATE_LIMIT: '100' }
   delete process.env.REDIS_URL
   Object.assign(process.env, env)
-  await redis().set(keys.stockLoaded, new Date().toISOString())
   procs.push(...await Promise.all([stack.startWeb({ env }), stack.startWeb({ env }), stack.startWorker({ env }), stack.startWorker({ env })]))
 }, 240_000)
 

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto'
+import type { DB } from '../../db'
+import type { RedisClient } from '../../redis/client'
+import { channels, keys } from '../../redis/keys'
+import { applyRepairScript, leaseScript, snapshotScript, type CouponSnapshot } from '../../redis/scripts'
+import { failpoint } from '../failpoints'
+import { log } from '../../observability/log'
+
+/** How long a repair lease lives without renewal (a dead repairer frees the coupon within this). */
+export const REPAIR_LEASE_MS = 10_000
+const MAX_ATTEMPTS = 5
+const CHUNK = 1_000
+
+/** A coupon's Redis state compared with MySQL's (the balance equations of the repair). */
+export interface CouponCheck {
+  couponId: number
+  loaded: boolean
+  version: string
+  redisStock: number
+  entries: number
+  paidEntries: number
+  mysqlStock: number
+  buyers: number
+  owners: number
+  /** (R + |E|) − (M + |E ∩ PAID|): positive = Redis has units MySQL does not, negative = units stranded. */
+  stockDrift: number
+  /** SCARD(buyers) − (owners + |E \ PAID|). */
+  buyersDrift: number
+  /** Pending entries that do not parse (reported, never fatal). */
+  unparsable: string[]
+}
+
+export const inBalance = (c: CouponCheck) => c.loaded && c.stockDrift === 0 && c.buyersDrift === 0
+
+/**
+ * Checks coupons against MySQL: Redis first (one snapshot per coupon), then MySQL, so a settlement
+ * landing between the two reads moves both sides of each equation together. Coupons MySQL does not
+ * know are left out.
+ */
+export async function checkCoupons(db: DB, redis: RedisClient, couponIds: number[]): Promise<CouponCheck[]> {
+  return await balanceOf(db, await Promise.all(couponIds.map(async (id) => [id, await snapshotScript(redis, id)] as const)))
+}
+
+/** The MySQL half of checkCoupons, for snapshots already taken (the reconciler's). */
+export async function balanceOf(db: DB, snapshots: (readonly [number, CouponSnapshot])[]): Promise<CouponCheck[]> {
+  if (!snapshots.length) return []
+  const couponIds = snapshots.map(([id]) => id)
+  const entryIds = snapshots.flatMap(([, s]) => [...s.entries.keys()])
+  const [stocks, owners, paid] = await Promise.all([
+    db.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute(),
+    db.selectFrom('user_coupons').select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', 'in', couponIds).groupBy('coupon_id').execute(),
+    paidAmong(db, entryIds),
+  ])
+  const stockOf = new Map(stocks.map((r) => [Number(r.id), Number(r.stock)]))
+  const ownersOf = new Map(owners.map((r) => [Number(r.coupon_id), Number(r.n)]))
+  return snapshots.filter(([id]) => stockOf.has(id)).map(([id, s]) => balance(id, s, stockOf.get(id)!, ownersOf.get(id) ?? 0, paid))
+}
+
+export async function checkCoupon(db: DB, redis: RedisClient, couponId: number): Promise<CouponCheck | null> {
+  return (await checkCoupons(db, redis, [couponId]))[0] ?? null
+}
+
+function balance(couponId: number, s: CouponSnapshot, mysqlStock: number, owners: number, paid: Set<string>): CouponCheck {
+  const ids = [...s.entries.keys()]
+  const paidEntries = ids.filter((id) => paid.has(id)).length
+  const redisStock = s.stock ?? 0
+  return {
+    couponId, loaded: s.loaded, version: s.version, redisStock, entries: ids.length, paidEntries, mysqlStock, buyers: s.buyerCount, owners,
+    stockDrift: redisStock + ids.length - (mysqlStock + paidEntries),
+    buyersDrift: s.buyerCount - (owners + ids.length - paidEntries),
+    unparsable: ids.filter((id) => typeof s.entries.get(id) === 'string'),
+  }
+}
+
+async function paidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
+  const paid = new Set<string>()
+  for (let i = 0; i < orderIds.length; i += CHUNK) {
+    const rows = await db.selectFrom('orders').select('id').where('id', 'in', orderIds.slice(i, i + CHUNK)).where('status', '=', 'PAID').execute()
+    for (const r of rows) paid.add(r.id)
+  }
+  return paid
+}
+
+export type RepairResult =
+  | { status: 'repaired', attempts: number, stock: number, buyers: number }
+  | { status: 'busy' | 'not-found' | 'lease-lost' | 'gave-up', attempts: number }
+
+/**
+ * Sets a coupon's Redis state from MySQL and its pending ledger, under the coupon's repair lease
+ * (reservations answer TRY_AGAIN_LATER meanwhile): snapshot, read MySQL, then one script that writes
+ * stock = max(0, M + |E ∩ PAID| − |E|), buyers = owners ∪ users(E) and the marker — or aborts if the
+ * version moved since the snapshot (a follow-up landed), and the repair starts over. So a repair
+ * racing live settlement neither creates nor destroys a unit. Also how a coupon is first loaded.
+ */
+export async function repairCoupon(db: DB, redis: RedisClient, couponId: number): Promise<RepairResult> {
+  const token = randomUUID()
+  const leaseKey = keys.repair(couponId)
+  if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return { status: 'busy', attempts: 0 }
+  const renew = setInterval(() => {
+    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error: String(error) }))
+  }, REPAIR_LEASE_MS / 3)
+  renew.unref()
+  let attempts = 0
+  try {
+    while (attempts < MAX_ATTEMPTS) {
+      attempts++
+      const snapshot = await snapshotScript(redis, couponId)
+      const row = await db.selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirst()
+      if (!row) return { status: 'not-found', attempts }
+      const paid = await paidAmong(db, [...snapshot.entries.keys()])
+      const owners = await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
+      await failpoint('repair.before-apply')
+      await stageBuyers(redis, couponId, owners.map((o) => String(o.user_id)))
+      const result = await applyRepairScript(redis, couponId, {
+        version: snapshot.version, token, mysqlStock: Number(row.stock), paidEntries: paid.size, marker: new Date(snapshot.now).toISOString(),
+      })
+      if (result.status === 'LEASE_LOST') return { status: 'lease-lost', attempts }
+      if (result.status === 'OK') {
+        // Stock may have come back: every instance drops its sold-out flag for this coupon.
+        await redis.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-repaired' }))
+        return { status: 'repaired', attempts, stock: result.stock!, buyers: result.buyers! }
+      }
+    }
+    return { status: 'gave-up', attempts }
+  } finally {
+    clearInterval(renew)
+    await leaseScript(redis, leaseKey, token, 'release').catch(() => { /* it expires by itself */ })
+  }
+}
+
+/** MySQL's owners into the staging set, in chunks (a script's arguments and Lua's unpack have limits). */
+async function stageBuyers(redis: RedisClient, couponId: number, userIds: string[]): Promise<void> {
+  const staging = keys.buyersStaging(couponId)
+  await redis.del(staging)
+  for (let i = 0; i < userIds.length; i += CHUNK) await redis.sadd(staging, ...userIds.slice(i, i + CHUNK))
+  if (userIds.length) await redis.pexpire(staging, 60_000)
+}

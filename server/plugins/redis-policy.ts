@@ -1,0 +1,16 @@
+import { redis } from '../redis/client'
+import { assertNoEviction } from '../redis/memory-policy'
+import { log } from '../observability/log'
+
+/** A web instance refuses to run against a Redis that may evict stock or reservations. */
+export default defineNitroPlugin(() => {
+  if (import.meta.prerender) return
+  assertNoEviction(redis()).catch((error: unknown) => {
+    if (error instanceof Error && /maxmemory-policy/.test(error.message)) {
+      log.error('refusing to start', { error: error.message })
+      process.exit(1)
+    }
+    // Redis unreachable at start-up is an outage, not a misconfiguration: purchases answer TRY_AGAIN_LATER.
+    log.warn('could not check Redis maxmemory-policy at start-up', { error: String(error) })
+  })
+})
