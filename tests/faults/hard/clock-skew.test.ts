@@ -71,14 +71,15 @@ describe('F6: a web 30 s ahead of the worker (faketime)', () => {
       const diedAt = Date.now()
       expect(fired(dir, 'web.after-reserve')).toBe(1)
       const stranded = Object.entries(await redis().hgetall(keys.pending(couponId))).filter(([, v]) => v.includes(`"serverId":"${FAST_WEB}"`)).map(([k]) => k)
-      expect(stranded, 'the fast web died without leaving its reservation').toHaveLength(1)
+      // (requests in flight reach the reserve script side by side: the kill may strand more than one)
+      expect(stranded.length, 'the fast web died without leaving its reservation').toBeGreaterThan(0)
       // its reservation is settled within the reconciler's window plus two passes of slack
       const settled = await eventually(async () => {
-        const [left] = await redis().hmget(keys.pending(couponId), stranded[0]!)
-        return left === null || left === undefined || !left.includes('"state":"reserved"') ? true : null
+        const left = await redis().hmget(keys.pending(couponId), ...stranded)
+        return left.every((v) => v === null || !v.includes('"state":"reserved"')) ? true : null
       }, 40_000, 250)
       const waited = (Date.now() - diedAt) / 1000
-      sale.row.happened = `web clock ${skew.toFixed(0)} s ahead; it died after reserving; its reservation left after ${waited.toFixed(1)} s`
+      sale.row.happened = `web clock ${skew.toFixed(0)} s ahead; it died after reserving; its ${stranded.length} reservations left after ${waited.toFixed(1)} s`
       expect(settled).toBe(true)
       expect(waited, 'the dead fast web\'s reservation was held as if its clock were right').toBeLessThan(25)
       const first = await running

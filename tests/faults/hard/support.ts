@@ -138,7 +138,7 @@ export async function recoversFully(sale: Sale, recoveredAt: number, env: Record
   sale.attempts.push(...again.attempts)
   const after = await quiet(sale.couponId, 60_000)
   const sold = (after?.paid ?? (await couponState(sale.couponId)).paid) - before.paid
-  sale.row.remainingSold = `${sold} of ${remaining}`
+  sale.row.remainingSold = `${before.paid}/${before.totalStock} sold in the fault's burst; the rest: ${sold} of ${remaining}`
   expect(after, 'the coupon never went quiet after the follow-up burst').toBeTruthy()
   expect({ sold, redisStock: after!.redisStock, mysqlStock: after!.mysqlStock }).toEqual({ sold: remaining, redisStock: 0, mysqlStock: 0 })
 
