@@ -17,8 +17,8 @@ afterAll(async () => {
 })
 
 // Kafka plays no part here (no events in flight): a barrier over no partitions.
-const reconciler = () => new Reconciler({
-  db: db(), redis: redis(), consuming: () => true, republish: async () => {},
+const reconciler = (setCheckEvery?: number) => new Reconciler({
+  db: db(), redis: redis(), consuming: () => true, republish: async () => {}, setCheckEvery,
   barrier: new LoadBarrier(async () => []),
 })
 
@@ -59,6 +59,19 @@ describe('the anti-entropy check and repair', () => {
     expect((await couponState(couponId)).redisStock).toBe(1)
     await pass.pass()
     expect(await couponState(couponId)).toMatchObject({ redisStock: 3, mysqlStock: 3 })
+  })
+
+  it('repairs a buyer set whose members differ from the owners although the counts agree (the slower set check)', async () => {
+    const couponId = await createCouponOnSale({ stock: 3 })
+    const [user] = await createUsers(1)
+    await reserve(couponId, user!)
+    await redis().multi().srem(keys.buyers(couponId), String(user)).sadd(keys.buyers(couponId), '888888').exec() // swapped
+    expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true) // the counts cannot see it
+    const pass = reconciler(1)
+    await pass.pass()
+    expect(await redis().smembers(keys.buyers(couponId))).toEqual(['888888'])
+    await pass.pass()
+    expect(await redis().smembers(keys.buyers(couponId))).toEqual([String(user)])
   })
 
   it('skips and reports an entry it cannot parse instead of failing the pass', async () => {
