@@ -7,13 +7,12 @@
  *    reconciler's 10 s window plus a pass or two — not 30 s later, as the web's timestamps would say.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb, db } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { db } from '../../../server/db'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import { trpc, type Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
-import { failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
 
 const SKEW_S = 30
 const FAST_WEB = `fast-web-${process.pid}`
@@ -35,9 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([procs?.stop(), fastWeb?.stop().catch(() => {})])
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
+  await closeConnections()
 })
 
 /** How far ahead of ours a web instance's clock is (seconds), from the Date header it answers with. */

@@ -8,13 +8,11 @@
  *    publish — a reservation with no event and a shopper with no answer; the reconciler re-publishes it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
-import { failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+import { closeConnections, failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -34,9 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([procs?.stop(), doomedWorker?.stop().catch(() => {}), doomedWeb?.stop().catch(() => {})])
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
+  await closeConnections()
 })
 
 describe('F5: a worker killed between MySQL commit and offset commit, a web killed between reserve and publish', () => {

@@ -4,38 +4,22 @@
  * their reservations are cancelled; the units that come back must be sold again, not stranded.
  * (The 3-broker case, the partition leader SIGKILLed, is tests/ops/kafka-replicated.test.ts.)
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis } from '../../../server/redis/client'
+import { describe, expect, it } from 'vitest'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
-import type { Shopper } from '../../support/shoppers'
-import { burst, isAlive, sleep } from '../support'
-import { ensureRunning, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+import { burst, isAlive, keys, sleep } from '../support'
+import { newSale, recoversFully, reporting, saleFixture, stack, until } from './support'
 
-let shoppers: Shopper[] = []
-let procs: SaleProcesses
-
-beforeAll(async () => {
-  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
-}, 240_000)
-
-afterAll(async () => {
-  await ensureRunning('kafka')
-  await procs?.stop()
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
-})
+const fixture = saleFixture({ restore: ['kafka'] })
 
 describe('F3: the Kafka broker SIGKILLed mid-burst', () => {
   it('answers no 500, loses no accepted order, and sells exactly the stock once the broker is back', async () => {
     const couponId = await createCouponOnSale({ stock: 80, price: 10 })
-    const sale = newSale('F3 Kafka broker SIGKILL', couponId, shoppers, procs.urls)
+    const sale = newSale('F3 Kafka broker SIGKILL', couponId, fixture.shoppers, fixture.procs.urls)
     await reporting(sale, async () => {
       const pidBefore = stack.processes().kafka!.pid
-      const running = burst(procs.urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 180_000 })
-      await sleep(1_500)
+      const running = burst(fixture.procs.urls, fixture.shoppers, couponId, { spreadMs: 3_000, deadlineMs: 180_000 })
+      await until('buyers before the fault', () => redis().scard(keys.buyers(couponId)), 25)
       await stack.killService('kafka')
       const killedAt = Date.now()
       expect(isAlive(pidBefore), 'the broker survived its SIGKILL').toBe(false)

@@ -4,39 +4,23 @@
  * the crash cut is rolled back by recovery and its events are delivered again.
  */
 import { readFileSync } from 'node:fs'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis } from '../../../server/redis/client'
+import { describe, expect, it } from 'vitest'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
-import type { Shopper } from '../../support/shoppers'
-import { burst, isAlive, sleep } from '../support'
-import { ensureRunning, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+import { burst, isAlive, keys, sleep } from '../support'
+import { newSale, recoversFully, reporting, saleFixture, stack, until } from './support'
 
-let shoppers: Shopper[] = []
-let procs: SaleProcesses
-
-beforeAll(async () => {
-  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
-}, 240_000)
-
-afterAll(async () => {
-  await ensureRunning('mariadb')
-  await procs?.stop()
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
-})
+const fixture = saleFixture({ restore: ['mariadb'] })
 
 describe('F4: MariaDB SIGKILLed mid-batch', () => {
   it('recovers from the crash, answers no 500, settles every accepted order and sells exactly the stock', async () => {
     const couponId = await createCouponOnSale({ stock: 80, price: 10 })
-    const sale = newSale('F4 MariaDB SIGKILL (crash recovery)', couponId, shoppers, procs.urls)
+    const sale = newSale('F4 MariaDB SIGKILL (crash recovery)', couponId, fixture.shoppers, fixture.procs.urls)
     await reporting(sale, async () => {
       const { pid: pidBefore, log } = stack.processes().mariadb!
       const logBefore = readFileSync(log, 'utf8').length
-      const running = burst(procs.urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
-      await sleep(1_500)
+      const running = burst(fixture.procs.urls, fixture.shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
+      await until('buyers before the fault', () => redis().scard(keys.buyers(couponId)), 25)
       await stack.killService('mariadb')
       expect(isAlive(pidBefore), 'MariaDB survived its SIGKILL').toBe(false)
       await sleep(2_000)

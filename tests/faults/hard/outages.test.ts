@@ -10,14 +10,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { createConnection } from 'mysql2/promise'
-import { closeDb, db } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { db } from '../../../server/db'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
-import { burst, sleep, statuses } from '../support'
-import { newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses } from './support'
+import { burst, keys, sleep, statuses } from '../support'
+import { closeConnections, until, newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -40,9 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sql`SET GLOBAL read_only = 0`.execute(db()).catch(() => {})
   await procs?.stop()
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
+  await closeConnections()
 })
 
 /** A burst with `outage` on for 5 s in its middle; `proof` shows the outage is real (and says how). */
@@ -51,7 +48,7 @@ async function pausesAndFailsNothing(fault: string, outage: { start: () => Promi
   const sale = newSale(fault, couponId, shoppers, procs.urls)
   await reporting(sale, async () => {
     const running = burst(procs.urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
-    await sleep(1_000)
+    await until('buyers before the outage', () => redis().scard(keys.buyers(couponId)), 20)
     await outage.start()
     try {
       sale.row.happened = await outage.proof()

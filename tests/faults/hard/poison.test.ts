@@ -8,14 +8,12 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
 import { kafka, topics } from '../../../server/kafka/client'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, type StackProc } from '../support'
-import { failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -36,9 +34,7 @@ afterAll(async () => {
   // the garbage this file injected goes, after its checks, so that the next files judge their own faults
   if (victim) await redis().hdel(keys.pending(victim), garbageId(victim))
   await Promise.all([procs?.stop(), doomedWeb?.stop().catch(() => {})])
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
+  await closeConnections()
 })
 
 /** Whether a message with this key has reached the dead-letter topic (read from the start by a group of our own). */

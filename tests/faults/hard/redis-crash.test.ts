@@ -4,43 +4,27 @@
  * it again: Redis comes back having forgotten its most recent scripts (reservations, claims,
  * follow-ups) that MySQL may already know about. The product must heal that by itself.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { statSync } from 'node:fs'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../../server/redis/client'
+import { redis } from '../../../server/redis/client'
 import { loseAofTail, newestIncrAof } from '../../../scripts/lib/crash.mjs'
 import { createCouponOnSale } from '../../support/data'
-import type { Shopper } from '../../support/shoppers'
-import { burst, isAlive, keys, redisRunId, sleep } from '../support'
-import { ensureRunning, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+import { burst, isAlive, keys, redisRunId } from '../support'
+import { newSale, recoversFully, reporting, saleFixture, stack, until } from './support'
 
 const STOCK = 80
-let shoppers: Shopper[] = []
-let procs: SaleProcesses
-
-beforeAll(async () => {
-  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
-}, 240_000)
-
-afterAll(async () => {
-  await ensureRunning('redis')
-  await procs?.stop()
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
-})
+const fixture = saleFixture({ restore: ['redis'] })
 
 describe('F1: Redis SIGKILLed mid-burst, the tail of its AOF lost', () => {
   it('forgets its last writes, answers no 500, and heals: audit passes, the rest of the stock sells exactly', async () => {
     const couponId = await createCouponOnSale({ stock: STOCK, price: 10 })
-    const sale = newSale('F1 Redis SIGKILL + AOF tail lost', couponId, shoppers, procs.urls)
+    const sale = newSale('F1 Redis SIGKILL + AOF tail lost', couponId, fixture.shoppers, fixture.procs.urls)
     await reporting(sale, async () => {
       const aofAtStart = statSync(newestIncrAof(stack.redisDir)).size
       const runIdBefore = await redisRunId()
       const pidBefore = stack.processes().redis!.pid
-      const running = burst(procs.urls, shoppers, couponId, { spreadMs: 3_000 })
-      await sleep(1_500)
+      const running = burst(fixture.procs.urls, fixture.shoppers, couponId, { spreadMs: 3_000 })
+      await until('buyers before the fault', () => redis().scard(keys.buyers(couponId)), 25)
       const buyersBefore = await redis().smembers(keys.buyers(couponId))
       await stack.killService('redis')
       expect(isAlive(pidBefore), 'Redis survived its SIGKILL').toBe(false)

@@ -9,14 +9,11 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb } from '../../../server/db'
-import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
-import { closeRedis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { createScratchDatabase, startRedisCluster, type RedisServers, type ScratchDatabase } from '../../ops/support/backends'
-import { burst, keys, sleep, type StackProc } from '../support'
-import { newSale, recoversFully, reporting, sharedShoppers, stack } from './support'
+import { burst, keys, type StackProc } from '../support'
+import { closeConnections, newSale, recoversFully, reporting, sharedShoppers, stack, until } from './support'
 
 const run = promisify(execFile)
 const cli = async (port: number, ...args: string[]) => (await run('redis-cli', ['-p', String(port), ...args])).stdout
@@ -37,9 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.stop(15_000).catch(() => {})))
-  await closePaymentPublisher()
-  await closeRedis()
-  await closeDb()
+  await closeConnections()
   await Promise.all([cluster?.stop(), scratch?.drop()])
   process.env = savedEnv
 })
@@ -68,11 +63,12 @@ describe('F2: Redis Cluster fails over to a lagging replica', () => {
       const masterProc = cluster.servers.find((s) => s.port === master)!.child
       const replicaProc = cluster.servers.find((s) => s.port === replica)!.child
       const running = burst(urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
-      await sleep(500)
+      const buyersOnMaster = async () => Number((await cli(master, 'scard', keys.buyers(couponId))).trim())
+      await until('buyers before the replica stops', buyersOnMaster, 5)
       replicaProc.kill('SIGSTOP')
       await cli(master, 'client', 'kill', 'type', 'replica') // the link breaks; a stopped replica cannot come back for more
       const offsetAtStop = Number(/master_repl_offset:(\d+)/.exec(await cli(master, 'info', 'replication'))![1])
-      await sleep(1_500)
+      await until('buyers the stopped replica never saw', buyersOnMaster, 30)
       const buyersBefore = await cli(master, 'smembers', keys.buyers(couponId))
       const offsetAtKill = Number(/master_repl_offset:(\d+)/.exec(await cli(master, 'info', 'replication'))![1])
       masterProc.kill('SIGKILL')

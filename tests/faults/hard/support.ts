@@ -14,7 +14,10 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { expect } from 'vitest'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { closeDb } from '../../../server/db'
+import { closePaymentPublisher } from '../../../server/domain/orders/purchase'
+import { closeRedis } from '../../../server/redis/client'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { Shopper } from '../../support/shoppers'
 import { couponState } from '../../support/data'
@@ -183,4 +186,43 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
 /** Starts a stack service again if a failed test left it dead (so the next test files find it). */
 export async function ensureRunning(name: 'redis' | 'kafka' | 'mariadb'): Promise<void> {
   if (!stack.processes()[name]) await stack.startService(name)
+}
+
+/** Closes this test process's own connections (publisher, Redis, MySQL) at the end of a file. */
+export async function closeConnections(): Promise<void> {
+  await closePaymentPublisher()
+  await closeRedis()
+  await closeDb()
+}
+
+/**
+ * The usual set-up of a fault file: the shared shoppers and web instances + workers before its tests;
+ * after them, `restore` services a failed test left dead are started again, then everything stops.
+ */
+export function saleFixture({ restore = [] }: { restore?: ('redis' | 'kafka' | 'mariadb')[] } = {}) {
+  const fixture = { shoppers: [] as Shopper[], procs: undefined as unknown as SaleProcesses }
+  beforeAll(async () => {
+    ;[fixture.shoppers, fixture.procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
+  }, 240_000)
+  afterAll(async () => {
+    for (const name of restore) await ensureRunning(name)
+    await fixture.procs?.stop()
+    await closeConnections()
+  })
+  return fixture
+}
+
+/**
+ * Waits until `count()` reaches `atLeast` (e.g. the coupon's buyers: the burst is really under way),
+ * so a fault lands mid-burst however slow the machine is; fails after `timeoutMs`.
+ */
+export async function until(what: string, count: () => Promise<number>, atLeast: number, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  let n = await count()
+  while (n < atLeast) {
+    if (Date.now() > deadline) throw new Error(`${what}: ${n} after ${timeoutMs / 1000} s, waited for ${atLeast}`)
+    await sleep(50)
+    n = await count()
+  }
+  return n
 }
