@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { kafka, topics } from '../../../server/kafka/client'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
+import { onDeadLetters } from '../../support/dead-letters'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, type StackProc } from '../support'
 import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
@@ -37,21 +38,6 @@ afterAll(async () => {
   await closeConnections()
 })
 
-/** Whether a message with this key has reached the dead-letter topic (read from the start by a group of our own). */
-async function deadLettered(key: string, timeoutMs: number): Promise<boolean> {
-  const consumer = kafka().consumer({ groupId: `fault-test-${randomUUID()}` })
-  let found = false
-  await consumer.connect()
-  try {
-    await consumer.subscribe({ topic: topics.deadLetters, fromBeginning: true })
-    await consumer.run({ eachMessage: async ({ message }) => { if (message.key?.toString() === key) found = true } })
-    await eventually(async () => found, timeoutMs, 500)
-  } finally {
-    await consumer.disconnect()
-  }
-  return found
-}
-
 describe('F8: poison in the failure path', () => {
   it('a corrupt pending entry and a dead-letter send that throws once wedge nothing', async () => {
     victim = await createCouponOnSale({ stock: 5, price: 10 })
@@ -73,7 +59,7 @@ describe('F8: poison in the failure path', () => {
       expect(await eventually(async () => fired(dir, 'worker.dead-letter') >= 1, 30_000, 500), 'the dead-letter failpoint never fired').toBe(true)
       const recoveredAt = Date.now()
       sale.row.happened = 'garbage entry written; dead-letter send threw once (failpoint fired); a web died with a reservation in hand'
-      expect(await deadLettered(poisonKey, 30_000), 'the malformed event never reached the dead-letter topic').toBe(true)
+      expect(await onDeadLetters(poisonKey, 30_000), 'the malformed event never reached the dead-letter topic').toBe(true)
 
       const first = await running
       sale.attempts.push(...first.attempts)
