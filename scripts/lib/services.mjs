@@ -265,6 +265,48 @@ export async function createKafkaTopics(stack, topics = KAFKA_TOPICS) {
   )
 }
 
+/**
+ * server.properties of a combined KRaft node (broker + controller): the one broker config of the
+ * project, for the stack's single node and for the tests' 3-node cluster
+ * (tests/ops/support/kafka-cluster.ts). `voters` ('1@host:port,…') makes it one node of a static
+ * quorum with replication 3 and min.insync.replicas 2; without it, a standalone node with
+ * replication 1.
+ */
+export function kafkaServerProperties({ nodeId = 1, port, controllerPort, dataDir, voters }) {
+  const replicas = voters ? 3 : 1
+  const minIsr = voters ? 2 : 1
+  return `# Written by scripts/lib/services.mjs — combined KRaft node ${nodeId}${voters ? ` of a ${voters.split(',').length}-node quorum` : ' (standalone)'}
+process.roles=broker,controller
+node.id=${nodeId}
+${voters ? `controller.quorum.voters=${voters}` : `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${dataDir}
+num.partitions=6
+default.replication.factor=${replicas}
+min.insync.replicas=${minIsr}
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=${replicas}
+offsets.topic.num.partitions=6
+transaction.state.log.replication.factor=${replicas}
+transaction.state.log.min.isr=${minIsr}
+transaction.state.log.num.partitions=6
+share.coordinator.state.topic.replication.factor=${replicas}
+share.coordinator.state.topic.min.isr=${minIsr}
+group.initial.rebalance.delay.ms=0
+log.retention.hours=24
+log.segment.bytes=104857600
+num.network.threads=2
+num.io.threads=${voters ? 2 : 4}
+${voters ? `# a killed broker is fenced (and its partitions get new leaders) after 3 s instead of 9 s
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
+` : ''}`
+}
+
 export async function startKafka(stack) {
   const port = stack.ports.kafka
   const cport = stack.ports.kafkaController
@@ -280,32 +322,7 @@ export async function startKafka(stack) {
     warn(`Kafka controller port changed (${meta.controllerPort} → ${cport}): starting Kafka with empty data`)
     fs.rmSync(data, { recursive: true, force: true })
   }
-  const props = `# Written by scripts/lib/services.mjs — single combined KRaft node
-process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:${cport}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=${data}
-num.partitions=6
-default.replication.factor=1
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=6
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-min.insync.replicas=1
-group.initial.rebalance.delay.ms=0
-log.retention.hours=24
-log.segment.bytes=104857600
-num.network.threads=2
-num.io.threads=4
-`
+  const props = kafkaServerProperties({ port, controllerPort: cport, dataDir: data })
   fs.writeFileSync(path.join(kdir, 'server.properties'), props)
   fs.writeFileSync(path.join(kdir, 'log4j2.properties'), KAFKA_LOG4J)
   fs.writeFileSync(path.join(kdir, 'tools-log4j2.properties'), TOOLS_LOG4J)

@@ -71,6 +71,11 @@ function writeAtomic(file, text) {
   fs.renameSync(tmp, file)
 }
 
+/** `node <script>`, or under a wrapper command such as `faketime -f +30s` (clock-skew tests). */
+function nodeCommand(wrap, script) {
+  return wrap.length ? { cmd: wrap[0], args: [...wrap.slice(1), process.execPath, script] } : { cmd: process.execPath, args: [script] }
+}
+
 function stopRank(key) {
   if (key.startsWith('nginx')) return 0
   if (key.startsWith('web-')) return 1
@@ -202,6 +207,10 @@ export class Stack {
   killService(name) {
     return this.killKey(name)
   }
+  /** Redis' data dir (its AOF: scripts/lib/crash.mjs loseAofTail). */
+  get redisDir() {
+    return path.join(this.dir, 'redis')
+  }
 
   // ---- NGINX
   /**
@@ -230,36 +239,34 @@ export class Stack {
       .sort((a, b) => a - b)
   }
   /** A web instance: node .output/server/index.mjs on 127.0.0.1:port, ready when /healthz answers 200. */
-  async startWeb({ port, env = {}, timeoutMs = 60_000 } = {}) {
+  async startWeb({ port, env = {}, timeoutMs = 60_000, wrap = [] } = {}) {
     port ??= await freePort()
     const handle = await launch(this, {
       key: `web-${port}`,
       label: `web instance`,
       port,
-      cmd: process.execPath,
-      args: [path.join(ROOT, '.output', 'server', 'index.mjs')],
+      ...nodeCommand(wrap, path.join(ROOT, '.output', 'server', 'index.mjs')),
       cwd: ROOT,
       env: { ...process.env, ...this.env, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port), ...env },
       timeoutMs,
       ready: async () => (await httpStatus(`http://127.0.0.1:${port}/healthz`, 2000)) === 200,
     })
-    return { port, url: `http://127.0.0.1:${port}`, pid: handle.pid, log: handle.logFile, stop: (t) => this.stopKey(`web-${port}`, t), kill: () => this.killKey(`web-${port}`) }
+    return { port, url: `http://127.0.0.1:${port}`, pid: handle.pid, log: handle.logFile, exited: handle.exited, stop: (t) => this.stopKey(`web-${port}`, t), kill: () => this.killKey(`web-${port}`) }
   }
   /** A payment worker: node .output/worker/index.mjs, ready when :metricsPort/healthz answers 200. */
-  async startWorker({ metricsPort, env = {}, timeoutMs = 60_000 } = {}) {
+  async startWorker({ metricsPort, env = {}, timeoutMs = 60_000, wrap = [] } = {}) {
     metricsPort ??= await freePort()
     const handle = await launch(this, {
       key: `worker-${metricsPort}`,
       label: 'payment worker (metrics)',
       port: metricsPort,
-      cmd: process.execPath,
-      args: [path.join(ROOT, '.output', 'worker', 'index.mjs')],
+      ...nodeCommand(wrap, path.join(ROOT, '.output', 'worker', 'index.mjs')),
       cwd: ROOT,
       env: { ...process.env, ...this.env, METRICS_PORT: String(metricsPort), ...env },
       timeoutMs,
       ready: async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/healthz`, 2000)) === 200,
     })
-    return { metricsPort, pid: handle.pid, log: handle.logFile, stop: (t) => this.stopKey(`worker-${metricsPort}`, t), kill: () => this.killKey(`worker-${metricsPort}`) }
+    return { metricsPort, pid: handle.pid, log: handle.logFile, exited: handle.exited, stop: (t) => this.stopKey(`worker-${metricsPort}`, t), kill: () => this.killKey(`worker-${metricsPort}`) }
   }
   async killKey(key) {
     const rec = this.processes()[key]

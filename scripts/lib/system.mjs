@@ -32,6 +32,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'nginx', bins: ['nginx'] },
   { pkg: 'chromium', bins: ['chromium'] },
   { pkg: 'unzip', bins: ['unzip'] },
+  // the clock-skew fault test runs a web instance under faketime (libfaketime)
+  { pkg: 'faketime', bins: ['faketime'] },
 ]
 
 /** Finds a binary on PATH or in the sbin folders (mariadbd and nginx live in /usr/sbin). */

@@ -12,31 +12,57 @@ import { openStack } from '../../scripts/lib/stack.mjs'
 import type { Shopper } from '../support/shoppers'
 import { couponState, eventually } from '../support/data'
 
+/** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
+export { isAlive } from '../../scripts/lib/proc.mjs'
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export interface StackProc { pid: number, url?: string, port?: number, stop: (timeoutMs?: number) => Promise<void>, kill: () => Promise<void> }
-interface StackApi {
-  startWeb(o: { env?: Record<string, string> }): Promise<StackProc & { url: string, port: number }>
-  startWorker(o: { env?: Record<string, string> }): Promise<StackProc>
+export interface StackProc {
+  pid: number
+  url?: string
+  port?: number
+  log: string
+  /** resolves with the exit code, or the signal's name ('SIGKILL') */
+  exited: Promise<number | string>
+  stop: (timeoutMs?: number) => Promise<void>
+  kill: () => Promise<void>
+}
+type Service = 'mariadb' | 'redis' | 'kafka' | 'keycloak'
+/** `wrap`: a command to run node under, e.g. ['faketime', '-f', '+30s'] */
+interface StartOptions { env?: Record<string, string>, wrap?: string[] }
+export interface StackApi {
+  dir: string
+  env: Record<string, string>
+  redisDir: string
+  logsDir: string
+  startWeb(o: StartOptions): Promise<StackProc & { url: string, port: number }>
+  startWorker(o: StartOptions): Promise<StackProc>
   restartRedis(): Promise<unknown>
   restartKafka(): Promise<unknown>
-  processes(): Record<string, { pid: number }>
+  /** SIGKILL (the process group), then wait until it is gone */
+  killService(name: Service): Promise<void>
+  startService(name: Service): Promise<{ pid: number }>
+  processes(): Record<string, { pid: number, log: string }>
 }
 
 export function testStack(): StackApi {
   return openStack() as unknown as StackApi
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
+/** One purchase attempt and its answer, for the history check (tests/faults/hard/history.ts). */
+export interface Attempt {
+  /** the shopper's Keycloak id (= users.sub) */
+  sub: string
+  couponId: number
+  /** PENDING, a refusal's `reason` (TRY_AGAIN_LATER, SOLD_OUT, …), `HTTP <status>` without one, or NO_ANSWER (connection cut, timeout) */
+  answer: string
+  status: number | null
+  orderId?: string
 }
 
 export interface BurstResult {
+  /** every attempt, in the order the answers came */
+  attempts: Attempt[]
   /** orderIds answered PENDING to a shopper */
   accepted: string[]
   /** final answers by reason: PENDING, SOLD_OUT, ALREADY_PURCHASED, GAVE_UP */
@@ -51,7 +77,7 @@ export interface BurstResult {
  * errors are retried with jitter until `deadlineMs`; 200 and 409 are final.
  */
 export async function burst(urls: () => string[], shoppers: Shopper[], couponId: number, { spreadMs = 3_000, deadlineMs = 90_000 } = {}): Promise<BurstResult> {
-  const result: BurstResult = { accepted: [], outcomes: {}, retries: {} }
+  const result: BurstResult = { attempts: [], accepted: [], outcomes: {}, retries: {} }
   const count = (m: Record<string, number>, k: string) => { m[k] = (m[k] ?? 0) + 1 }
   const deadline = Date.now() + deadlineMs
   await Promise.all(shoppers.map(async (s, i) => {
@@ -70,16 +96,19 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
         const json = await res.json().catch(() => ({})) as { result?: { data?: { orderId: string } }, error?: { data?: { reason?: string } } }
         if (res.status === 200 && json.result?.data?.orderId) {
           result.accepted.push(json.result.data.orderId)
+          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId })
           count(result.outcomes, 'PENDING')
           return
         }
         const reason = json.error?.data?.reason ?? `HTTP ${res.status}`
+        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status })
         if (res.status === 409) {
           count(result.outcomes, reason)
           return
         }
         count(result.retries, reason)
       } catch (error) {
+        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null })
         count(result.retries, `connection: ${(error as Error).name}`)
         web++
       }

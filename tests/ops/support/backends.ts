@@ -43,8 +43,10 @@ function spawnRedis(port: number, dir: string, extra: string[] = []): ChildProce
 export interface RedisServers {
   /** `redis://…` for a single server; empty for a cluster. */
   url: string
-  /** host:port of every master. */
+  /** host:port of every node (a cluster's masters and replicas). */
   nodes: string[]
+  /** every redis-server process (masters and replicas), for fault tests to signal */
+  servers: { port: number, child: ChildProcess }[]
   stop: () => Promise<void>
 }
 
@@ -62,35 +64,42 @@ export async function startRedisServer(): Promise<RedisServers> {
     await stop()
     throw new Error(`redis-server on :${port} did not start`)
   }
-  return { url: `redis://127.0.0.1:${port}`, nodes: [`127.0.0.1:${port}`], stop }
+  return { url: `redis://127.0.0.1:${port}`, nodes: [`127.0.0.1:${port}`], servers: [{ port, child }], stop }
 }
 
 /**
- * A Redis Cluster of `masters` redis-server processes (`--cluster-enabled yes`) joined with
- * `redis-cli --cluster create … --cluster-replicas 0`, ready when every node reports cluster_state:ok.
+ * A Redis Cluster of `masters` redis-server processes (`--cluster-enabled yes`), each with `replicas`
+ * replicas, joined with `redis-cli --cluster create … --cluster-replicas <replicas>`, ready when every
+ * node reports cluster_state:ok (and every replica is linked to its master).
  */
-export async function startRedisCluster(masters = 3): Promise<RedisServers> {
+export async function startRedisCluster(masters = 3, { replicas = 0 } = {}): Promise<RedisServers> {
   const dir = mkdtempSync(join(tmpdir(), 'flash-redis-cluster-'))
-  const children: ChildProcess[] = []
-  const ports: number[] = []
+  const servers: { port: number, child: ChildProcess }[] = []
   const stop = async () => {
-    await Promise.all(children.map(stopChild))
+    for (const s of servers) s.child.kill('SIGCONT') // a stopped one cannot stop
+    await Promise.all(servers.map((s) => stopChild(s.child)))
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freePort()
       const nodeDir = join(dir, String(port))
       await run('mkdir', ['-p', nodeDir])
-      ports.push(port)
-      children.push(spawnRedis(port, nodeDir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '2000']))
+      servers.push({ port, child: spawnRedis(port, nodeDir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '2000']) })
     }
+    const ports = servers.map((s) => s.port)
     for (const port of ports) for (let i = 0; i < 100 && !(await redisPing(port)); i++) await sleep(50)
-    const nodes = ports.map((p) => `127.0.0.1:${p}`)
-    await run('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'])
+    const all = ports.map((p) => `127.0.0.1:${p}`)
+    await run('redis-cli', ['--cluster', 'create', ...all, '--cluster-replicas', String(replicas), '--cluster-yes'])
     const clusterOk = async (port: number) => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
-    for (let i = 0; i < 200; i++) {
-      if ((await Promise.all(ports.map(clusterOk))).every(Boolean)) return { url: '', nodes, stop }
+    const linked = async (port: number) => {
+      const info = (await run('redis-cli', ['-p', String(port), 'info', 'replication'])).stdout
+      return info.includes('role:master') || info.includes('master_link_status:up')
+    }
+    for (let i = 0; i < 300; i++) {
+      if ((await Promise.all(ports.map(async (p) => (await clusterOk(p)) && (await linked(p))))).every(Boolean)) {
+        return { url: '', nodes: all, servers, stop }
+      }
       await sleep(100)
     }
     throw new Error('Redis Cluster did not reach cluster_state:ok')

@@ -8,13 +8,13 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { ensureKafka } from '../../../scripts/lib/downloads.mjs'
 import { ensureJava } from '../../../scripts/lib/system.mjs'
-import { KAFKA_LOG4J as BROKER_LOG4J, TOOLS_LOG4J } from '../../../scripts/lib/services.mjs'
+import { KAFKA_LOG4J as BROKER_LOG4J, TOOLS_LOG4J, kafkaServerProperties } from '../../../scripts/lib/services.mjs'
 
 /*
  * A 3-node KRaft cluster (every node broker + controller, static controller.quorum.voters) from the
  * jars `npm test` caches (scripts/lib/downloads.mjs ensureKafka), on loopback ports chosen by the
- * caller, in a temp dir of its own. Configuration mirrors scripts/lib/services.mjs startKafka, with
- * replication factor 3 and min.insync.replicas 2 everywhere.
+ * caller, in a temp dir of its own. The broker config is the stack's own (scripts/lib/services.mjs
+ * kafkaServerProperties) with a static quorum: replication factor 3 and min.insync.replicas 2.
  */
 
 const run = promisify(execFile)
@@ -87,35 +87,7 @@ export async function startKafkaCluster(ports: [number, number][], heap = '-Xmx3
       const nodeDir = join(dir, `node-${i + 1}`)
       mkdirSync(join(nodeDir, 'logs'), { recursive: true })
       const file = join(nodeDir, 'server.properties')
-      writeFileSync(file, `# kafka-replicated test: combined KRaft node ${i + 1} of 3
-process.roles=broker,controller
-node.id=${i + 1}
-controller.quorum.voters=${voters}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${cport}
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=${join(nodeDir, 'data')}
-num.partitions=6
-default.replication.factor=3
-min.insync.replicas=2
-unclean.leader.election.enable=false
-offsets.topic.replication.factor=3
-offsets.topic.num.partitions=6
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
-transaction.state.log.num.partitions=6
-share.coordinator.state.topic.replication.factor=3
-share.coordinator.state.topic.min.isr=2
-group.initial.rebalance.delay.ms=0
-# a killed broker is fenced (and its partitions get new leaders) after 3 s instead of 9 s
-broker.session.timeout.ms=3000
-broker.heartbeat.interval.ms=500
-num.network.threads=2
-num.io.threads=2
-log.segment.bytes=104857600
-`)
+      writeFileSync(file, kafkaServerProperties({ nodeId: i + 1, port, controllerPort: cport, dataDir: join(nodeDir, 'data'), voters }))
       return file
     })
 
