@@ -32,6 +32,12 @@ const schema = z.object({
   METRICS_PORT: int(9101),
   /** Worker: address of that HTTP server; 0.0.0.0 in containers so probes and Prometheus reach it. */
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Web: this instance's name among the others (payment results for its sockets arrive on
+   * payment_update:<SERVER_ID>; orders record it). Default a random UUID per start; set it to the pod
+   * name to find an instance's orders and logs by name. Must be unique per running instance.
+   */
+  SERVER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected 1–64 of A-Z a-z 0-9 _ . : -').optional(),
   /** SIGTERM: how long web and worker wait for in-flight work before exiting anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
