@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// `npx flash-sale <command>`: the operator CLI, bundled by `npm run build` into .output/worker/cli.mjs.
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+
+const cli = fileURLToPath(new URL('../.output/worker/cli.mjs', import.meta.url))
+if (!existsSync(cli)) {
+  console.error('✗ the CLI is not built yet: run `npm run build` (or `npm run build:worker`) first')
+  process.exit(2)
+}
+await import(cli)
