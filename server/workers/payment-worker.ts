@@ -148,13 +148,15 @@ async function handleMessages(messages: KafkaMessage[], heartbeat: () => Promise
   metrics.pubsubPublished.inc(published.reduce((a, b) => a + b, 0))
 }
 
+let consumerRunning = false
 /** The chunk being settled now; a drain waits for it to be committed. */
 let chunkInHand: Promise<unknown> = Promise.resolve()
 
 // `flash-sale worker drain`: stop after the chunk in hand, stay in the group, resume when the flag goes.
 const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
   pause: async () => {
-    consumer.pause([{ topic: topics.paymentRequests }])
+    // Before consumer.run() there is nothing to pause yet: runConsumer pauses once it runs.
+    if (consumerRunning) consumer.pause([{ topic: topics.paymentRequests }])
     metrics.draining.set(1)
     log.info('worker drained by operator: consumption paused')
     await chunkInHand
@@ -291,5 +293,7 @@ try {
 }
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()
+consumerRunning = true
+if (drain.draining) consumer.pause([{ topic: topics.paymentRequests }])
 log.info('worker joined consumer group', { group: PAYMENT_GROUP })
 if (!stopping) reconciler = runReconciler()
