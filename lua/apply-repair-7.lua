@@ -39,6 +39,7 @@ if stock < 0 then stock = 0 end
 redis.call('SET', KEYS[1], stock)
 if redis.call('EXISTS', KEYS[7]) == 1 then
   redis.call('RENAME', KEYS[7], KEYS[2])
+  redis.call('PERSIST', KEYS[2]) -- RENAME keeps the staging set's expiry: the buyers must not inherit it
 else
   redis.call('DEL', KEYS[2])
 end

@@ -28,6 +28,8 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
   const badBuyers: string[] = []
   let pendingTotal = 0
   let stalePending = 0
+  const [seconds, micros] = await redis.time() // entries are stamped on Redis' clock
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
   for (const c of coupons) {
     const id = Number(c.id)
     const paidCount = paid.get(id) ?? 0
@@ -35,7 +37,7 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
     const [live, pendingRaw, buyers] = await Promise.all([redis.get(keys.stock(id)), redis.hgetall(keys.pending(id)), redis.smembers(keys.buyers(id))])
     const pending = Object.values(pendingRaw).map((raw) => parseReservation(raw) ?? { userId: -1, at: 0 })
     pendingTotal += pending.length
-    stalePending += pending.filter((p) => Date.now() - p.at > window).length
+    stalePending += pending.filter((p) => now - p.at > window).length
     if (live !== null && quiet && Number(live) + pending.length + paidCount !== Number(c.total_stock)) {
       const off = Number(live) + pending.length + paidCount - Number(c.total_stock)
       badRedis.push(`#${id}: redis ${live} + pending ${pending.length} + paid ${paidCount} ≠ total ${c.total_stock} (${off > 0 ? '+' : ''}${off})`)

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { closeDb, db } from '../../server/db'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { closeRedis } from '../../server/redis/client'
+import { closeRedis, redis } from '../../server/redis/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 
@@ -45,4 +45,20 @@ describe('a MySQL outage', () => {
     const failed = await db().selectFrom('orders').select('id').where('coupon_id', '=', couponId).where('status', '=', 'FAILED').execute()
     expect(failed).toEqual([])
   }, 120_000)
+})
+
+describe('a Redis that refuses writes', () => {
+  it('answers TRY_AGAIN_LATER while Redis is out of memory (OOM under noeviction), reserving nothing, and sells again once it has room', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    const [user] = await createUsers(1, 1_000)
+    const [, before] = await redis().config('GET', 'maxmemory') as [string, string]
+    await redis().config('SET', 'maxmemory', '1')
+    try {
+      await expect(purchaseCoupon(user!, couponId, 'oom')).rejects.toMatchObject({ reason: 'TRY_AGAIN_LATER' })
+    } finally {
+      await redis().config('SET', 'maxmemory', before)
+    }
+    expect(await couponState(couponId)).toMatchObject({ redisStock: 3, pending: 0, buyers: 0 })
+    await expect(purchaseCoupon(user!, couponId, 'room')).resolves.toMatchObject({ status: 'PENDING' })
+  })
 })

@@ -39,12 +39,13 @@ async function pausedPurchase(userId: number, couponId: number) {
 const orderRow = (orderId: string) => db().selectFrom('orders').select(['status', 'reason']).where('id', '=', orderId).executeTakeFirst()
 
 describe('a purchase whose payment event cannot be published', () => {
-  it('cancels a reservation still reserved and answers TRY_AGAIN_LATER', async () => {
+  it('cancels a reservation still reserved, answers TRY_AGAIN_LATER, and leaves a tombstone', async () => {
     const couponId = await createCouponOnSale({ stock: 3 })
     const [user] = await createUsers(1)
-    const { answer } = await pausedPurchase(user!, couponId)
+    const { orderId, answer } = await pausedPurchase(user!, couponId)
     expect(await answer).toMatchObject({ reason: 'TRY_AGAIN_LATER' })
     expect(await couponState(couponId)).toMatchObject({ redisStock: 3, pending: 0, buyers: 0 })
+    expect(await orderRow(orderId)).toEqual({ status: 'FAILED', reason: 'CANCELLED' }) // should Redis forget the cancel
   })
 
   it('writes a tombstone when the entry is gone (lost with Redis data): TRY_AGAIN_LATER, and nothing can charge it later', async () => {

@@ -1,7 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { describeDrift, findDrift } from '../../server/domain/audit'
+import { finishInRedis } from '../../server/domain/payments/followup'
 import { Reconciler } from '../../server/domain/payments/reconciler'
+import { settleBatch } from '../../server/domain/payments/settle'
 import { LoadBarrier } from '../../server/domain/stock/barrier'
 import { checkCoupon, inBalance, repairCoupon } from '../../server/domain/stock/repair'
 import { closeRedis, redis } from '../../server/redis/client'
@@ -15,27 +17,30 @@ afterAll(async () => {
 })
 
 // Kafka plays no part here (no events in flight): a barrier over no partitions.
-const reconciler = () => new Reconciler({
-  db: db(), redis: redis(), consuming: () => true, republish: async () => {},
+const reconciler = (setCheckEvery?: number) => new Reconciler({
+  db: db(), redis: redis(), consuming: () => true, republish: async () => {}, setCheckEvery,
   barrier: new LoadBarrier(async () => []),
 })
 
 describe('the anti-entropy check and repair', () => {
   it('measures how far a coupon drifted, and the repair brings it back: stock = M + |E ∩ PAID| − |E|, buyers = owners ∪ users(E)', async () => {
     const couponId = await createCouponOnSale({ stock: 5 })
-    const [user] = await createUsers(1)
+    const [owner, user] = await createUsers(2)
+    const bought = await reserve(couponId, owner!)
+    await finishInRedis(redis(), await settleBatch(db(), redis(), [{ v: 1, orderId: bought.orderId, userId: owner!, couponId, price: 100, serverId: 'test', requestId: 'owner', createdAt: new Date().toISOString() }]))
     await reserve(couponId, user!)
     expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true)
 
     await redis().set(keys.stock(couponId), 9) // Redis kept a unit count it should have lost
     await redis().sadd(keys.buyers(couponId), '999999') // and a buyer who owns nothing
     const check = (await checkCoupon(db(), redis(), couponId))!
-    expect(check).toMatchObject({ loaded: true, redisStock: 9, entries: 1, mysqlStock: 5, stockDrift: 5, buyersDrift: 1 })
+    expect(check).toMatchObject({ loaded: true, redisStock: 9, entries: 1, mysqlStock: 4, owners: 1, stockDrift: 6, buyersDrift: 1 })
     expect((await findDrift(db(), redis())).map(describeDrift)).toContain(
-      `#${couponId}: stock +5 (Redis 9 + 1 pending vs MySQL 5 + 0 paid pending), buyers +1 (2 in Redis vs 0 owners + 1 unpaid pending)`)
+      `#${couponId}: stock +6 (Redis 9 + 1 pending vs MySQL 4 + 0 paid pending), buyers +1 (3 in Redis vs 1 owners + 1 unpaid pending)`)
 
-    expect(await repairCoupon(db(), redis(), couponId)).toEqual({ status: 'repaired', attempts: 1, stock: 4, buyers: 1 })
-    expect(await redis().smembers(keys.buyers(couponId))).toEqual([String(user)])
+    expect(await repairCoupon(db(), redis(), couponId)).toEqual({ status: 'repaired', attempts: 1, stock: 3, buyers: 2 })
+    expect((await redis().smembers(keys.buyers(couponId))).sort()).toEqual([String(owner), String(user)].sort())
+    expect(await redis().pttl(keys.buyers(couponId))).toBe(-1) // for good, not for the staging set's minute
     expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true)
   })
 
@@ -54,6 +59,19 @@ describe('the anti-entropy check and repair', () => {
     expect((await couponState(couponId)).redisStock).toBe(1)
     await pass.pass()
     expect(await couponState(couponId)).toMatchObject({ redisStock: 3, mysqlStock: 3 })
+  })
+
+  it('repairs a buyer set whose members differ from the owners although the counts agree (the slower set check)', async () => {
+    const couponId = await createCouponOnSale({ stock: 3 })
+    const [user] = await createUsers(1)
+    await reserve(couponId, user!)
+    await redis().multi().srem(keys.buyers(couponId), String(user)).sadd(keys.buyers(couponId), '888888').exec() // swapped
+    expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true) // the counts cannot see it
+    const pass = reconciler(1)
+    await pass.pass()
+    expect(await redis().smembers(keys.buyers(couponId))).toEqual(['888888'])
+    await pass.pass()
+    expect(await redis().smembers(keys.buyers(couponId))).toEqual([String(user)])
   })
 
   it('skips and reports an entry it cannot parse instead of failing the pass', async () => {

@@ -126,7 +126,12 @@ async function undoReservation(event: PaymentRequest, why: unknown): Promise<{ o
     return 'UNKNOWN' as const
   })
   log.warn('payment event not published', { orderId, requestId, outcome, error: String(why) })
-  if (outcome === 'CANCELLED') throw tryAgain('Could not take the order right now, try again')
+  if (outcome === 'CANCELLED') {
+    // Best effort: should Redis later forget this cancel, the entry it brings back finds the order
+    // settled (FAILED/CANCELLED) and is released, never re-published and charged.
+    await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error: String(error) }))
+    throw tryAgain('Could not take the order right now, try again')
+  }
   if (outcome === 'CLAIMED') return pending
   try {
     const { inserted } = await recordFailure(db(), event, 'CANCELLED')

@@ -1,7 +1,7 @@
 import { db } from '../../db'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import type { Reservation } from '../../redis/scripts'
+import { parseReservation, type Reservation } from '../../redis/scripts'
 import { DomainError } from '../errors'
 import { couponOfOrder } from './ids'
 import { reservationToOrder, rowToOrder, selectOrder, selectOrdersByIds, selectOrdersOfUser } from './repository'
@@ -9,7 +9,7 @@ import type { Order } from './schemas'
 
 async function pendingEntry(orderId: string): Promise<Reservation | null> {
   const raw = await redis().hget(keys.pending(couponOfOrder(orderId)), orderId)
-  return raw ? JSON.parse(raw) as Reservation : null
+  return raw ? parseReservation(raw) : null
 }
 
 /** MySQL tells the truth about settled orders; the pending ledger about the rest. Others' orders are NOT_FOUND. */

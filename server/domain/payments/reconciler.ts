@@ -5,7 +5,7 @@ import { snapshotScript, type CouponSnapshot, type Reservation } from '../../red
 import { selectAllCouponIds, selectCouponsOnSale } from '../coupons/repository'
 import { selectOrdersByIds } from '../orders/repository'
 import type { LoadBarrier } from '../stock/barrier'
-import { balanceOf, inBalance, repairCoupon } from '../stock/repair'
+import { balanceOf, compareBuyers, inBalance, repairCoupon } from '../stock/repair'
 import { log } from '../../observability/log'
 import { metrics } from '../../observability/metrics'
 import { finishInRedis, notifyShopper, settledFromRow } from './followup'
@@ -23,6 +23,8 @@ export interface ReconcilerDeps {
   republish: (events: PaymentRequest[]) => Promise<void>
   /** False while the consumer waits out an outage: nothing is re-published then. */
   consuming: () => boolean
+  /** Every how many passes the buyer sets themselves are compared (default 15: every ~30 s). */
+  setCheckEvery?: number
 }
 
 interface Stale { orderId: string, couponId: number, entry: Reservation }
@@ -35,7 +37,9 @@ interface Stale { orderId: string, couponId: number, entry: Reservation }
 export class Reconciler {
   private readonly backoff = new Map<string, { next: number, delay: number }>()
   private readonly drift = new Map<number, string>()
+  private readonly setDrift = new Map<number, string>()
   private readonly reported = new Set<string>()
+  private passes = 0
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -61,14 +65,23 @@ export class Reconciler {
 
     const loaded = snapshots.filter(([id, s]) => onSale.has(id) && s.loaded)
     for (const [id, s] of snapshots) {
-      if (!onSale.has(id) || s.loaded) continue
-      if (!(await this.deps.barrier.ready(id, s.now))) {
+      if (s.loaded) {
+        this.deps.barrier.done(id) // loaded by someone else (an admin edit, another worker): a later loss starts a new wait
+        continue
+      }
+      if (!onSale.has(id)) continue
+      const ready = await this.deps.barrier.ready(id, s.now).catch((error) => {
+        log.warn('load barrier cannot read Kafka offsets; the coupon waits', { couponId: id, error: String(error) })
+        return false
+      })
+      if (!ready) {
         done.waiting++
         continue
       }
       if ((await this.repair(id, 'load')).status === 'repaired') done.loaded++
     }
     done.repaired = await this.repairDrift(loaded)
+    if (++this.passes % (this.deps.setCheckEvery ?? 15) === 0) done.repaired += await this.compareSets(loaded.map(([id]) => id))
     return done
   }
 
@@ -112,6 +125,28 @@ export class Reconciler {
       this.drift.delete(check.couponId)
       log.warn('coupon drifted from MySQL; repairing', { ...check, unparsable: check.unparsable.length })
       if ((await this.repair(check.couponId, 'drift')).status === 'repaired') repaired++
+    }
+    return repaired
+  }
+
+  /** Buyer sets whose members differ (counts equal) the same way on two slow checks in a row are repaired. */
+  private async compareSets(couponIds: number[]): Promise<number> {
+    let repaired = 0
+    for (const couponId of couponIds) {
+      if (this.drift.has(couponId)) continue // a count discrepancy is being watched already
+      const { missing, extra } = await compareBuyers(this.deps.db, this.deps.redis, couponId)
+      if (!missing.length && !extra.length) {
+        this.setDrift.delete(couponId)
+        continue
+      }
+      const signature = `${missing.join(',')}|${extra.join(',')}`
+      if (this.setDrift.get(couponId) !== signature) {
+        this.setDrift.set(couponId, signature)
+        continue
+      }
+      this.setDrift.delete(couponId)
+      log.warn('coupon buyer set differs from MySQL; repairing', { couponId, missing: missing.length, extra: extra.length })
+      if ((await this.repair(couponId, 'drift')).status === 'repaired') repaired++
     }
     return repaired
   }

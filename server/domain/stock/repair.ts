@@ -81,6 +81,31 @@ async function paidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
   return paid
 }
 
+/**
+ * The slower check: the buyer set's members against owners ∪ users(E), which equal counts can hide
+ * (a swapped member). Read in SSCAN chunks between two snapshots, so a reservation made meanwhile is
+ * not "extra" and one released meanwhile is not "missing".
+ */
+export async function compareBuyers(db: DB, redis: RedisClient, couponId: number): Promise<{ missing: string[], extra: string[] }> {
+  const users = (s: CouponSnapshot) => new Map([...s.entries].flatMap(([id, e]) => (typeof e === 'string' ? [] : [[id, String(e.userId)] as const])))
+  const first = users(await snapshotScript(redis, couponId))
+  const members = new Set<string>()
+  let cursor = '0'
+  do {
+    const [next, chunk] = await redis.sscan(keys.buyers(couponId), cursor, 'COUNT', CHUNK)
+    for (const m of chunk) members.add(m)
+    cursor = next
+  } while (cursor !== '0')
+  const second = users(await snapshotScript(redis, couponId))
+  const owners = new Set((await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()).map((o) => String(o.user_id)))
+  const heldThroughout = new Set([...owners, ...[...first].filter(([id]) => second.has(id)).map(([, u]) => u)])
+  const heldAtAll = new Set([...owners, ...first.values(), ...second.values()])
+  return {
+    missing: [...heldThroughout].filter((u) => !members.has(u)).sort(),
+    extra: [...members].filter((u) => !heldAtAll.has(u)).sort(),
+  }
+}
+
 export type RepairResult =
   | { status: 'repaired', attempts: number, stock: number, buyers: number }
   | { status: 'busy' | 'not-found' | 'lease-lost' | 'gave-up', attempts: number }
