@@ -137,4 +137,20 @@ describe('live /metrics', () => {
     expect(evaluated!.map((g) => g.name).sort()).toEqual(groups.map((g) => g.name).sort())
     expect(evaluated!.flatMap((g) => g.rules)).toHaveLength(groups.reduce((n, g) => n + g.rules.length, 0))
   })
+
+  it('answer every query of the Grafana dashboard, and every metric it names exists', async () => {
+    const dashboard = JSON.parse(readFileSync('deploy/k8s/monitoring/grafana-dashboard.json', 'utf8')) as { panels: { title: string, targets: { expr: string }[] }[] }
+    const titles = dashboard.panels.map((p) => p.title)
+    for (const want of ['Purchases/s by outcome', 'p99 latency per procedure', 'Kafka consumer lag (payment-workers)', 'Settlement rate', 'Catalogue cache hit ratio', 'Open WebSockets', 'Memory (resident)']) expect(titles).toContain(want)
+    const exposed = `${await (await fetch(`${web.url}/metrics`)).text()}\n${await (await fetch(`${worker.url}/metrics`)).text()}`
+    for (const { title, targets } of dashboard.panels) {
+      for (const { expr } of targets) {
+        const res = await (await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()
+        expect(res.status, `${title}: ${expr} → ${res.error}`).toBe('success')
+        for (const name of expr.match(/\b(?:flash|process|nodejs)_[a-z_]+/g) ?? []) {
+          expect(exposed, `${title}: ${name} is not exposed`).toMatch(new RegExp(`^${name.replace(/_(bucket|count|sum)$/, '')}`, 'm'))
+        }
+      }
+    }
+  })
 })
