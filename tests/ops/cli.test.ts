@@ -61,10 +61,16 @@ function cli(...args: string[]): Promise<Run> {
   })
 }
 
-async function insertCoupon(stock: number, price = 100): Promise<number> {
+/**
+ * A coupon in this file's MySQL. `later`: its sale opens in two hours, so the worker's reconciler
+ * neither loads nor repairs it (it looks after coupons on sale or opening within 10 minutes) and what
+ * the CLI does to it is the CLI's alone.
+ */
+async function insertCoupon(stock: number, { later = false } = {}): Promise<number> {
+  const opens = Date.now() + (later ? 2 * 3_600_000 : -60_000)
   const r = await db.insertInto('coupons').values({
-    name: `CLI coupon ${randomUUID().slice(0, 6)}`, description: 'made by the CLI test', image_url: null, price, total_stock: stock, stock,
-    sale_starts_at: new Date(Date.now() - 60_000), sale_ends_at: new Date(Date.now() + 3_600_000),
+    name: `CLI coupon ${randomUUID().slice(0, 6)}`, description: 'made by the CLI test', image_url: null, price: 100, total_stock: stock, stock,
+    sale_starts_at: new Date(opens), sale_ends_at: new Date(opens + 3_600_000),
   }).executeTakeFirstOrThrow()
   return Number(r.insertId)
 }
@@ -88,9 +94,12 @@ async function reservation(couponId: number, userId: number) {
   return { v: 1, orderId, userId, couponId, price: 100, serverId: 'cli-test', requestId: 'cli-test', createdAt: new Date().toISOString() }
 }
 
-describe('flash-sale coupon', () => {
+// Each command is a fresh Node process joining Kafka: allow for a busy machine.
+const SLOW = { timeout: 180_000 }
+
+describe('flash-sale coupon', SLOW, () => {
   it('load puts a coupon Redis does not hold into Redis behind the Kafka barrier, and leaves a loaded one alone', async () => {
-    const couponId = await insertCoupon(5)
+    const couponId = await insertCoupon(5, { later: true })
     expect(await redis.get(keys.stock(couponId))).toBeNull()
     const first = await cli('coupon', 'load', String(couponId), '--json')
     expect(first.code, first.stderr).toBe(0)
@@ -122,9 +131,9 @@ describe('flash-sale coupon', () => {
   })
 })
 
-describe('flash-sale audit and repair', () => {
+describe('flash-sale audit and repair', SLOW, () => {
   it('audit names a coupon whose Redis stock drifted, repair sets it from MySQL, audit --repair does it for every drifted coupon', async () => {
-    const [a, b] = [await insertCoupon(5), await insertCoupon(7)]
+    const [a, b] = [await insertCoupon(5, { later: true }), await insertCoupon(7, { later: true })]
     for (const id of [a, b]) expect((await cli('coupon', 'load', String(id))).code).toBe(0)
     expect((await cli('audit')).code).toBe(0)
 
@@ -146,7 +155,7 @@ describe('flash-sale audit and repair', () => {
     expect(both.json().repairs).toEqual([{ couponId: a, status: 'repaired' }, { couponId: b, status: 'repaired' }])
     expect([await redis.get(keys.stock(a)), await redis.get(keys.stock(b))]).toEqual(['5', '7'])
 
-    const unloaded = await insertCoupon(2)
+    const unloaded = await insertCoupon(2, { later: true })
     const refused = await cli('repair', String(unloaded))
     expect(refused.code).toBe(2)
     expect(refused.stderr).toContain('coupon load')
@@ -154,7 +163,7 @@ describe('flash-sale audit and repair', () => {
   })
 })
 
-describe('flash-sale credit grant', () => {
+describe('flash-sale credit grant', SLOW, () => {
   it('adds credit with its ledger row; a bad amount or an unknown email changes nothing', async () => {
     const user = await insertUser(10_000)
     const granted = await cli('credit', 'grant', user.email, '250', '--json')
@@ -174,7 +183,7 @@ describe('flash-sale credit grant', () => {
   })
 })
 
-describe('flash-sale dlq', () => {
+describe('flash-sale dlq', SLOW, () => {
   it('lists and shows dead letters, replays only those whose order has no MySQL row, and a replayed order settles once', async () => {
     const couponId = await insertCoupon(2)
     expect((await cli('coupon', 'load', String(couponId))).code).toBe(0)
@@ -231,7 +240,7 @@ describe('flash-sale dlq', () => {
   })
 })
 
-describe('flash-sale worker', () => {
+describe('flash-sale worker', SLOW, () => {
   it('drain pauses every worker after its batch in hand (events wait in Kafka), resume lets them settle', async () => {
     const drained = await cli('worker', 'drain', '--timeout', '30', '--json')
     expect(drained.code, drained.stderr).toBe(0)

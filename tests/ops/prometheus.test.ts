@@ -148,7 +148,7 @@ describe('live /metrics', () => {
         const res = await (await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(expr)}`)).json()
         expect(res.status, `${title}: ${expr} → ${res.error}`).toBe('success')
         for (const name of expr.match(/\b(?:flash|process|nodejs)_[a-z_]+/g) ?? []) {
-          expect(exposed, `${title}: ${name} is not exposed`).toMatch(new RegExp(`^${name.replace(/_(bucket|count|sum)$/, '')}`, 'm'))
+          expect(exposed, `${title}: ${name} is not exposed`).toMatch(new RegExp(`^# TYPE ${name.replace(/_(bucket|count|sum)$/, '')} `, 'm'))
         }
       }
     }
