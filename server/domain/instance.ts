@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { config } from '../config'
+import { serverIdSetting } from '../config'
 
 /** This process's identity among the web instances: results for its sockets arrive on payment_update:<serverId>. */
-export const serverId = config().SERVER_ID ?? randomUUID()
+export const serverId = serverIdSetting() ?? randomUUID()
