@@ -1,12 +1,12 @@
 import { redis } from '../redis/client'
-import { assertNoEviction } from '../redis/memory-policy'
+import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
 import { log } from '../observability/log'
 
 /** A web instance refuses to run against a Redis that may evict stock or reservations. */
 export default defineNitroPlugin(() => {
   if (import.meta.prerender) return
   assertNoEviction(redis()).catch((error: unknown) => {
-    if (error instanceof Error && /maxmemory-policy/.test(error.message)) {
+    if (error instanceof EvictionPolicyError) {
       log.error('refusing to start', { error: error.message })
       process.exit(1)
     }

@@ -12,7 +12,7 @@ import { closeDb, db } from '../db'
 import { createProducer, kafka, PAYMENT_GROUP, topics, type PaymentRequest } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { keys } from '../redis/keys'
-import { assertNoEviction } from '../redis/memory-policy'
+import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
 import { leaseScript } from '../redis/scripts'
 import { failpoint } from '../domain/failpoints'
 import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payments/followup'
@@ -63,6 +63,10 @@ async function failurePathStep(step: string, heartbeat: () => Promise<void>, wor
   for (let attempt = 0, failures = 0; ; attempt++) {
     try {
       await work()
+      if (!consuming) {
+        consuming = true
+        metrics.workerPaused.set(0)
+      }
       return
     } catch (error) {
       if (stopping) throw error
@@ -83,6 +87,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
   let failures = 0
   for (let attempt = 0; ; attempt++) {
     try {
+      await failpoint('worker.before-settle')
       const outcomes = await settleBatch(db(), redis(), events)
       await failpoint('worker.after-commit')
       await afterCommit(outcomes)
@@ -288,8 +293,12 @@ process.on('SIGINT', () => void shutdown('SIGINT'))
 try {
   await assertNoEviction(redis())
 } catch (error) {
-  log.error('refusing to start', { error: error instanceof Error ? error.message : String(error) })
-  process.exit(1)
+  if (error instanceof EvictionPolicyError) {
+    log.error('refusing to start', { error: error.message })
+    process.exit(1)
+  }
+  // Unreachable now is an outage, not a misconfiguration: consumption pauses until Redis is back.
+  log.warn('could not check Redis maxmemory-policy at start-up', { error: String(error) })
 }
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()

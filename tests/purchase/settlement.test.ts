@@ -10,6 +10,7 @@ import { grantCredit } from '../../server/domain/users/service'
 import { kafka, topics, type PaymentRequest } from '../../server/kafka/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
+import { onDeadLetters } from '../support/dead-letters'
 import { reserve as reserveInRedis } from '../support/reservations'
 
 async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
@@ -155,13 +156,6 @@ describe('purchase → Kafka → worker', () => {
     const { orderId } = await purchaseCoupon(user!, couponId, 'after-poison')
     expect(await eventually(async () => (await getOrder(user!, orderId)).status === 'PAID')).toBe(true)
 
-    const consumer = kafka().consumer({ groupId: `dlq-reader-${Date.now()}` })
-    const seen: string[] = []
-    await consumer.connect()
-    await consumer.subscribe({ topic: topics.deadLetters, fromBeginning: true })
-    await consumer.run({ eachMessage: async ({ message }) => { seen.push(message.key?.toString() ?? '') } })
-    const found = await eventually(async () => seen.includes(poisonKey), 20_000)
-    await consumer.disconnect()
-    expect(found).toBe(true)
+    expect(await onDeadLetters(poisonKey)).toBe(true)
   })
 })
