@@ -6,7 +6,7 @@ const redlockTypes = fileURLToPath(new URL('./node_modules/redlock/dist/index.d.
 
 export default defineNuxtConfig({
   compatibilityDate: '2025-07-15',
-  // pages/, components/ … live at the top level of the repo (see STYLE.md)
+  // pages/, components/ … live at the top level of the repo (see the README's Layout)
   srcDir: '.',
   devtools: { enabled: false },
   telemetry: false,
@@ -27,7 +27,7 @@ export default defineNuxtConfig({
     typescript: { tsConfig: { compilerOptions: { paths: { redlock: [redlockTypes] } } } },
   },
   hooks: {
-    // Auth (PERFORMANCE.md, item 1): nuxt-auth-utils must never seal a session for anonymous visitors.
+    // Auth (docs/decisions.md, "No session for anonymous visitors"): nuxt-auth-utils must never seal a session for anonymous visitors.
     'nitro:config'(nitroConfig) {
       // /ws (Nitro's WebSocket support; set here because nuxt.config's fallback Nitro types lack the key)
       Object.assign((nitroConfig.experimental ??= {}), { websocket: true })

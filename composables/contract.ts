@@ -2,7 +2,7 @@ import type { inferRouterOutputs } from '@trpc/server'
 import type { AppRouter } from '~~/server/trpc/routers/_app'
 
 /**
- * The wire shapes of DESIGN.md "Contracts" as the pages use them, inferred from the router so the
+ * The wire shapes of docs/api.md as the pages use them, inferred from the router so the
  * UI and the server cannot drift apart; the names keep component props readable.
  */
 type Outputs = inferRouterOutputs<AppRouter>

@@ -1,4 +1,4 @@
-/** The machine-readable `data.reason` of a tRPC error (DESIGN.md "Errors"), wherever Nuxt wrapped it. */
+/** The machine-readable `data.reason` of a tRPC error (docs/api.md, errors), wherever Nuxt wrapped it. */
 export function reasonOf(error: unknown): string | undefined {
   let e = error as { data?: { reason?: string }, cause?: unknown } | undefined
   // useAsyncData wraps the TRPCClientError in a NuxtError; walk the cause chain to find `data.reason`.

@@ -1,4 +1,4 @@
-// Bundles the worker-side entrypoints (payment worker, migrations, seed, audit) into .output/worker/,
+// Bundles the worker-side entrypoints (payment worker, migrations, seed, audit, the operator CLI) into .output/worker/,
 // so they run with plain `node` and no TypeScript toolchain.
 import { build } from 'esbuild'
 
@@ -7,6 +7,7 @@ const entryPoints = {
   migrate: 'server/workers/migrate.ts',
   seed: 'server/workers/seed.ts',
   audit: 'server/workers/audit.ts',
+  cli: 'server/cli/index.ts',
 }
 
 await build({

@@ -4,7 +4,7 @@
 //
 // Ports: SHOP_PORT=8080 KEYCLOAK_PORT=8180 KEYCLOAK_MANAGEMENT_PORT=8190 MYSQL_PORT=3307 REDIS_PORT=6380
 //        KAFKA_PORT=9092 KAFKA_CONTROLLER_PORT=9093 WEB_PORT_BASE=3001 WEB_INSTANCES=3
-//        WORKER_INSTANCES=2 WORKER_METRICS_PORT_BASE=9101
+//        WORKER_INSTANCES=2 WORKER_METRICS_PORT_BASE=9101 PROMETHEUS_PORT=9190
 // SHOP_HOST=127.0.0.1 is the address NGINX listens on (0.0.0.0 to reach the shop from other machines);
 // TLS_CERT + TLS_KEY add an HTTPS server on TLS_PORT=8443 (set PUBLIC_URL to its https:// address).
 // NGINX_PURCHASE_RATE=20 NGINX_PURCHASE_BURST=40 NGINX_GENERAL_RATE=200 NGINX_GENERAL_BURST=400 (per IP).
@@ -17,6 +17,7 @@ import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
 import { startStack, defaultPorts, onShutdown, stopAll } from './lib/stack.mjs'
 import { ensureNodeModules, build, migrate } from './lib/project.mjs'
+import { startPrometheus } from './lib/prometheus.mjs'
 
 const args = new Set(process.argv.slice(2))
 const num = (name, def) => Number(process.env[name] || def)
@@ -28,11 +29,13 @@ async function main() {
   const workerInstances = num('WORKER_INSTANCES', 2)
   const webPorts = Array.from({ length: webInstances }, (_, i) => num('WEB_PORT_BASE', 3001) + i)
   const workerPorts = Array.from({ length: workerInstances }, (_, i) => num('WORKER_METRICS_PORT_BASE', 9101) + i)
+  const prometheusPort = num('PROMETHEUS_PORT', 9190)
 
   // every fixed port first, so nothing starts when one is taken
   await assertPortFree(ports.shop, 'NGINX', 'SHOP_PORT')
   for (const p of webPorts) await assertPortFree(p, 'web instance', 'WEB_PORT_BASE')
   for (const p of workerPorts) await assertPortFree(p, 'worker metrics', 'WORKER_METRICS_PORT_BASE')
+  await assertPortFree(prometheusPort, 'Prometheus', 'PROMETHEUS_PORT')
 
   await ensureNodeModules()
   await ensureSystemPackages()
@@ -53,6 +56,7 @@ async function main() {
   await Promise.all(webPorts.map((port) => stack.startWeb({ port })))
   await Promise.all(workerPorts.map((metricsPort) => stack.startWorker({ metricsPort })))
   await stack.startNginx({ port: ports.shop, upstreams: webPorts, host: process.env.SHOP_HOST || '127.0.0.1' })
+  const prometheus = await startPrometheus(stack, { port: prometheusPort, web: webPorts, workers: workerPorts })
 
   const line = c.dim('─'.repeat(64))
   console.log(`\n${line}`)
@@ -64,6 +68,7 @@ async function main() {
   console.log(`                    ${c.yellow('dev only — never use these passwords anywhere real')}`)
   console.log(`  Web instances:    ${webPorts.map((p) => `127.0.0.1:${p}`).join(', ')}`)
   console.log(`  Worker metrics:   ${workerPorts.map((p) => `http://127.0.0.1:${p}/metrics`).join(', ')}`)
+  console.log(`  Prometheus:       ${c.bold(prometheus.url)}  (alerts: ${prometheus.url}/alerts, dashboard: deploy/k8s/monitoring/grafana-dashboard.json)`)
   console.log(`  Logs:             ${stack.logsDir}/  (nginx: ${path.join(stack.dir, 'nginx', 'logs')}/)`)
   console.log(`  Env for scripts:  ${path.join(stack.dir, 'env')}`)
   console.log(`${line}\n  Ctrl-C stops everything; data stays in .stack/dev for the next start.\n`)

@@ -7,6 +7,8 @@ import { z } from 'zod'
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def)
 
+const serverIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected 1–64 of A-Z a-z 0-9 _ . : -').optional()
+
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: z.url({ protocol: /^mysql$/ }),
@@ -32,6 +34,12 @@ const schema = z.object({
   METRICS_PORT: int(9101),
   /** Worker: address of that HTTP server; 0.0.0.0 in containers so probes and Prometheus reach it. */
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Web: this instance's name among the others (payment results for its sockets arrive on
+   * payment_update:<SERVER_ID>; orders record it). Default a random UUID per start; set it to the pod
+   * name to find an instance's orders and logs by name. Must be unique per running instance.
+   */
+  SERVER_ID: serverIdSchema,
   /** SIGTERM: how long web and worker wait for in-flight work before exiting anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -89,6 +97,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`)
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
   }
+  return result.data
+}
+
+/**
+ * SERVER_ID alone, validated by the same rule as in config(). For module-level constants: reading the
+ * whole configuration at import time would freeze it before a test or script has set the environment.
+ */
+export function serverIdSetting(env: Record<string, string | undefined> = process.env): string | undefined {
+  const result = serverIdSchema.safeParse(env.SERVER_ID)
+  if (!result.success) throw new ConfigError(`Invalid configuration:\n  SERVER_ID: ${result.error.issues[0]!.message}`)
   return result.data
 }
 

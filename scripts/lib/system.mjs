@@ -34,6 +34,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'unzip', bins: ['unzip'] },
   // the clock-skew fault test runs a web instance under faketime (libfaketime)
   { pkg: 'faketime', bins: ['faketime'] },
+  // the Prometheus `npm start` runs, and promtool for the rule and metrics checks of npm test
+  { pkg: 'prometheus', bins: ['prometheus'] },
 ]
 
 /** Finds a binary on PATH or in the sbin folders (mariadbd and nginx live in /usr/sbin). */
@@ -55,6 +57,7 @@ export async function ensureSystemPackages({ skip = [], packages = SYSTEM_PACKAG
   const missing = packages.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
   if (missing.length === 0) {
     ok(`system packages present (${packages.map((p) => p.pkg).join(', ')})`)
+    ok(`system packages present (${SYSTEM_PACKAGES.map((p) => p.pkg).join(', ')})`)
     return
   }
   await aptInstall(missing.map((p) => p.pkg))

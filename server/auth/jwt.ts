@@ -5,7 +5,7 @@ import { DomainError } from '../domain/errors'
 import type { Identity } from './types'
 
 /**
- * Verification of Keycloak access tokens (DESIGN.md, "Auth"): RS256 only, issuer = OIDC_ISSUER,
+ * Verification of Keycloak access tokens (docs/architecture.md, "Identity"): RS256 only, issuer = OIDC_ISSUER,
  * azp = one of the realm's two clients, not expired. The signature is checked with node:crypto
  * (~45 µs, against ~174 µs for jose's jwtVerify) and a verified token is remembered by its exact
  * string until it expires, so a shopper's burst of purchases pays the RSA check once.

@@ -9,7 +9,7 @@ import { log } from '../observability/log'
 /**
  * The browser session: nuxt-auth-utils' sealed cookie (h3 `useSession`, iron seal), written by the
  * sign-in callback with `replaceUserSession` and read here WITHOUT h3's `getSession`, which would seal
- * and set a fresh cookie for every anonymous visitor (PERFORMANCE.md, item 1). An unsealed cookie is
+ * and set a fresh cookie for every anonymous visitor (docs/decisions.md, "No session for anonymous visitors"). An unsealed cookie is
  * remembered by its exact value for a short time, so signed-in requests skip key derivation.
  */
 

@@ -12,7 +12,7 @@ export interface Check {
 }
 
 /**
- * Checks the five invariants of DESIGN.md against the live MySQL and Redis. `quiet` means traffic has
+ * Checks the five invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `quiet` means traffic has
  * stopped, so Redis stock + pending + paid must add up exactly and nothing may still be pending.
  */
 export async function auditInvariants(db: DB, redis: RedisClient, options: { quiet?: boolean, pendingWindowMs?: number } = {}): Promise<Check[]> {

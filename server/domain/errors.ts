@@ -1,4 +1,4 @@
-/** Machine-readable reasons a request is refused (DESIGN.md, "Errors"). */
+/** Machine-readable reasons a request is refused (docs/api.md, errors). */
 export type Reason =
   | 'INVALID_INPUT'
   | 'UNAUTHORIZED'

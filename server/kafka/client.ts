@@ -4,7 +4,7 @@ import { config } from '../config'
 // We use the default (murmur2) partitioner on purpose; the notice about its change since v1 is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
 
-/** Topic and group names of DESIGN.md. kafkajs stays behind this module. */
+/** Topic and group names (docs/architecture.md, "Kafka"). kafkajs stays behind this module. */
 export const topics = {
   paymentRequests: 'payment-requests',
   deadLetters: 'payment-requests.dlq',
@@ -44,7 +44,7 @@ export interface PaymentRequest {
 /**
  * Gathers the messages of concurrent purchases for a moment and sends them as one produce request:
  * one broker round trip for many shoppers, each of whom still awaits the acknowledgement of their own
- * message (PERFORMANCE.md, item 4).
+ * message (docs/decisions.md, "Kafka between the purchase and the payment").
  */
 export class BatchingPublisher {
   private queue: { key: string, value: string, resolve: () => void, reject: (e: unknown) => void }[] = []

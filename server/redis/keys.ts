@@ -30,6 +30,10 @@ export const keys = {
   catalogueGeneration: 'cache:coupons:generation',
   /** Mutex name (for `lock()`) of one page's L2 rebuild. */
   pageRebuildLock: (page: number, pageSize: number) => `coupons:page:${page}:${pageSize}`,
+  /** Set by `flash-sale worker drain` (a token): workers stop consuming after the batch in hand. */
+  workersDrain: 'workers:drain',
+  /** Hash worker → the drain token it has obeyed (the batch in hand committed, consumption paused). */
+  workersDrained: 'workers:drained',
   /** SCAN pattern matching every `couponCache` key. */
   couponCachePattern: 'cache:coupon:*',
 } as const

@@ -3,7 +3,7 @@ import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
 import { ZodError, z } from 'zod'
 import { DomainError, type Reason } from '../domain/errors'
 
-/** The one table from reason to tRPC code (DESIGN.md, "Errors"); HTTP statuses follow from the code. */
+/** The one table from reason to tRPC code (docs/api.md, errors); HTTP statuses follow from the code. */
 export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   INVALID_INPUT: 'BAD_REQUEST',
   UNAUTHORIZED: 'UNAUTHORIZED',

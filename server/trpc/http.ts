@@ -22,7 +22,7 @@ interface Call {
 }
 
 /**
- * The tRPC HTTP endpoint's fast lane (PERFORMANCE.md, item 2): a single query or mutation (batched
+ * The tRPC HTTP endpoint's fast lane (docs/decisions.md, "A lean tRPC lane for single calls"): a single query or mutation (batched
  * as one, or not batched) is called directly and answered in tRPC's own wire format — same result
  * and error shapes, status codes, GET for queries and POST for mutations — without the stock
  * adapter's Request/Response machinery. Returns undefined for anything else (batches of several

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
+import { hostname } from 'node:os'
 import type { KafkaMessage } from 'kafkajs'
 import { config } from '../config'
 import { closeDb, db } from '../db'
@@ -18,6 +19,7 @@ import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payme
 import { isTransient, parsePaymentRequest } from '../domain/payments/events'
 import { recordFailure, settleBatch } from '../domain/payments/settle'
 import { Reconciler } from '../domain/payments/reconciler'
+import { watchDrain } from '../domain/payments/drain'
 import { LoadBarrier } from '../domain/stock/barrier'
 import { consumerLag, groupPositions } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
@@ -151,6 +153,26 @@ async function handleMessages(messages: KafkaMessage[], heartbeat: () => Promise
   metrics.pubsubPublished.inc(published.reduce((a, b) => a + b, 0))
 }
 
+let consumerRunning = false
+/** The chunk being settled now; a drain waits for it to be committed. */
+let chunkInHand: Promise<unknown> = Promise.resolve()
+
+// `flash-sale worker drain`: stop after the chunk in hand, stay in the group, resume when the flag goes.
+const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
+  pause: async () => {
+    // Before consumer.run() there is nothing to pause yet: runConsumer pauses once it runs.
+    if (consumerRunning) consumer.pause([{ topic: topics.paymentRequests }])
+    metrics.draining.set(1)
+    log.info('worker drained by operator: consumption paused')
+    await chunkInHand
+  },
+  resume: async () => {
+    consumer.resume([{ topic: topics.paymentRequests }])
+    metrics.draining.set(stopping ? 1 : 0)
+    log.info('worker resumed by operator')
+  },
+}, (error) => log.warn('drain flag unreadable', { error: String(error) }))
+
 async function runConsumer() {
   await Promise.all([producer.connect(), consumer.connect(), admin.connect()])
   await consumer.subscribe({ topic: topics.paymentRequests, fromBeginning: true })
@@ -160,13 +182,17 @@ async function runConsumer() {
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       const size = cfg.SETTLE_BATCH_SIZE
       for (let i = 0; i < batch.messages.length; i += size) {
-        if (!isRunning() || isStale()) return
+        if (!isRunning() || isStale() || drain.draining) return
         const chunk = batch.messages.slice(i, i + size)
-        await handleMessages(chunk, heartbeat)
-        const last = chunk[chunk.length - 1]!
-        resolveOffset(last.offset)
-        // Committed only now: MySQL holds the outcome and the Redis follow-up is done.
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }])
+        const step = (async () => {
+          await handleMessages(chunk, heartbeat)
+          const last = chunk[chunk.length - 1]!
+          resolveOffset(last.offset)
+          // Committed only now: MySQL holds the outcome and the Redis follow-up is done.
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }])
+        })()
+        chunkInHand = step.catch(() => {})
+        await step
         await heartbeat()
       }
     },
@@ -179,7 +205,7 @@ async function runReconciler() {
   const lockKey = keys.lock('reconciler')
   const token = `${process.pid}-${randomUUID()}`
   const reconcile = new Reconciler({
-    db: db(), redis: redis(), consuming: () => consuming,
+    db: db(), redis: redis(), consuming: () => consuming && !drain.draining,
     barrier: new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)),
     republish: async (events) => { await producer.send({ topic: topics.paymentRequests, acks: -1, messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })) }) },
   })
@@ -243,6 +269,7 @@ async function shutdown(signal: string) {
   stopping = true
   metrics.draining.set(1)
   wake?.()
+  drain.stop()
   const started = Date.now()
   log.info('worker stopping', { signal })
   const force = setTimeout(() => {
@@ -275,5 +302,7 @@ try {
 }
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()
+consumerRunning = true
+if (drain.draining) consumer.pause([{ topic: topics.paymentRequests }])
 log.info('worker joined consumer group', { group: PAYMENT_GROUP })
 if (!stopping) reconciler = runReconciler()

@@ -23,6 +23,12 @@ it('refuses to start in production with a missing or short SESSION_PASSWORD', as
   }
 })
 
+it('refuses to start with a SERVER_ID that is not 1–64 of A-Za-z0-9_.:-, naming the variable', async () => {
+  for (const id of ['has space', 'x'.repeat(65)]) {
+    await expect(startWeb({ SERVER_ID: id })).rejects.toThrow(/SERVER_ID: expected 1–64 of/)
+  }
+})
+
 it('sets Secure, HttpOnly, SameSite=Lax cookies in production, and redirects with PUBLIC_URL', async () => {
   prod = await startAuthWeb({ NODE_ENV: 'production' })
   const res = await fetch(`${prod.web.url}/auth/login?returnTo=/orders`, { redirect: 'manual' })

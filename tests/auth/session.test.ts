@@ -1,6 +1,6 @@
 /**
  * The browser session cookie, against a real Keycloak and the built app: anonymous requests never get
- * a Set-Cookie (PERFORMANCE.md, item 1), the sign-in sets a HttpOnly, SameSite=Lax cookie whose
+ * a Set-Cookie (docs/decisions.md, "No session for anonymous visitors"), the sign-in sets a HttpOnly, SameSite=Lax cookie whose
  * lifetime follows the token's, a tampered or forged cookie is UNAUTHORIZED and changes nothing,
  * cross-site POSTs with the cookie are refused, and the bearer token decides when both are present.
  */

@@ -15,7 +15,7 @@ import type { Coupon, CouponPage } from './schemas'
 import { log } from '../../observability/log'
 
 /*
- * The read path (DESIGN.md, "Browsing flow"): L1 (this process) → L2 (Redis) → MySQL. A page's L2
+ * The read path (docs/architecture.md, "The browse flow"): L1 (this process) → L2 (Redis) → MySQL. A page's L2
  * rebuild runs under a Redis mutex with a watchdog, and concurrent callers in one process share one
  * load (single-flight). Invalidation bumps a generation number in Redis: a rebuild that read MySQL
  * before an admin edit notices it and drops what it wrote, so an edit is never hidden for a whole TTL.

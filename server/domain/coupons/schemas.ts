@@ -1,6 +1,6 @@
 import { z } from 'zod'
 
-/** The wire shape of a coupon (DESIGN.md, "Contracts"): money in cents, dates as ISO-8601 strings. */
+/** The wire shape of a coupon (docs/api.md): money in cents, dates as ISO-8601 strings. */
 export interface Coupon {
   id: number
   name: string

@@ -2,7 +2,7 @@ import type { OrderStatus } from '../../db/types'
 
 export type FailureReason = 'INSUFFICIENT_CREDIT' | 'SOLD_OUT' | 'ALREADY_PURCHASED' | 'CANCELLED' | 'PAYMENT_ERROR'
 
-/** The wire shape of an order (DESIGN.md, "Contracts"). */
+/** The wire shape of an order (docs/api.md). */
 export interface Order {
   orderId: string
   couponId: number

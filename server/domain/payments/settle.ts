@@ -15,7 +15,7 @@ interface Decision extends SettledOrder {
 }
 
 /**
- * Settles a batch of payment events in one MySQL transaction (DESIGN.md, purchase flow step 4),
+ * Settles a batch of payment events in one MySQL transaction (docs/architecture.md, purchase flow step 4),
  * idempotent on orderId. Returns every order's outcome, including redeliveries of settled ones, so the
  * caller can finish their Redis follow-up and notify shoppers.
  *

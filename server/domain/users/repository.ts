@@ -5,6 +5,10 @@ export async function findUserBySub(db: DB, sub: string) {
   return await db.selectFrom('users').select(['id', 'email']).where('sub', '=', sub).executeTakeFirst()
 }
 
+export async function findUserByEmail(db: DB, email: string) {
+  return await db.selectFrom('users').select(['id', 'email']).where('email', '=', email).executeTakeFirst()
+}
+
 export async function findUserById(db: DB, id: number) {
   return await db.selectFrom('users').select(['id', 'email', 'credit']).where('id', '=', id).executeTakeFirst()
 }

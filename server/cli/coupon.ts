@@ -1,0 +1,65 @@
+import type { DB } from '../db'
+import { kafka, PAYMENT_GROUP, topics } from '../kafka/client'
+import type { RedisClient } from '../redis/client'
+import { saleStats } from '../domain/coupons/admin'
+import { selectCouponsOnSale } from '../domain/coupons/repository'
+import { LoadBarrier } from '../domain/stock/barrier'
+import { checkCoupon, repairCoupon } from '../domain/stock/repair'
+import { groupPositions } from '../observability/kafka-lag'
+import { table, UsageError, type Output } from './output'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export function couponIdArg(value: string | undefined, usage: string): number {
+  const id = Number(value)
+  if (!value || !/^\d+$/.test(value) || id < 1 || id > 2_147_483_647) throw new UsageError(`usage: ${usage} (a coupon id is a positive integer)`)
+  return id
+}
+
+/**
+ * Loads coupons Redis does not hold (never loaded, or lost with a Redis failure), the way the
+ * reconciler does: behind the Kafka barrier (their payment events in flight are settled first), then
+ * stock, buyers and marker in one script. A loaded coupon is left as it is. Without an id: every
+ * coupon on sale or opening within 10 minutes.
+ */
+export async function couponLoad(db: DB, redis: RedisClient, out: Output, id: string | undefined, timeoutMs: number) {
+  const ids = id === undefined
+    ? (await selectCouponsOnSale(db, 10 * 60_000)).map((c) => Number(c.id))
+    : [couponIdArg(id, 'flash-sale coupon load [<couponId>]')]
+  const admin = kafka().admin()
+  await admin.connect()
+  const barrier = new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP))
+  const results: { couponId: number, status: string, stock?: number }[] = []
+  try {
+    for (const couponId of ids) {
+      const check = await checkCoupon(db, redis, couponId)
+      if (!check) throw new UsageError(`no coupon #${couponId}`)
+      if (check.loaded) {
+        results.push({ couponId, status: 'already-loaded', stock: check.redisStock })
+        continue
+      }
+      out.progress(`#${couponId}: not in Redis; waiting until its payment events in flight are settled`)
+      const deadline = Date.now() + timeoutMs
+      while (!(await barrier.ready(couponId, Date.now()))) {
+        if (Date.now() > deadline) throw new Error(`#${couponId}: the payment workers did not catch up within ${timeoutMs / 1000}s (are they running?)`)
+        await sleep(500)
+      }
+      const result = await repairCoupon(db, redis, couponId)
+      out.progress(`#${couponId}: ${result.status}`)
+      results.push({ couponId, status: result.status === 'repaired' ? 'loaded' : result.status, ...(result.status === 'repaired' ? { stock: result.stock } : {}) })
+    }
+  } finally {
+    await admin.disconnect()
+  }
+  out.result(results, () => table(results.map((r) => ({ coupon: r.couponId, status: r.status, stock: r.stock }))))
+  return results.every((r) => r.status === 'loaded' || r.status === 'already-loaded')
+}
+
+export async function couponStats(out: Output, id: string | undefined) {
+  const couponId = couponIdArg(id, 'flash-sale coupon stats <couponId>')
+  const stats = await saleStats(couponId).catch((error: Error) => {
+    throw error.name === 'DomainError' ? new UsageError(`no coupon #${couponId}`) : error
+  })
+  const lastMinute = stats.ordersPerSecond.reduce((a, b) => a + b, 0)
+  out.result(stats, () => table([{ coupon: couponId, total: stats.totalStock, left: stats.stockLeft, pending: stats.pending, paid: stats.paid, failed: stats.failed, 'orders last 60s': lastMinute }]))
+}
