@@ -42,7 +42,7 @@ describe('a repair racing live settlement', () => {
 
     const result = await repairing
     // The first script saw the version move and aborted; the second read again.
-    expect(result).toEqual({ status: 'repaired', attempts: 2, stock: 4, buyers: 1 })
+    expect(result).toEqual({ status: 'repaired', attempts: 2, stock: 4, buyers: 1, quarantined: 0 })
     expect(hits()).toBe(before + 2)
     // MySQL 5, one reservation (rich) pending: 4 left. The stale snapshot (two pending) would have said 3.
     expect(await couponState(couponId)).toMatchObject({ mysqlStock: 5, redisStock: 4, pending: 1, buyers: 1 })

@@ -38,7 +38,7 @@ describe('the anti-entropy check and repair', () => {
     expect((await findDrift(db(), redis())).map(describeDrift)).toContain(
       `#${couponId}: stock +6 (Redis 9 + 1 pending vs MySQL 4 + 0 paid pending), buyers +1 (3 in Redis vs 1 owners + 1 unpaid pending)`)
 
-    expect(await repairCoupon(db(), redis(), couponId)).toEqual({ status: 'repaired', attempts: 1, stock: 3, buyers: 2 })
+    expect(await repairCoupon(db(), redis(), couponId)).toEqual({ status: 'repaired', attempts: 1, stock: 3, buyers: 2, quarantined: 0 })
     expect((await redis().smembers(keys.buyers(couponId))).sort()).toEqual([String(owner), String(user)].sort())
     expect(await redis().pttl(keys.buyers(couponId))).toBe(-1) // for good, not for the staging set's minute
     expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true)
