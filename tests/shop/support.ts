@@ -1,0 +1,25 @@
+import { expect } from 'vitest'
+import { db } from '../../server/db'
+import { redis } from '../../server/redis/client'
+import { reserveScript } from '../../server/redis/scripts'
+import { newOrderId } from '../../server/domain/orders/ids'
+import { settleBatch } from '../../server/domain/payments/settle'
+import { finishInRedis } from '../../server/domain/payments/followup'
+import type { PaymentRequest } from '../../server/kafka/client'
+
+/** Reserves a unit for the user and settles it the way the worker does (claim, one transaction, follow-up). */
+export async function buyAndSettle(couponId: number, userId: number, price: number) {
+  const orderId = newOrderId(couponId)
+  const at = Date.now()
+  const { status } = await reserveScript(redis(), couponId, userId, orderId, { state: 'reserved', userId, price, serverId: 'test', at })
+  expect(status).toBe('OK')
+  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date(at).toISOString() }
+  const [outcome] = await settleBatch(db(), redis(), [event])
+  await finishInRedis(redis(), outcome!)
+  return { orderId, outcome: outcome! }
+}
+
+export async function codeOf(orderId: string): Promise<string | null> {
+  const row = await db().selectFrom('orders').select('code').where('id', '=', orderId).executeTakeFirstOrThrow()
+  return row.code
+}
