@@ -21,6 +21,9 @@ export const keys = {
   catalogueGeneration: 'cache:coupons:generation',
   /** Mutex name (for `lock()`) of one page's L2 rebuild. */
   pageRebuildLock: (page: number, pageSize: number) => `coupons:page:${page}:${pageSize}`,
+  /** One cached page render (server/cache/pages.ts), and the set that lists them for invalidation. */
+  pageRender: (key: string) => `cache:pages:${key}`,
+  pageRenderIndex: 'cache:pages:index',
   /** SCAN pattern matching every `couponCache` key. */
   couponCachePattern: 'cache:coupon:*',
 } as const
