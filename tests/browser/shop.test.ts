@@ -143,6 +143,22 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     await context.close()
   })
 
+  it('fills a visitor\'s cached coupon page in with one call: Sign in in the header and on the Buy button', async () => {
+    const couponId = await createCouponOnSale({ stock: 20, price: 300, name: `Visitor view ${Date.now()}` })
+    const context = await browser.newContext()
+    const { page, problems: seen } = await watchedPage(context)
+    const calls = countCalls(page)
+    await page.goto(`${base}/coupons/${couponId}`)
+    await hydrated(page)
+    const visitor = page.locator('[data-test=header-visitor]')
+    await expect.poll(() => visitor.evaluate((el) => getComputedStyle(el).visibility)).toBe('visible')
+    await expect.poll(() => page.locator('[data-test=buy]').innerText()).toBe('Sign in to buy')
+    expect(calls).toEqual(['user.viewer'])
+    problems.push(...(await screenshots(page, 'coupon-visitor')))
+    problems.push(...seen)
+    await context.close()
+  })
+
   it('says "not enough credit" before reserving anything', async () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 50_000_000, name: `Too dear ${Date.now()}` })
     const context = await browser.newContext()
