@@ -45,6 +45,9 @@ describe.skipIf(!stackReady)('redemption codes', () => {
     expect(order.redeemedAt).toBeUndefined()
     const mine = await listMyOrders(user!)
     expect(mine.items).toEqual([order])
+    // A coupon page asks for the orders of its coupon only.
+    expect((await listMyOrders(user!, couponId)).items).toEqual([order])
+    expect((await listMyOrders(user!, couponId + 1)).items).toEqual([])
   })
 
   it('of 40 simultaneous redemptions of one code exactly one succeeds, recording who and when', async () => {

@@ -47,8 +47,11 @@ export async function selectShownOrder(db: DB, orderId: string) {
   return await shownOrders(db).where('orders.id', '=', orderId).executeTakeFirst()
 }
 
-export async function selectShownOrdersOfUser(db: DB, userId: number, limit = 100) {
-  return await shownOrders(db).where('orders.user_id', '=', userId).orderBy('orders.created_at', 'desc').limit(limit).execute()
+/** The user's orders, newest first; of one coupon only when `couponId` is given. */
+export async function selectShownOrdersOfUser(db: DB, userId: number, couponId?: number, limit = 100) {
+  let query = shownOrders(db).where('orders.user_id', '=', userId)
+  if (couponId !== undefined) query = query.where('orders.coupon_id', '=', couponId)
+  return await query.orderBy('orders.created_at', 'desc').limit(limit).execute()
 }
 
 export async function selectShownOrdersByIds(db: DB, orderIds: string[]) {

@@ -35,14 +35,17 @@ export async function getOrder(userId: number, orderId: string): Promise<Order> 
   throw new DomainError('NOT_FOUND', 'No such order')
 }
 
-/** The user's settled orders merged with the still-pending ones from their recent-orders list, newest first. */
-export async function listMyOrders(userId: number): Promise<{ items: Order[] }> {
+/**
+ * The user's settled orders merged with the still-pending ones from their recent-orders list, newest
+ * first; only those of one coupon when `couponId` is given (a coupon page's Buy button).
+ */
+export async function listMyOrders(userId: number, couponId?: number): Promise<{ items: Order[] }> {
   const [rows, recent] = await Promise.all([
-    selectShownOrdersOfUser(db(), userId),
+    selectShownOrdersOfUser(db(), userId, couponId),
     redis().lrange(keys.recentOrders(userId), 0, -1),
   ])
   const orders = new Map(rows.map((r) => [r.id, rowToOrder(r)]))
-  const unknown = recent.filter((id) => !orders.has(id))
+  const unknown = recent.filter((id) => !orders.has(id) && (couponId === undefined || couponOfOrder(id) === couponId))
   const pending = await Promise.all(unknown.map(async (id) => [id, await pendingEntry(id)] as const))
   const settledMeanwhile = new Set<string>()
   for (const [id, entry] of pending) {

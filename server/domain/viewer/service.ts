@@ -21,7 +21,7 @@ export async function describeViewer(identity: Identity | null, couponId?: numbe
   const user = await ensureUser(identity)
   const [me, mine] = await Promise.all([
     describeUser(user),
-    couponId === undefined ? Promise.resolve({ items: [] as Order[] }) : listMyOrders(user.id),
+    couponId === undefined ? Promise.resolve({ items: [] as Order[] }) : listMyOrders(user.id, couponId),
   ])
-  return { me, orders: mine.items.filter((o) => o.couponId === couponId), stock: await stock }
+  return { me, orders: mine.items, stock: await stock }
 }
