@@ -4,6 +4,13 @@ import { fileURLToPath } from 'node:url'
 // redlock 5 beta ships types that bundler resolution cannot find on its own
 const redlockTypes = fileURLToPath(new URL('./node_modules/redlock/dist/index.d.ts', import.meta.url))
 
+/**
+ * Shared renders: fresh for 10 s, then served stale for up to a minute while one request per instance
+ * renders anew; an admin edit clears them at once (server/cache/pages.ts). `base` names the storage
+ * mount (Redis, shared by every instance) that server/plugins/page-cache.ts sets up.
+ */
+const PAGE_CACHE = { swr: true, maxAge: 10, staleMaxAge: 60, base: 'pages' }
+
 export default defineNuxtConfig({
   compatibilityDate: '2025-07-15',
   // pages/, components/ … live at the top level of the repo (see the README's Layout)
@@ -20,13 +27,36 @@ export default defineNuxtConfig({
         { name: 'viewport', content: 'width=device-width, initial-scale=1' },
         { name: 'description', content: 'Limited coupons in time-boxed flash sales.' },
       ],
+      link: [{ rel: 'icon', type: 'image/svg+xml', href: '/favicon.svg' }],
     },
   },
+  // Defaults for development; server/plugins/shop-format.ts sets them from CURRENCY and LOCALE.
+  runtimeConfig: { public: { currency: 'EUR', locale: 'en-IE' } },
+  // Page caching (README, "Page caching"): the catalogue and coupon pages are the same for everyone,
+  // rendered once per PAGE_CACHE window into a cache shared by all instances (server/cache/pages.ts)
+  // and filled in per user after hydration (user.viewer). Nothing per-user is ever cached.
+  routeRules: {
+    '/': { cache: PAGE_CACHE },
+    '/coupons/**': { cache: PAGE_CACHE },
+    '/orders': { headers: { 'cache-control': 'private, no-store' } },
+    '/admin/**': { headers: { 'cache-control': 'private, no-store' } },
+    '/auth/**': { headers: { 'cache-control': 'private, no-store' } },
+    '/api/**': { headers: { 'cache-control': 'no-store' } },
+    '/ws': { headers: { 'cache-control': 'no-store' } },
+    '/_nuxt/**': { headers: { 'cache-control': 'public, max-age=31536000, immutable' } },
+  },
+  // Client-side navigation reads pages through tRPC (L1/L2-cached), not per-URL payload files.
+  experimental: { payloadExtraction: false },
   build: { transpile: ['trpc-nuxt'] },
   nitro: {
     typescript: { tsConfig: { compilerOptions: { paths: { redlock: [redlockTypes] } } } },
   },
   hooks: {
+    // nuxt-auth-utils' app plugins fetch /api/_auth/session during every render and again after the
+    // hydration of every cached page; the app reads the user through user.viewer instead.
+    'app:resolve'(app) {
+      app.plugins = app.plugins.filter((p) => !/nuxt-auth-utils[\\/].*plugins[\\/]session\.(client|server)/.test(p.src))
+    },
     // Auth (docs/decisions.md, "No session for anonymous visitors"): nuxt-auth-utils must never seal a session for anonymous visitors.
     'nitro:config'(nitroConfig) {
       // /ws (Nitro's WebSocket support; set here because nuxt.config's fallback Nitro types lack the key)

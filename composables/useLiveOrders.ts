@@ -1,5 +1,6 @@
 import type { Order, OrderStatus } from './contract'
 import { describeReason } from './errors'
+import { refreshViewer } from './useMe'
 
 /** What the page knows of an order; `order.updated` messages and `order.get` refreshes keep it current. */
 export interface LiveOrder {
@@ -21,6 +22,12 @@ let reconnectTimer: ReturnType<typeof setTimeout> | undefined
 let failures = 0
 let wanted = false
 const notified = new Set<string>()
+/** Coupons whose stock this tab shows (the coupon page), subscribed again on every (re)connect. */
+const stockWatched = new Map<number, number>()
+
+function send(message: object) {
+  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message))
+}
 
 const MAX_BACKOFF_MS = 30_000
 
@@ -40,6 +47,8 @@ export function useLiveOrders() {
   const toast = useToast()
   const orders = useState<Record<string, LiveOrder>>('live-orders', () => ({}))
   const connected = useState('live-connected', () => false)
+  /** Live stock by coupon, pushed by the server's per-instance tick while a page watches it. */
+  const stock = useState<Record<number, number>>('live-stock', () => ({}))
 
   const notify: Notify = (order) => {
     if (order.status === 'PENDING' || notified.has(order.orderId)) return
@@ -53,7 +62,7 @@ export function useLiveOrders() {
       isStatus: true,
     })
     // Credit changed (or the reservation was released): show fresh numbers in the header.
-    refreshNuxtData('me')
+    refreshViewer()
   }
 
   function apply(update: LiveOrder) {
@@ -90,11 +99,17 @@ export function useLiveOrders() {
     ws.onopen = () => {
       failures = 0
       connected.value = true
+      for (const couponId of stockWatched.keys()) send({ type: 'subscribe', couponId })
       refreshPending()
     }
     ws.onmessage = (event) => {
-      let message: Partial<OrderUpdated>
+      let message: Partial<OrderUpdated> | { type: 'stock', couponId: number, stock: number }
       try { message = JSON.parse(String(event.data)) } catch { return }
+      if (message.type === 'stock') {
+        const m = message as { couponId: number, stock: number }
+        if (Number.isInteger(m.couponId) && Number.isFinite(m.stock)) stock.value = { ...stock.value, [m.couponId]: m.stock }
+        return
+      }
       if (message.type !== 'order.updated' || !message.orderId || !message.status) return
       apply({ orderId: message.orderId, couponId: Number(message.couponId), status: message.status, reason: message.reason })
     }
@@ -123,5 +138,18 @@ export function useLiveOrders() {
     socket = null
   }
 
-  return { orders, connected, track, connect, disconnect, refreshPending }
+  /** Live stock of a coupon while a page shows it; returns the function that stops watching. */
+  function watchStock(couponId: number): () => void {
+    if (import.meta.server) return () => {}
+    stockWatched.set(couponId, (stockWatched.get(couponId) ?? 0) + 1)
+    send({ type: 'subscribe', couponId })
+    return () => {
+      const n = (stockWatched.get(couponId) ?? 1) - 1
+      if (n > 0) return void stockWatched.set(couponId, n)
+      stockWatched.delete(couponId)
+      send({ type: 'unsubscribe', couponId })
+    }
+  }
+
+  return { orders, connected, stock, track, connect, disconnect, refreshPending, watchStock }
 }

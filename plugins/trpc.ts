@@ -1,9 +1,12 @@
 import { createTRPCNuxtClient, httpBatchLink } from 'trpc-nuxt/client'
 import type { AppRouter } from '~~/server/trpc/routers/_app'
 
-export default defineNuxtPlugin(() => {
-  const trpc = createTRPCNuxtClient<AppRouter>({
-    links: [httpBatchLink({ url: '/api/trpc' })],
-  })
-  return { provide: { trpc } }
+export default defineNuxtPlugin({
+  name: 'trpc',
+  setup() {
+    const trpc = createTRPCNuxtClient<AppRouter>({
+      links: [httpBatchLink({ url: '/api/trpc' })],
+    })
+    return { provide: { trpc } }
+  },
 })

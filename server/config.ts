@@ -26,6 +26,10 @@ const schema = z.object({
   PUBLIC_URL: z.url().default('http://localhost:8080'),
   SESSION_PASSWORD: z.string().default(''),
   STARTING_CREDIT: int(10000),
+  /** The shop's currency (ISO 4217): prices and credit are integer minor units of it. */
+  CURRENCY: z.string().refine((c) => /^[A-Z]{3}$/.test(c) && Intl.supportedValuesOf('currency').includes(c), 'expected an ISO 4217 code such as EUR').default('EUR'),
+  /** The locale (BCP 47) prices and dates are shown in. */
+  LOCALE: z.string().refine((l) => { try { return Intl.getCanonicalLocales(l).length === 1 } catch { return false } }, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
   /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
   PURCHASE_RATE_LIMIT: int(10),
   /** Worker: events settled per MySQL transaction at most. */

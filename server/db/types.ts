@@ -47,6 +47,11 @@ export interface OrdersTable {
   server_id: string
   created_at: Date
   updated_at: UpdatedAt
+  /** The redemption code of a PAID order (null otherwise), made in the settlement transaction. */
+  code: string | null
+  redeemed_at: Date | null
+  /** The admin (users.id) who redeemed it. */
+  redeemed_by: number | null
 }
 
 export interface UserCouponsTable {

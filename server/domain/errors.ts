@@ -6,6 +6,7 @@ export type Reason =
   | 'NOT_FOUND'
   | 'SOLD_OUT'
   | 'ALREADY_PURCHASED'
+  | 'ALREADY_REDEEMED'
   | 'SALE_NOT_STARTED'
   | 'SALE_ENDED'
   | 'PAYLOAD_TOO_LARGE'

@@ -34,6 +34,9 @@ export const keys = {
   workersDrain: 'workers:drain',
   /** Hash worker → the drain token it has obeyed (the batch in hand committed, consumption paused). */
   workersDrained: 'workers:drained',
+  /** One cached page render (server/cache/pages.ts), and the set that lists them for invalidation. */
+  pageRender: (key: string) => `cache:pages:${key}`,
+  pageRenderIndex: 'cache:pages:index',
   /** SCAN pattern matching every `couponCache` key. */
   couponCachePattern: 'cache:coupon:*',
 } as const

@@ -1,7 +1,7 @@
 import { identifyUpgrade } from '../auth/identify'
 import { ensureUser } from '../domain/users/service'
 import { metrics } from '../observability/metrics'
-import { sockets } from '../realtime'
+import { sockets, stockFeed } from '../realtime'
 
 /**
  * /ws: live order results. Authenticated like tRPC (session cookie, or ?access_token=); the server
@@ -24,7 +24,11 @@ export default defineWebSocketHandler({
     metrics.wsConnections.set(sockets.size)
     peer.send(JSON.stringify({ type: 'hello' }))
   },
+  message(peer, message) {
+    stockFeed.handle(peer, message.text())
+  },
   async close(peer) {
+    stockFeed.drop(peer)
     await sockets.remove(peer.context.userId as number, peer)
     metrics.wsConnections.set(sockets.size)
   },

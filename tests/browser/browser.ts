@@ -1,5 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { allowWebAddress } from '../support/keycloak'
 
 export const DESKTOP = { width: 1280, height: 800 }
 export const PHONE = { width: 375, height: 740 }
@@ -74,4 +76,33 @@ export async function hydrated(page: Page) {
     const app = (document.querySelector('#__nuxt') as { __vue_app__?: { $nuxt?: { isHydrating?: boolean } } } | null)?.__vue_app__
     return !!app && !app.$nuxt?.isHydrating
   })
+}
+
+export interface BrowserStack { browser: Browser, base: string, stop: () => Promise<void> }
+
+/**
+ * A payment worker, a web instance and Chromium for one browser test file. E2E_BASE_URL points at
+ * NGINX when the stack provides one; else the instance started here is its own public address, so
+ * Keycloak must accept it as a redirect URI.
+ */
+export async function startBrowserStack(): Promise<BrowserStack> {
+  const worker: Proc | undefined = process.env.E2E_WORKER_RUNNING ? undefined : await startWorker()
+  let web: Proc | undefined
+  let base = process.env.E2E_BASE_URL
+  if (!base) {
+    const port = await freePort()
+    base = `http://localhost:${port}`
+    await allowWebAddress(base)
+    web = await startWeb({ PUBLIC_URL: base, PURCHASE_RATE_LIMIT: '100' }, port)
+  }
+  const browser = await launchBrowser()
+  return {
+    browser,
+    base,
+    stop: async () => {
+      await browser.close()
+      await web?.stop()
+      await worker?.stop()
+    },
+  }
 }

@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser } from 'playwright-core'
-import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
-import { allowWebAddress } from '../support/keycloak'
-import { hydrated, launchBrowser, screenshots, signIn, signUp, watchedPage } from './browser'
+import { hydrated, screenshots, signIn, signUp, startBrowserStack, watchedPage, type BrowserStack } from './browser'
 
 /*
  * The storefront in a real browser against the real stack (MySQL, Redis, Kafka, Keycloak, worker).
@@ -14,29 +12,18 @@ const stackReady = Boolean(process.env.DATABASE_URL && process.env.OIDC_ISSUER)
 const ADMIN = { email: 'admin@example.com', password: 'admin' }
 
 describe.skipIf(!stackReady)('storefront in the browser', () => {
+  let stack: BrowserStack | undefined
   let browser: Browser
-  let web: Proc | undefined
-  let worker: Proc | undefined
   let base: string
   const problems: string[] = []
 
   beforeAll(async () => {
-    worker = process.env.E2E_WORKER_RUNNING ? undefined : await startWorker()
-    if (process.env.E2E_BASE_URL) base = process.env.E2E_BASE_URL
-    else {
-      // The instance is its own public address, so Keycloak must accept it as a redirect URI.
-      const port = await freePort()
-      base = `http://localhost:${port}`
-      await allowWebAddress(base)
-      web = await startWeb({ PUBLIC_URL: base, PURCHASE_RATE_LIMIT: '100' }, port)
-    }
-    browser = await launchBrowser()
+    stack = await startBrowserStack()
+    ;({ browser, base } = stack)
   })
 
   afterAll(async () => {
-    await browser?.close()
-    await web?.stop()
-    await worker?.stop()
+    await stack?.stop()
   })
 
   async function adminCreatesCoupon(name: string, stock: number, price = '1.00') {
@@ -46,7 +33,7 @@ describe.skipIf(!stackReady)('storefront in the browser', () => {
     await hydrated(page)
     await page.getByLabel('Name').fill(name)
     await page.getByLabel('Description').fill(`${name}, made by the browser test`)
-    await page.getByLabel('Price (USD)').fill(price)
+    await page.getByLabel('Price (EUR)').fill(price)
     await page.getByLabel('Stock').fill(String(stock))
     await page.locator('#coupon-image').setInputFiles({ name: 'pic.png', mimeType: 'image/png', buffer: tinyPng() })
     await page.getByText('Uploaded.').waitFor()

@@ -1,35 +1,65 @@
 import type { DB } from '../../db'
 import type { OrderRow } from '../../db/types'
 import type { Reservation } from '../../redis/scripts'
-import type { FailureReason, Order } from './schemas'
+import type { FailureReason, Order, OrderCoupon } from './schemas'
 
-export function rowToOrder(row: Pick<OrderRow, 'id' | 'coupon_id' | 'status' | 'reason' | 'price' | 'created_at' | 'updated_at'>): Order {
+type ShownRow = Pick<OrderRow, 'id' | 'coupon_id' | 'status' | 'reason' | 'price' | 'created_at' | 'updated_at' | 'code' | 'redeemed_at'>
+  & { coupon_name: string | null, coupon_image_url: string | null }
+
+/** A coupon that was deleted since (or never loaded) still names its order. */
+const unknownCoupon = (couponId: number): OrderCoupon => ({ name: `Coupon #${couponId}`, imageUrl: null })
+
+export function rowToOrder(row: ShownRow & { user_id?: number }): Order {
+  const couponId = Number(row.coupon_id)
   return {
     orderId: row.id,
-    couponId: Number(row.coupon_id),
+    couponId,
     status: row.status,
     ...(row.reason ? { reason: row.reason as FailureReason } : {}),
     price: Number(row.price),
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),
+    coupon: row.coupon_name === null ? unknownCoupon(couponId) : { name: row.coupon_name, imageUrl: row.coupon_image_url },
+    ...(row.status === 'PAID' && row.code ? { code: row.code } : {}),
+    ...(row.redeemed_at ? { redeemedAt: new Date(row.redeemed_at).toISOString() } : {}),
   }
 }
 
-export function reservationToOrder(orderId: string, couponId: number, entry: Reservation): Order {
+export function reservationToOrder(orderId: string, couponId: number, entry: Reservation, coupon: OrderCoupon | null): Order {
   const at = new Date(entry.at).toISOString()
-  return { orderId, couponId, status: 'PENDING', price: entry.price, createdAt: at, updatedAt: at }
+  return { orderId, couponId, status: 'PENDING', price: entry.price, createdAt: at, updatedAt: at, coupon: coupon ?? unknownCoupon(couponId) }
 }
 
 const COLUMNS = ['id', 'user_id', 'coupon_id', 'status', 'reason', 'price', 'created_at', 'updated_at'] as const
 
-export async function selectOrder(db: DB, orderId: string) {
-  return await db.selectFrom('orders').select(COLUMNS).where('id', '=', orderId).executeTakeFirst()
+/** Orders as shoppers see them: one query joining the coupon's name and image. */
+function shownOrders(db: DB) {
+  return db.selectFrom('orders')
+    .leftJoin('coupons', 'coupons.id', 'orders.coupon_id')
+    .select([
+      'orders.id', 'orders.user_id', 'orders.coupon_id', 'orders.status', 'orders.reason', 'orders.price',
+      'orders.created_at', 'orders.updated_at', 'orders.code', 'orders.redeemed_at',
+      'coupons.name as coupon_name', 'coupons.image_url as coupon_image_url',
+    ])
 }
 
-export async function selectOrdersOfUser(db: DB, userId: number, limit = 100) {
-  return await db.selectFrom('orders').select(COLUMNS).where('user_id', '=', userId).orderBy('created_at', 'desc').limit(limit).execute()
+export async function selectShownOrder(db: DB, orderId: string) {
+  return await shownOrders(db).where('orders.id', '=', orderId).executeTakeFirst()
 }
 
+/** The user's orders, newest first; of one coupon only when `couponId` is given. */
+export async function selectShownOrdersOfUser(db: DB, userId: number, couponId?: number, limit = 100) {
+  let query = shownOrders(db).where('orders.user_id', '=', userId)
+  if (couponId !== undefined) query = query.where('orders.coupon_id', '=', couponId)
+  return await query.orderBy('orders.created_at', 'desc').limit(limit).execute()
+}
+
+export async function selectShownOrdersByIds(db: DB, orderIds: string[]) {
+  if (!orderIds.length) return []
+  return await shownOrders(db).where('orders.id', 'in', orderIds).execute()
+}
+
+/** Settlement's view of orders (no join): who, what, and the outcome. */
 export async function selectOrdersByIds(db: DB, orderIds: string[]) {
   if (!orderIds.length) return []
   return await db.selectFrom('orders').select(COLUMNS).where('id', 'in', orderIds).execute()

@@ -11,6 +11,17 @@ export interface Order {
   price: number
   createdAt: string
   updatedAt: string
+  /** What was bought, so an order list needs no call per order. */
+  coupon: OrderCoupon
+  /** The redemption code (28 symbols, no separators), once PAID. */
+  code?: string
+  /** When a shop redeemed the code, if it did. */
+  redeemedAt?: string
+}
+
+export interface OrderCoupon {
+  name: string
+  imageUrl: string | null
 }
 
 /** What a web instance pushes to a shopper's sockets when an order settles. */

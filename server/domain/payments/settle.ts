@@ -5,6 +5,7 @@ import type { RedisClient } from '../../redis/client'
 import { claimScript } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
+import { newRedemptionCode } from '../redemption/code'
 import { settledFromRow, type SettledOrder } from './followup'
 import { log } from '../../observability/log'
 
@@ -95,6 +96,7 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
     await trx.insertInto('orders').values(decisions.map((d) => ({
       id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
       reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: new Date(),
+      code: d.status === 'PAID' ? newRedemptionCode() : null,
     }))).execute()
 
     const paid = decisions.filter((d) => d.status === 'PAID')

@@ -1,0 +1,22 @@
+import { randomBytes } from 'node:crypto'
+
+export { groupCode } from './format'
+
+/**
+ * Redemption codes: 28 symbols of Crockford's base32 (140 random bits), stored without separators and
+ * shown in groups of four. Crockford's alphabet leaves out I, L, O and U, so a code read aloud or typed
+ * from a screen is not misread; `normalizeCode` also accepts the look-alikes and any separators.
+ */
+export const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
+export const CODE_LENGTH = 28
+export const CODE_PATTERN = new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`)
+
+/** A fresh code; 256 is a multiple of 32, so masking a random byte keeps every symbol equally likely. */
+export function newRedemptionCode(): string {
+  return [...randomBytes(CODE_LENGTH)].map((b) => CODE_ALPHABET[b & 31]).join('')
+}
+
+/** What a shop typed or scanned, as stored: upper case, separators dropped, look-alikes mapped. */
+export function normalizeCode(input: string): string {
+  return input.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1')
+}
