@@ -31,7 +31,7 @@ export function dispatchInvalidation(message: Invalidation): void {
     try {
       listener(message)
     } catch (error) {
-      log.error('invalidation listener failed', { error: String(error) })
+      log.error('invalidation listener failed', { error })
     }
   }
 }
@@ -73,11 +73,11 @@ export function startInvalidationSubscriber(): InvalidationSubscriber {
     connectedBefore = true
     // Re-subscribing is idempotent; doing it on every `ready` also covers a first attempt that failed.
     subscriber.subscribe(channels.cacheInvalidate).then(() => markReady(), (error: unknown) => {
-      log.warn('cache invalidation subscribe failed', { error: String(error) })
+      log.warn('cache invalidation subscribe failed', { error })
     })
   })
   subscriber.on('error', (error: Error) => {
-    log.warn('cache invalidation subscriber error', { error: String(error) })
+    log.warn('cache invalidation subscriber error', { error })
   })
   subscriber.on('message', (channel: string, raw: string) => {
     if (channel !== channels.cacheInvalidate) return

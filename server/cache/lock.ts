@@ -52,7 +52,7 @@ export async function withLock<T>(name: string, leaseMs: number, work: () => Pro
       .catch((error: unknown) => {
         // The work goes on regardless: its result is still correct, only no longer exclusive.
         cacheStats.lockLost++
-        log.warn('lock extension failed', { lock: resource, error: String(error) })
+        log.warn('lock extension failed', { lock: resource, error })
       })
       .finally(() => { extending = undefined })
   }, Math.max(50, Math.floor(leaseMs / 3)))

@@ -69,7 +69,7 @@ export async function clearPageRenders(): Promise<number> {
 
 /** Clears now and once more a moment later (see SECOND_CLEAR_MS); failures are logged, not thrown. */
 export function schedulePageRenderClear(): void {
-  const clear = () => clearPageRenders().catch((error: unknown) => log.warn('page render clear failed', { error: String(error) }))
+  const clear = () => clearPageRenders().catch((error: unknown) => log.warn('page render clear failed', { error }))
   clear()
   setTimeout(clear, SECOND_CLEAR_MS).unref()
 }

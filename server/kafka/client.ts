@@ -1,5 +1,6 @@
-import { Kafka, logLevel, type Producer } from 'kafkajs'
+import { Kafka, logLevel, type LogEntry, type Producer } from 'kafkajs'
 import { config } from '../config'
+import { log } from '../observability/log'
 
 // We use the default (murmur2) partitioner on purpose; the notice about its change since v1 is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
@@ -11,6 +12,18 @@ export const topics = {
 } as const
 export const PAYMENT_GROUP = 'payment-workers'
 
+/** kafkajs' own log lines go through the process's logger (one format, one level threshold). */
+const kafkaLog = log.child({ logger: 'kafkajs' })
+function logCreator() {
+  return ({ level, log: entry }: LogEntry) => {
+    const { message, ...fields }: Record<string, unknown> = entry
+    delete fields.timestamp // the logger stamps its own time
+    delete fields.logger
+    const write = level <= logLevel.ERROR ? kafkaLog.error : level === logLevel.WARN ? kafkaLog.warn : level === logLevel.INFO ? kafkaLog.info : kafkaLog.debug
+    write(String(message), fields)
+  }
+}
+
 let shared: Kafka | undefined
 export function kafka(): Kafka {
   const cfg = config()
@@ -18,6 +31,7 @@ export function kafka(): Kafka {
     clientId: cfg.KAFKA_CLIENT_ID,
     brokers: cfg.KAFKA_BROKERS,
     logLevel: logLevel.WARN,
+    logCreator,
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
     connectionTimeout: 3000,
   })

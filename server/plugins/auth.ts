@@ -10,6 +10,6 @@ import { log } from '../observability/log'
 export default defineNitroPlugin(() => {
   process.env.NUXT_SESSION_PASSWORD ||= sessionPassword()
   refreshKeys().catch((error) => {
-    log.warn('realm signing keys not loaded yet; retried on first use', { error: String(error) })
+    log.warn('realm signing keys not loaded yet; retried on first use', { error })
   })
 })

@@ -12,19 +12,19 @@ import { sockets } from '../realtime'
  */
 export default defineNitroPlugin((nitro) => {
   const subscriber = createRedis()
-  subscriber.on('error', (error) => log.warn('pub/sub connection error', { error: String(error) }))
-  subscriber.subscribe(channels.paymentUpdate(serverId)).catch((error) => log.error('subscribe failed', { error: String(error) }))
+  subscriber.on('error', (error) => log.warn('pub/sub connection error', { error }))
+  subscriber.subscribe(channels.paymentUpdate(serverId)).catch((error) => log.error('subscribe failed', { error }))
   subscriber.on('message', (channel: string, message: string) => {
     try {
       const { userId, update } = JSON.parse(message) as { userId: number, update: OrderUpdate }
       metrics.pubsubDeliveries.inc(sockets.deliver(userId, update))
     } catch (error) {
-      log.warn('bad pub/sub message', { channel, error: String(error) })
+      log.warn('bad pub/sub message', { channel, error })
     }
   })
 
   const presence = setInterval(() => {
-    sockets.touch().catch((error) => log.warn('presence refresh failed', { error: String(error) }))
+    sockets.touch().catch((error) => log.warn('presence refresh failed', { error }))
     metrics.wsConnections.set(sockets.size)
   }, 20_000)
   presence.unref()

@@ -11,6 +11,6 @@ export default defineNitroPlugin(() => {
       process.exit(1)
     }
     // Redis unreachable at start-up is an outage, not a misconfiguration: purchases answer TRY_AGAIN_LATER.
-    log.warn('could not check Redis maxmemory-policy at start-up', { error: String(error) })
+    log.warn('could not check Redis maxmemory-policy at start-up', { error })
   })
 })

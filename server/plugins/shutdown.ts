@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Resolves with `promise`, or after `ms` with nothing (shutdown must not hang on one dependency). */
 function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  return Promise.race([promise.catch((error) => log.warn('shutdown step failed', { error: String(error) })), sleep(ms)])
+  return Promise.race([promise.catch((error) => log.warn('shutdown step failed', { error })), sleep(ms)])
 }
 
 /**

@@ -32,7 +32,9 @@ describe('Redis that may evict keys', () => {
       ])
       for (const proc of [worker, web]) {
         expect(proc.code).toBe(1)
-        expect(proc.output).toMatch(/refusing to start.*maxmemory-policy allkeys-lru.*noeviction/)
+        const lines = proc.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string, error?: unknown })
+        const refusal = lines.find((l) => l.msg === 'refusing to start')
+        expect(JSON.stringify(refusal?.error)).toMatch(/maxmemory-policy allkeys-lru.*noeviction/)
       }
     } finally {
       await redis().config('SET', 'maxmemory-policy', before)

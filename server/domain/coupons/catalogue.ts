@@ -82,7 +82,7 @@ async function dropIfInvalidatedSince(key: string, seen: string): Promise<void> 
 }
 
 function warn(msg: string, error: unknown, extra: Record<string, unknown> = {}) {
-  log.warn(msg, { ...extra, error: String(error) })
+  log.warn(msg, { ...extra, error })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ export class Reconciler {
       }
       if (!onSale.has(id)) continue
       const ready = await this.deps.barrier.ready(id, s.now).catch((error) => {
-        log.warn('load barrier cannot read Kafka offsets; the coupon waits', { couponId: id, error: String(error) })
+        log.warn('load barrier cannot read Kafka offsets; the coupon waits', { couponId: id, error })
         return false
       })
       if (!ready) {

@@ -123,7 +123,7 @@ export async function repairCoupon(db: DB, redis: RedisClient, couponId: number)
   const leaseKey = keys.repair(couponId)
   if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return { status: 'busy', attempts: 0 }
   const renew = setInterval(() => {
-    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error: String(error) }))
+    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error }))
   }, REPAIR_LEASE_MS / 3)
   renew.unref()
   let attempts = 0
