@@ -25,13 +25,13 @@ import { consumerLag, groupPositions } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
 import { metrics, metricsText, trackConsumerLag } from '../observability/metrics'
 
+setLogContext({ service: 'worker', pid: process.pid })
 const cfg = config()
 const producer = createProducer()
 const consumer = kafka().consumer({ groupId: PAYMENT_GROUP, sessionTimeout: 10_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 50 })
 const admin = kafka().admin()
 let consuming = true
 let stopping = false
-setLogContext({ service: 'worker', pid: process.pid })
 trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP))
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
