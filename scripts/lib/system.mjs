@@ -32,6 +32,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'nginx', bins: ['nginx'] },
   { pkg: 'chromium', bins: ['chromium'] },
   { pkg: 'unzip', bins: ['unzip'] },
+  // self-signed certificates for the TLS tests (tests/security/edge.test.ts)
+  { pkg: 'openssl', bins: ['openssl'] },
 ]
 
 /** Finds a binary on PATH or in the sbin folders (mariadbd and nginx live in /usr/sbin). */
@@ -52,7 +54,7 @@ export function findBin(name) {
 export async function ensureSystemPackages({ skip = [] } = {}) {
   const missing = SYSTEM_PACKAGES.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
   if (missing.length === 0) {
-    ok('system packages present (mariadb, redis, nginx, chromium, unzip)')
+    ok('system packages present (mariadb, redis, nginx, chromium, unzip, openssl)')
     return
   }
   await aptInstall(missing.map((p) => p.pkg))
