@@ -54,7 +54,7 @@ export function findBin(name) {
 export async function ensureSystemPackages({ skip = [] } = {}) {
   const missing = SYSTEM_PACKAGES.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
   if (missing.length === 0) {
-    ok('system packages present (mariadb, redis, nginx, chromium, unzip, openssl)')
+    ok('system packages present (mariadb, redis, nginx, chromium, unzip)')
     return
   }
   await aptInstall(missing.map((p) => p.pkg))

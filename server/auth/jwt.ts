@@ -104,8 +104,9 @@ async function keyFor(kid: string): Promise<KeyObject> {
   }
   let key = ks.keys.get(kid)
   // An unknown kid may mean the realm rotated its keys: refetch, but not more often than the interval
-  // (counted from the last attempt, so a realm that is down is not asked again for every token).
-  if (!key && Date.now() - lastAttemptAt >= JWKS_REFRESH_MIN_INTERVAL_MS) {
+  // (counted from the last attempt, so a realm that is down is not asked again for every token);
+  // requests arriving while that fetch runs wait for it.
+  if (!key && (inflight || Date.now() - lastAttemptAt >= JWKS_REFRESH_MIN_INTERVAL_MS)) {
     ks = await refreshKeys().catch(() => ks!)
     key = ks.keys.get(kid)
   }
