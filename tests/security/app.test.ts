@@ -18,7 +18,10 @@ let batcher: Shopper
 
 beforeAll(async () => {
   await ensureStockLoaded()
-  ;[web, [shopper, batcher]] = await Promise.all([startWeb({ PURCHASE_RATE_LIMIT: '5' }), createShoppers(2)]) as [Proc, Shopper[]]
+  const [started, shoppers] = await Promise.all([startWeb({ PURCHASE_RATE_LIMIT: '5' }), createShoppers(2)])
+  web = started
+  shopper = shoppers[0]!
+  batcher = shoppers[1]!
 }, 120_000)
 
 afterAll(async () => {

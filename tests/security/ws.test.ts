@@ -18,7 +18,9 @@ let shopper: Shopper
 const open: WebSocket[] = []
 
 beforeAll(async () => {
-  ;[web, [shopper]] = await Promise.all([startWeb(), createShoppers(2)]) as [Proc, Shopper[]]
+  const [started, shoppers] = await Promise.all([startWeb(), createShoppers(1)])
+  web = started
+  shopper = shoppers[0]!
 }, 120_000)
 
 afterAll(async () => {
