@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto'
-import type { H3Event } from 'h3'
-import { getRequestHost } from 'h3'
 import { config } from '../config'
 
 /** /ws receives nothing but control frames: ws's default limit (100 MiB) would let one frame fill memory. */
@@ -21,17 +19,20 @@ export default defineNitroPlugin((nitro) => {
   options.websocket = { ...options.websocket, serverOptions: { maxPayload: MAX_WS_PAYLOAD_BYTES } }
 
   if (import.meta.dev) return // Vite's dev client evaluates code the policy would refuse
-  nitro.hooks.hook('render:response', (response, { event }) => {
+  nitro.hooks.hook('render:response', (response) => {
     if (typeof response.body !== 'string') return
-    response.headers = { ...response.headers, 'content-security-policy': contentSecurityPolicy(response.body, event) }
+    response.headers = { ...response.headers, 'content-security-policy': contentSecurityPolicy(response.body) }
   })
 })
 
 const INLINE_SCRIPT = /<script(?![^>]*\ssrc=)([^>]*)>([\s\S]*?)<\/script>/gi
 const DATA_SCRIPT = /\stype=["']?application\/(?:json|ld\+json)/i
 
-/** The policy of one page: its inline scripts by hash, everything else from this origin. */
-export function contentSecurityPolicy(html: string, event: H3Event): string {
+/**
+ * The policy of one page: its inline scripts by hash, everything else from this origin. Nothing in it
+ * comes from the request (a cached page carries its policy to every visitor).
+ */
+export function contentSecurityPolicy(html: string): string {
   const hashes = new Set<string>()
   for (const [, attributes, body] of html.matchAll(INLINE_SCRIPT)) {
     // JSON payloads (Nuxt's __NUXT_DATA__) are data, never run: the policy does not apply to them.
@@ -39,7 +40,7 @@ export function contentSecurityPolicy(html: string, event: H3Event): string {
     hashes.add(`'sha256-${createHash('sha256').update(body).digest('base64')}'`)
   }
   const cfg = config()
-  const host = getRequestHost(event, { xForwardedHost: true })
+  const site = new URL(cfg.PUBLIC_URL)
   const keycloak = new URL(cfg.OIDC_ISSUER).origin
   const images = [cfg.S3_PUBLIC_URL, cfg.S3_ENDPOINT].filter(Boolean).map((u) => new URL(u!).origin)
   return [
@@ -48,7 +49,7 @@ export function contentSecurityPolicy(html: string, event: H3Event): string {
     "style-src 'self' 'unsafe-inline'",
     `img-src 'self' data: blob: https: ${images.join(' ')}`.trim(),
     "font-src 'self' data:",
-    `connect-src 'self' ws://${host} wss://${host}`,
+    `connect-src 'self' ${site.protocol === 'https:' ? 'wss' : 'ws'}://${site.host}`,
     "object-src 'none'",
     "base-uri 'self'",
     // sign-out posts here and is redirected on to Keycloak's end-session page
