@@ -5,7 +5,7 @@ export default defineNuxtPlugin({
   name: 'trpc',
   setup() {
     const trpc = createTRPCNuxtClient<AppRouter>({
-      links: [httpBatchLink({ url: '/api/trpc' })],
+      links: [httpBatchLink({ url: '/api/trpc', maxItems: 10 })], // the server refuses batches of more (maxBatchSize)
     })
     return { provide: { trpc } }
   },

@@ -7,7 +7,7 @@
 //        WORKER_INSTANCES=2 WORKER_METRICS_PORT_BASE=9101 PROMETHEUS_PORT=9190
 // SHOP_HOST=127.0.0.1 is the address NGINX listens on (0.0.0.0 to reach the shop from other machines);
 // TLS_CERT + TLS_KEY add an HTTPS server on TLS_PORT=8443 (set PUBLIC_URL to its https:// address).
-// NGINX_PURCHASE_RATE=20 NGINX_PURCHASE_BURST=40 NGINX_GENERAL_RATE=200 NGINX_GENERAL_BURST=400 (per IP).
+// NGINX_PURCHASE_RATE, NGINX_ADDRESS_PURCHASE_BURST, … (per shopper and per address: see NGINX_DEFAULT_RATES in scripts/lib/services.mjs).
 // External services: DATABASE_URL, REDIS_URL, KAFKA_BROKERS, OIDC_ISSUER (then not started here).
 // Flags: --skip-build (use the existing .output), --rebuild (always build), --no-seed.
 import './lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node

@@ -4,6 +4,14 @@ import { z } from 'zod'
  * Every setting of the web and worker processes, read from the environment once and validated.
  * A bad or missing value stops start-up with a message naming the variable.
  */
+/**
+ * Secrets a copy of this repository shows (compose's old fallbacks, the manifests' placeholders) or
+ * that only a template would hold: production refuses them, whoever could read the repository could
+ * otherwise seal an admin session.
+ */
+const KNOWN_SECRET = /change-?me|dev-only|placeholder|replace|example|^(?:secret|password|admin)$/i
+const realSecret = (value: string) => value.length >= 32 && !KNOWN_SECRET.test(value)
+
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def)
 
@@ -82,9 +90,13 @@ const schema = z.object({
   S3_FORCE_PATH_STYLE: z.stringbool().default(true),
 })
   .refine((c) => c.REDIS_URL || c.REDIS_CLUSTER_NODES, { message: 'REDIS_URL or REDIS_CLUSTER_NODES is required', path: ['REDIS_URL'] })
-  .refine((c) => c.NODE_ENV !== 'production' || c.SESSION_PASSWORD.length >= 32, {
-    message: 'must be at least 32 characters in production',
+  .refine((c) => c.NODE_ENV !== 'production' || realSecret(c.SESSION_PASSWORD), {
+    message: 'must be at least 32 characters in production, and not a default or placeholder',
     path: ['SESSION_PASSWORD'],
+  })
+  .refine((c) => c.NODE_ENV !== 'production' || !KNOWN_SECRET.test(c.OIDC_WEB_CLIENT_SECRET), {
+    message: 'is a default or placeholder; use the client secret Keycloak generated',
+    path: ['OIDC_WEB_CLIENT_SECRET'],
   })
   .refine((c) => !c.S3_ENDPOINT || (c.S3_BUCKET && c.S3_ACCESS_KEY_ID && c.S3_SECRET_ACCESS_KEY), {
     message: 'S3_ENDPOINT needs S3_BUCKET, S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',

@@ -519,37 +519,59 @@ export async function syncWebClient(stack, extraRedirectUris = []) {
 
 // ------------------------------------------------------------------ NGINX
 
-export const NGINX_DEFAULT_RATES = { purchaseRate: 20, purchaseBurst: 40, generalRate: 200, generalBurst: 400 }
-
-function nginxRates(opts) {
-  const envNum = (k) => (process.env[k] ? Number(process.env[k]) : undefined)
-  return {
-    purchaseRate: opts.purchaseRate ?? envNum('NGINX_PURCHASE_RATE') ?? NGINX_DEFAULT_RATES.purchaseRate,
-    purchaseBurst: opts.purchaseBurst ?? envNum('NGINX_PURCHASE_BURST') ?? NGINX_DEFAULT_RATES.purchaseBurst,
-    generalRate: opts.generalRate ?? envNum('NGINX_GENERAL_RATE') ?? NGINX_DEFAULT_RATES.generalRate,
-    generalBurst: opts.generalBurst ?? envNum('NGINX_GENERAL_BURST') ?? NGINX_DEFAULT_RATES.generalBurst,
-  }
+/**
+ * NGINX's limits (requests per second, and the burst NGINX lets through at once), each overridable by
+ * an option of renderNginx or an NGINX_* variable (the camelCase name in upper snake case, e.g.
+ * NGINX_ADDRESS_PURCHASE_RATE). Why these numbers:
+ * - purchase (per shopper, keyed by the bearer token or session cookie): twice the app's per-user
+ *   PURCHASE_RATE_LIMIT (10/s), so NGINX only sheds a flood and the app stays the authority;
+ * - addressPurchase (the ceiling for all credentials of one address): a crowd behind one address
+ *   (campus, office, carrier NAT) of 300 shoppers × 4 attempts must all get through in the first
+ *   second of a sale, so the burst is 1,200; made-up tokens (each a fresh key) are held by it too;
+ * - anonymousWrite (per address, mutations without a credential): the app refuses them anyway;
+ * - general (anonymous per address) and shopperGeneral / addressGeneral: pages, queries, assets;
+ * - ws / addressWs: socket connections per shopper and per address.
+ */
+export const NGINX_DEFAULT_RATES = {
+  purchaseRate: 20, purchaseBurst: 20,
+  addressPurchaseRate: 600, addressPurchaseBurst: 1200,
+  anonymousWriteRate: 5, anonymousWriteBurst: 10,
+  generalRate: 200, generalBurst: 400,
+  shopperGeneralRate: 50, shopperGeneralBurst: 100,
+  addressGeneralRate: 2000, addressGeneralBurst: 4000,
+  wsRate: 2, wsBurst: 5,
+  addressWsRate: 300, addressWsBurst: 600,
 }
 
-/** Renders nginx.conf + locations.conf into `prefix`; returns the conf path. */
+const upperSnake = (name) => name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()
+
+function nginxRates(opts) {
+  return Object.fromEntries(Object.entries(NGINX_DEFAULT_RATES).map(([name, fallback]) => {
+    const env = process.env[`NGINX_${upperSnake(name)}`]
+    return [upperSnake(name), opts[name] ?? (env ? Number(env) : fallback)]
+  }))
+}
+
+/** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */
 export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = true, workers = 'auto', ...rateOpts }) {
   if (!upstreams?.length) throw new Error('NGINX needs at least one upstream port')
   for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
-  const rates = nginxRates(rateOpts)
+  const tls = Boolean(tlsCert && tlsKey)
   const vars = {
     PREFIX: prefix,
     WORKER_PROCESSES: workers,
-    LISTEN: `${host}:${port}`,
     ACCESS_LOG: accessLog ? `${prefix}/logs/access.log main buffer=64k flush=1s` : 'off',
-    PURCHASE_RATE: rates.purchaseRate,
-    PURCHASE_BURST: rates.purchaseBurst,
-    GENERAL_RATE: rates.generalRate,
-    GENERAL_BURST: rates.generalBurst,
+    ...nginxRates(rateOpts),
     UPSTREAM_SERVERS: upstreams.map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`).join('\n'),
-    TLS_SERVER: '',
-  }
-  if (tlsCert && tlsKey) {
-    vars.TLS_SERVER = `
+    // With TLS, plain HTTP only redirects (and answers NGINX's own health check).
+    PLAIN_SERVER: `
+    server {
+        listen ${host}:${port};
+        server_name _;
+        ${tls ? `location = /nginx-healthz { access_log off; default_type text/plain; return 200 "ok\\n"; }
+        location / { return 301 https://$host${tlsPort === 443 ? '' : `:${tlsPort}`}$request_uri; }` : `include ${prefix}/conf/locations.conf;`}
+    }`,
+    TLS_SERVER: tls ? `
     server {
         listen ${host}:${tlsPort} ssl http2;
         server_name _;
@@ -557,12 +579,13 @@ export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCe
         ssl_certificate_key ${tlsKey};
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
-        add_header Strict-Transport-Security "max-age=31536000" always;
         include ${prefix}/conf/locations.conf;
-    }`
+    }` : '',
   }
   const dir = path.join(ROOT, 'nginx')
-  fs.writeFileSync(path.join(prefix, 'conf', 'locations.conf'), renderTemplate(fs.readFileSync(path.join(dir, 'locations.conf.template'), 'utf8'), vars))
+  for (const name of ['locations', 'headers']) {
+    fs.writeFileSync(path.join(prefix, 'conf', `${name}.conf`), renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars))
+  }
   const conf = path.join(prefix, 'conf', 'nginx.conf')
   fs.writeFileSync(conf, renderTemplate(fs.readFileSync(path.join(dir, 'nginx.conf.template'), 'utf8'), vars))
   return conf

@@ -36,6 +36,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'faketime', bins: ['faketime'] },
   // the Prometheus `npm start` runs, and promtool for the rule and metrics checks of npm test
   { pkg: 'prometheus', bins: ['prometheus'] },
+  // self-signed certificates for the TLS tests (tests/security/edge.test.ts)
+  { pkg: 'openssl', bins: ['openssl'] },
 ]
 
 /** Finds a binary on PATH or in the sbin folders (mariadbd and nginx live in /usr/sbin). */

@@ -1,10 +1,13 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { H3Event } from 'h3'
-import { deleteCookie, getCookie, getQuery, sendRedirect, setCookie, setResponseHeader, setResponseStatus } from 'h3'
+import { deleteCookie, getCookie, getQuery, getRequestHeader, sendRedirect, setCookie, setResponseHeader } from 'h3'
 import { config } from '../config'
+import type { Reason } from '../domain/errors'
+import { refuse } from '../trpc/errors'
 import { isCrossSite } from './csrf'
 import { verifyAccessToken } from './jwt'
 import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
+import { revokeSession } from './revocation'
 import { forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData } from './session'
 import { log } from '../observability/log'
 
@@ -47,38 +50,65 @@ function unsealFlow(value: string | undefined): Flow | undefined {
 
 const flowCookieOptions = () => ({ httpOnly: true, sameSite: 'lax' as const, secure: secureCookies(), path: '/auth' })
 
-/** A local path to come back to after sign-in (never another site). */
-function safeReturnTo(value: unknown): string {
-  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.startsWith('/\\') && !value.startsWith('/auth/') ? value : '/'
+// Control characters (which URL parsing strips, so `/\t/evil.example` becomes `//evil.example`) and
+// backslashes (which browsers read as slashes).
+const unsafeInPath = (value: string) => value.includes('\\') || [...value].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)
+
+/**
+ * A local path to come back to after sign-in, checked the way the browser will read it: parsed against
+ * PUBLIC_URL it must stay on PUBLIC_URL's origin, keep a single leading slash and not point into
+ * /auth/. Anything else is `/`.
+ */
+export function safeReturnTo(value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/') || unsafeInPath(value)) return '/'
+  const base = new URL(config().PUBLIC_URL)
+  let url: URL
+  try {
+    url = new URL(value, base)
+  } catch {
+    return '/'
+  }
+  if (url.origin !== base.origin || url.pathname.startsWith('//') || url.pathname.startsWith('/auth/')) return '/'
+  return `${url.pathname}${url.search}${url.hash}`
 }
 
+/** PUBLIC_URL's origin followed by a path of safeReturnTo (never parsed again, so never another host). */
 function publicUrl(path: string): string {
-  return new URL(path, config().PUBLIC_URL).href
+  return `${new URL(config().PUBLIC_URL).origin}${safeReturnTo(path)}`
 }
 
 function noStore(event: H3Event) {
   setResponseHeader(event, 'cache-control', 'no-store')
 }
 
-/** Keycloak's discovery document, or a 503 page when Keycloak cannot be reached. */
-async function oidcOr503(event: H3Event) {
+/**
+ * A refused sign-in step: the one refusal body (server/trpc/errors.ts), which a browser gets as a short
+ * page with the same message and a way on; scripts get the JSON.
+ */
+function refusePage(event: H3Event, reason: Reason, message: string, next: { href: string, text: string }) {
+  const body = refuse(event, reason, message)
+  if (!/text\/html/.test(getRequestHeader(event, 'accept') ?? '')) return body
+  setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
+  return `<!doctype html><title>${message}</title><p>${message}. <a href="${next.href}">${next.text}</a>.</p>`
+}
+
+const unavailable = (event: H3Event) => refusePage(event, 'TRY_AGAIN_LATER', 'Sign-in is unavailable for a moment', { href: '/', text: 'Back to the shop' })
+
+/** Keycloak's discovery document, or undefined (logged) when Keycloak cannot be reached. */
+async function oidcOrUndefined() {
   try {
     return await oidcClient()
   } catch (error) {
     log.warn('Keycloak unreachable for sign-in', { error: String(error) })
-    setResponseStatus(event, 503)
-    setResponseHeader(event, 'retry-after', 5)
-    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
     return undefined
   }
 }
-const UNAVAILABLE = '<!doctype html><title>Sign-in unavailable</title><p>Sign-in is unavailable for a moment. <a href="/">Back to the shop</a>.</p>'
 
 /** GET /auth/login and /auth/register: off to Keycloak's sign-in (or registration) page. */
 export async function startSignIn(event: H3Event, options: { register?: boolean } = {}) {
   noStore(event)
-  const oidc = await oidcOr503(event)
-  if (!oidc) return UNAVAILABLE
+  const oidc = await oidcOrUndefined()
+  if (!oidc) return unavailable(event)
   const flow: Flow = {
     verifier: client.randomPKCECodeVerifier(),
     state: client.randomState(),
@@ -110,13 +140,9 @@ export async function finishSignIn(event: H3Event) {
     // The shopper cancelled on Keycloak's page (or Keycloak refused): back to the shop, signed out.
     return sendRedirect(event, publicUrl(flow?.returnTo ?? '/'), 302)
   }
-  if (!flow) {
-    setResponseStatus(event, 400)
-    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
-    return '<!doctype html><title>Sign-in expired</title><p>Your sign-in took too long or was started in another browser. <a href="/auth/login">Sign in again</a>.</p>'
-  }
-  const oidc = await oidcOr503(event)
-  if (!oidc) return UNAVAILABLE
+  if (!flow) return refusePage(event, 'INVALID_INPUT', 'Your sign-in took too long or was started in another browser', { href: '/auth/login', text: 'Sign in again' })
+  const oidc = await oidcOrUndefined()
+  if (!oidc) return unavailable(event)
   // The URL Keycloak redirected the browser to, as the browser saw it (behind NGINX).
   const currentUrl = new URL(event.path, config().PUBLIC_URL)
   let tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>
@@ -133,15 +159,14 @@ export async function finishSignIn(event: H3Event) {
     if (tokens.claims()?.sub !== token.sub) throw new Error('ID token and access token name different subjects')
   } catch (error) {
     log.warn('sign-in callback refused', { error: String(error) })
-    setResponseStatus(event, 400)
-    setResponseHeader(event, 'content-type', 'text/html; charset=utf-8')
-    return '<!doctype html><title>Sign-in failed</title><p>Sign-in could not be completed. <a href="/auth/login">Try again</a>.</p>'
+    return refusePage(event, 'INVALID_INPUT', 'Sign-in could not be completed', { href: '/auth/login', text: 'Try again' })
   }
   const now = Math.floor(Date.now() / 1000)
   const maxAge = Math.max(60, token.exp - now)
   const idToken = tokens.id_token && tokens.id_token.length <= MAX_ID_TOKEN_IN_SESSION ? tokens.id_token : undefined
   const data: SessionData = {
     user: { sub: token.sub, email: token.email, isAdmin: token.isAdmin },
+    sid: randomUUID(),
     exp: token.exp,
     loggedInAt: now,
     secure: idToken ? { idToken } : {},
@@ -150,7 +175,7 @@ export async function finishSignIn(event: H3Event) {
   return sendRedirect(event, publicUrl(flow.returnTo), 302)
 }
 
-/** /auth/logout: clears the session cookie, then ends the Keycloak session too. */
+/** /auth/logout: ends the session on every instance, clears its cookie, then ends the Keycloak session too. */
 export async function signOut(event: H3Event) {
   noStore(event)
   // A link or image on another site must not sign the shopper out (POSTs are refused by the csrf middleware).
@@ -158,6 +183,10 @@ export async function signOut(event: H3Event) {
   if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) return sendRedirect(event, publicUrl('/'), 302)
   const sealed = sessionCookieOf(event.node.req.headers.cookie)
   const data = sealed ? await readSessionData(sealed) : null
+  if (typeof data?.sid === 'string' && typeof data.exp === 'number') {
+    // Without Redis the cookie is still cleared here; a copy of it lives on until it expires (logged).
+    await revokeSession(data.sid, data.exp).catch((error) => log.error('session revocation failed', { error: String(error) }))
+  }
   if (sealed) forgetSessionCookie(sealed)
   deleteCookie(event, SESSION_COOKIE, sessionOptions().cookie)
   let target = postLogoutRedirectUri()

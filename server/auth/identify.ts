@@ -52,21 +52,26 @@ export async function identifyEvent(event: H3Event): Promise<Identity | null> {
 }
 
 /**
- * The identity behind a WebSocket upgrade request (crossws' `upgrade(request)` hook): `?access_token=`
- * or the Authorization header, else the session cookie, which is refused from another site's page
- * (cross-site WebSocket hijacking). Null when anonymous; throws like identifyCredentials.
+ * The credentials of a WebSocket upgrade request (crossws' `upgrade(request)` hook): `?access_token=`
+ * or the Authorization header, else the session cookie, which identifyCredentials refuses from another
+ * site's page (cross-site WebSocket hijacking).
  */
-export async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<Identity | null> {
+export function upgradeCredentials(request: { url: string, headers: Headers }): Credentials {
   const h = request.headers
   let accessToken: string | null = null
   const q = request.url.indexOf('?')
   if (q >= 0) accessToken = new URLSearchParams(request.url.slice(q + 1)).get('access_token')
-  return await identifyCredentials({
+  return {
     authorization: h.get('authorization'),
     accessToken,
     cookie: h.get('cookie'),
     method: 'UPGRADE',
     origin: h.get('origin'),
     secFetchSite: h.get('sec-fetch-site'),
-  })
+  }
+}
+
+/** The identity behind a WebSocket upgrade request; null when anonymous; throws like identifyCredentials. */
+export async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<Identity | null> {
+  return await identifyCredentials(upgradeCredentials(request))
 }

@@ -2,6 +2,7 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { config } from '../config'
 import { DomainError } from '../domain/errors'
+import { log } from '../observability/log'
 import type { Identity } from './types'
 
 /**
@@ -21,6 +22,8 @@ export interface VerifiedToken extends Identity {
 export const CLOCK_SKEW_SECONDS = 5
 /** A token id we do not know triggers at most one JWKS fetch per this many milliseconds. */
 const JWKS_REFRESH_MIN_INTERVAL_MS = 10_000
+/** Before any key set was loaded, a failed fetch is tried again at most this often (tokens meanwhile: TRY_AGAIN_LATER). */
+const JWKS_RETRY_AFTER_FAILURE_MS = 1_000
 
 const unauthorized = (why: string) => new DomainError('UNAUTHORIZED', `Invalid access token: ${why}`)
 
@@ -35,6 +38,8 @@ const refused = new LRUCache<string, string>({ max: 5_000, ttl: 60_000 })
 interface KeySet { keys: Map<string, KeyObject>, fetchedAt: number }
 let keySet: KeySet | undefined
 let inflight: Promise<KeySet> | undefined
+/** When the last fetch started, whether it worked or not: the throttle counts failed fetches too. */
+let lastAttemptAt = Number.NEGATIVE_INFINITY
 let discovered: { issuer: string, jwksUri: string } | undefined
 
 function issuer(): string {
@@ -76,22 +81,32 @@ async function loadKeys(): Promise<KeySet> {
 
 /** (Re)loads the realm's signing keys, one fetch at a time. */
 export function refreshKeys(): Promise<KeySet> {
-  inflight ??= loadKeys()
-    .then((ks) => (keySet = ks))
-    .finally(() => { inflight = undefined })
+  if (!inflight) {
+    lastAttemptAt = Date.now()
+    inflight = loadKeys()
+      .then((ks) => (keySet = ks))
+      .finally(() => { inflight = undefined })
+  }
   return inflight
 }
+
+// The client sees no detail (the error names internal addresses); the log has it.
+const keysUnavailable = () => new DomainError('TRY_AGAIN_LATER', 'The identity provider is unavailable, try again', 1)
 
 async function keyFor(kid: string): Promise<KeyObject> {
   let ks = keySet
   if (!ks) {
+    if (!inflight && Date.now() - lastAttemptAt < JWKS_RETRY_AFTER_FAILURE_MS) throw keysUnavailable()
     ks = await refreshKeys().catch((error) => {
-      throw new DomainError('TRY_AGAIN_LATER', `Cannot load the identity provider's keys: ${String(error)}`, 1)
+      log.warn('cannot load the realm signing keys', { error: String(error) })
+      throw keysUnavailable()
     })
   }
   let key = ks.keys.get(kid)
-  // An unknown kid may mean the realm rotated its keys: refetch, but not more often than the interval.
-  if (!key && Date.now() - ks.fetchedAt >= JWKS_REFRESH_MIN_INTERVAL_MS) {
+  // An unknown kid may mean the realm rotated its keys: refetch, but not more often than the interval
+  // (counted from the last attempt, so a realm that is down is not asked again for every token);
+  // requests arriving while that fetch runs wait for it.
+  if (!key && (inflight || Date.now() - lastAttemptAt >= JWKS_REFRESH_MIN_INTERVAL_MS)) {
     ks = await refreshKeys().catch(() => ks!)
     key = ks.keys.get(kid)
   }
@@ -189,4 +204,5 @@ export function resetTokenCaches(): void {
   refused.clear()
   keySet = undefined
   discovered = undefined
+  lastAttemptAt = Number.NEGATIVE_INFINITY
 }

@@ -5,6 +5,7 @@ import { config } from '../config'
 import { DomainError } from '../domain/errors'
 import type { Identity } from './types'
 import { log } from '../observability/log'
+import { isSessionRevoked } from './revocation'
 
 /**
  * The browser session: nuxt-auth-utils' sealed cookie (h3 `useSession`, iron seal), written by the
@@ -19,6 +20,8 @@ export const SESSION_COOKIE = 'nuxt-session'
 /** What the sealed cookie holds (nuxt-auth-utils' `UserSession` shape: `secure` never leaves the server). */
 export type SessionData = {
   user: Identity
+  /** The session's own random id: signing out revokes it on every instance (server/auth/revocation.ts). */
+  sid: string
   /** When the session ends (the access token's exp), seconds since the epoch. */
   exp: number
   loggedInAt: number
@@ -55,7 +58,7 @@ export function sessionOptions(maxAgeSeconds?: number) {
   }
 }
 
-type Cached = { identity: Identity, exp: number } | 'anonymous' | 'invalid'
+type Cached = { identity: Identity, sid: string, exp: number } | 'anonymous' | 'invalid'
 const unsealed = new LRUCache<string, Cached>({ max: 20_000, ttl: 60_000 })
 
 /** The session cookie's value in a Cookie header, if any. */
@@ -76,8 +79,9 @@ export function sessionCookieOf(cookieHeader: string | null | undefined): string
 }
 
 /**
- * The identity of a sealed session cookie value. Null when the session has no user or has ended;
- * DomainError('UNAUTHORIZED') when the cookie was not sealed with our password (tampered or forged).
+ * The identity of a sealed session cookie value. Null when the session has no user, has expired or
+ * was signed out (on any instance); DomainError('UNAUTHORIZED') when the cookie was not sealed with
+ * our password (tampered or forged).
  */
 export async function identityOfSessionCookie(sealed: string): Promise<Identity | null> {
   const now = Date.now() / 1000
@@ -88,6 +92,7 @@ export async function identityOfSessionCookie(sealed: string): Promise<Identity 
   }
   if (entry === 'invalid') throw new DomainError('UNAUTHORIZED', 'Invalid session')
   if (entry === 'anonymous' || entry.exp <= now) return null
+  if (await isSessionRevoked(entry.sid)) return null
   return entry.identity
 }
 
@@ -112,8 +117,9 @@ async function unsealValue(sealed: string): Promise<Cached> {
     return /expired/i.test(String((error as Error)?.message)) ? 'anonymous' : 'invalid'
   }
   const user = data?.user
-  if (!user || typeof user.sub !== 'string' || typeof data?.exp !== 'number') return 'anonymous'
-  return { identity: { sub: user.sub, email: String(user.email), isAdmin: user.isAdmin === true }, exp: data.exp }
+  // A session without an id (sealed before sign-out could revoke it) cannot be ended: it counts as none.
+  if (!user || typeof user.sub !== 'string' || typeof data?.exp !== 'number' || typeof data.sid !== 'string') return 'anonymous'
+  return { identity: { sub: user.sub, email: String(user.email), isAdmin: user.isAdmin === true }, sid: data.sid, exp: data.exp }
 }
 
 /** For tests: forget unsealed sessions. */

@@ -1,5 +1,6 @@
 import { isCrossSite, isSafeMethod } from '../auth/csrf'
 import { sessionCookieOf } from '../auth/session'
+import { refuse } from '../trpc/errors'
 
 /**
  * Refuses state-changing requests that carry the session cookie but come from another site's page
@@ -11,9 +12,5 @@ export default defineEventHandler((event) => {
   const headers = event.node.req.headers
   if (headers.authorization || !sessionCookieOf(headers.cookie)) return
   if (event.path.startsWith('/api/trpc')) return
-  if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) {
-    setResponseStatus(event, 403)
-    setResponseHeader(event, 'content-type', 'application/json')
-    return { error: { message: 'Cross-site request refused', code: -32003, data: { code: 'FORBIDDEN', httpStatus: 403, reason: 'FORBIDDEN' } } }
-  }
+  if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) return refuse(event, 'FORBIDDEN', 'Cross-site request refused')
 })

@@ -25,6 +25,8 @@ export const keys = {
   pageCacheIndex: 'cache:coupons:pages',
   lock: (name: string) => `lock:${name}`,
   presence: (userId: number) => `presence:user:${userId}`,
+  /** Present while a signed-out browser session (by its id) would still be valid: it is refused. */
+  sessionRevoked: (sessionId: string) => `session:revoked:${sessionId}`,
   saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,
   /** Bumped by every catalogue invalidation; a rebuild that raced one drops what it wrote. */
   catalogueGeneration: 'cache:coupons:generation',

@@ -1,5 +1,8 @@
 import { TRPCError } from '@trpc/server'
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
+import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
+import { getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
+import type { H3Event } from 'h3'
+import { setResponseHeader, setResponseStatus } from 'h3'
 import { ZodError, z } from 'zod'
 import { DomainError, type Reason } from '../domain/errors'
 
@@ -29,6 +32,7 @@ const CODE_REASONS: Partial<Record<TRPC_ERROR_CODE_KEY, Reason>> = {
   TOO_MANY_REQUESTS: 'RATE_LIMITED',
   SERVICE_UNAVAILABLE: 'TRY_AGAIN_LATER',
   METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
+  UNSUPPORTED_MEDIA_TYPE: 'INVALID_INPUT',
 }
 
 /** Turns a domain refusal into the tRPC error that carries its reason. */
@@ -66,4 +70,29 @@ export function formatError<TShape extends { message: string, data: Record<strin
       ...(zodError ? { zodError } : {}),
     },
   }
+}
+
+/** The error body of a tRPC call: `{ error: { message, code, data: { code, httpStatus, reason } } }`. */
+export interface RefusalBody {
+  error: { message: string, code: number, data: { code: TRPC_ERROR_CODE_KEY, httpStatus: number, reason: Reason } }
+}
+
+/**
+ * A refusal made outside a procedure (the CSRF middleware, uploads, the /ws upgrade, sign-in pages)
+ * in tRPC's error shape, so every client reads one body whoever refused; NGINX's own refusals are the
+ * same bodies written out (tests/security/refusals.test.ts compares them). `code` overrides the
+ * reason's code where HTTP needs a more precise status (415 for a wrong Content-Type).
+ */
+export function refusalBody(reason: Reason, message: string, code: TRPC_ERROR_CODE_KEY = REASON_CODES[reason]): RefusalBody {
+  const httpStatus = getStatusCodeFromKey(code)
+  return { error: { message, code: TRPC_ERROR_CODES_BY_KEY[code], data: { code, httpStatus, reason } } }
+}
+
+/** Sets the status (and Retry-After where it applies) of a refusal on the response and returns its body. */
+export function refuse(event: H3Event, reason: Reason, message: string, code?: TRPC_ERROR_CODE_KEY): RefusalBody {
+  const body = refusalBody(reason, message, code)
+  setResponseStatus(event, body.error.data.httpStatus)
+  setResponseHeader(event, 'content-type', 'application/json')
+  if (reason === 'RATE_LIMITED' || reason === 'TRY_AGAIN_LATER') setResponseHeader(event, 'retry-after', 1)
+  return body
 }

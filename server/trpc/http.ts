@@ -5,12 +5,23 @@ import { getErrorShape, getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, typ
 import { log } from '../observability/log'
 import { observeProcedure } from '../observability/metrics'
 import { createContext } from './context'
-import { reasonOf, retryAfterOf } from './errors'
+import { reasonOf, refuse, retryAfterOf, type RefusalBody } from './errors'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
 
-/** Bodies and query inputs larger than this are refused with PAYLOAD_TOO_LARGE before parsing. */
+/**
+ * Bodies and query inputs larger than this are refused with PAYLOAD_TOO_LARGE before parsing (NGINX's
+ * client_max_body_size is the same 64k).
+ */
 export const MAX_INPUT_BYTES = 64 * 1024
+/** The most calls one batch may carry (the stock handler's maxBatchSize); each is rate-limited on its own. */
+export const MAX_BATCH_SIZE = 10
+/**
+ * Procedure paths, one rule shared with NGINX (`$bad_trpc_path` in nginx/nginx.conf.template):
+ * letters, digits, '_', '.' and ',' only, never percent-encoded, so the path NGINX picks its location
+ * (and rate limit) by is the path called here.
+ */
+export const PROCEDURE_PATH = /^\/api\/trpc\/([A-Za-z0-9_.,]+)(?:\?|$)/
 const PREFIX = '/api/trpc/'
 const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
 
@@ -33,7 +44,7 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
   const start = url.indexOf(PREFIX)
   if (start < 0 || event.node.req.headers['trpc-accept']) return undefined
   const q = url.indexOf('?', start)
-  const path = decodeURIComponent(url.slice(start + PREFIX.length, q < 0 ? undefined : q))
+  const path = url.slice(start + PREFIX.length, q < 0 ? undefined : q)
   if (path.includes(',')) return undefined
   const params = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
   const method = event.method
@@ -97,5 +108,21 @@ function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Con
 }
 
 function observe(path: string, code: string, started: number, reason?: string) {
-  observeProcedure(path, code, (performance.now() - started) / 1000, reason)
+  // The label set is closed: a made-up path must not become a new series.
+  observeProcedure(procedures[path] ? path : 'unknown', code, (performance.now() - started) / 1000, reason)
+}
+
+const JSON_TYPE = /^application\/json\s*(?:;|$)/i
+
+/**
+ * What every call to /api/trpc must satisfy before either handler sees it: a path of PROCEDURE_PATH
+ * (400 otherwise, also for bad percent-encodings) and, for POST, an application/json body (415).
+ * Returns the refusal's body, or undefined.
+ */
+export function refuseMalformedCall(event: H3Event): RefusalBody | undefined {
+  if (!PROCEDURE_PATH.test(event.node.req.url ?? '')) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
+  if (event.method === 'POST' && !JSON_TYPE.test(event.node.req.headers['content-type'] ?? '')) {
+    return refuse(event, 'INVALID_INPUT', 'Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')
+  }
+  return undefined
 }

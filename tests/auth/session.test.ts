@@ -115,7 +115,7 @@ describe('the session cookie', () => {
     const crossSiteLink = await fetch(`${app.web.url}/auth/logout`, { headers: { cookie, 'sec-fetch-site': 'cross-site' }, redirect: 'manual' })
     expect({ status: crossSiteLink.status, location: crossSiteLink.headers.get('location'), setCookie: crossSiteLink.headers.getSetCookie() })
       .toEqual({ status: 302, location: `${app.publicUrl}/`, setCookie: [] })
-    expect(await wsUpgradeStatus(app.web.url, '', { cookie, origin: 'https://evil.example' })).toBe(401)
+    expect(await wsUpgradeStatus(app.web.url, '', { cookie, origin: 'https://evil.example' })).toBe(403) // FORBIDDEN, as the same request to tRPC
     expect(await rowCounts()).toEqual(before)
 
     // same origin (through the proxy, as a browser on PUBLIC_URL would send it): gets past auth

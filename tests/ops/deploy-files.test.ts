@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,8 +63,13 @@ describe('docker-compose.yml', () => {
   const compose = yaml.load(read('docker-compose.yml')) as { services: Record<string, Parsed>, volumes: Record<string, unknown> }
   const services = compose.services
   const envOf = (name: string) => services[name].environment as Record<string, string | number>
-  /** Compose's ${VAR:-default} interpolation, with the defaults. */
-  const interpolate = (value: string) => value.replace(/\$\{(\w+):-([^}]*)\}/g, (_, _name, def) => def)
+  /** The secrets an operator must set (compose's ${VAR:?…}: no defaults). */
+  const operatorSet: Record<string, string> = Object.fromEntries(['SESSION_PASSWORD', 'WEB_CLIENT_SECRET', 'MYSQL_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'KEYCLOAK_DB_PASSWORD', 'KEYCLOAK_ADMIN_PASSWORD']
+    .map((name) => [name, randomBytes(36).toString('base64url')]))
+  /** Compose's ${VAR:-default} interpolation with the defaults, and ${VAR:?…} with what the operator set. */
+  const interpolate = (value: string) => value
+    .replace(/\$\{(\w+):-([^}]*)\}/g, (_, _name, def) => def)
+    .replace(/\$\{(\w+):\?[^}]*\}/g, (_, name: string) => operatorSet[name] ?? `(unset ${name})`)
 
   it('has every service: MariaDB, Redis, Kafka (KRaft), Keycloak, migrations, 3 web, 2 workers, NGINX', () => {
     for (const name of ['mariadb', 'redis', 'kafka', 'kafka-topics', 'keycloak', 'migrate', 'web', 'worker', 'nginx']) expect(services).toHaveProperty(name)
@@ -135,8 +141,11 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     }
   })
 
-  it('gives web and worker a configuration server/config.ts accepts (ConfigMap + Secret)', () => {
-    const env = { ...find('ConfigMap', 'flash-sale-config').data, ...find('Secret', 'flash-sale-secrets').stringData }
+  it('gives web and worker a configuration server/config.ts accepts (ConfigMap + Secret) once the Secret\'s placeholders are replaced', () => {
+    const secret = find('Secret', 'flash-sale-secrets').stringData!
+    expect(() => parseConfig({ ...find('ConfigMap', 'flash-sale-config').data, ...secret })).toThrow(/SESSION_PASSWORD/)
+    const replaced = Object.fromEntries(Object.entries(secret).map(([k, v]) => [k, v.replace(/CHANGE-ME[\w-]*/, randomBytes(36).toString('base64url'))]))
+    const env = { ...find('ConfigMap', 'flash-sale-config').data, ...replaced }
     const cfg = parseConfig(env)
     expect(cfg.NODE_ENV).toBe('production')
     expect(cfg.REDIS_CLUSTER_NODES?.length).toBeGreaterThanOrEqual(3)

@@ -2,7 +2,7 @@ import { createTRPCNuxtHandler } from 'trpc-nuxt/server'
 import { config } from '../../config'
 import { createContext } from '../../trpc/context'
 import { retryAfterOf } from '../../trpc/errors'
-import { handleSingleCall } from '../../trpc/http'
+import { handleSingleCall, MAX_BATCH_SIZE, refuseMalformedCall } from '../../trpc/http'
 import { appRouter } from '../../trpc/routers/_app'
 import { log } from '../../observability/log'
 
@@ -11,6 +11,7 @@ const stockHandler = createTRPCNuxtHandler({
   endpoint: '/api/trpc',
   router: appRouter,
   createContext,
+  maxBatchSize: MAX_BATCH_SIZE,
   responseMeta({ errors }) {
     const retryAfter = errors.map(retryAfterOf).find((s) => s !== undefined)
     return retryAfter ? { headers: new Headers({ 'retry-after': String(retryAfter) }) } : {}
@@ -22,4 +23,5 @@ const stockHandler = createTRPCNuxtHandler({
 
 const fastLane = config().TRPC_FAST_LANE === 'on'
 
-export default defineEventHandler(async (event) => (fastLane && await handleSingleCall(event)) || stockHandler(event))
+export default defineEventHandler(async (event) =>
+  refuseMalformedCall(event) ?? ((fastLane && await handleSingleCall(event)) || stockHandler(event)))

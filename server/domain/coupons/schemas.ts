@@ -21,10 +21,19 @@ export interface CouponPage {
 
 export const couponId = z.number().int().min(1).max(2_147_483_647)
 
+/**
+ * The catalogue is read a page at a time, and every (page, pageSize) pair is a cache key: nobody pages
+ * past the first MAX_CATALOGUE_OFFSET coupons, so page × pageSize stays within it and the number of
+ * distinct keys a client can make stays bounded (~45,000 rather than ~5 million).
+ */
+export const MAX_CATALOGUE_OFFSET = 10_000
+
 export const listInput = z.object({
-  page: z.number().int().min(1).max(100_000).default(1),
+  page: z.number().int().min(1).max(MAX_CATALOGUE_OFFSET).default(1),
   pageSize: z.number().int().min(1).max(50).default(12),
-}).strict()
+}).strict().refine((p) => p.page * p.pageSize <= MAX_CATALOGUE_OFFSET, {
+  message: `page × pageSize must be at most ${MAX_CATALOGUE_OFFSET}`, path: ['page'],
+})
 
 const isoDate = z.iso.datetime({ offset: true })
 const text = (max: number) => z.string().trim().min(1).max(max)

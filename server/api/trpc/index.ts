@@ -1,0 +1,2 @@
+/** /api/trpc without a procedure path: outside the path rule, like [...path].ts. */
+export { default } from './[...path]'

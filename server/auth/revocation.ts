@@ -1,0 +1,38 @@
+import { LRUCache } from 'lru-cache'
+import { log } from '../observability/log'
+import { redis } from '../redis/client'
+import { keys } from '../redis/keys'
+
+/**
+ * Server-side end of a browser session. Signing out puts the session's id into Redis until the session
+ * would have expired anyway; every instance asks Redis whether a session it serves was revoked and
+ * remembers the answer for REVOCATION_CHECK_MS only, so a cookie copied before sign-out stops working
+ * on every instance within that time. A revoked id is remembered locally until the session's end.
+ */
+export const REVOCATION_CHECK_MS = 500
+
+const answers = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: REVOCATION_CHECK_MS })
+
+/** Revokes a session id until `endsAtSeconds` (the session's own expiry, with a minute to spare). */
+export async function revokeSession(sessionId: string, endsAtSeconds: number): Promise<void> {
+  const ttlMs = Math.max(1_000, endsAtSeconds * 1000 - Date.now() + 60_000)
+  await redis().set(keys.sessionRevoked(sessionId), '1', 'PX', ttlMs)
+  answers.set(sessionId, Promise.resolve(true), { ttl: ttlMs })
+}
+
+/**
+ * Whether the session was signed out. While Redis cannot answer, a session counts as not revoked (and
+ * a warning is logged): a Redis outage must not sign every shopper out; it stops purchases anyway.
+ */
+export function isSessionRevoked(sessionId: string): Promise<boolean> {
+  let answer = answers.get(sessionId)
+  if (!answer) {
+    answer = redis().exists(keys.sessionRevoked(sessionId)).then((n) => n > 0, (error: unknown) => {
+      log.warn('session revocation check failed; session accepted', { error: String(error) })
+      answers.delete(sessionId)
+      return false
+    })
+    answers.set(sessionId, answer)
+  }
+  return answer
+}
