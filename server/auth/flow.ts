@@ -99,7 +99,7 @@ async function oidcOrUndefined() {
   try {
     return await oidcClient()
   } catch (error) {
-    log.warn('Keycloak unreachable for sign-in', { error: String(error) })
+    log.warn('Keycloak unreachable for sign-in', { error })
     return undefined
   }
 }
@@ -158,7 +158,7 @@ export async function finishSignIn(event: H3Event) {
     token = await verifyAccessToken(tokens.access_token)
     if (tokens.claims()?.sub !== token.sub) throw new Error('ID token and access token name different subjects')
   } catch (error) {
-    log.warn('sign-in callback refused', { error: String(error) })
+    log.warn('sign-in callback refused', { error })
     return refusePage(event, 'INVALID_INPUT', 'Sign-in could not be completed', { href: '/auth/login', text: 'Try again' })
   }
   const now = Math.floor(Date.now() / 1000)
@@ -185,7 +185,7 @@ export async function signOut(event: H3Event) {
   const data = sealed ? await readSessionData(sealed) : null
   if (typeof data?.sid === 'string' && typeof data.exp === 'number') {
     // Without Redis the cookie is still cleared here; a copy of it lives on until it expires (logged).
-    await revokeSession(data.sid, data.exp).catch((error) => log.error('session revocation failed', { error: String(error) }))
+    await revokeSession(data.sid, data.exp).catch((error) => log.error('session revocation failed', { error }))
   }
   if (sealed) forgetSessionCookie(sealed)
   deleteCookie(event, SESSION_COOKIE, sessionOptions().cookie)
@@ -197,7 +197,7 @@ export async function signOut(event: H3Event) {
     if (idToken) params.id_token_hint = idToken
     target = client.buildEndSessionUrl(oidc, params).href
   } catch (error) {
-    log.warn('cannot reach Keycloak for sign-out', { error: String(error) })
+    log.warn('cannot reach Keycloak for sign-out', { error })
   }
   return sendRedirect(event, target, 302)
 }

@@ -98,7 +98,7 @@ async function keyFor(kid: string): Promise<KeyObject> {
   if (!ks) {
     if (!inflight && Date.now() - lastAttemptAt < JWKS_RETRY_AFTER_FAILURE_MS) throw keysUnavailable()
     ks = await refreshKeys().catch((error) => {
-      log.warn('cannot load the realm signing keys', { error: String(error) })
+      log.warn('cannot load the realm signing keys', { error })
       throw keysUnavailable()
     })
   }

@@ -28,7 +28,7 @@ export function isSessionRevoked(sessionId: string): Promise<boolean> {
   let answer = answers.get(sessionId)
   if (!answer) {
     answer = redis().exists(keys.sessionRevoked(sessionId)).then((n) => n > 0, (error: unknown) => {
-      log.warn('session revocation check failed; session accepted', { error: String(error) })
+      log.warn('session revocation check failed; session accepted', { error })
       answers.delete(sessionId)
       return false
     })

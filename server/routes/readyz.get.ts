@@ -16,7 +16,7 @@ export default defineEventHandler(async (event) => {
       await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2_000))])
       return [name, 'ok'] as const
     } catch (error) {
-      log.warn('readiness check failed', { dependency: name, error: String(error) })
+      log.warn('readiness check failed', { dependency: name, error })
       return [name, 'failed'] as const
     }
   }

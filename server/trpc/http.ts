@@ -97,7 +97,7 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
 }
 
 function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Context | undefined, started: number): string {
-  if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path: call.path, requestId: ctx?.requestId, error: String(error.cause ?? error) })
+  if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path: call.path, requestId: ctx?.requestId, error: error.cause ?? error })
   const shape = getErrorShape({ config: appRouter._def._config, error, type: call.type, path: call.path, input, ctx })
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))

@@ -17,7 +17,7 @@ const stockHandler = createTRPCNuxtHandler({
     return retryAfter ? { headers: new Headers({ 'retry-after': String(retryAfter) }) } : {}
   },
   onError({ error, path }) {
-    if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path, error: String(error.cause ?? error) })
+    if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path, error: error.cause ?? error })
   },
 })
 
