@@ -75,10 +75,10 @@ export async function withTicker(label, promise, totalSeconds) {
  * script prints DONE, we interrupt wrk) and the rate is computed over that span.
  * Returns { rps, requests, seconds, codes, p50, p90, p95, p99, max (ms), wrkCpu, serverCpu }.
  */
-export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, body, limit = 0, duration = 6, connections = 50, serverPid, label }) {
+export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, body, coupons, limit = 0, duration = 6, connections = 50, serverPid, label }) {
   const script = path.join(BENCH_DIR, 'lua', 'run.lua')
   const d = limit > 0 ? Math.max(duration, 90) : duration
-  const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', method, reqPath, tokenFile ?? '-', body ?? '-', String(limit)]
+  const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', method, reqPath, tokenFile ?? '-', body ?? '-', String(limit), ...(coupons ? [coupons.join(',')] : [])]
   const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
   const cpu0 = serverPid ? cpuSeconds(serverPid) : NaN
   const t0 = process.hrtime.bigint()
