@@ -15,7 +15,7 @@ export function markdown(result) {
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
     ...result.scenarios.map((s) => `| ${s.name} | ${fmt(s.rps)} ${s.unit ?? 'req/s'} | ${fmt(s.perCpuSecond)} | ${fmt(s.p50, 2)} | ${fmt(s.p95, 2)} | ${fmt(s.p99, 2)} | ${[s.codes ? Object.entries(s.codes).map(([k, v]) => `${k}: ${v}`).join(', ') : '', s.note ?? ''].filter(Boolean).join('; ')} | ${s.serverCpuPct ? `${fmt(s.serverCpuPct)} %` : '–'} | ${s.wrkCpuPct ? `${fmt(s.wrkCpuPct)} %` : '–'} |`),
     '',
-    '## Targets (issue 8)',
+    '## Targets (issue 13)',
     '',
     'Ratios of req/s measured in this run; "per CPU-s" is the same ratio of requests per CPU-second of each server process, which is what the ratio would be if each server had a core to itself (differs on a loaded machine).',
     '',
