@@ -42,6 +42,8 @@ const schema = z.object({
   PURCHASE_RATE_LIMIT: int(10),
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
+  /** Worker: partitions whose batches it settles at the same time (each in its own transaction). */
+  SETTLE_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
   /** Worker: HTTP port for /healthz, /readyz and /metrics. */
   METRICS_PORT: int(9101),
   /** Worker: address of that HTTP server; 0.0.0.0 in containers so probes and Prometheus reach it. */

@@ -29,15 +29,15 @@ async function closedLoop(callers, seconds, one) {
 export async function redisLuaReserve(env, { seconds, callers = 200 }) {
   const redis = new Redis(env.REDIS_URL, { lazyConnect: false })
   const tag = `bench-${randomUUID().slice(0, 8)}`
-  const k = [`coupon:{${tag}}:stock`, `coupon:{${tag}}:buyers`, `coupon:{${tag}}:pending`]
-  redis.defineCommand('benchReserve', { numberOfKeys: 3, lua: fs.readFileSync(path.join(ROOT, 'lua', 'reserve-3.lua'), 'utf8') })
-  await redis.set(k[0], 1e9)
+  const k = ['stock', 'buyers', 'pending', 'loaded', 'repair', 'ver'].map((name) => `coupon:{${tag}}:${name}`).concat(`stats:{${tag}}:orders-per-second`)
+  redis.defineCommand('benchReserve', { numberOfKeys: k.length, lua: fs.readFileSync(path.join(ROOT, 'lua', 'reserve-7.lua'), 'utf8') })
+  await redis.multi().set(k[0], 1e9).set(k[3], '1').exec()
   const cpu0 = process.cpuUsage()
   let bad = 0
   const r = await closedLoop(callers, seconds, async (c, i) => {
     const userId = c * 1e7 + i
     const orderId = `${tag}-${c}-${i}`
-    const [status] = await redis.benchReserve(...k, userId, orderId, JSON.stringify({ state: 'reserved', userId, price: 100, serverId: 'bench', at: Date.now() }))
+    const [status] = await redis.benchReserve(...k, userId, orderId, 100, 'bench', '', '', '')
     if (status !== 'OK') bad++
   })
   const cpu = process.cpuUsage(cpu0)

@@ -15,13 +15,13 @@ export function markdown(result) {
     '|---|---:|---:|---:|---:|---:|---|---:|---:|',
     ...result.scenarios.map((s) => `| ${s.name} | ${fmt(s.rps)} ${s.unit ?? 'req/s'} | ${fmt(s.perCpuSecond)} | ${fmt(s.p50, 2)} | ${fmt(s.p95, 2)} | ${fmt(s.p99, 2)} | ${[s.codes ? Object.entries(s.codes).map(([k, v]) => `${k}: ${v}`).join(', ') : '', s.note ?? ''].filter(Boolean).join('; ')} | ${s.serverCpuPct ? `${fmt(s.serverCpuPct)} %` : '–'} | ${s.wrkCpuPct ? `${fmt(s.wrkCpuPct)} %` : '–'} |`),
     '',
-    '## Targets (issue 8)',
+    '## Targets (issue 13)',
     '',
     'Ratios of req/s measured in this run; "per CPU-s" is the same ratio of requests per CPU-second of each server process, which is what the ratio would be if each server had a core to itself (differs on a loaded machine).',
     '',
-    '| target | measured | per CPU-s | goal | met |',
-    '|---|---:|---:|---:|:---:|',
-    ...result.targets.map((t) => `| ${t.name} | ${t.measured} | ${t.perCpu ?? ''} | ${t.goal} | ${t.met === null ? 'n/a' : t.met ? '✅ met' : '❌ not met'} |`),
+    '| target | measured | per CPU-s | goal | met | by |',
+    '|---|---:|---:|---:|:---:|---:|',
+    ...result.targets.map((t) => `| ${t.name} | ${t.measured} | ${t.perCpu ?? ''} | ${t.goal} | ${t.met === null ? 'n/a' : t.met ? '✅ met' : '❌ not met'} | ${t.by ?? ''} |`),
     '',
     '## Memory (RSS, MB)',
     '',
@@ -39,7 +39,7 @@ export function markdown(result) {
 
 export function consoleTable(result) {
   console.table(result.scenarios.map((s) => ({ scenario: s.name, rate: `${fmt(s.rps)} ${s.unit ?? 'req/s'}`, 'per CPU-s': s.perCpuSecond ? fmt(s.perCpuSecond) : '', 'p50 ms': fmt(s.p50, 2), 'p99 ms': fmt(s.p99, 2), 'srv CPU %': s.serverCpuPct ? fmt(s.serverCpuPct) : '', 'wrk CPU %': s.wrkCpuPct ? fmt(s.wrkCpuPct) : '' })))
-  console.table(result.targets.map((t) => ({ target: t.name, measured: t.measured, 'per CPU-s': t.perCpu ?? '', goal: t.goal, met: t.met === null ? 'n/a' : t.met ? 'met' : 'NOT MET' })))
+  console.table(result.targets.map((t) => ({ target: t.name, measured: t.measured, 'per CPU-s': t.perCpu ?? '', goal: t.goal, met: t.met === null ? 'n/a' : t.met ? 'met' : 'NOT MET', by: t.by ?? '' })))
 }
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')

@@ -19,6 +19,8 @@ export const keys = {
   /** Every key of one coupon's reservation state (one slot). */
   couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId)] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
+  /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
+  userOfSubject: (sub: string) => `user:sub:${sub}`,
   rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,

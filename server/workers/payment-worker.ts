@@ -177,6 +177,9 @@ async function runConsumer() {
   await Promise.all([producer.connect(), consumer.connect(), admin.connect()])
   await consumer.subscribe({ topic: topics.paymentRequests, fromBeginning: true })
   await consumer.run({
+    // Batches of different partitions settle in parallel transactions: while one waits on MySQL's
+    // commit, the next is claimed in Redis. Each partition still settles and commits in order.
+    partitionsConsumedConcurrently: cfg.SETTLE_PARTITIONS_CONCURRENTLY,
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {

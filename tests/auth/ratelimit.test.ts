@@ -1,6 +1,7 @@
 /**
  * Per-user purchase rate limit in Redis (fixed one-second window): the limit is per user, refusals are
- * RATE_LIMITED with a retry hint, the window resets, and its keys expire.
+ * RATE_LIMITED with a retry hint, the window resets, and its keys expire. A purchase sends it in the
+ * same round trip as its reservation, so an attempt over the limit undoes what it reserved.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
@@ -9,6 +10,10 @@ const { checkPurchaseRate } = await import('../../server/domain/ratelimit')
 const { closeRedis, redis } = await import('../../server/redis/client')
 const { keys } = await import('../../server/redis/keys')
 const { DomainError } = await import('../../server/domain/errors')
+const { closePaymentPublisher, purchaseCoupon } = await import('../../server/domain/orders/purchase')
+const { closeDb } = await import('../../server/db')
+const { couponState, createCouponOnSale, createUsers } = await import('../support/data')
+const { findCoupon } = await import('../../server/domain/coupons/catalogue')
 
 const waitNextSecond = () => new Promise((r) => setTimeout(r, 1000 - (Date.now() % 1000) + 20))
 const userA = 900_000_000 + Math.floor(Math.random() * 1_000_000)
@@ -19,7 +24,9 @@ beforeAll(async () => {
   await waitNextSecond()
 })
 afterAll(async () => {
+  await closePaymentPublisher()
   await closeRedis()
+  await closeDb()
 })
 
 it('allows PURCHASE_RATE_LIMIT attempts per user per second, then RATE_LIMITED with Retry-After 1', async () => {
@@ -40,4 +47,18 @@ it('allows PURCHASE_RATE_LIMIT attempts per user per second, then RATE_LIMITED w
   // the next window starts afresh
   await waitNextSecond()
   await expect(checkPurchaseRate(userA)).resolves.toBeUndefined()
+})
+
+it('a purchase over the limit answers RATE_LIMITED and leaves nothing reserved', async () => {
+  const coupons = await Promise.all(Array.from({ length: 5 }, () => createCouponOnSale({ stock: 2 })))
+  const [user] = await createUsers(1)
+  await Promise.all(coupons.map((c) => findCoupon(c))) // cached, so the attempts reach Redis at once
+  await waitNextSecond()
+  const results = await Promise.allSettled(coupons.map((c) => purchaseCoupon(user!, c, 'ratelimit-test')))
+  expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3)
+  const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ couponId: coupons[i]!, reason: r.reason as unknown }] : []))
+  expect(refused.map((r) => r.reason)).toEqual([expect.objectContaining({ reason: 'RATE_LIMITED' }), expect.objectContaining({ reason: 'RATE_LIMITED' })])
+  for (const { couponId } of refused) expect(await couponState(couponId)).toMatchObject({ redisStock: 2, pending: 0, buyers: 0 })
+  // until the window ends, this instance refuses the user at once
+  if (Date.now() % 1000 < 900) await expect(purchaseCoupon(user!, refused[0]!.couponId, 'ratelimit-test')).rejects.toMatchObject({ reason: 'RATE_LIMITED' })
 })

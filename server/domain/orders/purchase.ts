@@ -10,7 +10,7 @@ import { failpoint } from '../failpoints'
 import { serverId } from '../instance'
 import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
-import { checkPurchaseRate } from '../ratelimit'
+import { countPurchaseAttempt, rateLimited } from '../ratelimit'
 import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
@@ -41,9 +41,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 const tryAgain = (message: string, seconds = 1) => new DomainError('TRY_AGAIN_LATER', message, seconds)
 
 /** An outage before anything was reserved: the honest answer is TRY_AGAIN_LATER, never a 500. */
+function outageRefusal(error: unknown): unknown {
+  if (error instanceof DomainError || !isTransient(error)) return error
+  return tryAgain('The shop is busy right now, try again')
+}
 function refuseDuringOutage(error: unknown): never {
-  if (error instanceof DomainError || !isTransient(error)) throw error
-  throw tryAgain('The shop is busy right now, try again')
+  throw outageRefusal(error)
 }
 
 function checkWindowHint(saleStartsAt: string | null, saleEndsAt: string | null, now: number): void {
@@ -64,21 +67,29 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   const now = Date.now()
   checkWindowHint(coupon.saleStartsAt, coupon.saleEndsAt, now)
   if (isFlaggedSoldOut(couponId, now)) throw new DomainError('SOLD_OUT', 'Sold out')
-  await checkPurchaseRate(userId).catch(refuseDuringOutage)
 
   const client = redis()
   const orderId = newOrderId(couponId)
   const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date(now).toISOString() }
-  let result: Awaited<ReturnType<typeof reserveScript>>
-  try {
-    result = await reserveScript(client, couponId, {
+  // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
+  // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.
+  const [allowed, reserved] = await Promise.allSettled([
+    countPurchaseAttempt(userId),
+    reserveScript(client, couponId, {
       userId, orderId, price: coupon.price, serverId, requestId, saleStartsAt: ms(coupon.saleStartsAt), saleEndsAt: ms(coupon.saleEndsAt),
-    })
-  } catch (error) {
+    }),
+  ])
+  if (reserved.status === 'rejected') {
     // A Redis reply (READONLY, OOM, CLUSTERDOWN…) means the script did not run. Anything else (a
     // connection cut) is ambiguous: the reservation may exist, so it is undone like a failed publish.
-    if (error instanceof ReplyError) refuseDuringOutage(error)
-    return await undoReservation(event, error)
+    if (reserved.reason instanceof ReplyError) refuseDuringOutage(reserved.reason)
+    return await undoReservation(event, reserved.reason)
+  }
+  const result = reserved.value
+  if (allowed.status === 'rejected' || !allowed.value) {
+    const refusal = allowed.status === 'rejected' ? outageRefusal(allowed.reason) : rateLimited()
+    if (result.status === 'OK') return await undoReservation(event, refusal, refusal)
+    throw refusal
   }
   switch (result.status) {
     case 'OK':
@@ -118,7 +129,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
  * Redis data) or cannot run, a tombstone in MySQL decides: once it is in, nothing can charge the
  * order. A shopper is never told TRY_AGAIN_LATER for an order that can still be charged.
  */
-async function undoReservation(event: PaymentRequest, why: unknown): Promise<{ orderId: string, status: 'PENDING' }> {
+async function undoReservation(event: PaymentRequest, why: unknown, refusal: unknown = tryAgain('Could not take the order right now, try again')): Promise<{ orderId: string, status: 'PENDING' }> {
   const { orderId, couponId, requestId } = event
   const pending = { orderId, status: 'PENDING' as const }
   const outcome = await cancelScript(redis(), couponId, orderId).catch((error) => {
@@ -130,15 +141,15 @@ async function undoReservation(event: PaymentRequest, why: unknown): Promise<{ o
     // Best effort: should Redis later forget this cancel, the entry it brings back finds the order
     // settled (FAILED/CANCELLED) and is released, never re-published and charged.
     await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error: String(error) }))
-    throw tryAgain('Could not take the order right now, try again')
+    throw refusal
   }
   if (outcome === 'CLAIMED') return pending
   try {
     const { inserted } = await recordFailure(db(), event, 'CANCELLED')
-    if (inserted) throw tryAgain('Could not take the order right now, try again')
+    if (inserted) throw refusal
     return pending // a row exists: order.get tells its outcome
   } catch (error) {
-    if (error instanceof DomainError) throw error
+    if (error === refusal) throw error
     log.warn('tombstone not written; the order may exist', { orderId, requestId, error: String(error) })
     return pending
   }

@@ -1,21 +1,38 @@
+import { LRUCache } from 'lru-cache'
 import { config } from '../../config'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
 import { DomainError } from '../errors'
 
+export const rateLimited = () => new DomainError('RATE_LIMITED', 'Too many purchase attempts; slow down', 1)
+
+// Users this instance saw over the limit, with the second it happened: until that second ends, their
+// attempts are refused before any I/O (a flood costs one Redis call per instance and second).
+const limitedIn = new LRUCache<number, number>({ max: 10_000 })
+
 /**
- * Per-user rate limit of order.purchase: a fixed one-second window in Redis (INCR + EXPIRE, sent
- * together through ioredis' auto-pipelining), shared by every web instance.
+ * Counts one order.purchase attempt in the per-user rate limit: a fixed one-second window in Redis
+ * (INCR + EXPIRE), shared by every web instance. The commands are written in the calling tick, so
+ * through ioredis' auto-pipelining they share a round trip with whatever the caller sends beside them
+ * (the reserve script). Resolves true when the attempt is within the limit; throws RATE_LIMITED at once
+ * for a user this instance already saw over it in the current second.
  * PURCHASE_RATE_LIMIT attempts per second are allowed; 0 turns the limit off (benchmarks).
- * Throws DomainError('RATE_LIMITED', …, retryAfterSeconds) → TOO_MANY_REQUESTS with Retry-After.
  */
-export async function checkPurchaseRate(userId: number): Promise<void> {
+export function countPurchaseAttempt(userId: number): Promise<boolean> {
   const limit = config().PURCHASE_RATE_LIMIT
-  if (limit === 0) return
-  const now = Date.now()
-  const second = Math.floor(now / 1000)
+  if (limit === 0) return Promise.resolve(true)
+  const second = Math.floor(Date.now() / 1000)
+  if (limitedIn.get(userId) === second) throw rateLimited()
   const key = keys.rateLimit(userId, second)
   const r = redis()
-  const [count] = await Promise.all([r.incr(key), r.expire(key, 2)])
-  if (count > limit) throw new DomainError('RATE_LIMITED', 'Too many purchase attempts; slow down', 1)
+  return Promise.all([r.incr(key), r.expire(key, 2)]).then(([count]) => {
+    if (count <= limit) return true
+    limitedIn.set(userId, second)
+    return false
+  })
+}
+
+/** The rate limit on its own: throws DomainError('RATE_LIMITED', …, 1) → TOO_MANY_REQUESTS with Retry-After. */
+export async function checkPurchaseRate(userId: number): Promise<void> {
+  if (!(await countPurchaseAttempt(userId))) throw rateLimited()
 }
