@@ -49,7 +49,7 @@ async function afterCommit(outcomes: SettledOrder[]) {
 async function waitOutOutage(error: unknown, attempt: number, heartbeat: () => Promise<void>, what: string) {
   consuming = false
   metrics.workerPaused.set(1)
-  log.warn(`${what} paused: dependency unavailable`, { error: String(error), attempt })
+  log.warn(`${what} paused: dependency unavailable`, { error, attempt })
   await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5_000))
   await heartbeat().catch(() => {})
 }
@@ -75,7 +75,7 @@ async function failurePathStep(step: string, heartbeat: () => Promise<void>, wor
         continue
       }
       failures++
-      log.error('failure path step failed', { step, error: String(error), failures })
+      log.error('failure path step failed', { step, error, failures })
       if (failures >= 5) return
       await sleep(100 * 2 ** failures)
     }
@@ -100,7 +100,7 @@ async function settleWithRetries(events: PaymentRequest[], heartbeat: () => Prom
         continue
       }
       failures++
-      log.error('settlement failed', { error: String(error), events: events.length, failures })
+      log.error('settlement failed', { error, events: events.length, failures })
       if (failures < 3) {
         await sleep(100 * failures)
         continue
@@ -171,7 +171,7 @@ const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
     metrics.draining.set(stopping ? 1 : 0)
     log.info('worker resumed by operator')
   },
-}, (error) => log.warn('drain flag unreadable', { error: String(error) }))
+}, (error) => log.warn('drain flag unreadable', { error }))
 
 async function runConsumer() {
   await Promise.all([producer.connect(), consumer.connect(), admin.connect()])
@@ -223,7 +223,7 @@ async function runReconciler() {
         if (done.loaded || done.repaired || done.republished || done.finished || done.skipped) log.info('reconciled', done)
       }
     } catch (error) {
-      log.warn('reconciler pass failed', { error: String(error) })
+      log.warn('reconciler pass failed', { error })
     } finally {
       clearInterval(renew)
     }
@@ -281,7 +281,7 @@ async function shutdown(signal: string) {
   }, cfg.SHUTDOWN_TIMEOUT_MS)
   force.unref()
   // consumer.disconnect() waits for eachBatch to return (it stops after the chunk in hand, committed).
-  await consumer.disconnect().catch((error) => log.warn('consumer disconnect failed', { error: String(error) }))
+  await consumer.disconnect().catch((error) => log.warn('consumer disconnect failed', { error }))
   await reconciler
   await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
   await closeRedis()
@@ -301,7 +301,7 @@ try {
     process.exit(1)
   }
   // Unreachable now is an outage, not a misconfiguration: consumption pauses until Redis is back.
-  log.warn('could not check Redis maxmemory-policy at start-up', { error: String(error) })
+  log.warn('could not check Redis maxmemory-policy at start-up', { error })
 }
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
 await runConsumer()

@@ -133,14 +133,14 @@ async function undoReservation(event: PaymentRequest, why: unknown, refusal: unk
   const { orderId, couponId, requestId } = event
   const pending = { orderId, status: 'PENDING' as const }
   const outcome = await cancelScript(redis(), couponId, orderId).catch((error) => {
-    log.warn('cancel failed; writing a tombstone', { orderId, requestId, error: String(error) })
+    log.warn('cancel failed; writing a tombstone', { orderId, requestId, error })
     return 'UNKNOWN' as const
   })
-  log.warn('payment event not published', { orderId, requestId, outcome, error: String(why) })
+  log.warn('payment event not published', { orderId, requestId, outcome, error: why })
   if (outcome === 'CANCELLED') {
     // Best effort: should Redis later forget this cancel, the entry it brings back finds the order
     // settled (FAILED/CANCELLED) and is released, never re-published and charged.
-    await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error: String(error) }))
+    await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error }))
     throw refusal
   }
   if (outcome === 'CLAIMED') return pending
@@ -150,7 +150,7 @@ async function undoReservation(event: PaymentRequest, why: unknown, refusal: unk
     return pending // a row exists: order.get tells its outcome
   } catch (error) {
     if (error === refusal) throw error
-    log.warn('tombstone not written; the order may exist', { orderId, requestId, error: String(error) })
+    log.warn('tombstone not written; the order may exist', { orderId, requestId, error })
     return pending
   }
 }
