@@ -4,7 +4,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import yaml from 'js-yaml'
+import * as yaml from 'js-yaml'
 import { parseConfig } from '../../server/config'
 
 /*

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import yaml from 'js-yaml'
+import * as yaml from 'js-yaml'
 import { parseConfig } from '../../server/config'
 import { startWeb } from '../support/processes'
 
