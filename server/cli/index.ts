@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { closeDb, db } from '../db'
+import { logToStderr } from '../observability/log'
 import { closeRedis, redis } from '../redis/client'
 import { audit, repair } from './audit'
 import { couponLoad, couponStats } from './coupon'
@@ -69,11 +70,13 @@ async function main(argv: string[]): Promise<number> {
   return ok === false ? 1 : 0
 }
 
+logToStderr() // stdout carries the command's result (--json)
 let code: number
 try {
   code = await main(process.argv.slice(2))
 } catch (error) {
-  const badArgs = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false
+  const errorCode = (error as { code?: unknown }).code
+  const badArgs = typeof errorCode === 'string' && errorCode.startsWith('ERR_PARSE_ARGS')
   const usage = error instanceof UsageError || badArgs
   const config = (error as Error).name === 'ConfigError' || (error as Error).constructor?.name === 'ConfigError'
   console.error(`✗ ${badArgs ? `usage: ${(error as Error).message}` : (error as Error).message}`)

@@ -20,6 +20,13 @@ function level(): string {
 }
 
 let root: Logger | undefined
+let toStderr = false
+
+/** Log lines go to stderr instead of stdout (the CLI, whose stdout carries its result). Call before the first line. */
+export function logToStderr(): void {
+  toStderr = true
+}
+
 function logger(): Logger {
   root ??= pino({
     level: level(),
@@ -27,7 +34,7 @@ function logger(): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { error: pino.stdSerializers.err, err: pino.stdSerializers.err },
-  })
+  }, pino.destination({ dest: toStderr ? 2 : 1, sync: true }))
   return root
 }
 
