@@ -60,7 +60,8 @@ describe('the Docker image', () => {
 })
 
 describe('docker-compose.yml', () => {
-  const compose = yaml.load(read('docker-compose.yml')) as { services: Record<string, Parsed>, volumes: Record<string, unknown> }
+  // Compose files use YAML 1.1 merge keys (<<: *app), which js-yaml 5 resolves only in its YAML 1.1 schema
+  const compose = yaml.load(read('docker-compose.yml'), { schema: yaml.YAML11_SCHEMA }) as { services: Record<string, Parsed>, volumes: Record<string, unknown> }
   const services = compose.services
   const envOf = (name: string) => services[name].environment as Record<string, string | number>
   /** The secrets an operator must set (compose's ${VAR:?…}: no defaults). */

@@ -48,7 +48,7 @@ describe('secrets in production', () => {
 describe('docker-compose.yml', () => {
   const text = readFileSync('docker-compose.yml', 'utf8')
   const settings = text.split('\n').filter((line) => !line.trimStart().startsWith('#')).join('\n')
-  const compose = yaml.load(text) as { services: Record<string, Parsed> }
+  const compose = yaml.load(text, { schema: yaml.YAML11_SCHEMA }) as { services: Record<string, Parsed> } // merge keys are YAML 1.1
 
   it('has no fallback value for any secret: each must be set (${VAR:?…})', () => {
     for (const name of ['SESSION_PASSWORD', 'WEB_CLIENT_SECRET', 'MYSQL_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'KEYCLOAK_ADMIN_PASSWORD', 'KEYCLOAK_DB_PASSWORD']) {
