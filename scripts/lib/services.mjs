@@ -559,6 +559,10 @@ export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCe
   const tls = Boolean(tlsCert && tlsKey)
   const vars = {
     PREFIX: prefix,
+    // Workers run as the user who starts the stack: started by root, NGINX would otherwise drop them to
+    // `nobody`, who cannot write request bodies into the stack's temp folders (a 0700 $TMPDIR folder
+    // under npm test) and answers such uploads 500. Ignored (with a notice) when not started by root.
+    NGINX_USER: os.userInfo().username,
     WORKER_PROCESSES: workers,
     ACCESS_LOG: accessLog ? `${prefix}/logs/access.log main buffer=64k flush=1s` : 'off',
     ...nginxRates(rateOpts),
