@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { resolveNode, envWithNode } from './lib/node-runtime.mjs'
+import { resolveNodeOrExit, envWithNode } from './lib/node-runtime.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const [target, ...args] = process.argv.slice(2)
@@ -21,13 +21,7 @@ if (!target) {
   process.exit(2)
 }
 
-let node
-try {
-  node = resolveNode({ say: (m) => process.stdout.write(`▸ ${m}\n`) })
-} catch (e) {
-  console.error(`✗ ${e.message}`)
-  process.exit(1)
-}
+const node = resolveNodeOrExit()
 const outermost = !process.env.FLASH_SALE_NODE_SOURCE
 const source = process.env.FLASH_SALE_NODE_SOURCE || node.source
 if (outermost && !process.env.FLASH_SALE_QUIET_NODE) process.stdout.write(`✓ Node ${node.version} (${source})\n`)

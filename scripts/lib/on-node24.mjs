@@ -3,16 +3,10 @@
 // again on Node 24 and exit with its code — before any other module of the script is evaluated.
 // The npm scripts already start them on 24 through scripts/node24.mjs; then this does nothing.
 import { spawnSync } from 'node:child_process'
-import { resolveNode, envWithNode, MIN_NODE_MAJOR } from './node-runtime.mjs'
+import { resolveNodeOrExit, envWithNode, MIN_NODE_MAJOR } from './node-runtime.mjs'
 
 if (Number(process.versions.node.split('.')[0]) < MIN_NODE_MAJOR) {
-  let node
-  try {
-    node = resolveNode({ say: (m) => process.stdout.write(`▸ ${m}\n`) })
-  } catch (e) {
-    console.error(`✗ ${e.message}`)
-    process.exit(1)
-  }
+  const node = resolveNodeOrExit()
   process.stdout.write(`✓ Node ${node.version} (${node.source})\n`)
   // Ctrl-C reaches the child too; this process only waits for it.
   process.on('SIGINT', () => {})
