@@ -15,7 +15,7 @@ export function cacheDir() {
 }
 
 /** Builds `final` through `build(tmpDir)` in a sibling temp dir, then renames: never half-finished. */
-async function atomicDir(final, build) {
+export async function atomicDir(final, build) {
   if (fs.existsSync(path.join(final, '.complete'))) return final
   const tmp = `${final}.tmp-${process.pid}-${Date.now()}`
   fs.rmSync(tmp, { recursive: true, force: true })

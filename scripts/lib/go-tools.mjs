@@ -1,7 +1,7 @@
 // Small Go programs the tests use, built once from the Go module proxy into the download cache.
 import fs from 'node:fs'
 import path from 'node:path'
-import { cacheDir } from './downloads.mjs'
+import { atomicDir, cacheDir } from './downloads.mjs'
 import { log, ok, secs, run, which } from './util.mjs'
 
 /** gofakes3: an S3-compatible server (in-memory backend) for the image-store test. */
@@ -11,23 +11,12 @@ export const GOFAKES3 = { name: 'gofakes3', module: 'github.com/johannesboyne/go
 export async function ensureGoTool(tool) {
   const dir = path.join(cacheDir(), 'go-tools', `${tool.name}-${tool.version}`)
   const bin = path.join(dir, tool.name)
-  if (fs.existsSync(bin)) return bin
+  if (fs.existsSync(path.join(dir, '.complete'))) return bin
   const go = which('go') ?? ['/usr/local/go/bin/go', '/usr/lib/go/bin/go'].find((p) => fs.existsSync(p))
   if (!go) throw new Error(`${tool.name} is built from ${tool.module}@${tool.version} with Go, and no \`go\` is installed: install Go (e.g. apt-get install golang-go)`)
   const t0 = Date.now()
   log(`building ${tool.name} ${tool.version} (go install ${tool.module})`)
-  const tmp = `${dir}.tmp-${process.pid}`
-  fs.mkdirSync(tmp, { recursive: true })
-  try {
-    await run(go, ['install', `${tool.module}@${tool.version}`], { env: { ...process.env, GOBIN: tmp, GOFLAGS: '-mod=mod' }, timeoutMs: 300_000 })
-    try {
-      fs.renameSync(tmp, dir)
-    } catch (e) {
-      if (!fs.existsSync(bin)) throw e // else another process built it first
-    }
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true })
-  }
+  await atomicDir(dir, (tmp) => run(go, ['install', `${tool.module}@${tool.version}`], { env: { ...process.env, GOBIN: tmp, GOFLAGS: '-mod=mod' }, timeoutMs: 300_000 }))
   ok(`${tool.name} built in ${secs(t0)}`)
   return bin
 }
