@@ -9,6 +9,8 @@
 --   are distinct (shopper, coupon) pairs, each a real reservation while the stock lasts;
 -- * done() prints one line `BENCH_JSON {...}` with counts and latency percentiles (microseconds).
 local threads = {}
+-- the BENCH_JSON line, shared with the other wrk script (loaded beside this file)
+local report = dofile((debug.getinfo(1, 'S').source:match('^@(.*/)') or './') .. 'report.lua')
 
 function setup(thread)
   thread:set("tid", #threads)
@@ -68,17 +70,6 @@ function response(status, headers, resBody)
   end
 end
 
-function done(summary, latency, requests)
-  local all = {}
-  for _, t in ipairs(threads) do
-    local c = t:get("codes")
-    if c then for k, v in pairs(c) do all[k] = (all[k] or 0) + v end end
-  end
-  local parts = {}
-  for k, v in pairs(all) do parts[#parts + 1] = string.format('"%s":%d', k, v) end
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_JSON {"requests":%d,"durationUs":%d,"codes":{%s},"socketErrors":%d,"latencyUs":{"mean":%.1f,"p50":%d,"p90":%d,"p95":%d,"p99":%d,"max":%d}}\n',
-    summary.requests, summary.duration, table.concat(parts, ","), e.connect + e.read + e.write + e.timeout,
-    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(95), latency:percentile(99), latency.max))
+function done(summary, latency)
+  report(summary, latency, threads)
 end
