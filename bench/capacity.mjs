@@ -6,6 +6,7 @@
 //
 //   node bench/capacity.mjs [.bench/<run>/result.json | bench/RESULTS.md] [--attempts 100000]
 //        [--stock 10000] [--coupons 1] [--settle-within 10] [--utilization 0.7] [--json]
+//   node bench/capacity.mjs bench/RESULTS.md --write   rewrite the generated block of docs/capacity.md
 //
 // Input: a run's result.json, or the summary.md it wrote (bench/RESULTS.md is one); default the
 // newest .bench/*/result.json, else bench/RESULTS.md. Output: a Markdown table (docs/capacity.md is
@@ -133,11 +134,25 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     options: {
       attempts: { type: 'string', default: '100000' }, stock: { type: 'string', default: '10000' }, coupons: { type: 'string', default: '1' },
       'settle-within': { type: 'string', default: '10' }, utilization: { type: 'string', default: '0.7' }, json: { type: 'boolean', default: false },
+      write: { type: 'boolean', default: false },
     },
   })
   const file = positionals[0] ?? newestResult()
   const options = { attempts: Number(values.attempts), stock: Number(values.stock), coupons: Number(values.coupons), settleWithin: Number(values['settle-within']), utilization: Number(values.utilization) }
   for (const [k, v] of Object.entries(options)) if (!(v > 0)) throw new Error(`--${k} must be a positive number`)
   const p = plan(loadScenarios(file), options)
-  console.log(values.json ? JSON.stringify(p, null, 2) : markdown(p, path.relative(process.cwd(), file)))
+  const output = values.json ? JSON.stringify(p, null, 2) : markdown(p, path.relative(process.cwd(), file))
+  if (values.write) writeDoc(output + '\n')
+  else console.log(output)
+}
+
+/** Replaces the generated block of docs/capacity.md (between its capacity:begin and capacity:end marks). */
+function writeDoc(output) {
+  const file = path.join(ROOT, 'docs/capacity.md')
+  const doc = fs.readFileSync(file, 'utf8')
+  const start = doc.indexOf('-->\n', doc.indexOf('<!-- capacity:begin')) + 4
+  const end = doc.indexOf('<!-- capacity:end -->')
+  if (start < 4 || end < start) throw new Error(`${file} has no capacity:begin / capacity:end block`)
+  fs.writeFileSync(file, doc.slice(0, start) + output + doc.slice(end))
+  console.error(`wrote the plan into ${path.relative(process.cwd(), file)}`)
 }

@@ -46,6 +46,6 @@ describe('bench/capacity.mjs', () => {
     const output = execFileSync(process.execPath, ['bench/capacity.mjs', 'bench/RESULTS.md'], { encoding: 'utf8' })
     const doc = readFileSync('docs/capacity.md', 'utf8')
     const block = doc.slice(doc.indexOf('-->\n', doc.indexOf('<!-- capacity:begin')) + 4, doc.indexOf('<!-- capacity:end -->'))
-    expect(block).toBe(output)
+    expect(block, 'docs/capacity.md is stale: run node bench/capacity.mjs bench/RESULTS.md --write').toBe(output)
   })
 })
