@@ -32,7 +32,8 @@ import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
-import { BENCH_DIR, ROOT, cpuSeconds, loadAverage, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import { freePort } from '../scripts/lib/util.mjs'
+import { BENCH_DIR, ROOT, cpuSeconds, cpuSecondsOf, loadAverage, machineTicks, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
@@ -54,6 +55,7 @@ const CONNECTIONS = Number(args.connections)
 const USERS = Number(args.users)
 const SPARE = 200 // warm-up and WebSocket shoppers, never used in the bursts
 const SALE_COUPONS = 100 // coupons of the duration-matched purchase run (× USERS distinct pairs)
+const NGINX_COUPONS = 40 // coupons of each run through NGINX (× USERS distinct pairs)
 const ROUNDS = Math.max(1, Number(args.rounds))
 const SOAK = args['skip-soak'] ? 0 : Number(args.soak)
 
@@ -327,21 +329,15 @@ try {
   const sBurstCached = record({ name: `order.purchase burst, same shoppers, tokens cached`, group: 'http', ...(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponB), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst (tokens cached)' })) })
   sBurst.firstSightUs = ((1 / sBurst.rps) - (1 / sBurstCached.rps)) * 1e6
 
-  step(`sold-out storm: ${DURATION}s of order.purchase on a coupon whose 100 units go in the first moment`)
-  const couponS = await createCoupon(100, 'sold-out storm')
-  const storms = []
-  for (let r = 0; r < ROUNDS; r++) storms.push(await wrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), serverPid: web.pid, label: 'sold-out storm' }))
-  const sStorm = record({ name: 'order.purchase sold-out storm', group: 'http', ...median(storms) })
-
   // ---- settlement, end to end: Kafka in → MySQL committed → Redis follow-up done → result published
   step('settlement with 1 payment worker (events of the bursts above, waiting in Kafka)')
-  const phase1 = [warm, couponA, couponB, couponS]
+  const phase1 = [warm, couponA, couponB]
   const n1 = (await Promise.all(phase1.map(async (c) => Number((await redis.hlen(`coupon:{${c}}:pending`)))))).reduce((a, b) => a + b, 0)
   const one = await measureSettlement('settlement, 1 payment worker (end to end)', phase1, n1, 1)
   const paidA = await paidCount(couponA)
   sBurst.paid = paidA
   sBurst.note = `paid ${paidA} of stock ${USERS}`
-  say(`    burst coupon: ${paidA} paid of ${USERS}; storm coupon: ${await paidCount(couponS)} paid of 100`)
+  say(`    burst coupon: ${paidA} paid of ${USERS}`)
   await audit('after the bursts and 1-worker settlement')
   for (const p of one.procs) await stopProc(p)
 
@@ -355,6 +351,17 @@ try {
   const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], n2, 2)
   await audit('after 2-worker settlement')
 
+  // ---- the sold-out storm: a coupon whose 100 units were bought and settled (the 2 workers run on),
+  // then every shopper at once, for as long as the ping run
+  step(`sold-out storm: ${DURATION}s of order.purchase on a coupon whose 100 units were sold and settled, 2 workers running`)
+  const couponS = await createCoupon(100, 'sold-out storm')
+  await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), limit: 100, connections: CONNECTIONS, label: 'selling the 100 units' })
+  await withTicker('settling the 100 units', settled([couponS], 100))
+  const storms = []
+  for (let r = 0; r < ROUNDS; r++) storms.push(await wrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), serverPid: web.pid, label: 'sold-out storm' }))
+  const sStorm = record({ name: 'order.purchase sold-out storm (100 units sold and settled, 2 workers running)', group: 'http', ...median(storms) })
+  sStorm.note = `paid ${await paidCount(couponS)} of 100`
+
   // ---- purchases for as long as the ping run: every request a new (shopper, coupon) pair, a real
   // reservation; the 2 workers settle meanwhile
   step(`order.purchase for ${DURATION}s (as long as the ping run): ${SALE_COUPONS} coupons × ${USERS} shoppers, tokens cached, 2 workers settling meanwhile`)
@@ -365,6 +372,43 @@ try {
   sSustained.note = `${reserved} of ${sSustained.requests} answered PENDING${sSustained.requests > USERS * SALE_COUPONS ? ` (past ${USERS * SALE_COUPONS} requests the pairs repeat)` : ''}`
   await withTicker('settling the sustained run', settled(saleCoupons, reserved))
   await audit('after the sustained purchases')
+
+  // ---- through NGINX with 1, 2 and 3 web instances: the same sustained purchases, new pairs each run
+  step(`through NGINX: order.purchase for ${DURATION}s with 1, 2 and 3 web instances behind it (2 workers settling)`)
+  const behind = [web, await startWeb(), await startWeb()]
+  const nginxPort = await freePort()
+  const nginxRates = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
+  for (let n = 1; n <= 3; n++) {
+    const nginx = n === 1
+      ? await stack.startNginx({ name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates })
+      : (await stack.reloadNginx({ name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates }), { url: `http://127.0.0.1:${nginxPort}` })
+    const nginxPids = withChildren(Number(fs.readFileSync(path.join(stack.dir, 'bench-nginx', 'nginx.pid'), 'utf8')))
+    const runCoupons = []
+    for (let i = 0; i < NGINX_COUPONS; i++) runCoupons.push(await createCoupon(USERS, `nginx ${n} web ${i}`))
+    // every instance meets the tokens before the measured run (first sight is its own scenario)
+    const warmCoupons = []
+    for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `nginx ${n} warm-up ${i}`))
+    await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warmCoupons, limit: USERS * 3, connections: CONNECTIONS, label: `warm-up through NGINX, ${n} web` })
+    const pids = behind.slice(0, n).map((w) => w.pid)
+    const cpuWeb0 = cpuSecondsOf(pids)
+    const cpuNginx0 = cpuSecondsOf(nginxPids)
+    const m0 = machineTicks()
+    const r = await wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` })
+    const m1 = machineTicks()
+    const webCpu = cpuSecondsOf(pids) - cpuWeb0
+    const nginxCpu = cpuSecondsOf(nginxPids) - cpuNginx0
+    const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...r })
+    const machineBusy = ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100
+    sN.nginx = { instances: n, webCpuPct: (webCpu / r.seconds) * 100, nginxCpuPct: (nginxCpu / r.seconds) * 100, machineBusyPct: machineBusy }
+    sN.note = `${r.codes?.['200'] ?? 0} PENDING; CPU: web ${sN.nginx.webCpuPct.toFixed(0)} %, NGINX ${sN.nginx.nginxCpuPct.toFixed(0)} %, machine ${machineBusy.toFixed(0)} % of ${os.cpus().length} cores busy`
+    const all = [...runCoupons, ...warmCoupons]
+    const [[{ n: rows }]] = await db.query('SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)', [all])
+    const pendingNow = (await Promise.all(all.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+    await withTicker(`settling the NGINX run (${n} web)`, settled(all, Number(rows) + pendingNow))
+  }
+  await stack.stopNginx('bench-nginx')
+  for (const w of behind.slice(1)) await stopProc(w)
+  await audit('after the NGINX runs')
 
   // ---- purchase → WebSocket result
   step(`purchase → WebSocket result latency (${SPARE} shoppers with an open socket, 2 workers)`)
@@ -461,7 +505,8 @@ try {
   target('settlement: worker CPU-µs per payment, 2 workers vs 1', one.s.perCpuSecond / two.s.perCpuSecond, { atMost: 1.15 })
   target('purchase → WebSocket result p50 (10 concurrent)', sWs.p50, { atMost: 20, unit: 'ms', digits: 1 })
   target('purchase → WebSocket result p99 (10 concurrent)', sWs.p99, { atMost: 60, unit: 'ms', digits: 1 })
-  result.targets.push({ name: 'through NGINX with 1, 2, 3 web instances', goal: 'a table', met: false, measured: 'not measured by this benchmark yet', by: '' })
+  const viaNginx = [1, 2, 3].map((n) => result.scenarios.find((x) => x.key === `nginx-${n}`))
+  result.targets.push({ name: 'through NGINX with 1, 2, 3 web instances (purchases/s; CPU split in the scenario notes)', goal: 'a table', met: viaNginx.every(Boolean), measured: viaNginx.map((x) => `${Math.round(x.rps).toLocaleString('en-US')}`).join(' / '), by: '' })
   result.targets.push({ name: '(info) settlement, 2 workers vs one transaction per payment', goal: '—', met: null, measured: `${ratio(two.s, sPerTxn).toFixed(2)}×`, by: '', perCpu: cpuRatio(two.s, sPerTxn) })
   result.targets.push({ name: '(info) tRPC ping (fast lane) vs bare node', goal: '—', met: null, measured: `${ratio(sFast, sBare).toFixed(2)}×`, by: '', perCpu: cpuRatio(sFast, sBare) })
   result.targets.push({ name: '(info) Redis+Lua vs MySQL pessimistic', goal: '—', met: null, measured: `${ratio(sLua, sPess).toFixed(2)}×`, by: '' })

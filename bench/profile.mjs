@@ -16,6 +16,7 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { ROOT, cpuSeconds, runWrk, say } from './lib/util.mjs'
+import { stageMarkdown, stageTable } from './lib/stages.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
@@ -33,6 +34,7 @@ fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode:
 const extra = Object.fromEntries(args.env.map((kv) => kv.split('=')))
 // started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
 async function profiled(script, extraEnv, healthUrl) {
+  const spawnedAt = Date.now()
   const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, script)], {
     env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
   })
@@ -42,7 +44,7 @@ async function profiled(script, extraEnv, healthUrl) {
     if (i > 300) throw new Error(`${script} did not start`)
     await new Promise((r) => setTimeout(r, 100))
   }
-  return { pid: child.pid, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+  return { pid: child.pid, spawnedAt, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
 }
 const freePort = () => new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)) }) })
 const port = await freePort()
@@ -62,13 +64,21 @@ async function coupon(stock) {
   return res.insertId
 }
 let run
+let window // the measured run, in ms since the profiled process started (warm-up and start-up left out)
+async function measured(load, proc = web) {
+  const from = Date.now() - proc.spawnedAt
+  const r = await load()
+  window = { from, to: Date.now() - proc.spawnedAt }
+  return r
+}
 const d = Number(args.duration)
 const c = Number(args.connections)
 try {
   if (args.scenario === 'purchase') {
     // warm the instance's token cache on one coupon, then profile real reservations on another
     await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, label: 'warm-up' })
-    run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, serverPid: web.pid, label: 'purchase' })
+    const couponId = await coupon(users.length)
+    run = await measured(() => runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId }), limit: users.length, connections: c, serverPid: web.pid, label: 'purchase' }))
   } else if (args.scenario === 'settle') {
     // two coupons' worth of events wait in Kafka (no worker runs), then one profiled worker settles them
     const coupons = [await coupon(users.length), await coupon(users.length)]
@@ -79,19 +89,33 @@ try {
     const cpu0 = cpuSeconds(worker.pid)
     for (;;) {
       const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)`, [coupons])
+      if (Number(n) > 0) break
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const from = Date.now() - worker.spawnedAt
+    for (;;) {
+      const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)`, [coupons])
       if (Number(n) >= 2 * users.length) break
       await new Promise((r) => setTimeout(r, 100))
     }
     const seconds = (Date.now() - t0) / 1000
     const cpu = cpuSeconds(worker.pid) - cpu0
+    window = { from, to: Date.now() - worker.spawnedAt }
     await worker.stop()
-    run = { rps: (2 * users.length) / seconds, p50: NaN, p99: NaN, serverCpuPct: (cpu / seconds) * 100, codes: { settled: 2 * users.length, workerCpuSeconds: cpu } }
+    run = { rps: (2 * users.length) / seconds, requests: 2 * users.length, p50: NaN, p99: NaN, serverCpuPct: (cpu / seconds) * 100, codes: { settled: 2 * users.length, workerCpuSeconds: cpu } }
   } else if (args.scenario === 'soldout') {
-    run = await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(1) }), duration: d, connections: c, serverPid: web.pid, label: 'sold out' })
+    // no stock and nothing pending: the first answer from Redis is SOLD_OUT, every later one the local flag
+    const opts = { url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId: await coupon(0) }), connections: c, serverPid: web.pid }
+    await runWrk({ ...opts, duration: 2, label: 'warm-up' })
+    run = await measured(() => runWrk({ ...opts, duration: d, label: 'sold out' }))
   } else if (args.scenario === 'list') {
-    run = await runWrk({ url: web.url, path: `/api/trpc/coupon.list?batch=1&input=${encodeURIComponent('{"0":{"page":1,"pageSize":12}}')}`, duration: d, connections: c, serverPid: web.pid, label: 'coupon.list' })
+    const opts = { url: web.url, path: `/api/trpc/coupon.list?batch=1&input=${encodeURIComponent('{"0":{"page":1,"pageSize":12}}')}`, connections: c, serverPid: web.pid }
+    await runWrk({ ...opts, duration: 2, label: 'warm-up' })
+    run = await measured(() => runWrk({ ...opts, duration: d, label: 'coupon.list' }))
   } else {
-    run = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration: d, connections: c, serverPid: web.pid, label: 'ping' })
+    const opts = { url: web.url, path: '/api/trpc/system.ping', connections: c, serverPid: web.pid }
+    await runWrk({ ...opts, duration: 2, label: 'warm-up' })
+    run = await measured(() => runWrk({ ...opts, duration: d, label: 'ping' }))
   }
 } finally {
   await web.stop(20_000)
@@ -127,6 +151,8 @@ for (const [id, t] of dt) {
   byPkg.set(p, (byPkg.get(p) ?? 0) + t)
 }
 const top = (m, k) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, t]) => `${((t / total) * 100).toFixed(1).padStart(5)} %  ${name}`)
-const text = [`profile: ${path.join(outDir, file)}`, '', 'self time by function:', ...top(self, 25), '', 'self time by package:', ...top(byPkg, 15)].join('\n')
+const stages = stageMarkdown(stageTable(prof, run.requests, window), `${args.scenario}, ${run.requests} ${args.scenario === 'settle' ? 'payments' : 'requests'}`)
+fs.writeFileSync(path.join(outDir, 'stages.md'), stages + '\n')
+const text = [`profile: ${path.join(outDir, file)}`, '', 'self time by function:', ...top(self, 25), '', 'self time by package:', ...top(byPkg, 15), '', 'per-stage CPU (innermost named stage on each sample\'s stack):', stages].join('\n')
 fs.writeFileSync(path.join(outDir, 'top.txt'), text + '\n')
 say(text)

@@ -19,6 +19,26 @@ export function cpuSeconds(pid) {
     return NaN
   }
 }
+/** CPU seconds of several processes together (a pid or a list of them). */
+export function cpuSecondsOf(pids) {
+  return [pids].flat().filter(Boolean).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
+}
+/** The machine's busy and total CPU ticks so far (/proc/stat), to tell how much of it was used. */
+export function machineTicks() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  const idle = f[3] + (f[4] ?? 0)
+  const total = f.reduce((a, b) => a + b, 0)
+  return { busy: total - idle, total }
+}
+/** Pids of a process and its children (NGINX' master and workers). */
+export function withChildren(pid) {
+  try {
+    const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+    return [pid, ...children]
+  } catch {
+    return [pid]
+  }
+}
 /** Resident memory of a process in MB, or NaN. */
 export function rssMb(pid) {
   try {
@@ -81,7 +101,8 @@ export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, bo
   const d = limit > 0 ? Math.max(duration, 90) : duration
   const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', ...(scriptArgs ?? [method, reqPath, tokenFile ?? '-', body ?? '-', String(limit), ...(coupons ? [coupons.join(',')] : [])])]
   const child = spawn('wrk', argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-  const cpu0 = serverPid ? cpuSeconds(serverPid) : NaN
+  // serverPid: one pid or several (every web instance behind NGINX); their CPU is added up
+  const cpu0 = serverPid ? cpuSecondsOf(serverPid) : NaN
   const t0 = process.hrtime.bigint()
   let out = ''
   let err = ''
@@ -102,7 +123,7 @@ export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, bo
   const exited = new Promise((resolve) => child.on('exit', resolve))
   await withTicker(label ?? `wrk ${reqPath}`, exited, limit > 0 ? undefined : d)
   clearInterval(sampler)
-  const cpu1 = serverPid ? cpuSeconds(serverPid) : NaN
+  const cpu1 = serverPid ? cpuSecondsOf(serverPid) : NaN
   const json = /BENCH_JSON (\{.*\})/.exec(out)
   if (!json) throw new Error(`wrk gave no result:\n${out}\n${err}`)
   const r = JSON.parse(json[1])
