@@ -33,7 +33,7 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { BENCH_DIR, ROOT, cpuSeconds, cpuSecondsOf, loadAverage, machineTicks, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import { BENCH_DIR, ROOT, cpuMeter, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
@@ -206,6 +206,10 @@ async function audit(when) {
 }
 
 /** Waits until every order of `coupons` (expected count) is settled in MySQL and no reservation is pending. */
+/**
+ * Waits until the coupons have no reservation pending and at least `expected` settled orders (the
+ * PENDING answers the client counted; the server may have taken a few more just as the run ended).
+ */
 async function settled(coupons, expected, timeoutMs = 600_000) {
   const t0 = Date.now()
   for (;;) {
@@ -388,23 +392,17 @@ try {
     // every instance meets the tokens before the measured run (first sight is its own scenario)
     const warmCoupons = []
     for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `nginx ${n} warm-up ${i}`))
-    await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warmCoupons, limit: USERS * 3, connections: CONNECTIONS, label: `warm-up through NGINX, ${n} web` })
+    const warmRun = await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warmCoupons, limit: USERS * 3, connections: CONNECTIONS, label: `warm-up through NGINX, ${n} web` })
     const pids = behind.slice(0, n).map((w) => w.pid)
-    const cpuWeb0 = cpuSecondsOf(pids)
-    const cpuNginx0 = cpuSecondsOf(nginxPids)
-    const m0 = machineTicks()
+    const services = stack.processes()
+    const meter = cpuMeter({ web: pids, NGINX: nginxPids, workers: two.procs.map((p) => p.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid })
     const r = await wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` })
-    const m1 = machineTicks()
-    const webCpu = cpuSecondsOf(pids) - cpuWeb0
-    const nginxCpu = cpuSecondsOf(nginxPids) - cpuNginx0
+    const cpu = meter()
     const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...r })
-    const machineBusy = ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100
-    sN.nginx = { instances: n, webCpuPct: (webCpu / r.seconds) * 100, nginxCpuPct: (nginxCpu / r.seconds) * 100, machineBusyPct: machineBusy }
-    sN.note = `${r.codes?.['200'] ?? 0} PENDING; CPU: web ${sN.nginx.webCpuPct.toFixed(0)} %, NGINX ${sN.nginx.nginxCpuPct.toFixed(0)} %, machine ${machineBusy.toFixed(0)} % of ${os.cpus().length} cores busy`
+    sN.cpu = { ...cpu.pct, wrk: r.wrkCpuPct, machineBusyPct: cpu.machineBusyPct }
+    sN.note = `${r.codes?.['200'] ?? 0} PENDING; CPU % of one core: ${Object.entries(sN.cpu).filter(([k]) => k !== 'machineBusyPct').map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; machine ${cpu.machineBusyPct.toFixed(0)} % busy (${os.cpus().length} cores)`
     const all = [...runCoupons, ...warmCoupons]
-    const [[{ n: rows }]] = await db.query('SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)', [all])
-    const pendingNow = (await Promise.all(all.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-    await withTicker(`settling the NGINX run (${n} web)`, settled(all, Number(rows) + pendingNow))
+    await withTicker(`settling the NGINX run (${n} web)`, settled(all, (warmRun.codes?.['200'] ?? 0) + (r.codes?.['200'] ?? 0)))
   }
   await stack.stopNginx('bench-nginx')
   for (const w of behind.slice(1)) await stopProc(w)
@@ -452,9 +450,7 @@ try {
     const soak = await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponSoak), duration: SOAK, connections: CONNECTIONS, serverPid: web.pid, label: 'soak' })
     record({ name: `soak ${SOAK}s: order.purchase (reserve, then ALREADY_PURCHASED)`, group: 'soak', ...soak })
     result.soakWindow = { from: t0, to: Date.now() }
-    const [[{ n }]] = await db.query('SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?)', [[couponW, couponSoak]])
-    const pendingNow = (await Promise.all([couponW, couponSoak].map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-    await withTicker('settling the soak', settled([couponW, couponSoak], Number(n) + pendingNow))
+    await withTicker('settling the soak', settled([couponSoak], soak.codes?.['200'] ?? 0))
   }
   for (const ws of sockets) ws.close()
   await sleep(1000)

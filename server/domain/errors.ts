@@ -13,10 +13,17 @@ export type Reason =
   | 'RATE_LIMITED'
   | 'TRY_AGAIN_LATER'
 
-/** A refusal the domain expects; the tRPC layer maps it to a code and HTTP status in one table. */
+/**
+ * A refusal the domain expects; the tRPC layer maps it to a code and HTTP status in one table.
+ * It carries no stack trace: it is an answer, not a bug, and a sold-out storm throws thousands a
+ * second (capturing and formatting each one's stack cost more than the rest of the answer).
+ */
 export class DomainError extends Error {
   constructor(readonly reason: Reason, message: string = reason, readonly retryAfterSeconds?: number) {
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = limit
     this.name = 'DomainError'
   }
 }

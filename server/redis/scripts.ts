@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1'] as const
+const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1', 'count-1', 'push-recent-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -30,11 +30,14 @@ export function ensureScripts(client: RedisClient): void {
 }
 
 /** `apply-repair-8` → command `applyRepair` taking 8 keys. */
-function parseName(name: ScriptName) {
+function nameParts(name: ScriptName) {
   const dash = name.lastIndexOf('-')
   const command = name.slice(0, dash).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
   return { command, numberOfKeys: Number(name.slice(dash + 1)) }
 }
+// parsed once: every purchase runs three scripts
+const PARTS = new Map(SCRIPTS.map((name) => [name, nameParts(name)]))
+const parseName = (name: ScriptName) => PARTS.get(name)!
 
 type Runner = (...args: (string | number)[]) => Promise<unknown>
 function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
@@ -129,6 +132,16 @@ export async function applyRepairScript(client: RedisClient, couponId: number, w
 /** Renews or releases a lease this owner holds; false when it no longer holds it. */
 export async function leaseScript(client: RedisClient, key: string, token: string, op: 'renew' | 'release', ms = 0): Promise<boolean> {
   return (await run(client, 'lease-1', key, token, op, ms)) === 1
+}
+
+/** INCR of a fixed window's counter, its expiry set by the first count (lua/count-1.lua). */
+export async function countScript(client: RedisClient, key: string, windowSeconds: number): Promise<number> {
+  return Number(await run(client, 'count-1', key, windowSeconds))
+}
+
+/** LPUSH + LTRIM + EXPIRE of a capped list in one command (lua/push-recent-1.lua). */
+export async function pushRecentScript(client: RedisClient, key: string, id: string, keep: number, ttlSeconds: number): Promise<void> {
+  await run(client, 'push-recent-1', key, id, keep, ttlSeconds)
 }
 
 export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {

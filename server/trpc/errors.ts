@@ -35,9 +35,22 @@ const CODE_REASONS: Partial<Record<TRPC_ERROR_CODE_KEY, Reason>> = {
   UNSUPPORTED_MEDIA_TYPE: 'INVALID_INPUT',
 }
 
-/** Turns a domain refusal into the tRPC error that carries its reason. */
+/** Turns a domain refusal into the tRPC error that carries its reason (no stack, like the refusal). */
 export function toTRPCError(error: DomainError): TRPCError {
-  return new TRPCError({ code: REASON_CODES[error.reason], message: error.message, cause: error })
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  const trpcError = new TRPCError({ code: REASON_CODES[error.reason], message: error.message, cause: error })
+  Error.stackTraceLimit = limit
+  return trpcError
+}
+
+/**
+ * The error shape of a call: what tRPC's getErrorShape gives with this router's formatter (isDev off),
+ * built directly — the fast lane answers a sold-out storm with it.
+ */
+export function errorShape(error: TRPCError, path: string) {
+  const shape = { message: error.message, code: TRPC_ERROR_CODES_BY_KEY[error.code], data: { code: error.code, httpStatus: getStatusCodeFromKey(error.code), path } as Record<string, unknown> }
+  return formatError(shape, error)
 }
 
 export function reasonOf(error: TRPCError): Reason | undefined {

@@ -1,11 +1,11 @@
 import type { H3Event } from 'h3'
 import { readRawBody, setResponseHeader, setResponseStatus } from 'h3'
 import { TRPCError } from '@trpc/server'
-import { getErrorShape, getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
+import { getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
 import { log } from '../observability/log'
 import { observeProcedure } from '../observability/metrics'
 import { createContext } from './context'
-import { reasonOf, refuse, retryAfterOf, type RefusalBody } from './errors'
+import { errorShape, reasonOf, refuse, retryAfterOf, type RefusalBody } from './errors'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
 
@@ -69,7 +69,7 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
     const result = { result: { data } }
     return JSON.stringify(call.isBatch ? [result] : result)
   } catch (cause) {
-    return respondWithError(call, getTRPCErrorFromUnknown(cause), input, ctx, started)
+    return respondWithError(call, getTRPCErrorFromUnknown(cause), ctx, started)
   }
 }
 
@@ -96,9 +96,9 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
   return (parsed as Record<string, unknown>)['0']
 }
 
-function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Context | undefined, started: number): string {
+function respondWithError(call: Call, error: TRPCError, ctx: Context | undefined, started: number): string {
   if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path: call.path, requestId: ctx?.requestId, error: error.cause ?? error })
-  const shape = getErrorShape({ config: appRouter._def._config, error, type: call.type, path: call.path, input, ctx })
+  const shape = errorShape(error, call.path)
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')

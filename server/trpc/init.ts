@@ -10,7 +10,8 @@ export interface Context {
   requestId: string
 }
 
-const t = initTRPC.context<Context>().create({ errorFormatter: ({ shape, error }) => formatError(shape, error) })
+// isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
+const t = initTRPC.context<Context>().create({ isDev: false, errorFormatter: ({ shape, error }) => formatError(shape, error) })
 
 /** Domain refusals become tRPC errors with their reason, wherever a procedure throws them. */
 const mapDomainErrors = t.middleware(async ({ next }) => {

@@ -3,7 +3,7 @@ import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import { cancelScript, reserveScript } from '../../redis/scripts'
+import { cancelScript, pushRecentScript, reserveScript } from '../../redis/scripts'
 import { findCoupon } from '../coupons/catalogue'
 import { DomainError } from '../errors'
 import { failpoint } from '../failpoints'
@@ -110,9 +110,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   }
 
   // The display index sits in another slot: sent alongside the publish, not waited for.
-  client.multi()
-    .lpush(keys.recentOrders(userId), orderId).ltrim(keys.recentOrders(userId), 0, RECENT_ORDERS - 1).expire(keys.recentOrders(userId), 86_400)
-    .exec().catch(() => {})
+  pushRecentScript(client, keys.recentOrders(userId), orderId, RECENT_ORDERS, 86_400).catch(() => {})
 
   try {
     await failpoint('web.after-reserve')

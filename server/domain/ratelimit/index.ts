@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache'
 import { config } from '../../config'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
+import { countScript } from '../../redis/scripts'
 import { DomainError } from '../errors'
 
 export const rateLimited = () => new DomainError('RATE_LIMITED', 'Too many purchase attempts; slow down', 1)
@@ -12,9 +13,9 @@ const limitedIn = new LRUCache<number, number>({ max: 10_000 })
 
 /**
  * Counts one order.purchase attempt in the per-user rate limit: a fixed one-second window in Redis
- * (INCR + EXPIRE), shared by every web instance. The commands are written in the calling tick, so
- * through ioredis' auto-pipelining they share a round trip with whatever the caller sends beside them
- * (the reserve script). Resolves true when the attempt is within the limit; throws RATE_LIMITED at once
+ * (INCR, and EXPIRE on the first count, in one script), shared by every web instance. The command is
+ * written in the calling tick, so through ioredis' auto-pipelining it shares a round trip with
+ * whatever the caller sends beside it (the reserve script). Resolves true when the attempt is within the limit; throws RATE_LIMITED at once
  * for a user this instance already saw over it in the current second.
  * PURCHASE_RATE_LIMIT attempts per second are allowed; 0 turns the limit off (benchmarks).
  */
@@ -23,9 +24,7 @@ export function countPurchaseAttempt(userId: number): Promise<boolean> {
   if (limit === 0) return Promise.resolve(true)
   const second = Math.floor(Date.now() / 1000)
   if (limitedIn.get(userId) === second) throw rateLimited()
-  const key = keys.rateLimit(userId, second)
-  const r = redis()
-  return Promise.all([r.incr(key), r.expire(key, 2)]).then(([count]) => {
+  return countScript(redis(), keys.rateLimit(userId, second), 2).then((count) => {
     if (count <= limit) return true
     limitedIn.set(userId, second)
     return false
