@@ -15,7 +15,8 @@ RUN npx nuxt prepare && npm run build
 
 # ---- runtime: only the build output, the Lua scripts and the entry script; no npm, no sources
 FROM node:24-slim AS runtime
-ENV NODE_ENV=production \
+# NODE_OPTIONS: the V8 flags of the app's processes (APP_NODE_FLAGS in scripts/lib/node-runtime.mjs)
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=8 \
     HOST=0.0.0.0 PORT=3000 NITRO_HOST=0.0.0.0 NITRO_PORT=3000 \
     METRICS_HOST=0.0.0.0 METRICS_PORT=9101 \
     LUA_DIR=/app/lua UPLOAD_DIR=/app/data/uploads

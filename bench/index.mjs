@@ -35,7 +35,7 @@ import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
 import { BENCH_DIR, ROOT, cpuMeter, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
 import { shoppers } from './lib/keycloak.mjs'
-import { mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
+import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 
 const { values: args } = parseArgs({
@@ -221,6 +221,16 @@ async function settled(coupons, expected, timeoutMs = 600_000) {
     await sleep(50)
   }
 }
+/** { [histogram]: { sum, count } } from a worker's /metrics. */
+async function workerHistogramMeans(metricsPort, names) {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+  const value = (line) => Number(line.slice(line.lastIndexOf(' ') + 1))
+  return Object.fromEntries(names.map((name) => {
+    const sum = text.split('\n').find((l) => l.startsWith(`${name}_sum`))
+    const count = text.split('\n').find((l) => l.startsWith(`${name}_count`))
+    return [name, sum && count ? { sum: value(sum), count: value(count) } : undefined]
+  }))
+}
 async function paidCount(couponId) {
   const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id = ? AND status = 'PAID'`, [couponId])
   return Number(n)
@@ -304,6 +314,8 @@ try {
   const sPess = record({ name: 'MySQL SELECT … FOR UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL pessimistic', mysqlPessimistic(env, { seconds: DURATION }), DURATION)) })
   const sOpt = record({ name: 'MySQL version-checked UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL optimistic', mysqlOptimistic(env, { seconds: DURATION }), DURATION)) })
   sOpt.note = `${sOpt.retries} retries, ${sOpt.gaveUp} gave up after 100`
+  const sKafka = record({ name: 'Kafka produce → consume, one message at a time (kafkajs, acks all)', group: 'latency', unit: 'messages/s', ...(await withTicker('Kafka round trip', kafkaProduceToConsume(env))) })
+  sKafka.note = 'the floor under purchase → result: the worker sees an event this long after the web sent it'
   const sPerTxn = record({ name: 'settlement, one transaction per payment (8 conns)', group: 'store', baseline: true, unit: 'payments/s', ...(await withTicker('per-payment settlement', settlementPerTransaction(env, { payments: 3000 }))) })
 
   // ---- browse (the catalogue engineer's bench/browse.mjs modes, folded in)
@@ -440,7 +452,10 @@ try {
     }
   }))
   wsLat.sort((a, b) => a - b)
-  const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases)` })
+  // where the time goes: the workers' own histograms (batch settle time; reservation → settled)
+  const batchStats = await Promise.all(two.procs.map((p) => workerHistogramMeans(p.metricsPort, ['flash_settle_batch_seconds', 'flash_settle_latency_seconds'])))
+  const mean = (name) => { const all = batchStats.map((b) => b[name]).filter(Boolean); const n = all.reduce((a, b) => a + b.count, 0); return n ? (all.reduce((a, b) => a + b.sum, 0) / n) * 1000 : NaN }
+  const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases); workers since start: settling a batch ${mean('flash_settle_batch_seconds').toFixed(1)} ms mean, reservation → settled ${mean('flash_settle_latency_seconds').toFixed(1)} ms mean; Kafka alone p50 ${sKafka.p50.toFixed(1)} ms` })
 
   // ---- soak: memory of web and workers under a long burst (sockets stay open)
   if (SOAK > 0) {

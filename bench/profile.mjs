@@ -14,6 +14,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
+import { APP_NODE_FLAGS } from '../scripts/lib/node-runtime.mjs'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { ROOT, cpuSeconds, runWrk, say } from './lib/util.mjs'
 import { stageMarkdown, stageTable } from './lib/stages.mjs'
@@ -35,7 +36,7 @@ const extra = Object.fromEntries(args.env.map((kv) => kv.split('=')))
 // started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
 async function profiled(script, extraEnv, healthUrl) {
   const spawnedAt = Date.now()
-  const child = spawn(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, script)], {
+  const child = spawn(process.execPath, [...APP_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${outDir}`, path.join(ROOT, script)], {
     env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
   })
   for (let i = 0; ; i++) {

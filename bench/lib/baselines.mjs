@@ -146,3 +146,49 @@ export async function settlementPerTransaction(env, { payments = 3000, connectio
   await db.end()
   return { ops: payments - failed, rps: (payments - failed) / seconds, seconds, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
 }
+
+/**
+ * The floor Kafka sets under purchase → result: one message at a time, produced (idempotent, acks
+ * from all in-sync replicas, as the web does) and consumed by a kafkajs consumer with the worker's
+ * maxWaitTimeInMs, on a topic of its own. Returns { rps, p50, p99 } of produce → consume in ms.
+ */
+export async function kafkaProduceToConsume(env, { messages = 200 } = {}) {
+  const { Kafka, logLevel } = await import('kafkajs')
+  const kafka = new Kafka({ clientId: 'bench', brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING })
+  const topic = `bench-latency-${randomUUID()}`
+  const admin = kafka.admin()
+  await admin.connect()
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
+  const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}`, maxWaitTimeInMs: 50 })
+  await Promise.all([producer.connect(), consumer.connect()])
+  await consumer.subscribe({ topic, fromBeginning: true })
+  const arrived = new Map()
+  const waiters = new Map()
+  let joined
+  const ready = new Promise((resolve) => { joined = resolve })
+  consumer.on(consumer.events.GROUP_JOIN, () => joined())
+  await consumer.run({ eachMessage: async ({ message }) => {
+    const key = String(message.key)
+    arrived.set(key, process.hrtime.bigint())
+    waiters.get(key)?.()
+  } })
+  await ready
+  await producer.send({ topic, acks: -1, messages: [{ key: 'warm-up', value: 'x' }] })
+  const latencies = []
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < messages; i++) {
+    const key = String(i)
+    const at = new Promise((resolve) => waiters.set(key, resolve))
+    const sent = process.hrtime.bigint()
+    await producer.send({ topic, acks: -1, messages: [{ key, value: 'x'.repeat(300) }] })
+    await at
+    latencies.push(Number(arrived.get(key) - sent) / 1e6)
+  }
+  const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
+  await Promise.all([consumer.disconnect(), producer.disconnect()])
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {})
+  await admin.disconnect()
+  latencies.sort((a, b) => a - b)
+  return { rps: messages / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+}

@@ -11,6 +11,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { APP_NODE_FLAGS } from './node-runtime.mjs'
 import { ROOT, log, ok, warn, mkdirp, freePort, assertPortFree, httpStatus, terminateForeground, c } from './util.mjs'
 import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
@@ -73,7 +74,8 @@ function writeAtomic(file, text) {
 
 /** `node <script>`, or under a wrapper command such as `faketime -f +30s` (clock-skew tests). */
 function nodeCommand(wrap, script) {
-  return wrap.length ? { cmd: wrap[0], args: [...wrap.slice(1), process.execPath, script] } : { cmd: process.execPath, args: [script] }
+  const node = [process.execPath, ...APP_NODE_FLAGS, script]
+  return wrap.length ? { cmd: wrap[0], args: [...wrap.slice(1), ...node] } : { cmd: node[0], args: node.slice(1) }
 }
 
 function stopRank(key) {

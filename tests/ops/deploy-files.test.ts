@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import * as yaml from 'js-yaml'
 import { parseConfig } from '../../server/config'
+import { APP_NODE_FLAGS } from '../../scripts/lib/node-runtime.mjs'
 
 /*
  * Docker and Kubernetes files cannot run here (no engine, no cluster, no schema downloads), so this
@@ -35,6 +36,8 @@ describe('the Docker image', () => {
     expect(runtime).toMatch(/LUA_DIR=\/app\/lua/)
     expect(runtime).toMatch(/METRICS_HOST=0\.0\.0\.0/)
     expect(runtime).toMatch(/^CMD \["web"\]/m)
+    // the same V8 flags as every process the project's scripts start
+    expect(runtime).toContain(`NODE_OPTIONS=${APP_NODE_FLAGS.join(' ')} `)
   })
 
   it('keeps local state, dependencies and secrets out of the build context', () => {

@@ -87,6 +87,21 @@ describe('settling a batch', () => {
     expect(await redis().sismember(keys.buyers(couponId), String(refused.userId))).toBe(0)
   })
 
+  it('sells exactly the MySQL stock when concurrent batches of one coupon race for its last units (each decides again on fresh stock)', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    await redis().set(keys.stock(couponId), 12) // Redis let four times too many through
+    const buyers = await createUsers(12, 1_000)
+    const events = await Promise.all(buyers.map((u) => reserve(couponId, u, 100)))
+    // six batches of two settle at once: they all read stock 3, and only the first commits see it
+    const outcomes = (await Promise.all([0, 2, 4, 6, 8, 10].map((i) => settle(events.slice(i, i + 2))))).flat()
+    expect(outcomes).toHaveLength(12)
+    expect(outcomes.filter((o) => o.status === 'PAID')).toHaveLength(3)
+    expect(outcomes.filter((o) => o.status === 'FAILED').every((o) => o.reason === 'SOLD_OUT')).toBe(true)
+    const credits = await Promise.all(buyers.map((u) => creditOf(u)))
+    expect(credits.reduce((a, b) => a + b, 0)).toBe(12 * 1_000 - 3 * 100)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 3, pending: 0, buyers: 3 })
+  })
+
   it('decides ALREADY_PURCHASED before credit: an owner Redis forgot, re-buying without the money, keeps the coupon and the unit stays taken', async () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 600 })
     const [owner] = await createUsers(1, 1_000)

@@ -57,14 +57,42 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
     })
   }
 
-  // 3. One transaction for the whole batch.
+  // 3. One transaction for the whole batch. The coupon rows every concurrent batch of a hot coupon
+  // needs are read without a lock and written last, so each batch holds them only for its final
+  // UPDATE and the commit; a batch that finds less stock than it read (another batch committed in
+  // between) rolls back and decides again on fresh figures.
+  const claimDecisions = decisions.length
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await settleClaimed(db, claimed, decisions)
+      break
+    } catch (error) {
+      if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
+      decisions.length = claimDecisions
+    }
+  }
+
+  return [...outcomes, ...decisions.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
+}
+
+/** A coupon's MySQL stock fell below what the batch decided on (a concurrent batch committed first). */
+class StockMoved extends Error {
+  constructor(readonly couponId: number) {
+    super(`coupon ${couponId}: stock changed under the batch`)
+    this.name = 'StockMoved'
+  }
+}
+const STOCK_RETRIES = 5
+
+/** The batch's transaction: decides each claimed payment on locked credit and fresh stock, writes all. */
+async function settleClaimed(db: DB, claimed: PaymentRequest[], decisions: Decision[]): Promise<void> {
   await db.transaction().execute(async (trx) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
-      // Lock in id order so concurrent batches rarely deadlock (and retry when they do).
+      // Lock the users in id order so concurrent batches rarely deadlock (and retry when they do).
       const users = await trx.selectFrom('users').select(['id', 'credit']).where('id', 'in', userIds).orderBy('id').forUpdate().execute()
-      const coupons = await trx.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).orderBy('id').forUpdate().execute()
+      const coupons = await trx.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute()
       const owned = await trx.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
 
       const credit = new Map(users.map((u) => [Number(u.id), Number(u.credit)]))
@@ -111,15 +139,14 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
     const debited = await sql`UPDATE users SET credit = credit - (CASE id ${cases} END)
       WHERE id IN (${sql.join([...debit.keys()])}) AND credit >= (CASE id ${cases} END)`.execute(trx)
     if (Number(debited.numAffectedRows) !== debit.size) throw new Error('credit guard failed inside a locked batch')
-    for (const [couponId, n] of sold) {
-      const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
-      if (Number(updated.numUpdatedRows) !== 1) throw new Error('stock guard failed inside a locked batch')
-    }
     await trx.insertInto('user_coupons').values(paid.map((d) => ({ user_id: d.userId, coupon_id: d.couponId, order_id: d.orderId }))).execute()
     await trx.insertInto('credit_ledger').values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId }))).execute()
+    // last, in id order: the hot rows are locked from here to the commit only
+    for (const [couponId, n] of [...sold].sort((a, b) => a[0] - b[0])) {
+      const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
+      if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
+    }
   })
-
-  return [...outcomes, ...decisions.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
 }
 
 function groupByCoupon(events: PaymentRequest[]): Map<number, PaymentRequest[]> {
