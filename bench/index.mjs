@@ -127,7 +127,7 @@ async function cleanup() {
     say(`stack kept running in ${tmpDir} (stop: node scripts/stack.mjs down, or kill its processes)`)
   }
 }
-process.on('SIGINT', () => { cleanup().finally(() => process.exit(130)) })
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => { cleanup().finally(() => process.exit(code)) })
 
 function node(script, extraEnv = {}) {
   return new Promise((resolve) => {
