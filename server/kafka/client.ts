@@ -56,20 +56,16 @@ export interface PaymentRequest {
 }
 
 /**
- * Gathers the messages of concurrent purchases and sends them as one produce request: one broker
- * round trip for many shoppers, each of whom still awaits the acknowledgement of their own message
- * (docs/decisions.md, "Kafka between the purchase and the payment"). Adaptive, with no fixed linger:
- * when no send is in flight the messages of the current tick go at once; while one is in flight the
- * next ones wait for it and then go together (or as soon as `maxBatch` have gathered). A quiet shop
- * pays no batching delay, a busy one sends few, large requests.
+ * Gathers the messages of concurrent purchases for a moment and sends them as one produce request:
+ * one broker round trip for many shoppers, each of whom still awaits the acknowledgement of their own
+ * message (docs/decisions.md, "Kafka between the purchase and the payment").
  */
 export class BatchingPublisher {
   private queue: { key: string, value: string, resolve: () => void, reject: (e: unknown) => void }[] = []
-  private scheduled = false
-  private inFlight = 0
+  private timer: NodeJS.Timeout | undefined
   private connected: Promise<void> | undefined
 
-  constructor(private readonly producer: Producer, private readonly topic: string, private readonly maxBatch = 500) {}
+  constructor(private readonly producer: Producer, private readonly topic: string, private readonly lingerMs = 2, private readonly maxBatch = 500) {}
 
   publish(key: string, value: object): Promise<void> {
     this.connected ??= this.producer.connect().catch((error) => {
@@ -79,27 +75,21 @@ export class BatchingPublisher {
     return new Promise((resolve, reject) => {
       this.queue.push({ key, value: JSON.stringify(value), resolve, reject })
       if (this.queue.length >= this.maxBatch) this.flush()
-      else if (!this.inFlight && !this.scheduled) {
-        this.scheduled = true
-        setImmediate(() => this.flush())
-      }
+      else this.timer ??= setTimeout(() => this.flush(), this.lingerMs)
     })
   }
 
   private flush(): void {
-    this.scheduled = false
+    clearTimeout(this.timer)
+    this.timer = undefined
     const batch = this.queue
     this.queue = []
     if (!batch.length) return
-    this.inFlight++
     const send = async () => {
       await this.connected
       await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
     }
-    send().then(() => batch.forEach((m) => m.resolve()), (error) => batch.forEach((m) => m.reject(error))).finally(() => {
-      this.inFlight--
-      if (!this.inFlight) this.flush() // what gathered meanwhile
-    })
+    send().then(() => batch.forEach((m) => m.resolve()), (error) => batch.forEach((m) => m.reject(error)))
   }
 
   async close(): Promise<void> {
