@@ -118,6 +118,11 @@ describe('what the public entrance adds', () => {
     })))
     expect(statuses.filter((s) => s.status === 429 && s.byNginx).length).toBeGreaterThan(0)
     expect(statuses.filter((s) => s.status >= 500 || s.status < 0)).toEqual([])
+    // the refused upgrades carried the token in their query string: no log may keep it
+    await sleep(1_500) // the access log is flushed every second
+    const access = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
+    expect(access).toMatch(/"GET \/ws HTTP\/1\.1" 429/)
+    for (const log of ['access.log', 'error.log']) expect(readFileSync(join(nginx.prefix, 'logs', log), 'utf8')).not.toContain(shopper.token.slice(-40))
   })
 })
 
