@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server'
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
-import { getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
+import { getDefaultErrorShape, getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
 import type { H3Event } from 'h3'
 import { setResponseHeader, setResponseStatus } from 'h3'
 import { ZodError, z } from 'zod'
@@ -46,11 +46,11 @@ export function toTRPCError(error: DomainError): TRPCError {
 
 /**
  * The error shape of a call: what tRPC's getErrorShape gives with this router's formatter (isDev off),
- * built directly — the fast lane answers a sold-out storm with it.
+ * without its generic path (which copies its options object for every call) — the fast lane answers
+ * a sold-out storm with it.
  */
 export function errorShape(error: TRPCError, path: string) {
-  const shape = { message: error.message, code: TRPC_ERROR_CODES_BY_KEY[error.code], data: { code: error.code, httpStatus: getStatusCodeFromKey(error.code), path } as Record<string, unknown> }
-  return formatError(shape, error)
+  return formatError(getDefaultErrorShape({ error, path, isDev: false }), error)
 }
 
 export function reasonOf(error: TRPCError): Reason | undefined {

@@ -61,18 +61,14 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   // needs are read without a lock and written last, so each batch holds them only for its final
   // UPDATE and the commit; a batch that finds less stock than it read (another batch committed in
   // between) rolls back and decides again on fresh figures.
-  const claimDecisions = decisions.length
   for (let attempt = 1; ; attempt++) {
     try {
-      await settleClaimed(db, claimed, decisions)
-      break
+      const settled = await settleClaimed(db, claimed, decisions)
+      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
     } catch (error) {
       if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
-      decisions.length = claimDecisions
     }
   }
-
-  return [...outcomes, ...decisions.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
 }
 
 /** A coupon's MySQL stock fell below what the batch decided on (a concurrent batch committed first). */
@@ -84,8 +80,12 @@ class StockMoved extends Error {
 }
 const STOCK_RETRIES = 5
 
-/** The batch's transaction: decides each claimed payment on locked credit and fresh stock, writes all. */
-async function settleClaimed(db: DB, claimed: PaymentRequest[], decisions: Decision[]): Promise<void> {
+/**
+ * The batch's transaction: decides each claimed payment on locked credit and fresh stock, and writes
+ * those decisions with the ones made before it (`earlier`: claims that failed). Returns them all.
+ */
+async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decision[]): Promise<Decision[]> {
+  const decisions = [...earlier]
   await db.transaction().execute(async (trx) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
@@ -147,6 +147,7 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], decisions: Decis
       if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
     }
   })
+  return decisions
 }
 
 function groupByCoupon(events: PaymentRequest[]): Map<number, PaymentRequest[]> {

@@ -15,8 +15,9 @@ const limitedIn = new LRUCache<number, number>({ max: 10_000 })
  * Counts one order.purchase attempt in the per-user rate limit: a fixed one-second window in Redis
  * (INCR, and EXPIRE on the first count, in one script), shared by every web instance. The command is
  * written in the calling tick, so through ioredis' auto-pipelining it shares a round trip with
- * whatever the caller sends beside it (the reserve script). Resolves true when the attempt is within the limit; throws RATE_LIMITED at once
- * for a user this instance already saw over it in the current second.
+ * whatever the caller sends beside it (the reserve script). Resolves true when the attempt is within
+ * the limit; throws RATE_LIMITED at once for a user this instance already saw over it in the current
+ * second.
  * PURCHASE_RATE_LIMIT attempts per second are allowed; 0 turns the limit off (benchmarks).
  */
 export function countPurchaseAttempt(userId: number): Promise<boolean> {
