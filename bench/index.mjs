@@ -34,7 +34,9 @@ import Redis from 'ioredis'
 import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
 import { BENCH_DIR, ROOT, cpuMeter, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
+import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
 import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 
@@ -182,15 +184,7 @@ const median = (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs
 // ---------------------------------------------------------------------------------------------- data
 let db
 let redis
-async function createCoupon(stock, name) {
-  const [res] = await db.query(
-    'INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)',
-    [`Bench ${name} ${stamp}`, 'made by npm run bench', 10, stock, stock],
-  )
-  // A new coupon has no buyers: its stock and marker together are what the product's load writes.
-  await redis.multi().set(`coupon:{${res.insertId}}:stock`, stock, 'NX').set(`coupon:{${res.insertId}}:loaded`, new Date().toISOString()).exec()
-  return res.insertId
-}
+const createCoupon = (stock, name) => createBenchCoupon(db, redis, { name: `Bench ${name} ${stamp}`, description: 'made by npm run bench', stock })
 const purchasePath = '/api/trpc/order.purchase'
 const body = (couponId) => JSON.stringify({ couponId })
 
@@ -220,16 +214,6 @@ async function settled(coupons, expected, timeoutMs = 600_000) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`settlement did not finish: ${n}/${expected}, ${pending} pending`)
     await sleep(50)
   }
-}
-/** { [histogram]: { sum, count } } from a worker's /metrics. */
-async function workerHistogramMeans(metricsPort, names) {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-  const value = (line) => Number(line.slice(line.lastIndexOf(' ') + 1))
-  return Object.fromEntries(names.map((name) => {
-    const sum = text.split('\n').find((l) => l.startsWith(`${name}_sum`))
-    const count = text.split('\n').find((l) => l.startsWith(`${name}_count`))
-    return [name, sum && count ? { sum: value(sum), count: value(count) } : undefined]
-  }))
 }
 async function paidCount(couponId) {
   const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id = ? AND status = 'PAID'`, [couponId])
@@ -433,39 +417,15 @@ try {
 
   // ---- purchase → WebSocket result
   step(`purchase → WebSocket result latency (${SPARE} shoppers with an open socket, 2 workers)`)
-  const { default: WebSocket } = await import('ws')
   const couponW = await createCoupon(SPARE, 'websocket')
   const spare = users.slice(USERS)
-  const sockets = await Promise.all(spare.map((u) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${u.token}`)
-    ws.on('error', reject)
-    ws.arrivals = new Map()
-    ws.on('message', (data) => {
-      const msg = JSON.parse(String(data))
-      if (msg.type === 'hello') resolve(ws)
-      if (msg.type === 'order.updated') ws.arrivals.set(msg.orderId, process.hrtime.bigint())
-    })
-  })))
+  const sockets = await openResultSockets(web.url, spare)
   await sleep(500)
-  const wsLat = []
-  let nextU = 0
-  await Promise.all(Array.from({ length: 10 }, async () => {
-    while (nextU < spare.length) {
-      const i = nextU++
-      const t0 = process.hrtime.bigint()
-      const res = await fetch(`${web.url}${purchasePath}`, { method: 'POST', headers: { authorization: `Bearer ${spare[i].token}`, 'content-type': 'application/json' }, body: body(couponW) })
-      const json = await res.json()
-      const orderId = json.result?.data?.orderId
-      if (!orderId) continue
-      for (let k = 0; k < 400 && !sockets[i].arrivals.has(orderId); k++) await sleep(5)
-      const at = sockets[i].arrivals.get(orderId)
-      if (at) wsLat.push(Number(at - t0) / 1e6)
-    }
-  }))
+  const { pushed: wsLat } = await buyAndAwaitResults({ webUrl: web.url, users: spare, sockets, couponId: couponW, concurrency: 10 })
   wsLat.sort((a, b) => a - b)
   // where the time goes: the workers' own histograms (batch settle time; reservation → settled)
-  const batchStats = await Promise.all(two.procs.map((p) => workerHistogramMeans(p.metricsPort, ['flash_settle_batch_seconds', 'flash_settle_latency_seconds'])))
-  const mean = (name) => { const all = batchStats.map((b) => b[name]).filter(Boolean); const n = all.reduce((a, b) => a + b.count, 0); return n ? (all.reduce((a, b) => a + b.sum, 0) / n) * 1000 : NaN }
+  const histograms = await Promise.all(two.procs.map((p) => settleHistograms(p.metricsPort)))
+  const mean = (name) => histogramMeanMs(name, histograms)
   const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases); workers since start: settling a batch ${mean('flash_settle_batch_seconds').toFixed(1)} ms mean, reservation → settled ${mean('flash_settle_latency_seconds').toFixed(1)} ms mean; Kafka alone p50 ${sKafka.p50.toFixed(1)} ms` })
 
   // ---- soak: memory of web and workers under a long burst (sockets stay open)

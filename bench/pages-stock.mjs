@@ -13,6 +13,7 @@ import Redis from 'ioredis'
 import WebSocket from 'ws'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { ROOT, cpuSeconds, loadAverage, runWrk, say, sleep } from './lib/util.mjs'
+import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 
 const { values: args } = parseArgs({
@@ -33,14 +34,7 @@ fs.mkdirSync(out, { recursive: true })
 
 const db = await mysql.createConnection(env.DATABASE_URL)
 const redis = new Redis(env.REDIS_URL)
-async function coupon(stock) {
-  const [res] = await db.query(
-    'INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)',
-    [`Bench stock ${stamp}`, 'made by bench/pages-stock.mjs', 10, stock, stock],
-  )
-  await redis.set(`coupon:{${res.insertId}}:stock`, stock, 'NX')
-  return res.insertId
-}
+const coupon = (stock) => createBenchCoupon(db, redis, { name: `Bench stock ${stamp}`, description: 'made by bench/pages-stock.mjs', stock })
 
 const users = await shoppers(env, stackDir, Number(args.users))
 const tokenFile = path.join(out, 'tokens.txt')

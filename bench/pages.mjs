@@ -15,6 +15,7 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { BENCH_DIR, ROOT, loadAverage, runWrk, say } from './lib/util.mjs'
+import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 
 const { values: args } = parseArgs({
@@ -36,12 +37,7 @@ fs.mkdirSync(out, { recursive: true })
 
 const db = await mysql.createConnection(env.DATABASE_URL)
 const redis = new Redis(env.REDIS_URL)
-const [res] = await db.query(
-  'INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)',
-  [`Bench page ${stamp}`, 'made by bench/pages.mjs', 700, 1000, 1000],
-)
-const couponId = res.insertId
-await redis.set(`coupon:{${couponId}}:stock`, 1000, 'NX')
+const couponId = await createBenchCoupon(db, redis, { name: `Bench page ${stamp}`, description: 'made by bench/pages.mjs', price: 700, stock: 1000 })
 
 say(`shoppers: ${args.users} (tokens)`)
 const users = await shoppers(env, stackDir, Number(args.users))

@@ -17,6 +17,7 @@ import Redis from 'ioredis'
 import { APP_NODE_FLAGS } from '../scripts/lib/node-runtime.mjs'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { ROOT, cpuSeconds, runWrk, say } from './lib/util.mjs'
+import { createBenchCoupon } from './lib/coupons.mjs'
 import { stageMarkdown, stageTable } from './lib/stages.mjs'
 
 const { values: args } = parseArgs({ options: {
@@ -58,12 +59,7 @@ if (args.scenario === 'settle') {
 }
 const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
-async function coupon(stock) {
-  const [res] = await db.query('INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, 10, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)', ['Bench profile', 'bench/profile.mjs', stock, stock])
-  // A new coupon has no buyers: its stock and marker together are what the product's load writes.
-  await redis.multi().set(`coupon:{${res.insertId}}:stock`, stock, 'NX').set(`coupon:{${res.insertId}}:loaded`, new Date().toISOString()).exec()
-  return res.insertId
-}
+const coupon = (stock) => createBenchCoupon(db, redis, { name: 'Bench profile', description: 'bench/profile.mjs', stock })
 let run
 let window // the measured run, in ms since the profiled process started (warm-up and start-up left out)
 async function measured(load, proc = web) {
