@@ -12,6 +12,8 @@ export type Reason =
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'TRY_AGAIN_LATER'
+  | 'NOT_ADMITTED'
+  | 'OUTCOME_UNKNOWN'
 
 /**
  * A refusal the domain expects; the tRPC layer maps it to a code and HTTP status in one table.

@@ -20,6 +20,10 @@ export const REASON_CODES: Record<Reason, TRPC_ERROR_CODE_KEY> = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   RATE_LIMITED: 'TOO_MANY_REQUESTS',
   TRY_AGAIN_LATER: 'SERVICE_UNAVAILABLE',
+  // the waiting room: no live admission for this user and coupon
+  NOT_ADMITTED: 'FORBIDDEN',
+  // the request may or may not have been carried out (a deadline passed after the work was sent)
+  OUTCOME_UNKNOWN: 'GATEWAY_TIMEOUT',
 }
 
 const CODE_REASONS: Partial<Record<TRPC_ERROR_CODE_KEY, Reason>> = {
@@ -31,6 +35,7 @@ const CODE_REASONS: Partial<Record<TRPC_ERROR_CODE_KEY, Reason>> = {
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   TOO_MANY_REQUESTS: 'RATE_LIMITED',
   SERVICE_UNAVAILABLE: 'TRY_AGAIN_LATER',
+  GATEWAY_TIMEOUT: 'OUTCOME_UNKNOWN',
   METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
   UNSUPPORTED_MEDIA_TYPE: 'INVALID_INPUT',
 }
