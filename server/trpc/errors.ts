@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server'
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
-import { getDefaultErrorShape, getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
+import { getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
 import type { H3Event } from 'h3'
 import { setResponseHeader, setResponseStatus } from 'h3'
 import { ZodError, z } from 'zod'
@@ -47,15 +47,6 @@ export function toTRPCError(error: DomainError): TRPCError {
   const trpcError = new TRPCError({ code: REASON_CODES[error.reason], message: error.message, cause: error })
   Error.stackTraceLimit = limit
   return trpcError
-}
-
-/**
- * The error shape of a call: what tRPC's getErrorShape gives with this router's formatter (isDev off),
- * without its generic path (which copies its options object for every call) — the fast lane answers
- * a sold-out storm with it.
- */
-export function errorShape(error: TRPCError, path: string) {
-  return formatError(getDefaultErrorShape({ error, path, isDev: false }), error)
 }
 
 export function reasonOf(error: TRPCError): Reason | undefined {
