@@ -10,7 +10,7 @@ export default defineConfig({
   // the app's alias for the repository root (composables import server types through it)
   resolve: { alias: { '~~': fileURLToPath(new URL('.', import.meta.url)) } },
   test: {
-    include: ['server/**/*.test.ts', 'composables/**/*.test.ts', 'scripts/**/*.test.ts'],
+    include: ['server/**/*.test.ts', 'composables/**/*.test.ts', 'scripts/**/*.test.ts', 'bench/**/*.test.ts'],
     testTimeout: 5_000,
     reporters: ['default'],
   },
