@@ -552,19 +552,19 @@ function nginxRates(opts) {
   }))
 }
 
-/** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */
-export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = true, workers = 'auto', ...rateOpts }) {
+/**
+ * The three NGINX files (nginx.conf, locations.conf, headers.conf) rendered from nginx/*.template for
+ * NGINX's folder `prefix` (conf/ holds the files; logs/ and tmp/ must exist beside it). The local
+ * stacks and docker compose's copy (scripts/compose-nginx.mjs) are both made here.
+ */
+export function renderNginxFiles(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = `${prefix}/logs/access.log main buffer=64k flush=1s`, user = os.userInfo().username, workers = 'auto', ...rateOpts }) {
   if (!upstreams?.length) throw new Error('NGINX needs at least one upstream port')
-  for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
   const tls = Boolean(tlsCert && tlsKey)
   const vars = {
     PREFIX: prefix,
-    // Workers run as the user who starts the stack: started by root, NGINX would otherwise drop them to
-    // `nobody`, who cannot write request bodies into the stack's temp folders (a 0700 $TMPDIR folder
-    // under npm test) and answers such uploads 500. Ignored (with a notice) when not started by root.
-    NGINX_USER: os.userInfo().username,
+    NGINX_USER: user,
     WORKER_PROCESSES: workers,
-    ACCESS_LOG: accessLog ? `${prefix}/logs/access.log main buffer=64k flush=1s` : 'off',
+    ACCESS_LOG: accessLog || 'off',
     ...nginxRates(rateOpts),
     UPSTREAM_SERVERS: upstreams.map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`).join('\n'),
     // With TLS, plain HTTP only redirects (and answers NGINX's own health check).
@@ -587,12 +587,18 @@ export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCe
     }` : '',
   }
   const dir = path.join(ROOT, 'nginx')
-  for (const name of ['locations', 'headers']) {
-    fs.writeFileSync(path.join(prefix, 'conf', `${name}.conf`), renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars))
-  }
-  const conf = path.join(prefix, 'conf', 'nginx.conf')
-  fs.writeFileSync(conf, renderTemplate(fs.readFileSync(path.join(dir, 'nginx.conf.template'), 'utf8'), vars))
-  return conf
+  return Object.fromEntries(['nginx', 'locations', 'headers'].map((name) => [name, renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars)]))
+}
+
+/** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */
+export function renderNginx(prefix, { accessLog = true, ...opts }) {
+  for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
+  // Workers run as the user who starts the stack: started by root, NGINX would otherwise drop them to
+  // `nobody`, who cannot write request bodies into the stack's temp folders (a 0700 $TMPDIR folder
+  // under npm test) and answers such uploads 500. Ignored (with a notice) when not started by root.
+  const files = renderNginxFiles(prefix, { ...opts, ...(accessLog ? {} : { accessLog: 'off' }) })
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(prefix, 'conf', `${name}.conf`), text)
+  return path.join(prefix, 'conf', 'nginx.conf')
 }
 
 /**
