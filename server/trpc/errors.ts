@@ -89,7 +89,7 @@ export interface RefusalBody {
 /**
  * A refusal made outside a procedure (the CSRF middleware, uploads, the /ws upgrade, sign-in pages)
  * in tRPC's error shape, so every client reads one body whoever refused; NGINX's own refusals are the
- * same bodies written out (tests/security/refusals.test.ts compares them). `code` overrides the
+ * same bodies written out (tests/security/edge.test.ts, "one refusal body", compares them). `code` overrides the
  * reason's code where HTTP needs a more precise status (415 for a wrong Content-Type).
  */
 export function refusalBody(reason: Reason, message: string, code: TRPC_ERROR_CODE_KEY = REASON_CODES[reason]): RefusalBody {
