@@ -8,7 +8,7 @@ describe('bench/figures.mjs', () => {
   it('reads the newest run of bench/RESULTS.md, the one on top', () => {
     const run = latestRun(results)
     expect(results.indexOf(`## ${run.heading}`)).toBe(results.indexOf('\n## ') + 1)
-    expect(run.rows.find((c: string[]) => c[0].startsWith('Redis+Lua reserve'))?.[1]).toMatch(/reservations\/s$/)
+    expect(run.rows.find((c: string[]) => c[0]!.startsWith('Redis+Lua reserve'))?.[1]).toMatch(/reservations\/s$/)
   })
 
   it('refuses a block naming a scenario the run does not have', () => {

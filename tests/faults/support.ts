@@ -15,7 +15,8 @@ import { couponState, eventually } from '../support/data'
 /** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
 export { isAlive } from '../../scripts/lib/proc.mjs'
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { setTimeout as sleep } from 'node:timers/promises'
+export { sleep }
 
 export interface StackProc {
   pid: number
