@@ -4,6 +4,7 @@
  * shoppers purchasing one coupon over HTTP while a fault is injected, and the checks that follow it.
  * Everything on loopback, every loop bounded.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
 import { redis } from '../../server/redis/client'
@@ -15,7 +16,6 @@ import { couponState, eventually } from '../support/data'
 /** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
 export { isAlive } from '../../scripts/lib/proc.mjs'
 
-import { setTimeout as sleep } from 'node:timers/promises'
 export { sleep }
 
 export interface StackProc {
