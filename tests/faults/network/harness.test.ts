@@ -171,13 +171,18 @@ describe('the network-fault harness', () => {
     }
   }, 60_000)
 
-  it('the web fetches the realm\'s keys through its Keycloak proxy: cut, a valid token is TRY_AGAIN_LATER; healed, it is accepted', async () => {
+  it('the web reaches Keycloak through its proxy: cut, a valid token is TRY_AGAIN_LATER and sign-in unavailable; healed, both work, the issuer still public', async () => {
     const token = await accessToken(user)
     const me = () => fetch(`${web.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${token}` } })
+    const signIn = () => fetch(`${web.url}/auth/login`, { redirect: 'manual' })
     const refused = await me()
     expect(refused.status).toBe(503)
     expect((await refused.json()).error.data.reason).toBe('TRY_AGAIN_LATER')
+    expect((await signIn()).status).toBe(503)
     await webs.keycloak.heal()
+    const redirect = await signIn()
+    expect(redirect.status).toBe(302)
+    expect(redirect.headers.get('location')!.startsWith(`${process.env.OIDC_ISSUER}/protocol/openid-connect/auth?`)).toBe(true)
     // a failed key fetch is tried again after a second
     const deadline = Date.now() + 10_000
     let res = await me()

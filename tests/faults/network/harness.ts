@@ -10,7 +10,8 @@
  *   const web1 = await net.startWeb(webs)        // = stack.startWeb({ env: webs.env }); several may share a part
  *   const w1 = await net.part('worker-1')        // one part per worker: cut one worker, not the other
  *   const worker1 = await net.startWorker(w1, { env: { … } })
- *   afterAll(() => net.close())                  // removes the proxies this file made (and heals nothing else)
+ *   afterAll(() => net.close())                  // after stopping the parts' processes: removes the
+ *                                                // proxies this file made (a later file gets the Kafka slots)
  * A part's `env` points REDIS_URL, DATABASE_URL, KAFKA_BROKERS and OIDC_INTERNAL_URL at its proxies and
  * sets KAFKA_CLIENT_ID to the part's name (so a worker is recognisable in the group's membership).
  * Kafka: each part takes one of the broker's proxied listeners (6 per test stack, see
