@@ -17,7 +17,7 @@ import path from 'node:path'
 import { ROOT, log, ok, c, secs, runVisible } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
-import { ensureGoTool, GOFAKES3 } from './lib/go-tools.mjs'
+import { ensureGoTool, GOFAKES3, TOXIPROXY } from './lib/go-tools.mjs'
 import { startStack, onShutdown, stopAll } from './lib/stack.mjs'
 import { ensureNodeModules, build, migrate, step, npx } from './lib/project.mjs'
 
@@ -41,7 +41,8 @@ async function main() {
   if (!flags.has('--skip-unit')) await step('unit tests', npx, ['vitest', 'run', '--config', 'vitest.unit.config.ts'])
   await ensureSystemPackages()
   await ensureDownloads()
-  await ensureGoTool(GOFAKES3) // the S3 stand-in of tests/ops/upload-storage.test.ts
+  // the S3 stand-in of tests/ops/upload-storage.test.ts; the network faults of tests/faults/network
+  await Promise.all([ensureGoTool(GOFAKES3), ensureGoTool(TOXIPROXY)])
 
   if (!flags.has('--skip-lint')) await step('lint', npx, ['eslint', '.'])
   if (!flags.has('--skip-typecheck')) await step('typecheck', npx, ['nuxt', 'typecheck'])

@@ -44,6 +44,13 @@ export interface StackApi {
   killService(name: Service): Promise<void>
   startService(name: Service): Promise<{ pid: number }>
   processes(): Record<string, { pid: number, log: string }>
+  ports: Record<string, number>
+  /** the broker's listeners kept for proxies, each advertised at its proxy's port (tests/faults/network) */
+  kafkaProxySlots: { name: string, port: number, advertisedPort: number }[]
+  /** the stack's Toxiproxy, started on first use */
+  startToxiproxy(): Promise<{ url: string, port: number }>
+  /** Kafka's own view of a consumer group's members (ConsumerGroupCommand) */
+  groupMembers(group: string): Promise<{ consumerId: string, host: string, clientId: string, partitions: number, assignment: string[] }[]>
 }
 
 export function testStack(): StackApi {
