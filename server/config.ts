@@ -46,6 +46,11 @@ const schema = z.object({
   LOCALE: z.string().refine((l) => { try { return Intl.getCanonicalLocales(l).length === 1 } catch { return false } }, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
   /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
   PURCHASE_RATE_LIMIT: int(10),
+  /**
+   * Waiting room: leading zero bits the proof of work of queue.join needs (SHA-256); each bit doubles
+   * a shopper's work (16 ≈ 65,000 hashes: a second or two in a browser). Tests and benchmarks lower it.
+   */
+  QUEUE_POW_DIFFICULTY: z.coerce.number().int().min(0).max(32).default(16),
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: partitions whose batches it settles at the same time (each in its own transaction). */

@@ -21,6 +21,7 @@ import { recordFailure, settleBatch } from '../domain/payments/settle'
 import { Reconciler } from '../domain/payments/reconciler'
 import { watchDrain } from '../domain/payments/drain'
 import { LoadBarrier } from '../domain/stock/barrier'
+import { AdmissionTicker } from '../domain/queue/ticker'
 import { consumerLag, groupPositions } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
 import { metrics, metricsText, trackConsumerLag } from '../observability/metrics'
@@ -260,6 +261,8 @@ const server = createServer(async (req, res) => {
 })
 
 let reconciler: Promise<void> | undefined
+// The waiting rooms' admissions: a small loop of its own (under its own lease), ticking faster than the reconciler.
+const admission = new AdmissionTicker({ db: db(), redis: redis() })
 
 /**
  * SIGTERM: finish and commit the batch in hand, leave the group (its partitions move to the other
@@ -282,7 +285,7 @@ async function shutdown(signal: string) {
   force.unref()
   // consumer.disconnect() waits for eachBatch to return (it stops after the chunk in hand, committed).
   await consumer.disconnect().catch((error) => log.warn('consumer disconnect failed', { error }))
-  await reconciler
+  await Promise.all([reconciler, admission.stop()])
   await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
   await closeRedis()
   await closeDb()
@@ -304,6 +307,7 @@ try {
   log.warn('could not check Redis maxmemory-policy at start-up', { error })
 }
 server.listen(cfg.METRICS_PORT, cfg.METRICS_HOST, () => log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT }))
+admission.start() // needs Redis and MySQL only: it does not wait for the consumer group
 await runConsumer()
 consumerRunning = true
 if (drain.draining) consumer.pause([{ topic: topics.paymentRequests }])

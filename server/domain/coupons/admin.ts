@@ -7,6 +7,7 @@ import { DomainError } from '../errors'
 import { repairCoupon } from '../stock/repair'
 import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
+import type { WaitingRoom } from '../queue/schemas'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
 
 const toDate = (iso: string | null | undefined) => (iso ? new Date(iso) : null)
@@ -21,6 +22,7 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
     stock: input.stock,
     sale_starts_at: toDate(input.saleStartsAt),
     sale_ends_at: toDate(input.saleEndsAt),
+    ...waitingRoomColumns(input.waitingRoom, false),
   }).executeTakeFirstOrThrow()
   const id = Number(result.insertId)
   // Stock, buyers and marker in one script; if Redis is unreachable now, the reconciler loads it.
@@ -34,7 +36,7 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
  * INCRBY first and an undo after). A removal is capped at the units no pending reservation holds.
  */
 export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: number }> {
-  const current = await db().selectFrom('coupons').select(['id', 'sale_starts_at', 'sale_ends_at']).where('id', '=', input.id).executeTakeFirst()
+  const current = await db().selectFrom('coupons').select(['id', 'sale_starts_at', 'sale_ends_at', 'waiting_room_enabled']).where('id', '=', input.id).executeTakeFirst()
   if (!current) throw new DomainError('NOT_FOUND', 'No such coupon')
   const starts = input.saleStartsAt === undefined ? current.sale_starts_at : toDate(input.saleStartsAt)
   const ends = input.saleEndsAt === undefined ? current.sale_ends_at : toDate(input.saleEndsAt)
@@ -54,6 +56,7 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
       ...(input.imageUrl !== undefined ? { image_url: input.imageUrl } : {}),
       ...(input.saleStartsAt !== undefined ? { sale_starts_at: starts } : {}),
       ...(input.saleEndsAt !== undefined ? { sale_ends_at: ends } : {}),
+      ...waitingRoomColumns(input.waitingRoom, Boolean(current.waiting_room_enabled)),
       stock: sql`stock + ${delta}`,
       total_stock: sql`total_stock + ${delta}`,
       updated_at: new Date(),
@@ -62,6 +65,17 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
   if (delta) await syncStock(input.id)
   await invalidateCoupon(input.id)
   return { id: input.id }
+}
+
+/** The waiting room's columns; `enabled_at` moves only when the room is switched on. */
+function waitingRoomColumns(room: WaitingRoom | undefined, wasEnabled: boolean) {
+  if (!room) return {}
+  return {
+    waiting_room_enabled: room.enabled,
+    waiting_room_admit_per_second: room.admitPerSecond,
+    waiting_room_admission_seconds: room.admissionSeconds,
+    ...(room.enabled && !wasEnabled ? { waiting_room_enabled_at: new Date() } : {}),
+  }
 }
 
 /** Units of MySQL's stock that pending reservations hold: |E| − |E ∩ PAID| (paid ones left MySQL's stock already). */

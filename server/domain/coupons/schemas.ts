@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { waitingRoomSchema, type WaitingRoom } from '../queue/schemas'
 
 /** The wire shape of a coupon (docs/api.md): money in cents, dates as ISO-8601 strings. */
 export interface Coupon {
@@ -10,6 +11,8 @@ export interface Coupon {
   stock: number
   saleStartsAt: string | null
   saleEndsAt: string | null
+  /** null when the coupon never had one. */
+  waitingRoom: WaitingRoom | null
 }
 
 export interface CouponPage {
@@ -46,6 +49,7 @@ export const createCouponInput = z.object({
   imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
+  waitingRoom: waitingRoomSchema.optional(),
 }).strict().refine((c) => !c.saleStartsAt || !c.saleEndsAt || c.saleStartsAt < c.saleEndsAt || new Date(c.saleStartsAt) < new Date(c.saleEndsAt), {
   message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'],
 })
@@ -59,6 +63,7 @@ export const updateCouponInput = z.object({
   imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
+  waitingRoom: waitingRoomSchema.optional(),
 }).strict()
 
 export type CreateCouponInput = z.infer<typeof createCouponInput>

@@ -12,6 +12,7 @@ import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
 import { countPurchaseAttempt, rateLimited } from '../ratelimit'
 import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
+import { admissionUsed, checkAdmission } from '../queue/gate'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
 
@@ -67,6 +68,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   const now = Date.now()
   checkWindowHint(coupon.saleStartsAt, coupon.saleEndsAt, now)
   if (isFlaggedSoldOut(couponId, now)) throw new DomainError('SOLD_OUT', 'Sold out')
+  await checkAdmission(coupon, userId)
 
   const client = redis()
   const orderId = newOrderId(couponId)
@@ -111,6 +113,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
 
   // The display index sits in another slot: sent alongside the publish, not waited for.
   pushRecentScript(client, keys.recentOrders(userId), orderId, RECENT_ORDERS, 86_400).catch(() => {})
+  admissionUsed(coupon, userId)
 
   try {
     await failpoint('web.after-reserve')
