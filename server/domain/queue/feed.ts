@@ -122,7 +122,7 @@ export class QueueFeed {
   }
 
   private async tickRoom(couponId: number): Promise<void> {
-    const [coupon, { view, readAt }] = await Promise.all([this.deps.coupon(couponId), this.view(couponId, 0)])
+    const [coupon, { view, readAt }] = await Promise.all([this.deps.coupon(couponId), this.view(couponId, Date.now() - this.tickMs / 2)])
     const watchers = this.watchers.get(couponId)
     if (!watchers) return
     const settings = settingsOf(coupon)
