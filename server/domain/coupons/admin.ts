@@ -7,6 +7,7 @@ import { DomainError } from '../errors'
 import { repairCoupon } from '../stock/repair'
 import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
+import { toWaitingRoom } from './repository'
 import type { WaitingRoom } from '../queue/schemas'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
 
@@ -102,17 +103,20 @@ async function syncStock(couponId: number): Promise<void> {
 }
 
 export async function saleStats(couponId: number) {
-  const coupon = await db().selectFrom('coupons').select(['total_stock', 'stock']).where('id', '=', couponId).executeTakeFirst()
+  const coupon = await db().selectFrom('coupons').select(['total_stock', 'stock', 'waiting_room_enabled', 'waiting_room_admit_per_second', 'waiting_room_admission_seconds']).where('id', '=', couponId).executeTakeFirst()
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   const nowSecond = Math.floor(Date.now() / 1000)
   const seconds = Array.from({ length: 60 }, (_, i) => String(nowSecond - 59 + i))
-  const [live, pending, perSecond, counts] = await Promise.all([
+  const [live, pending, perSecond, counts, line, admitted] = await Promise.all([
     redis().get(keys.stock(couponId)),
     redis().hlen(keys.pending(couponId)),
     redis().hmget(keys.saleStats(couponId), ...seconds),
     db().selectFrom('orders').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', '=', couponId).groupBy('status').execute(),
+    redis().zcard(keys.queueLine(couponId)),
+    redis().get(keys.queueAdmitted(couponId)),
   ])
   const count = (status: string) => Number(counts.find((c) => c.status === status)?.n ?? 0)
+  const room = toWaitingRoom(coupon)
   return {
     couponId,
     totalStock: Number(coupon.total_stock),
@@ -121,5 +125,19 @@ export async function saleStats(couponId: number) {
     paid: count('PAID'),
     failed: count('FAILED'),
     ordersPerSecond: perSecond.map((n) => Number(n ?? 0)),
+    waitingRoom: room && waitingRoomFigures(room, line, Number(admitted ?? 0), count('PAID')),
+  }
+}
+
+/** The room's figures on the sale dashboard: who joined, waits, was admitted, and how many of those bought. */
+function waitingRoomFigures(room: WaitingRoom, joined: number, admitted: number, bought: number) {
+  return {
+    ...room,
+    joined,
+    waiting: Math.max(0, joined - admitted),
+    admitted,
+    bought,
+    /** Share of admitted shoppers who bought (null before anyone was admitted). */
+    conversion: admitted ? Math.min(1, bought / admitted) : null,
   }
 }
