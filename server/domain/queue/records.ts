@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import { LRUCache } from 'lru-cache'
 import type { DB } from '../../db'
 
 /**
@@ -26,12 +27,20 @@ const BATCH_WAIT_MS = 2
 export class PlaceRecorder {
   private batch: { row: PlaceRecord, done: (error?: unknown) => void }[] = []
   private timer: NodeJS.Timeout | undefined
+  /** Places this process has recorded: joining again (or a replayed join) writes nothing more. */
+  private readonly recorded = new LRUCache<string, true>({ max: 500_000 })
 
   constructor(private readonly db: () => DB) {}
 
   record(row: PlaceRecord): Promise<void> {
+    const key = `${row.couponId}:${row.userId}:${row.turn}`
+    if (this.recorded.has(key)) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      this.batch.push({ row, done: (error) => (error ? reject(error) : resolve()) })
+      this.batch.push({ row, done: (error) => {
+        if (error) return reject(error)
+        this.recorded.set(key, true)
+        resolve()
+      } })
       if (this.batch.length >= BATCH_ROWS) this.flush()
       else this.timer ??= setTimeout(() => this.flush(), BATCH_WAIT_MS)
     })
