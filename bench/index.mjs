@@ -11,7 +11,8 @@
 //   stores: Redis+Lua reserve (in-process ioredis EVALSHA, 200 callers) · MySQL pessimistic
 //         (SELECT … FOR UPDATE) and optimistic (version-checked UPDATE) reservations on one hot row ·
 //         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
-//   purchase → WebSocket result latency; RSS of web and workers during a long burst (--soak); audit.
+//   purchase → WebSocket result latency; the waiting room (bench/queue.mjs); RSS of web and workers
+//   during a long burst (--soak); audit.
 //   Every target of issue 13 is printed with its verdict and its distance from the goal ("by").
 //
 // Needs the build (`npm run build`): it runs .output/server and .output/worker. By default it starts
@@ -39,6 +40,7 @@ import { shoppers } from './lib/keycloak.mjs'
 import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
 import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
+import { queueScenarios } from './queue.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -427,6 +429,11 @@ try {
   const histograms = await Promise.all(two.procs.map((p) => settleHistograms(p.metricsPort)))
   const mean = (name) => histogramMeanMs(name, histograms)
   const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases); workers since start: settling a batch ${mean('flash_settle_batch_seconds').toFixed(1)} ms mean, reservation → settled ${mean('flash_settle_latency_seconds').toFixed(1)} ms mean; Kafka alone p50 ${sKafka.p50.toFixed(1)} ms` })
+
+  // ---- the waiting room (bench/queue.mjs): joins by script and through HTTP into a 100,000-place
+  // line, the opening's place reads
+  step('waiting room: a 100,000-place line, joins by script and through HTTP, the opening\'s place reads')
+  for (const s of await queueScenarios({ stack, users: users.slice(0, USERS), connections: CONNECTIONS })) record({ group: 'queue', ...s })
 
   // ---- soak: memory of web and workers under a long burst (sockets stay open)
   if (SOAK > 0) {

@@ -11,6 +11,12 @@ export const QUEUE_TICK_MS = 500
 const POSITION_PUSH_MS = 1_000
 /** A "not joined" place (or an admission that ended) is read again after this: the shopper may join through another instance. */
 const NOT_JOINED_TTL_MS = 5_000
+/**
+ * Places one instance reads per room per tick at most. At the opening every waiting shopper's place
+ * must be read once: spread over ticks, a room's master sees a bounded rate (10,000 subscribers of
+ * one instance get their places within 20 s), and the shoppers the admissions reached go first.
+ */
+export const PLACE_READS_PER_TICK = 250
 
 interface CachedPlace extends Place {
   turn: number
@@ -127,14 +133,14 @@ export class QueueFeed {
     if (!watchers) return
     const settings = settingsOf(coupon)
     const now = redisNow(view, readAt)
-    const rereads: Promise<unknown>[] = []
+    const due: { userId: number, urgent: boolean }[] = []
     for (const w of watchers) {
       const place = this.places.get(placeKey(couponId, w.userId))
-      if (settings.room?.enabled && (!place || stale(place, settings, view, now))) {
-        rereads.push(this.readPlace(couponId, w.userId, settings, view.epoch).catch(() => {}))
-      }
+      if (settings.room?.enabled && (!place || stale(place, settings, view, now))) due.push({ userId: w.userId, urgent: !!place?.position && place.position <= view.admitted })
     }
-    await Promise.all(rereads) // the few shoppers whose place may have changed, pipelined together
+    // the shoppers whose place may have changed, pipelined together; those just admitted first
+    const reads = due.length > PLACE_READS_PER_TICK ? [...due.filter((d) => d.urgent), ...due.filter((d) => !d.urgent)].slice(0, PLACE_READS_PER_TICK) : due
+    await Promise.all([...new Set(reads.map((d) => d.userId))].map((userId) => this.readPlace(couponId, userId, settings, view.epoch).catch(() => {})))
     const local = Date.now()
     for (const w of watchers) {
       const status = queueStatus(settings, view, this.places.get(placeKey(couponId, w.userId)) ?? null, now)
