@@ -41,7 +41,7 @@ describe('the API document', () => {
     const { json, markdown } = await generate()
     expect(json, 'run: node tools/openapi/generate.mjs').toBe(readFileSync('docs/openapi.json', 'utf8'))
     expect(markdown, 'run: node tools/openapi/generate.mjs').toBe(readFileSync('docs/api.md', 'utf8'))
-    expect(Object.keys(doc.paths)).toHaveLength(16)
+    expect(Object.keys(doc.paths)).toHaveLength(19)
   }, 180_000)
 
   it('describes the answers of a running web instance: results, refusals and their reasons', async () => {
