@@ -159,7 +159,7 @@ describe('one refusal body', () => {
   it('writes out exactly the app\'s refusal bodies in NGINX (npm start\'s templates and compose\'s copy)', () => {
     const template = bodiesIn(readFileSync('nginx/locations.conf.template', 'utf8'))
     const compose = bodiesIn(readFileSync('deploy/compose/nginx.conf', 'utf8'))
-    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503])
+    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503, 504])
     expect(compose).toEqual(template)
     for (const { status, body } of template) {
       const reason = body.error.data.reason as Reason
