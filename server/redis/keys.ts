@@ -23,7 +23,8 @@ export const keys = {
   recentOrders: (userId: number) => `user:${userId}:recent`,
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,
-  rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
+  /** A user's purchase attempts in the current one-second window (which starts with its first attempt). */
+  rateLimit: (userId: number) => `ratelimit:purchase:${userId}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,
   pageCacheIndex: 'cache:coupons:pages',

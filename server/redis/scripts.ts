@@ -141,9 +141,10 @@ export async function leaseScript(client: RedisClient, key: string, token: strin
   return (await run(client, 'lease-1', key, token, op, ms)) === 1
 }
 
-/** INCR of a fixed window's counter, its expiry set by the first count (lua/count-1.lua). */
-export async function countScript(client: RedisClient, key: string, windowSeconds: number): Promise<number> {
-  return Number(await run(client, 'count-1', key, windowSeconds))
+/** INCR of a fixed window's counter, its expiry set by the first count (lua/count-1.lua): the count and the ms left. */
+export async function countScript(client: RedisClient, key: string, windowMs: number): Promise<{ count: number, msLeft: number }> {
+  const [count, msLeft] = await run(client, 'count-1', key, windowMs) as [number, number]
+  return { count, msLeft }
 }
 
 /** LPUSH + LTRIM + EXPIRE of a capped list in one command (lua/push-recent-1.lua). */
