@@ -78,10 +78,10 @@ export function reserveArgs(couponId: number, r: ReserveRequest): (string | numb
   ]
 }
 
-/** The reserve script's answer; `orderId` is the reserved order (OK) or the user's own pending one (PENDING). */
-export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest) {
+/** The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending. */
+export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
   const [status, stockLeft, orderId] = await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as [ReserveStatus, number, string?]
-  return { status, stockLeft, orderId }
+  return status === 'PENDING' ? { status, stockLeft, ownOrderId: orderId } : { status, stockLeft }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'

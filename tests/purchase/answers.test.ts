@@ -6,7 +6,6 @@
  */
 import { readFileSync } from 'node:fs'
 import { afterAll, expect, it } from 'vitest'
-import { openStack } from '../../scripts/lib/stack.mjs'
 import { closeDb, db } from '../../server/db'
 import { findCoupon } from '../../server/domain/coupons/catalogue'
 import { closePaymentPublisher, PURCHASE_DEADLINE_MS, purchaseCoupon } from '../../server/domain/orders/purchase'
@@ -15,6 +14,7 @@ import { finishInRedis } from '../../server/domain/payments/followup'
 import { settleBatch } from '../../server/domain/payments/settle'
 import { closeRedis, redis } from '../../server/redis/client'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
+import { testStack } from '../faults/support'
 
 afterAll(async () => {
   await closePaymentPublisher()
@@ -32,7 +32,7 @@ it('tells the shopper who holds the unit about their order through a Redis stall
   await findCoupon(couponId) // in this instance's cache, as on a busy instance
 
   // Redis stalls with the holder's attempt in flight
-  const redisPid = openStack().processes().redis!.pid
+  const redisPid = testStack().processes().redis!.pid
   process.kill(redisPid, 'SIGSTOP')
   let first: unknown
   const started = performance.now()
@@ -47,10 +47,7 @@ it('tells the shopper who holds the unit about their order through a Redis stall
   expect(performance.now() - started).toBeLessThan(PURCHASE_DEADLINE_MS + 1_000)
 
   // It was carried out once Redis came back: the holder finds a pending order for the coupon …
-  const [pending] = await eventually(async () => {
-    const { items } = await listMyOrders(holder!, couponId)
-    return items.length ? items : null
-  }, 10_000, 50)
+  const pending = await eventually(async () => (await listMyOrders(holder!, couponId)).items[0], 10_000, 50)
   expect(pending).toMatchObject({ couponId, status: 'PENDING' })
   // … and a retry answers that very order
   expect(await answerOf(purchaseCoupon(holder!, couponId, 'retry-1'))).toEqual({ orderId: pending!.orderId, status: 'PENDING' })

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest'
 
 process.env.PURCHASE_RATE_LIMIT = '3'
-const { openStack } = await import('../../scripts/lib/stack.mjs')
+const { testStack } = await import('../faults/support')
 const { closeDb, db } = await import('../../server/db')
 const { checkPurchaseRate } = await import('../../server/domain/ratelimit')
 const { closeRedis, redis } = await import('../../server/redis/client')
@@ -20,10 +20,12 @@ let fastWeb: { url: string, stop: () => Promise<void> }
 let shopper: Awaited<ReturnType<typeof createShoppers>>[number]
 
 beforeAll(async () => {
-  ;[fastWeb, [shopper]] = await Promise.all([
-    openStack().startWeb({ wrap: ['faketime', '-f', `+${SKEW_S}s`], env: { PURCHASE_RATE_LIMIT: '3' } }),
+  let shoppers: typeof shopper[]
+  ;[fastWeb, shoppers] = await Promise.all([
+    testStack().startWeb({ wrap: ['faketime', '-f', `+${SKEW_S}s`], env: { PURCHASE_RATE_LIMIT: '3' } }),
     createShoppers(1),
   ])
+  shopper = shoppers[0]!
   // the skew is real: the instance's Date header is 90 s ahead of ours
   const date = Date.parse((await fetch(`${fastWeb.url}/healthz`)).headers.get('date')!)
   expect((date - Date.now()) / 1000).toBeGreaterThan(SKEW_S - 5)
@@ -35,7 +37,7 @@ afterAll(async () => {
   await closeDb()
 })
 
-const purchase = (couponId: number) => trpc<{ orderId: string, status: string }>(fastWeb.url, 'order.purchase', { input: { couponId }, token: shopper!.token, mutation: true })
+const purchase = (couponId: number) => trpc<{ orderId: string, status: string }>(fastWeb.url, 'order.purchase', { input: { couponId }, token: shopper.token, mutation: true })
 
 it('sells until the sale really ends, whatever the instance\'s clock says', async () => {
   const couponId = await createCouponOnSale({ stock: 5 })
@@ -45,7 +47,7 @@ it('sells until the sale really ends, whatever the instance\'s clock says', asyn
 })
 
 it('counts a shopper\'s attempts in one window across instances whose clocks disagree', async () => {
-  const me = await trpc<{ id: number }>(fastWeb.url, 'user.me', { token: shopper!.token })
+  const me = await trpc<{ id: number }>(fastWeb.url, 'user.me', { token: shopper.token })
   const couponId = await createCouponOnSale({ stock: 5 })
   const left = await redis().pttl(keys.rateLimit(me.data!.id)) // (the attempt above started a window)
   if (left > 0) await new Promise((r) => setTimeout(r, left + 20))

@@ -60,10 +60,13 @@ describe('batches', () => {
     const calls = Array.from({ length: 10 }, () => 'order.purchase').join(',')
     const input = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [i, { couponId }]))
     const batch = await send(`${web.url}/api/trpc/${calls}?batch=1`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${batcher.token}` }, body: JSON.stringify(input) })
-    const reasons = (batch.json as Array<{ result?: unknown, error?: { data: { reason: string } } }>).map((r) => r.error?.data.reason ?? 'OK')
+    const answers = batch.json as Array<{ result?: { data: { orderId: string } }, error?: { data: { reason: string } } }>
     // PURCHASE_RATE_LIMIT=5 here: five calls were counted, the other five refused by the limit
-    expect(reasons.filter((r) => r === 'RATE_LIMITED')).toHaveLength(5)
-    expect(reasons.filter((r) => r === 'OK')).toHaveLength(1)
+    expect(answers.map((r) => r.error?.data.reason).filter((r) => r === 'RATE_LIMITED')).toHaveLength(5)
+    // the five counted made one order: the first reserved it, the others were answered with it (pending)
+    const placed = answers.flatMap((r) => (r.result ? [r.result.data.orderId] : []))
+    expect(placed).toHaveLength(5)
+    expect(new Set(placed).size).toBe(1)
   })
 })
 

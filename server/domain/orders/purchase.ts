@@ -127,7 +127,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
     case 'OK':
       break
     case 'PENDING': // an earlier attempt of this shopper holds a unit: that order is the answer
-      return { orderId: result.orderId!, status: 'PENDING' }
+      return { orderId: result.ownOrderId!, status: 'PENDING' }
     case 'SOLD_OUT':
       markSoldOut(couponId)
       throw new DomainError('SOLD_OUT', 'Sold out')
