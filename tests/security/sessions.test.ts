@@ -102,6 +102,18 @@ describe('sign-out', () => {
   }, 60_000)
 })
 
+describe('one spelling per session', () => {
+  it('reads the session cookie only as it was set: a quoted or percent-encoded copy is no session', async () => {
+    const cookie = await signInWithoutBrowser(a.publicUrl, user)
+    const seal = cookie.slice(cookie.indexOf('=') + 1)
+    expect((await trpc(b.url, 'user.me', { cookie })).status).toBe(200)
+    for (const respelled of [`nuxt-session="${seal}"`, `nuxt-session=%46${seal.slice(1)}`]) {
+      const res = await trpc(b.url, 'user.me', { cookie: respelled })
+      expect({ status: res.status, reason: res.error?.reason }).toEqual({ status: 401, reason: 'UNAUTHORIZED' })
+    }
+  })
+})
+
 describe('revocation while Redis cannot be reached', () => {
   it('fails closed: every session is refused TRY_AGAIN_LATER (none accepted, none signed out) until Redis answers again', async () => {
     const copied = await signInWithoutBrowser(a.publicUrl, user)
