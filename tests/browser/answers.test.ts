@@ -1,11 +1,16 @@
 /**
- * Coming back to a page the browser holds, through NGINX with Chromium's HTTP cache on: the sign-up
- * round trip revalidates the storefront (a conditional GET answered 304), and the page must still work
- * (styles, script, images) and show the new shopper signed in — twice in a row in one browser. A 304
- * whose headers differ from the 200's is merged into the held page: NGINX's strict fallback CSP on it
- * used to block every script, style and image.
+ * What a shopper sees is true, in Chromium through NGINX with the HTTP cache on:
+ * - coming back to a page the browser holds: the sign-up round trip revalidates the storefront (a
+ *   conditional GET answered 304), and the page must still work (styles, script, images) and show the
+ *   new shopper signed in — twice in a row in one browser. A 304 whose headers differ from the 200's is
+ *   merged into the held page: NGINX's strict fallback CSP on it used to block every script, style and
+ *   image;
+ * - a purchase whose outcome the shop could not know in time (OUTCOME_UNKNOWN: the instance paused
+ *   after reserving, past the purchase deadline): the Buy button looks for the shopper's order and
+ *   shows it, never "Try again".
  */
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Browser, Page } from 'playwright-core'
@@ -15,10 +20,14 @@ import { invalidateCoupon } from '../../server/domain/coupons/catalogue'
 import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale } from '../support/data'
 import { allowWebAddress, uniqueEmail } from '../support/keycloak'
-import { freePort, startWeb, type Proc } from '../support/processes'
-import { hydrated, launchBrowser, watchedPage } from './browser'
+import { PURCHASE_DEADLINE_MS } from '../../server/domain/orders/purchase'
+import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { hydrated, launchBrowser, signUp, watchedPage } from './browser'
 
 let web: Proc
+let worker: Proc
+let couponId: number
+const failpoints = mkdtempSync(join(tmpdir(), 'browser-failpoints-'))
 let nginx: { url: string, prefix: string, stop: () => Promise<void> }
 let browser: Browser
 let base: string
@@ -27,11 +36,15 @@ beforeAll(async () => {
   const port = await freePort()
   base = `http://localhost:${port}`
   await allowWebAddress(base)
-  web = await startWeb({ PUBLIC_URL: base })
-  nginx = await openStack().startNginx({ name: 'nginx-return-visit', port, upstreams: [web.port] })
+  // the first purchase on this instance pauses after its reserve, past the purchase deadline
+  ;[web, worker] = await Promise.all([
+    startWeb({ PUBLIC_URL: base, FLASH_SALE_FAILPOINTS: `web.after-reserve=pause:${PURCHASE_DEADLINE_MS + 1_500}*1`, FLASH_SALE_FAILPOINT_DIR: failpoints }),
+    startWorker(),
+  ])
+  nginx = await openStack().startNginx({ name: 'nginx-browser-answers', port, upstreams: [web.port] })
   browser = await launchBrowser()
   // a card with a picture, first on the storefront (the catalogue is ordered by sale start)
-  const couponId = await createCouponOnSale({ stock: 5 })
+  couponId = await createCouponOnSale({ stock: 5 })
   await db().updateTable('coupons').set({ image_url: '/images/demo/bakery.svg', sale_starts_at: new Date('2000-01-01T00:00:00Z') }).where('id', '=', couponId).execute()
   await invalidateCoupon(couponId)
 })
@@ -39,7 +52,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close()
   await nginx?.stop()
-  await web?.stop()
+  await Promise.all([web?.stop(), worker?.stop()])
+  rmSync(failpoints, { recursive: true, force: true })
   await closeRedis()
   await closeDb()
 })
@@ -92,5 +106,32 @@ it('signs up two new shoppers one after the other in one browser, each landing s
   const log = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
   expect(log.match(/"GET \/ HTTP\/1\.1" 304 /g)?.length).toBeGreaterThanOrEqual(2)
   expect(problems).toEqual([])
+  await context.close()
+})
+
+it('shows the order of a purchase whose outcome was unknown (it looks for it), never "Try again"', async () => {
+  const context = await browser.newContext()
+  const { page, problems } = await watchedPage(context)
+  await page.goto(base)
+  await signUp(page, base, uniqueEmail('unknown-outcome'), 'Unknown-outcome-1')
+  await page.goto(`${base}/coupons/${couponId}`)
+  await hydrated(page)
+  const buy = page.locator('[data-test=buy]')
+  await expect.poll(() => buy.getAttribute('data-state'), { timeout: 10_000 }).toBe('ready')
+  // every state the button passes through
+  await page.evaluate(() => {
+    const button = document.querySelector('[data-test=buy]')!
+    const seen: string[] = ((window as unknown as { buyStates: string[] }).buyStates = [button.getAttribute('data-state')!])
+    new MutationObserver(() => seen.push(button.getAttribute('data-state')!)).observe(button, { attributes: true, attributeFilter: ['data-state'] })
+  })
+  await buy.click()
+  await page.locator('.toast', { hasText: 'Payment complete' }).waitFor({ timeout: 40_000 })
+  await expect.poll(() => buy.getAttribute('data-state'), { timeout: 10_000 }).toBe('paid')
+  expect(existsSync(join(failpoints, 'web.after-reserve'))).toBe(true) // the instance did pause past the deadline
+  const states = await page.evaluate(() => (window as unknown as { buyStates: string[] }).buyStates)
+  expect(states).toContain('confirming') // OUTCOME_UNKNOWN: looking for the order
+  expect(states.filter((s) => s === 'retry' || s === 'failed')).toEqual([])
+  expect(await page.locator('[data-test=buy-message]').innerText()).not.toMatch(/try again/i)
+  expect(problems.filter((p) => !/504|Gateway Timeout/.test(p))).toEqual([])
   await context.close()
 })
