@@ -61,8 +61,8 @@ type Placed = { orderId: string, status: 'PENDING' }
 interface Attempt { reserveSent: boolean, abandoned: boolean }
 
 /**
- * Reserves one coupon for a user and hands the payment to the workers (README, "How it works"), within
- * PURCHASE_DEADLINE_MS. A shopper whose own reservation is still pending gets that order back.
+ * Reserves one coupon for a user and hands the payment to the workers (docs/architecture.md, "The
+ * purchase flow"), within PURCHASE_DEADLINE_MS. A shopper whose own reservation is still pending gets that order back.
  */
 export async function purchaseCoupon(userId: number, couponId: number, requestId: string): Promise<Placed> {
   const attempt: Attempt = { reserveSent: false, abandoned: false }
