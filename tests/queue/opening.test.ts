@@ -33,7 +33,10 @@ afterAll(async () => {
   await closeDb()
 })
 
-/** How often the reserve script has run: HEXISTS is its first command, and no other script uses it. */
+/**
+ * How often the reserve script has run, at least: HEXISTS is its first command (a second one when the
+ * shopper holds an order), and no other script uses it.
+ */
 async function reserveRuns(): Promise<number> {
   const stats = await redis().info('commandstats')
   return Number(/cmdstat_hexists:calls=(\d+)/.exec(stats)?.[1] ?? 0)
