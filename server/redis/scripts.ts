@@ -217,7 +217,7 @@ export async function queueEntryScript(client: RedisClient, couponId: number, us
 
 export type QueueGate = 'ADMITTED' | 'NOT_ADMITTED' | 'SOLD_OUT'
 export async function queueGateScript(client: RedisClient, couponId: number, userId: number): Promise<QueueGate> {
-  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.pending(couponId), userId) as QueueGate
+  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.pending(couponId), keys.buyers(couponId), userId) as QueueGate
 }
 
 export interface QueueProposal {
