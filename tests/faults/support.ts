@@ -43,6 +43,8 @@ export interface StackApi {
   /** SIGKILL (the process group), then wait until it is gone */
   killService(name: Service): Promise<void>
   startService(name: Service): Promise<{ pid: number }>
+  /** SIGTERM (a clean stop), then wait until it is gone */
+  stopService(name: Service): Promise<void>
   processes(): Record<string, { pid: number, log: string }>
   ports: Record<string, number>
   /** the broker's listeners kept for proxies, each advertised at its proxy's port (tests/faults/network) */

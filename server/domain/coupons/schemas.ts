@@ -37,16 +37,25 @@ export const listInput = z.object({
   pageSize: z.number().int().min(1).max(50).default(12),
 }).strict().refine((p) => p.page * p.pageSize <= MAX_CATALOGUE_OFFSET, { message: offsetRule, path: ['page'] }).meta({ description: offsetRule })
 
+const EARLIEST = Date.parse('2000-01-01T00:00:00Z')
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
+const saleYears = 'must be a date in the years 2000 to 9999, as written and as an instant (UTC)'
 /**
- * A sale is in this millennium: MariaDB's DATETIME holds only the years 1000 to 9999 (a year past it
- * was a 500) and a JavaScript Date misreads years before 100 (one such coupon broke every catalogue
- * page it was on); 2000 to 2999, whatever the offset, stays far inside both.
+ * An ISO-8601 instant (any offset) in the years 2000–9999 as an instant (UTC): what MySQL's DATETIME
+ * holds. The year as written is bounded too, so that the API document's pattern says all of it but
+ * the offset's day at either end, which it says in words.
  */
-const isoDate = z.iso.datetime({ offset: true }).regex(/^2[0-9]{3}-/, 'must be in the years 2000 to 2999').meta({ format: 'date-time' })
+const isoDate = z.iso.datetime({ offset: true }).regex(/^[2-9][0-9]{3}-/, saleYears).refine((iso) => {
+  const at = Date.parse(iso)
+  return at >= EARLIEST && at <= LATEST
+}, saleYears).meta({ format: 'date-time', description: saleYears })
 
-// (the instants are compared: the texts may carry different offsets; JSON Schema cannot compare two
-// fields, so the API document states the rule in words)
-const windowRule = 'saleEndsAt must be after saleStartsAt'
+/**
+ * Sale start and end compared as instants (strings with different offsets do not sort by time). A
+ * start in the past is fine. (JSON Schema cannot compare two fields: the API document says it in words.)
+ */
+const endsAfterStart = (c: { saleStartsAt?: string | null, saleEndsAt?: string | null }) => !c.saleStartsAt || !c.saleEndsAt || Date.parse(c.saleStartsAt) < Date.parse(c.saleEndsAt)
+const endAfterStart = { message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'] }
 
 export const createCouponInput = z.object({
   name: visibleText(120),
@@ -56,9 +65,7 @@ export const createCouponInput = z.object({
   imageUrl: chars(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
-}).strict().refine((c) => !c.saleStartsAt || !c.saleEndsAt || new Date(c.saleStartsAt) < new Date(c.saleEndsAt), {
-  message: windowRule, path: ['saleEndsAt'],
-}).meta({ description: windowRule })
+}).strict().refine(endsAfterStart, endAfterStart).meta({ description: endAfterStart.message })
 
 export const updateCouponInput = z.object({
   id: couponId,
@@ -69,7 +76,7 @@ export const updateCouponInput = z.object({
   imageUrl: chars(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
-}).strict()
+}).strict().refine(endsAfterStart, endAfterStart).meta({ description: endAfterStart.message })
 
 export type CreateCouponInput = z.infer<typeof createCouponInput>
 export type UpdateCouponInput = z.infer<typeof updateCouponInput>

@@ -84,7 +84,11 @@ const STOCK_RETRIES = 5
  */
 async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decision[]): Promise<Decision[]> {
   const decisions = [...earlier]
-  await db.transaction().execute(async (trx) => {
+  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
+  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
+  // with error 1020 whenever another batch committed the row since this one read it — the overlap
+  // this design expects. Each statement reading the latest commit is what the guards are written for.
+  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
