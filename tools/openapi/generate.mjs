@@ -178,7 +178,7 @@ export async function generate() {
     },
     paths: {},
     'x-subscriptions': {
-      description: 'tRPC subscriptions over the WebSocket /ws (tRPC\'s wsLink / createWSClient protocol; OpenAPI cannot describe them as operations). One socket per tab; credentials: the session cookie, or `connectionParams: { token: <access token> }` (never a token in the URL). Each message of a subscription carries `result.data` of the schema below.',
+      description: 'tRPC subscriptions over the WebSocket /ws (tRPC\'s wsLink / createWSClient protocol; OpenAPI cannot describe them as operations). One socket per tab; credentials: the session cookie, or `connectionParams: { token: <access token> }` (never a token in the URL). Each procedure\'s `message` is what the typed client yields for each message: `result.data` on the wire, or for a tracked stream `{ id, data }` from `result.id` (the event id to resume from with `lastEventId`) and `result.data`.',
       url: '/ws',
       procedures: {},
     },

@@ -35,7 +35,8 @@ function yielded(checker, type) {
   if (!iterator) return undefined
   const next = checker.getReturnTypeOfSignature(checker.getSignaturesOfType(checker.getTypeOfSymbol(iterator), ts.SignatureKind.Call)[0])
   const result = checker.getAwaitedType(checker.getReturnTypeOfSignature(checker.getSignaturesOfType(checker.getTypeOfSymbol(next.getProperty('next')), ts.SignatureKind.Call)[0]))
-  const done = result.isUnion() ? result.types.find((t) => checker.typeToString(checker.getTypeOfSymbol(t.getProperty('done'))) === 'false') : result
+  // IteratorResult: a yield (done?: false) or the return (done: true)
+  const done = result.isUnion() ? result.types.find((t) => !checker.typeToString(checker.getTypeOfSymbol(t.getProperty('done'))).includes('true')) : result
   return done && checker.getTypeOfSymbol(done.getProperty('value'))
 }
 
