@@ -27,6 +27,7 @@ const RATE = '40/s'
 /**
  * Runs Schemathesis once per user, side by side; each run's exit code (0: no failure of any check),
  * its operations tested and its output.
+ * @param {{ url: string, tokens: Record<string, string>, maxExamples?: number, seed?: string }} options
  */
 export async function fuzz({ url, tokens, maxExamples = MAX_EXAMPLES, seed }) {
   const [python, ...module] = await ensurePythonTool(SCHEMATHESIS)
