@@ -42,6 +42,15 @@ export function allowedMethod(paths: string): string | undefined {
   return allow
 }
 
+/**
+ * A URL that names a subscription among its procedures, tested without allocating (a GET passes
+ * refuseMalformedCall without its path being taken apart); none while the router has no subscription.
+ */
+const subscriptionPaths = Object.keys(procedures).filter((path) => procedures[path]!._def.type === 'subscription')
+const SUBSCRIPTION_URL = subscriptionPaths.length
+  ? new RegExp(`^/api/trpc/(?:[^?]*,)?(?:${subscriptionPaths.map((p) => p.replace(/\./g, '\\.')).join('|')})(?:[,?]|$)`)
+  : undefined
+
 interface Call {
   path: string
   type: 'query' | 'mutation'
@@ -129,8 +138,9 @@ const JSON_TYPE = /^application\/json\s*(?:;|$)/i
 
 /**
  * What every call to /api/trpc must satisfy before either handler sees it: a path of PROCEDURE_PATH
- * (400 otherwise, also for bad percent-encodings), a method the procedure answers (405 with `Allow`,
- * 404 for an unknown procedure) and, for POST, an application/json body (415). A GET, or a POST of
+ * (400 otherwise, also for bad percent-encodings) naming no subscription (405 with an empty `Allow`),
+ * a method the procedure answers (405 with `Allow`, 404 for an unknown procedure) and, for POST, an
+ * application/json body (415). A GET, or a POST of
  * JSON, passes without a look at the procedure (the handlers answer a GET on a mutation, or a POST
  * on a query, with 405 and `Allow` themselves), so the common call costs no more than the path test.
  * Returns the refusal's body, or undefined.
@@ -139,6 +149,8 @@ export function refuseMalformedCall(event: H3Event): RefusalBody | undefined {
   const url = event.node.req.url ?? ''
   if (!PROCEDURE_PATH.test(url)) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
   const method = event.method
+  // One real-time path: subscriptions are served over the WebSocket /ws, never as HTTP streams.
+  if (SUBSCRIPTION_URL?.test(url)) return refuseMethod(event, method, PROCEDURE_PATH.exec(url)![1]!, '')
   if (method === 'GET' || (method === 'POST' && JSON_TYPE.test(event.node.req.headers['content-type'] ?? ''))) return undefined
   const path = PROCEDURE_PATH.exec(url)![1]!
   const allow = allowedMethod(path)
@@ -150,6 +162,6 @@ export function refuseMalformedCall(event: H3Event): RefusalBody | undefined {
 /** 405 with the methods the path does answer (RFC 9110: a 405 carries `Allow`). */
 function refuseMethod(event: H3Event, method: string, path: string, allow: string): RefusalBody {
   setResponseHeader(event, 'allow', allow)
-  const message = allow ? `Unsupported ${method}-request to "${path}": use ${allow}` : `"${path}" is not served over HTTP`
+  const message = allow ? `Unsupported ${method}-request to "${path}": use ${allow}` : 'Subscriptions are served over the WebSocket /ws'
   return refuse(event, 'INVALID_INPUT', message, 'METHOD_NOT_SUPPORTED')
 }

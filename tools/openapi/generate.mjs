@@ -178,7 +178,7 @@ export async function generate() {
     },
     paths: {},
     'x-subscriptions': {
-      description: 'tRPC subscriptions over the WebSocket /ws (tRPC\'s wsLink / createWSClient protocol; OpenAPI cannot describe them as operations). One socket per tab; credentials: the session cookie, or `connectionParams: { token: <access token> }` (never a token in the URL). Each procedure\'s `message` is what the typed client yields for each message: `result.data` on the wire, or for a tracked stream `{ id, data }` from `result.id` (the event id to resume from with `lastEventId`) and `result.data`.',
+      description: 'tRPC subscriptions, served over the WebSocket /ws on every web instance (tRPC v11\'s WebSocket protocol: `@trpc/client`\'s createWSClient + wsLink; OpenAPI cannot describe them as operations). Authentication: the browser session cookie on the upgrade, or `connectionParams: { token: <Keycloak access token> }` (the first message; never a token in the URL). Refusals use the error shape of the operations, with the reasons listed. `message` is what each data message carries: `result.data`, or for a tracked stream (`order.onUpdate`) `{ id, data }` from `result.id` and `result.data`; a client that reconnects with the last id it received (`lastEventId`; tRPC\'s client does) gets every event after it.',
       url: '/ws',
       procedures: {},
     },

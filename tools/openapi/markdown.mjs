@@ -28,7 +28,7 @@ function subscription(name, sub) {
     `${sub.summary.replace(/^[^(]*\(/, '').replace(/\)$/, '')}. ${sub.description}`,
     '',
     `- **input:** \`${compact(sub.input)}\``,
-    `- **each message** (\`result.data\`): \`${compact(sub.message)}\``,
+    `- **each message:** \`${compact(sub.message)}\``,
     `- **refusals:** ${sub.refusals.map((r) => `\`${r}\``).join(', ')}`,
     '',
   ].join('\n')
