@@ -6,9 +6,21 @@ import { protectedProcedure, router } from '../init'
 const room = z.object({ couponId }).strict()
 const join = z.object({ couponId, challenge: z.string().min(1).max(200), nonce: z.string().min(1).max(64) }).strict()
 
-/** The waiting room of a coupon (docs/api.md, "The waiting room"). */
+/** The waiting room of a coupon (docs/architecture.md, "The waiting room"). */
 export const queueRouter = router({
-  challenge: protectedProcedure.input(room).mutation(({ ctx, input }) => queueChallenge(ctx.user.id, input.couponId)),
-  join: protectedProcedure.input(join).mutation(({ ctx, input }) => joinQueue(ctx.user.id, input.couponId, input.challenge, input.nonce)),
-  status: protectedProcedure.input(room).query(({ ctx, input }) => queueStatusOf(ctx.user.id, input.couponId)),
+  /** A proof-of-work challenge for joining the coupon's waiting room: bound to the caller and the coupon, good for 15 minutes, not used up by a wrong answer. */
+  challenge: protectedProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(room)
+    .mutation(({ ctx, input }) => queueChallenge(ctx.user.id, input.couponId)),
+  /** Joins the coupon's waiting room with a nonce solving the challenge (SHA-256 of "<challenge>:<nonce>" starting with `difficulty` zero bits); joining again keeps one's place. Answers as queue.status. */
+  join: protectedProcedure
+    .meta({ refusals: ['NOT_FOUND', 'ALREADY_PURCHASED'] })
+    .input(join)
+    .mutation(({ ctx, input }) => joinQueue(ctx.user.id, input.couponId, input.challenge, input.nonce)),
+  /** The caller's place in the coupon's waiting room: state, position (fixed from the opening on), people ahead, an estimate, and the admission's end once admitted. */
+  status: protectedProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(room)
+    .query(({ ctx, input }) => queueStatusOf(ctx.user.id, input.couponId)),
 })
