@@ -40,6 +40,14 @@ const schema = z.object({
   LOCALE: z.string().refine((l) => { try { return Intl.getCanonicalLocales(l).length === 1 } catch { return false } }, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
   /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
   PURCHASE_RATE_LIMIT: int(10),
+  /** /ws: sockets a shopper may open per 10 seconds, across instances (0: no limit). NGINX cannot see a connectionParams token. */
+  WS_CONNECT_RATE_LIMIT: int(20),
+  /** /ws: sockets one shopper may hold on one web instance (a tab holds one). */
+  WS_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(5),
+  /** /ws: subscriptions one socket may hold (a tab needs its orders, the stock on screen, its queue place). */
+  WS_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(10),
+  /** /ws: subscriptions of every kind one web instance holds at most (each costs a few KB). */
+  WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(20_000),
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: partitions whose batches it settles at the same time (each in its own transaction). */

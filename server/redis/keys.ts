@@ -22,6 +22,8 @@ export const keys = {
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,
   rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
+  /** Sockets a shopper opened in one window of the /ws connection rate. */
+  socketRateLimit: (userId: number, window: number) => `ratelimit:ws:${userId}:${window}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,
   pageCacheIndex: 'cache:coupons:pages',

@@ -37,7 +37,7 @@ interface Call {
  * as one, or not batched) is called directly and answered in tRPC's own wire format — same result
  * and error shapes, status codes, GET for queries and POST for mutations — without the stock
  * adapter's Request/Response machinery. Returns undefined for anything else (batches of several
- * calls, subscriptions, streaming), which the stock handler serves.
+ * calls, streaming), which the stock handler serves.
  */
 export async function handleSingleCall(event: H3Event): Promise<string | undefined> {
   const url = event.node.req.url ?? ''
@@ -50,7 +50,6 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
   const method = event.method
   if (method !== 'GET' && method !== 'POST') return undefined
   const procedure = procedures[path]
-  if (procedure?._def.type === 'subscription') return undefined
 
   const call: Call = { path, type: method === 'GET' ? 'query' : 'mutation', isBatch: params.get('batch') === '1', event }
   let input: unknown
@@ -116,11 +115,17 @@ const JSON_TYPE = /^application\/json\s*(?:;|$)/i
 
 /**
  * What every call to /api/trpc must satisfy before either handler sees it: a path of PROCEDURE_PATH
- * (400 otherwise, also for bad percent-encodings) and, for POST, an application/json body (415).
+ * (400 otherwise, also for bad percent-encodings) naming no subscription (405), and, for POST, an
+ * application/json body (415).
  * Returns the refusal's body, or undefined.
  */
 export function refuseMalformedCall(event: H3Event): RefusalBody | undefined {
-  if (!PROCEDURE_PATH.test(event.node.req.url ?? '')) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
+  const path = PROCEDURE_PATH.exec(event.node.req.url ?? '')?.[1]
+  if (!path) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
+  // One real-time path: subscriptions are served over the WebSocket /ws, never as HTTP streams.
+  if (path.split(',').some((p) => procedures[p]?._def.type === 'subscription')) {
+    return refuse(event, 'INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws', 'METHOD_NOT_SUPPORTED')
+  }
   if (event.method === 'POST' && !JSON_TYPE.test(event.node.req.headers['content-type'] ?? '')) {
     return refuse(event, 'INVALID_INPUT', 'Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')
   }

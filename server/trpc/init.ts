@@ -1,5 +1,6 @@
 import { initTRPC } from '@trpc/server'
 import type { Identity } from '../auth/types'
+import type { LiveSocket } from '../realtime/connections'
 import { ensureUser } from '../domain/users/service'
 import { DomainError } from '../domain/errors'
 import { formatError, toTRPCError } from './errors'
@@ -8,6 +9,8 @@ export interface Context {
   /** Null for anonymous requests; invalid credentials never get this far (they are UNAUTHORIZED). */
   identity: Identity | null
   requestId: string
+  /** The WebSocket a call came over (/ws); absent over HTTP. */
+  socket?: LiveSocket
 }
 
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
@@ -37,3 +40,15 @@ export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
   if (!ctx.user.isAdmin) throw new DomainError('FORBIDDEN', 'Administrators only')
   return next()
 })
+
+/**
+ * Subscriptions are served over the WebSocket /ws only, where `ctx.socket` is the caller's socket
+ * (pass it to openStream in server/realtime). A subscription procedure is one of these two builders,
+ * an input, and a resolver that returns a stream.
+ */
+const overSocket = t.middleware(({ ctx, next }) => {
+  if (!ctx.socket) throw new DomainError('INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws')
+  return next({ ctx: { ...ctx, socket: ctx.socket } })
+})
+export const liveProcedure = publicProcedure.use(overSocket)
+export const protectedLiveProcedure = protectedProcedure.use(overSocket)

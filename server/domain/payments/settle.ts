@@ -64,7 +64,7 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   for (let attempt = 1; ; attempt++) {
     try {
       const settled = await settleClaimed(db, claimed, decisions)
-      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
+      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}), ...(code ? { code } : {}), updatedAt }))]
     } catch (error) {
       if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
     }
@@ -121,10 +121,17 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
 
     // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
     // the transaction rolls back, and the retry sees the order as settled.
+    // Taken with the batch's users locked: one shopper's settlements get increasing update times in
+    // commit order, which the ids of order.onUpdate are made from (domain/orders/updates.ts).
+    const updatedAt = new Date()
+    for (const d of decisions) {
+      d.updatedAt = updatedAt
+      if (d.status === 'PAID') d.code = newRedemptionCode()
+    }
     await trx.insertInto('orders').values(decisions.map((d) => ({
       id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
-      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: new Date(),
-      code: d.status === 'PAID' ? newRedemptionCode() : null,
+      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: updatedAt,
+      code: d.code ?? null,
     }))).execute()
 
     const paid = decisions.filter((d) => d.status === 'PAID')

@@ -36,3 +36,19 @@ export function countPurchaseAttempt(userId: number): Promise<boolean> {
 export async function checkPurchaseRate(userId: number): Promise<void> {
   if (!(await countPurchaseAttempt(userId))) throw rateLimited()
 }
+
+/** The window of the /ws connection rate (WS_CONNECT_RATE_LIMIT sockets per window). */
+export const SOCKET_RATE_WINDOW_SECONDS = 10
+
+/**
+ * Counts one socket a shopper opens, in a fixed window shared by every web instance (NGINX limits
+ * the rate per session cookie, but cannot see a token sent in connectionParams). Throws RATE_LIMITED
+ * beyond WS_CONNECT_RATE_LIMIT sockets per window; 0 turns the limit off.
+ */
+export async function checkSocketRate(userId: number): Promise<void> {
+  const limit = config().WS_CONNECT_RATE_LIMIT
+  if (limit === 0) return
+  const window = Math.floor(Date.now() / 1000 / SOCKET_RATE_WINDOW_SECONDS)
+  const count = await countScript(redis(), keys.socketRateLimit(userId, window), SOCKET_RATE_WINDOW_SECONDS + 1)
+  if (count > limit) throw new DomainError('RATE_LIMITED', `At most ${limit} new sockets per ${SOCKET_RATE_WINDOW_SECONDS} s`, SOCKET_RATE_WINDOW_SECONDS)
+}
