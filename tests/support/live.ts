@@ -44,6 +44,8 @@ export interface Collected<T> {
   started: Promise<void>
   /** How often the server confirmed it. */
   starts: () => number
+  /** When it did (Date.now()), each time. */
+  startedAt: number[]
   /** The error that ended it, if one did. */
   error: () => unknown
   stop: () => void
@@ -53,15 +55,15 @@ export interface Collected<T> {
 export function collect<T>(subscribe: (handlers: { onStarted: () => void, onData: (value: T) => void, onError: (error: unknown) => void }) => { unsubscribe: () => void }): Collected<T> {
   const items: T[] = []
   let error: unknown
-  let starts = 0
+  const startedAt: number[] = []
   let resolveStarted: () => void
   let rejectStarted: (error: unknown) => void
   const started = new Promise<void>((resolve, reject) => { resolveStarted = resolve; rejectStarted = reject })
   started.catch(() => {})
   const sub = subscribe({
-    onStarted: () => { starts++; resolveStarted() },
+    onStarted: () => { startedAt.push(Date.now()); resolveStarted() },
     onData: (value) => items.push(value),
     onError: (e) => { error = e; rejectStarted(e) },
   })
-  return { items, started, starts: () => starts, error: () => error, stop: () => sub.unsubscribe() }
+  return { items, started, starts: () => startedAt.length, startedAt, error: () => error, stop: () => sub.unsubscribe() }
 }
