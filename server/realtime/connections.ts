@@ -1,4 +1,5 @@
 import { identifyCredentials } from '../auth/identify'
+import { CLOCK_SKEW_SECONDS } from '../auth/jwt'
 import type { Credentials } from '../auth/types'
 import { DomainError } from '../domain/errors'
 
@@ -6,11 +7,19 @@ import { DomainError } from '../domain/errors'
 export interface LiveSocket {
   /** The shopper it is signed in as (session cookie at the upgrade, or connectionParams' token). */
   userId?: number
-  /** What proved it, checked again while the socket lives. */
+  /** What proved it, checked again while the socket lives: the session cookie (or header) it came with… */
   credentials?: Credentials
+  /** …or the expiry (seconds since the epoch) of the token it sent in connectionParams. */
+  tokenExpiresAt?: number
   /** Its open subscriptions. */
   subscriptions: number
+  /** When its last message came (Date.now()); a PING of ours is awaiting its PONG. */
+  lastSeen: number
+  pinged?: boolean
+  send: (text: string) => void
   close: (code: number, reason: string) => void
+  /** Drops the connection without a closing handshake (a peer that stopped answering). */
+  terminate: () => void
 }
 
 export interface ConnectionLimits {
@@ -26,6 +35,14 @@ export interface ConnectionLimits {
 export const CREDENTIAL_ENDED = 4401
 /** How often a signed-in socket's credential is checked again. */
 const RECHECK_MS = 2_000
+/**
+ * Keep-alive: a socket quiet for PING_AFTER_MS is sent "PING" (tRPC's client answers "PONG"), and
+ * dropped if it has not answered PONG_WAIT_MS later — a client that vanished without a close (a cut
+ * cable, a killed laptop) is noticed within a minute. One sweep for every socket, no timer per socket.
+ */
+const PING_AFTER_MS = 30_000
+const PONG_WAIT_MS = 10_000
+const SWEEP_MS = 10_000
 
 /**
  * The sockets of this web instance: who they are signed in as (a cap per shopper), their
@@ -38,6 +55,7 @@ export class LiveConnections {
   private readonly perUser = new Map<number, number>()
   private subscriptionCount = 0
   private recheckTimer: NodeJS.Timeout | undefined
+  private sweepTimer: NodeJS.Timeout | undefined
   private rechecking = false
 
   constructor(private readonly limits: () => ConnectionLimits) {}
@@ -53,19 +71,28 @@ export class LiveConnections {
   open(socket: LiveSocket): void {
     this.sockets.add(socket)
     this.recheckTimer ??= setInterval(() => void this.recheck(), RECHECK_MS).unref()
+    this.sweepTimer ??= setInterval(() => this.sweep(), SWEEP_MS).unref()
+  }
+
+  /** A message came from the socket: it is alive. */
+  seen(socket: LiveSocket): void {
+    socket.lastSeen = Date.now()
+    socket.pinged = false
   }
 
   /**
    * Binds a socket to a shopper (a token in connectionParams replaces the session cookie's shopper);
    * RATE_LIMITED beyond their cap of sockets on this instance.
    */
-  signIn(socket: LiveSocket, userId: number, credentials: Credentials): void {
+  signIn(socket: LiveSocket, userId: number, proof: Credentials | { tokenExpiresAt: number }): void {
     this.unbind(socket)
     this.checkRoom(userId)
     this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1)
     socket.userId = userId
+    // A verified token only has to outlive its expiry: the socket keeps that, not the token (~1.5 KB).
+    if ('tokenExpiresAt' in proof) socket.tokenExpiresAt = proof.tokenExpiresAt
     // Kept for the re-checks, without method and origin (those were checked at sign-in).
-    socket.credentials = { authorization: credentials.authorization, cookie: credentials.cookie }
+    else socket.credentials = { authorization: proof.authorization, cookie: proof.cookie }
   }
 
   /** RATE_LIMITED when the shopper holds their most sockets here (checked before an upgrade is accepted, too). */
@@ -77,9 +104,10 @@ export class LiveConnections {
   closed(socket: LiveSocket): void {
     if (!this.sockets.delete(socket)) return
     this.unbind(socket)
-    if (!this.sockets.size && this.recheckTimer) {
+    if (!this.sockets.size) {
       clearInterval(this.recheckTimer)
-      this.recheckTimer = undefined
+      clearInterval(this.sweepTimer)
+      this.recheckTimer = this.sweepTimer = undefined
     }
   }
 
@@ -88,8 +116,7 @@ export class LiveConnections {
     const left = (this.perUser.get(socket.userId) ?? 1) - 1
     if (left > 0) this.perUser.set(socket.userId, left)
     else this.perUser.delete(socket.userId)
-    socket.userId = undefined
-    socket.credentials = undefined
+    socket.userId = socket.credentials = socket.tokenExpiresAt = undefined
   }
 
   /**
@@ -117,10 +144,22 @@ export class LiveConnections {
     this.rechecking = true
     try {
       for (const socket of this.sockets) {
-        if (socket.credentials && !(await stillValid(socket.credentials))) socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
+        const expired = socket.tokenExpiresAt !== undefined && Date.now() / 1000 >= socket.tokenExpiresAt + CLOCK_SKEW_SECONDS
+        if (expired || (socket.credentials && !(await stillValid(socket.credentials)))) socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
       }
     } finally {
       this.rechecking = false
+    }
+  }
+
+  private sweep(): void {
+    const now = Date.now()
+    for (const socket of this.sockets) {
+      if (socket.pinged && now - socket.lastSeen > PING_AFTER_MS + PONG_WAIT_MS) socket.terminate()
+      else if (!socket.pinged && now - socket.lastSeen > PING_AFTER_MS) {
+        socket.pinged = true
+        socket.send('PING')
+      }
     }
   }
 

@@ -24,8 +24,9 @@ const REMEMBERED_IDS = 256
  */
 export async function orderUpdates(socket: LiveSocket, userId: number, lastEventId: string | undefined, signal: AbortSignal | undefined): Promise<PushStream<TrackedEnvelope<OrderUpdate>>> {
   const stream = openStream<TrackedEnvelope<OrderUpdate>>(socket, signal)
-  const sent = new Set<string>()
+  let sent: Set<string> | undefined // made with the first update: most subscriptions wait idle
   const send = ({ id, update }: Pick<PublishedUpdate, 'id' | 'update'>) => {
+    sent ??= new Set()
     if (sent.has(id)) return
     sent.add(id)
     if (sent.size > REMEMBERED_IDS) sent.delete(sent.values().next().value!)
@@ -48,9 +49,7 @@ export async function orderUpdates(socket: LiveSocket, userId: number, lastEvent
 /** `coupon.onStock`: the coupons' current stock, then its changes (at most one message per coupon per tick). */
 export async function stockUpdates(socket: LiveSocket, couponIds: number[], signal: AbortSignal | undefined): Promise<PushStream<StockUpdate>> {
   const ids = [...new Set(couponIds)]
-  const coupons = await Promise.all(ids.map((id) => findCoupon(id)))
-  const missing = ids.filter((_, i) => !coupons[i])
-  if (missing.length) throw new DomainError('NOT_FOUND', `No such coupon: ${missing.join(', ')}`)
+  await assertCouponsExist(ids)
   const stream = openStream<StockUpdate>(socket, signal)
   try {
     stream.onEnd(await stockFeed.watch(ids, (update) => stream.push(update)))
@@ -59,4 +58,10 @@ export async function stockUpdates(socket: LiveSocket, couponIds: number[], sign
     throw new DomainError('TRY_AGAIN_LATER', 'Live stock is unavailable for a moment; try again', 1)
   }
   return stream
+}
+
+async function assertCouponsExist(ids: number[]): Promise<void> {
+  const coupons = await Promise.all(ids.map((id) => findCoupon(id)))
+  const missing = ids.filter((_, i) => !coupons[i])
+  if (missing.length) throw new DomainError('NOT_FOUND', `No such coupon: ${missing.join(', ')}`)
 }

@@ -1,7 +1,8 @@
 import type { H3Event } from 'h3'
 import { getRequestHeader } from 'h3'
 import { randomUUID } from 'node:crypto'
-import { identifyCredentials, identifyEvent } from '../auth/identify'
+import { identifyEvent } from '../auth/identify'
+import { verifyAccessToken } from '../auth/jwt'
 import type { Identity } from '../auth/types'
 import { DomainError } from '../domain/errors'
 import { checkSocketRate } from '../domain/ratelimit'
@@ -35,12 +36,11 @@ export async function createSocketContext(socket: LiveSocket, upgraded: UpgradeI
   const token = connectionParams?.token
   if (!token) return { identity: upgraded?.identity ?? null, requestId, socket }
   try {
-    const credentials = { authorization: `Bearer ${token}` }
-    const identity = await identifyCredentials(credentials)
-    if (!identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
+    const { sub, email, isAdmin, exp } = await verifyAccessToken(token)
+    const identity = { sub, email, isAdmin }
     const user = await ensureUser(identity)
     await checkSocketRate(user.id)
-    connections.signIn(socket, user.id, credentials)
+    connections.signIn(socket, user.id, { tokenExpiresAt: exp })
     return { identity, requestId, socket }
   } catch (error) {
     throw error instanceof DomainError ? toTRPCError(error) : error

@@ -54,7 +54,7 @@ export function toTRPCError(error: DomainError): TRPCError {
  * without its generic path (which copies its options object for every call) — the fast lane answers
  * a sold-out storm with it.
  */
-export function errorShape(error: TRPCError, path: string) {
+export function errorShape(error: TRPCError, path: string | undefined) {
   return formatError(getDefaultErrorShape({ error, path, isDev: false }), error)
 }
 

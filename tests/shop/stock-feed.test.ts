@@ -5,7 +5,7 @@ import { keys } from '../../server/redis/keys'
 import { StockFeed, type StockUpdate } from '../../server/realtime/stock-feed'
 import { createCouponOnSale, eventually } from '../support/data'
 import { collect, liveClient } from '../support/live'
-import { startWeb, type Proc } from '../support/processes'
+import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createShoppers, trpc } from '../support/shoppers'
 
 const stackReady = Boolean(process.env.REDIS_URL)
@@ -13,9 +13,10 @@ const stackReady = Boolean(process.env.REDIS_URL)
 describe.skipIf(!stackReady)('live stock feed', () => {
   const feed = new StockFeed(redis, 60_000) // ticks are driven by hand here
   let web: Proc | undefined
+  let worker: Proc | undefined
   afterAll(async () => {
     feed.stop()
-    await web?.stop()
+    await Promise.all([web?.stop(), worker?.stop()])
     await closeRedis()
     await closeDb()
   })
@@ -66,8 +67,8 @@ describe.skipIf(!stackReady)('live stock feed', () => {
   })
 
   it('shows an anonymous coupon.onStock subscriber the stock falling as shoppers buy', async () => {
-    const [started, shoppers, couponId] = await Promise.all([startWeb(), createShoppers(3), createCouponOnSale({ stock: 5, price: 100 })])
-    web = started
+    const [started, settling, shoppers, couponId] = await Promise.all([startWeb(), startWorker(), createShoppers(3), createCouponOnSale({ stock: 5, price: 100 })])
+    ;[web, worker] = [started, settling]
     const visitor = liveClient(web.url)
     const stock = collect<StockUpdate>((h) => visitor.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h))
     await stock.started
@@ -76,6 +77,8 @@ describe.skipIf(!stackReady)('live stock feed', () => {
     for (const s of shoppers) expect((await trpc(web.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })).status).toBe(200)
     const last = await eventually(async () => (stock.items.at(-1)?.stock === 2 ? stock.items.at(-1) : undefined), 5_000, 20)
     expect(last).toEqual({ couponId, stock: 2, soldOut: false })
+    // the purchases settle (nothing left for a later test's worker), and the stock stays where it fell
+    await eventually(async () => (await redis().hlen(keys.pending(couponId))) === 0 || undefined, 30_000, 100)
     // coalesced: never more than one message per tick (250 ms), and never a value going up
     expect(stock.items.length).toBeLessThanOrEqual(4)
     expect(stock.items.map((u) => u.stock)).toEqual([...stock.items.map((u) => u.stock)].sort((x, y) => y - x))
