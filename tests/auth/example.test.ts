@@ -1,23 +1,28 @@
 /**
  * examples/cli-purchase.mjs runs as documented (plain `node`, token from flash-sale-cli) against the
- * built app and a payment worker: it signs in, lists coupons, subscribes to its order updates over
- * /ws, buys a fresh coupon, and gets the PAID result on the subscription.
+ * built app behind NGINX and a payment worker: it signs in, lists coupons, subscribes to its order
+ * updates over ws://<nginx>/ws (token in connectionParams), buys a fresh coupon, and gets the PAID
+ * result on the subscription.
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { startWeb, startWorker, type Proc } from '../support/processes'
+import { openStack } from '../../scripts/lib/stack.mjs'
+import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
 import { accessToken, createUser } from '../support/keycloak'
 import { closeTestDb, testDb, trpc } from './support'
 
 let web: Proc
 let worker: Proc
+let nginx: { url: string, stop: () => Promise<void> }
 
 beforeAll(async () => {
   await testDb()
   ;[web, worker] = await Promise.all([startWeb(), startWorker()])
+  nginx = await openStack().startNginx({ name: 'nginx-example', port: await freePort(), upstreams: [web.port] })
 })
 afterAll(async () => {
+  await nginx?.stop()
   await Promise.all([web?.stop(), worker?.stop()])
   await closeTestDb()
 })
@@ -33,7 +38,7 @@ it('signs in with flash-sale-cli, buys a fresh coupon and receives PAID on order
   const couponId = created.data.id as number
   const shopper = await createUser()
   const { stdout, stderr, code } = await promisify(execFile)(process.execPath, ['examples/cli-purchase.mjs'], {
-    env: { ...process.env, FLASH_SALE_URL: web.url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '20' },
+    env: { ...process.env, FLASH_SALE_URL: nginx.url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '20' },
     timeout: 40_000,
   }).then((r) => ({ ...r, code: 0 }), (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }))
   expect(code, `${stdout}\n${stderr}`).toBe(0)
