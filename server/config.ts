@@ -27,6 +27,12 @@ const schema = z.object({
   KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'expected host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().default('flash-sale'),
   OIDC_ISSUER: z.url(),
+  /**
+   * Where this server reaches the identity provider when not at OIDC_ISSUER's own address (a
+   * cluster-internal name, a proxy): discovery, key and token requests go to this origin instead.
+   * Tokens are still checked against OIDC_ISSUER.
+   */
+  OIDC_INTERNAL_URL: z.url({ protocol: /^https?$/ }).optional(),
   OIDC_WEB_CLIENT_ID: z.string().default('flash-sale-web'),
   OIDC_WEB_CLIENT_SECRET: z.string().default(''),
   OIDC_CLI_CLIENT_ID: z.string().default('flash-sale-cli'),

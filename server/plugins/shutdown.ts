@@ -6,8 +6,7 @@ import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { closeRedis } from '../redis/client'
 import { connections } from '../realtime'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /** Resolves with `promise`, or after `ms` with nothing (shutdown must not hang on one dependency). */
 function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {

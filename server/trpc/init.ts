@@ -4,6 +4,7 @@ import type { LiveSocket } from '../realtime/connections'
 import { ensureUser } from '../domain/users/service'
 import { DomainError } from '../domain/errors'
 import { formatError, toTRPCError } from './errors'
+import { recordCall, recordRefusal } from './observe'
 
 export interface Context {
   /** Null for anonymous requests; invalid credentials never get this far (they are UNAUTHORIZED). */
@@ -14,20 +15,36 @@ export interface Context {
 }
 
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
-const t = initTRPC.context<Context>().create({ isDev: false, errorFormatter: ({ shape, error }) => formatError(shape, error) })
+// Both handlers call the formatter once for every error they answer: it records the calls refused
+// before their procedure ran (observe.ts).
+const t = initTRPC.context<Context>().create({
+  isDev: false,
+  errorFormatter: ({ shape, error, path, ctx }) => {
+    recordRefusal(path, error, ctx?.requestId)
+    return formatError(shape, error)
+  },
+})
 
-/** Domain refusals become tRPC errors with their reason, wherever a procedure throws them. */
-const mapDomainErrors = t.middleware(async ({ next }) => {
+/**
+ * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
+ * their reason, and the call's latency, outcome and any internal error are recorded.
+ */
+const root = t.middleware(async ({ path, ctx, next }) => {
+  const started = performance.now()
   const result = await next()
-  if (!result.ok && result.error.cause instanceof DomainError) {
-    throw toTRPCError(result.error.cause)
+  if (result.ok) {
+    recordCall(path, started, undefined, ctx.requestId)
+    return result
   }
+  const error = result.error.cause instanceof DomainError ? toTRPCError(result.error.cause) : result.error
+  recordCall(path, started, error, ctx.requestId)
+  if (error !== result.error) throw error
   return result
 })
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(mapDomainErrors)
+export const publicProcedure = t.procedure.use(root)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {

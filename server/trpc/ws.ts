@@ -1,14 +1,14 @@
 import { TRPCError, type TrackedEnvelope } from '@trpc/server'
 import type { TRPCClientOutgoingMessage } from '@trpc/server/rpc'
-import { getTRPCErrorFromUnknown, isAsyncIterable, isObject, isTrackedEnvelope, parseConnectionParamsFromUnknown, parseTRPCMessage, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
-import { log } from '../observability/log'
+import { getDefaultErrorShape, getTRPCErrorFromUnknown, isAsyncIterable, isObject, isTrackedEnvelope, parseConnectionParamsFromUnknown, parseTRPCMessage, type AnyProcedure, type ProcedureType } from '@trpc/server/unstable-core-do-not-import'
 import { PushStream } from '../realtime/stream'
-import { errorShape } from './errors'
 import { MAX_BATCH_SIZE } from './http'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
 
 const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
+/** The router's own formatter (it also records refusals for the metrics, server/trpc/observe.ts). */
+const formatError = appRouter._def._config.errorFormatter
 
 /** What a session needs of its socket. */
 export interface SocketTransport {
@@ -33,6 +33,8 @@ interface Running { stopped: boolean, stop?: () => void }
  */
 export class SocketSession {
   private context: Promise<Context | null> | undefined
+  /** The context once made (the error formatter reads its requestId). */
+  private ctx: Context | undefined
   private readonly subscriptions = new Map<Id, Running>()
   private open = true
 
@@ -83,7 +85,8 @@ export class SocketSession {
       } catch (cause) {
         throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause })
       }
-      return await this.createContext(parsed)
+      this.ctx = await this.createContext(parsed)
+      return this.ctx
     } catch (cause) {
       // Refused (a bad token, a shopper over their cap): the one error body, then the socket ends.
       const error = getTRPCErrorFromUnknown(cause)
@@ -106,7 +109,7 @@ export class SocketSession {
     if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : input ?? { lastEventId }
     let running: Running | undefined
     if (type === 'subscription') {
-      if (this.subscriptions.has(id)) return this.respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), path)
+      if (this.subscriptions.has(id)) return this.respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), path, type)
       running = { stopped: false }
       this.subscriptions.set(id, running)
     }
@@ -132,7 +135,7 @@ export class SocketSession {
       this.pump(id, jsonrpc, path, result, running)
     } catch (cause) {
       if (running) this.forget(id, running)
-      this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path)
+      this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type)
     }
   }
 
@@ -145,7 +148,7 @@ export class SocketSession {
     }
     const finish = (cause?: unknown) => {
       this.forget(id, running)
-      if (cause !== undefined) this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path)
+      if (cause !== undefined) this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, 'subscription')
       this.respond({ id, jsonrpc, result: { type: 'stopped' } })
     }
     if (events instanceof PushStream) {
@@ -183,9 +186,9 @@ export class SocketSession {
     for (const raw of ids as { id: Id, jsonrpc?: unknown }[]) this.respondError(raw.id, raw.jsonrpc === '2.0' ? '2.0' : undefined, error)
   }
 
-  private respondError(id: Id | null, jsonrpc: '2.0' | undefined, error: TRPCError, path?: string): void {
-    if (error.code === 'INTERNAL_SERVER_ERROR') log.error('socket call failed', { path, error: error.cause ?? error })
-    this.respond({ id, jsonrpc, error: errorShape(error, path) })
+  private respondError(id: Id | null, jsonrpc: '2.0' | undefined, error: TRPCError, path?: string, type: ProcedureType | 'unknown' = 'unknown'): void {
+    const shape = formatError({ error, type, path, input: undefined, ctx: this.ctx, shape: getDefaultErrorShape({ error, path, isDev: false }) })
+    this.respond({ id, jsonrpc, error: shape })
   }
 
   private respond(message: object): void {

@@ -24,7 +24,9 @@ describe.skipIf(!stackReady)('live stock feed', () => {
   it('gives the current stock first, then one message per tick with the result however many purchases happened', async () => {
     const couponId = 900_000_000 + Math.floor(Math.random() * 1_000_000)
     await redis().set(keys.stock(couponId), 100)
-    const [a, b, other]: StockUpdate[][] = [[], [], []]
+    const a: StockUpdate[] = []
+    const b: StockUpdate[] = []
+    const other: StockUpdate[] = []
     const stopA = await feed.watch([couponId], (u) => a.push(u))
     await feed.watch([couponId], (u) => b.push(u))
     await feed.watch([couponId + 1], (u) => other.push(u))

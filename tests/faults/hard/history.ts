@@ -5,11 +5,13 @@
  *   const problems = await historyViolations(couponId, attempts)   // [] when the history holds
  *
  * Rules (issue 12):
- *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER is the designed answer to an outage);
- *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED;
- *  - every PAID order was answered PENDING, or its shopper has an attempt that got no answer at all
- *    (a connection cut by the fault is indeterminate, never counted as either) — so an attempt
- *    answered TRY_AGAIN_LATER is never charged;
+ *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER is the designed answer to an outage, 504
+ *    OUTCOME_UNKNOWN to an attempt whose fate could not be known in time);
+ *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED; an order id is answered
+ *    to one shopper only (a retry while it is pending is answered with it again);
+ *  - every PAID order was answered PENDING, or its shopper has an attempt that got no answer at all or
+ *    OUTCOME_UNKNOWN (indeterminate, never counted as either) — so an attempt answered TRY_AGAIN_LATER
+ *    is never charged;
  *  - every charge (PURCHASE ledger row) belongs to a PAID order, for its price, once.
  * Each shopper buys a given coupon at most once, so a PAID order is tied to its shopper's attempts.
  */
@@ -20,7 +22,7 @@ import type { Attempt } from '../support'
 export async function historyViolations(couponId: number, attempts: Attempt[]): Promise<string[]> {
   const problems: string[] = []
   const mine = attempts.filter((a) => a.couponId === couponId)
-  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && a.answer !== 'TRY_AGAIN_LATER')
+  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && a.answer !== 'TRY_AGAIN_LATER' && a.answer !== 'OUTCOME_UNKNOWN')
   if (http500.length) problems.push(`${http500.length} attempts answered ${[...new Set(http500.map((a) => `${a.status} ${a.answer}`))].join(', ')}`)
 
   const rows = await db().selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
@@ -31,11 +33,13 @@ export async function historyViolations(couponId: number, attempts: Attempt[]): 
   const pending = mine.filter((a) => a.answer === 'PENDING')
   const unsettled = pending.filter((a) => !['PAID', 'FAILED'].includes(byId.get(a.orderId!)?.status ?? ''))
   if (unsettled.length) problems.push(`${unsettled.length} orders answered PENDING did not end PAID or FAILED: ${unsettled.slice(0, 5).map((a) => `${a.orderId} (${byId.get(a.orderId!)?.status ?? 'no order'})`).join(', ')}`)
-  const answeredTwice = pending.length - new Set(pending.map((a) => a.orderId)).size
-  if (answeredTwice) problems.push(`${answeredTwice} order ids were answered PENDING more than once`)
+  const shoppersOf = new Map<string, Set<string>>()
+  for (const a of pending) shoppersOf.set(a.orderId!, (shoppersOf.get(a.orderId!) ?? new Set()).add(a.sub))
+  const shared = [...shoppersOf].filter(([, subs]) => subs.size > 1).map(([id]) => id)
+  if (shared.length) problems.push(`${shared.length} order ids were answered PENDING to more than one shopper: ${shared.slice(0, 5).join(', ')}`)
 
   const toldPending = new Set(pending.map((a) => a.orderId))
-  const indeterminate = new Set(mine.filter((a) => a.answer === 'NO_ANSWER').map((a) => a.sub))
+  const indeterminate = new Set(mine.filter((a) => a.answer === 'NO_ANSWER' || a.answer === 'OUTCOME_UNKNOWN').map((a) => a.sub))
   for (const order of rows.filter((r) => r.status === 'PAID' && !toldPending.has(r.id) && !indeterminate.has(r.sub))) {
     const told = mine.filter((a) => a.sub === order.sub).map((a) => a.answer)
     problems.push(`PAID order ${order.id} was never answered PENDING (its shopper was told ${told.join(', ') || 'nothing: not one of this history\'s shoppers'})`)

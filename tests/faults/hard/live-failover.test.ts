@@ -67,7 +67,7 @@ async function holder(userId: number): Promise<Web> {
     const alive = webs.filter((w) => ids.includes(serverIds.get(w)!))
     return alive.length === 1 ? alive : undefined
   }, 10_000, 50)
-  return servers[0]!
+  return servers![0]!
 }
 
 async function purchase(shopper: Shopper, couponId: number): Promise<string> {
@@ -105,7 +105,7 @@ async function throughTheKill(shopper: Shopper, couponId: number, sentinelCoupon
 
   // back on a living instance (through NGINX), then the result, once
   await eventually(async () => updates.starts() >= 2 || undefined, 30_000, 20)
-  const paid = await eventually(async () => updates.items.find((u) => u.data.orderId === orderId), 30_000, 20)
+  const paid = (await eventually(async () => updates.items.find((u) => u.data.orderId === orderId), 30_000, 20))!
   expect(paid.data).toMatchObject({ orderId, couponId, status: 'PAID' })
   // which way it came: settled after the client was back (pushed live), or before (read from MySQL)
   const { updated_at: settledAt } = await db().selectFrom('orders').select('updated_at').where('id', '=', orderId).executeTakeFirstOrThrow()
