@@ -17,6 +17,17 @@ let wanted = false
 const notified = new Set<string>()
 
 /**
+ * The id of the last update this tab received, kept across reloads of the tab: a subscription without
+ * one starts with the last minute's updates (server/realtime/streams.ts), which would show a result
+ * toasted before the reload again.
+ */
+const LAST_EVENT = 'flash-live-last-event'
+function resumeFrom(): { lastEventId: string } | undefined {
+  const id = sessionStorage.getItem(LAST_EVENT)
+  return id && Date.now() - Date.parse(id.slice(0, 24)) < 60_000 ? { lastEventId: id } : undefined
+}
+
+/**
  * Live order results: the tab's `order.onUpdate` subscription (over its one socket, resumed with the
  * last event id after a reconnect); a toast when an order becomes PAID or FAILED. On every (re)start
  * the PENDING orders the page shows are read again with `order.get`, and components poll them while
@@ -73,9 +84,12 @@ export function useLiveOrders() {
     if (import.meta.server) return
     wanted = true
     if (subscription) return
-    subscription = nuxtApp.$trpc.order.onUpdate.subscribe(undefined, {
+    subscription = nuxtApp.$trpc.order.onUpdate.subscribe(resumeFrom(), {
       onStarted: () => { refreshPending() },
-      onData: ({ data }) => apply(data),
+      onData: ({ id, data }) => {
+        sessionStorage.setItem(LAST_EVENT, id)
+        apply(data)
+      },
       onError: (error) => {
         subscription = null
         // Signed out meanwhile (the server closed the socket, the session is gone): nothing to resume.
