@@ -2,7 +2,7 @@
  * The hard-fault suite's harness (issue 12): a sale through web instances and payment workers of the
  * test stack, a fault that really happens (SIGKILL, SIGSTOP, a fired failpoint, a full memory, …), and
  * the same checks after every fault — `recoversFully()`:
- *  1. within 60 s of recovery the audit command (`node .output/worker/audit.mjs`) passes;
+ *  1. within 60 s of recovery the audit command (`flash-sale audit`) passes;
  *  2. no shopper of the fault's burst (demand above the stock) was told SOLD_OUT while units came back,
  *     and a follow-up burst whose demand is above the remaining stock sells exactly the remaining stock;
  *  3. the history check (history.ts) holds over both bursts, and credits are conserved.
@@ -59,7 +59,7 @@ export function fired(dir: string, name: string): number {
 /** Runs the real audit command; ok = exit 0 (all five invariants pass). */
 export async function runAudit(env: Record<string, string | undefined> = {}): Promise<{ ok: boolean, output: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['.output/worker/audit.mjs'], { env: { ...process.env, ...env }, timeout: 30_000 })
+    const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], { env: { ...process.env, ...env }, timeout: 30_000 })
     return { ok: true, output: stdout }
   } catch (error) {
     const e = error as { stdout?: string, stderr?: string, message: string }
