@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout is a number of seconds')
 
   const commands: Record<string, (args: string[]) => Promise<unknown>> = {
-    'migrate': () => migrate(db(), out),
+    'migrate': () => migrate(out),
     'seed': () => seed(db(), out),
     'dlq list': () => dlqList(db(), out),
     'dlq show': ([where]) => dlqShow(db(), out, where),

@@ -1,7 +1,9 @@
 import { initTRPC } from '@trpc/server'
 import type { Identity } from '../auth/types'
+import { config } from '../config'
 import { ensureUser } from '../domain/users/service'
 import { DomainError } from '../domain/errors'
+import { isTransient } from '../domain/payments/events'
 import { formatError, toTRPCError } from './errors'
 
 export interface Context {
@@ -13,23 +15,53 @@ export interface Context {
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
 const t = initTRPC.context<Context>().create({ isDev: false, errorFormatter: ({ shape, error }) => formatError(shape, error) })
 
-/** Domain refusals become tRPC errors with their reason, wherever a procedure throws them. */
-const mapDomainErrors = t.middleware(async ({ next }) => {
+/**
+ * What a call whose dependency failed or stalled answers: a mutation OUTCOME_UNKNOWN, since its work
+ * may have been sent before the failure (and may still complete); a query TRY_AGAIN_LATER.
+ */
+function outage(type: string): DomainError {
+  return type === 'mutation' ? new DomainError('OUTCOME_UNKNOWN', 'We could not confirm this in time; check before trying again') : tryAgainLater()
+}
+const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
+
+/**
+ * Domain refusals become tRPC errors with their reason, wherever a procedure throws them, and an
+ * outage (a dependency that refused or timed out) becomes a refusal instead of a 500.
+ */
+const mapDomainErrors = t.middleware(async ({ type, next }) => {
   const result = await next()
   if (!result.ok && result.error.cause instanceof DomainError) {
     throw toTRPCError(result.error.cause)
   }
+  if (!result.ok && isTransient(result.error.cause)) throw toTRPCError(outage(type))
   return result
+})
+
+/**
+ * No call waits longer than REQUEST_DEADLINE_MS, however its dependencies stall (each client has
+ * deadlines too; several in a row could add up past it). The work in flight is not cancelled.
+ */
+const withinDeadline = t.middleware(async ({ type, next }) => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(outage(type)), config().REQUEST_DEADLINE_MS) })
+  try {
+    return await Promise.race([next(), late])
+  } finally {
+    clearTimeout(timer)
+  }
 })
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(mapDomainErrors)
+export const publicProcedure = t.procedure.use(mapDomainErrors).use(withinDeadline)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
-  const user = await ensureUser(ctx.identity)
+  // Nothing of the call has run yet: an outage here is a plain TRY_AGAIN_LATER, mutations included.
+  const user = await ensureUser(ctx.identity).catch((error: unknown) => {
+    throw isTransient(error) ? tryAgainLater() : error
+  })
   return next({ ctx: { ...ctx, user } })
 })
 

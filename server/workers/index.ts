@@ -44,16 +44,38 @@ const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
 
 const reconciler = new ReconcilerLoop({ producer, admin, consuming: () => settlement.consuming && !drain.draining })
 
+/** A dependency answers within 2 s: `ok`, or `failed` (why goes to the log). */
+async function answers(name: string, check: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out')), 2_000) })])
+    return 'ok'
+  } catch (error) {
+    log.warn('readiness check failed', { dependency: name, error })
+    return 'failed'
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+// Live: the consumer has not been out of the group, or stuck on a partition with lag, for longer
+// than WORKER_STALL_NOT_LIVE_MS. Ready: it is a member whose partitions move, and MySQL, Redis and
+// Kafka answer.
 const health = new HealthServer({
-  live: () => ({ ok: true }),
+  live: () => {
+    const progress = consumer.progress.verdict()
+    return { ok: progress.live, ...progress }
+  },
   ready: async () => {
-    if (stopping) return { ok: false, stopping: true }
-    try {
-      await Promise.all([db().selectNoFrom((eb) => eb.lit(1).as('one')).execute(), redis().ping(), admin.describeCluster()])
-      return { ok: true, consuming: settlement.consuming }
-    } catch (error) {
-      return { ok: false, error: String(error) }
-    }
+    const progress = consumer.progress.verdict()
+    if (stopping) return { ok: false, stopping: true, ...progress }
+    const [mysql, redisState, kafkaState] = await Promise.all([
+      answers('mysql', () => db().selectNoFrom((eb) => eb.lit(1).as('one')).execute()),
+      answers('redis', () => redis().ping()),
+      answers('kafka', () => admin.describeCluster()),
+    ])
+    const ok = progress.ready && [mysql, redisState, kafkaState].every((s) => s === 'ok')
+    return { ok, ...progress, outage: !settlement.consuming, mysql, redis: redisState, kafka: kafkaState }
   },
 })
 
@@ -101,7 +123,16 @@ try {
 }
 await health.start(cfg.METRICS_PORT, cfg.METRICS_HOST)
 log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT })
-await Promise.all([producer.connect(), admin.connect()])
+// Kafka unreachable at start-up is an outage too: each connection is tried again until it answers.
+for (let attempt = 0; !stopping; attempt++) {
+  try {
+    await Promise.all([producer.connect(), admin.connect()])
+    break
+  } catch (error) {
+    log.warn('Kafka unreachable at start-up; trying again', { error, attempt })
+    await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)))
+  }
+}
 await consumer.start()
-log.info('worker joined consumer group', { group: PAYMENT_GROUP })
+log.info('worker consuming', { group: PAYMENT_GROUP })
 if (!stopping) reconciler.start()

@@ -1,6 +1,6 @@
 import type { KafkaMessage, Producer } from 'kafkajs'
 import { db } from '../db'
-import { topics, type PaymentRequest } from '../kafka/client'
+import { fencedBy, topics, type PaymentRequest } from '../kafka/client'
 import { redis } from '../redis/client'
 import { failpoint } from '../domain/failpoints'
 import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payments/followup'
@@ -64,13 +64,22 @@ export class Settlement {
     await this.producer.send({ topic: topics.deadLetters, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, error: why } })) })
   }
 
-  /** Pauses consumption while an outage lasts. */
+  /**
+   * Pauses consumption while an outage lasts, staying in the group meanwhile. Once the group has
+   * moved on without this member (the heartbeat says so), the chunk is given up: its partition
+   * belongs to another member, which settles it again, and Kafka's error makes kafkajs rejoin.
+   */
   private async waitOutOutage(error: unknown, attempt: number, heartbeat: Heartbeat, what: string) {
     this.consuming = false
     metrics.workerPaused.set(1)
     log.warn(`${what} paused: dependency unavailable`, { error, attempt })
     await sleep(Math.min(200 * 2 ** Math.min(attempt, 5), 5_000))
-    await heartbeat().catch(() => {})
+    await heartbeat().catch((refusal: unknown) => {
+      const fenced = fencedBy(refusal)
+      if (!fenced) return // Kafka itself unreachable: the next heartbeat tells
+      log.warn(`${what} given up: this member was fenced while waiting`, { error: fenced.message })
+      throw fenced
+    })
   }
 
   private resumed(): void {
@@ -90,7 +99,7 @@ export class Settlement {
         if (!this.consuming) this.resumed()
         return
       } catch (error) {
-        if (this.stopping) throw error
+        if (this.stopping || fencedBy(error)) throw error
         if (isTransient(error)) {
           await this.waitOutOutage(error, attempt, heartbeat, step)
           continue
@@ -115,7 +124,7 @@ export class Settlement {
         this.consuming = true
         return outcomes
       } catch (error) {
-        if (this.stopping) throw error
+        if (this.stopping || fencedBy(error)) throw error
         if (isTransient(error)) {
           await this.waitOutOutage(error, attempt, heartbeat, 'settlement')
           continue

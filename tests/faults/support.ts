@@ -58,6 +58,8 @@ export interface Attempt {
   answer: string
   status: number | null
   orderId?: string
+  /** how long the answer took (ms) */
+  ms?: number
 }
 
 export interface BurstResult {
@@ -86,6 +88,7 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
     for (let attempt = 0; attempt < 500 && Date.now() < deadline; attempt++) {
       const list = urls()
       const url = list[web % list.length]!
+      const sent = Date.now()
       try {
         const res = await fetch(`${url}/api/trpc/order.purchase`, {
           method: 'POST',
@@ -96,19 +99,19 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
         const json = await res.json().catch(() => ({})) as { result?: { data?: { orderId: string } }, error?: { data?: { reason?: string } } }
         if (res.status === 200 && json.result?.data?.orderId) {
           result.accepted.push(json.result.data.orderId)
-          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId })
+          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId, ms: Date.now() - sent })
           count(result.outcomes, 'PENDING')
           return
         }
         const reason = json.error?.data?.reason ?? `HTTP ${res.status}`
-        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status })
+        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status, ms: Date.now() - sent })
         if (res.status === 409) {
           count(result.outcomes, reason)
           return
         }
         count(result.retries, reason)
       } catch (error) {
-        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null })
+        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null, ms: Date.now() - sent })
         count(result.retries, `connection: ${(error as Error).name}`)
         web++
       }

@@ -4,12 +4,13 @@
  *
  *   const problems = await historyViolations(couponId, attempts)   // [] when the history holds
  *
- * Rules (issue 12):
- *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER is the designed answer to an outage);
+ * Rules:
+ *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER and 504 OUTCOME_UNKNOWN are the designed
+ *    answers to an outage);
  *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED;
- *  - every PAID order was answered PENDING, or its shopper has an attempt that got no answer at all
- *    (a connection cut by the fault is indeterminate, never counted as either) — so an attempt
- *    answered TRY_AGAIN_LATER is never charged;
+ *  - every PAID order was answered PENDING, or its shopper has an attempt whose outcome is unknown:
+ *    no answer at all (a connection cut by the fault) or OUTCOME_UNKNOWN, both indeterminate and
+ *    never counted as either — so an attempt answered TRY_AGAIN_LATER is never charged;
  *  - every charge (PURCHASE ledger row) belongs to a PAID order, for its price, once.
  * Each shopper buys a given coupon at most once, so a PAID order is tied to its shopper's attempts.
  */
@@ -17,10 +18,13 @@ import { sql } from 'kysely'
 import { db } from '../../../server/db'
 import type { Attempt } from '../support'
 
+/** The 5xx answers that are refusals from the reason table, not failures. */
+export const OUTAGE_ANSWERS = new Set(['TRY_AGAIN_LATER', 'OUTCOME_UNKNOWN'])
+
 export async function historyViolations(couponId: number, attempts: Attempt[]): Promise<string[]> {
   const problems: string[] = []
   const mine = attempts.filter((a) => a.couponId === couponId)
-  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && a.answer !== 'TRY_AGAIN_LATER')
+  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && !OUTAGE_ANSWERS.has(a.answer))
   if (http500.length) problems.push(`${http500.length} attempts answered ${[...new Set(http500.map((a) => `${a.status} ${a.answer}`))].join(', ')}`)
 
   const rows = await db().selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')
@@ -35,7 +39,7 @@ export async function historyViolations(couponId: number, attempts: Attempt[]): 
   if (answeredTwice) problems.push(`${answeredTwice} order ids were answered PENDING more than once`)
 
   const toldPending = new Set(pending.map((a) => a.orderId))
-  const indeterminate = new Set(mine.filter((a) => a.answer === 'NO_ANSWER').map((a) => a.sub))
+  const indeterminate = new Set(mine.filter((a) => a.answer === 'NO_ANSWER' || a.answer === 'OUTCOME_UNKNOWN').map((a) => a.sub))
   for (const order of rows.filter((r) => r.status === 'PAID' && !toldPending.has(r.id) && !indeterminate.has(r.sub))) {
     const told = mine.filter((a) => a.sub === order.sub).map((a) => a.answer)
     problems.push(`PAID order ${order.id} was never answered PENDING (its shopper was told ${told.join(', ') || 'nothing: not one of this history\'s shoppers'})`)
