@@ -43,6 +43,7 @@ export interface StackApi {
   killService(name: Service): Promise<void>
   startService(name: Service): Promise<{ pid: number }>
   processes(): Record<string, { pid: number, log: string }>
+  startNginx(o: { name: string, port: number, upstreams: number[] }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
 }
 
 export function testStack(): StackApi {

@@ -139,7 +139,7 @@ export function answerSummary(attempts: Attempt[]): string {
  * injected once the burst is under way (`inject` returns when it is healed, saying how it happened),
  * then every check of the suite. Returns the sale, its row filled in.
  */
-export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[], procs: SaleProcesses }, inject: () => Promise<{ resumedAt: number, happened: string }>, { stock = 60 } = {}): Promise<Sale> {
+export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[], procs: SaleProcesses }, inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>, { stock = 60 } = {}): Promise<Sale> {
   const shoppers = fixture.shoppers.slice(0, 2 * stock)
   expect(shoppers.length, 'demand must be twice the stock').toBe(2 * stock)
   const couponId = await createCouponOnSale({ stock, price: 10 })
@@ -147,7 +147,7 @@ export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[
   await reporting(sale, async () => {
     const running = burst(fixture.procs.urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
     await until('buyers before the fault', () => redis().scard(keys.buyers(couponId)), Math.ceil(stock / 4))
-    const { resumedAt, happened } = await inject()
+    const { resumedAt, happened } = await inject(sale)
     sale.row.happened = happened
     const first = await running
     sale.attempts.push(...first.attempts)
@@ -158,4 +158,53 @@ export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[
     expectTimelyTableAnswers(sale.attempts)
   })
   return sale
+}
+
+export interface Read {
+  path: string
+  status: number
+  /** `OK`, the refusal's reason, or NO_ANSWER */
+  answer: string
+  ms: number
+}
+
+/**
+ * What a shopper reads while a fault lasts (`ms`): their account and orders, a coupon with its live
+ * stock, and a catalogue page no cache holds, once a second through `url`. Every read must be
+ * answered within ANSWER_WITHIN_MS, with its data or TRY_AGAIN_LATER.
+ */
+export async function readsDuring(url: string, shopper: Shopper, couponId: number, ms: number): Promise<Read[]> {
+  const reads: Read[] = []
+  const end = Date.now() + ms
+  for (let round = 0; Date.now() < end; round++) {
+    const paths = [
+      'user.me',
+      'order.mine',
+      `coupon.get?input=${encodeURIComponent(JSON.stringify({ id: couponId }))}`,
+      // a page size nobody asked for yet: past both cache levels, to MySQL
+      `coupon.list?input=${encodeURIComponent(JSON.stringify({ page: 1 + round, pageSize: 13 + (round % 30) }))}`,
+    ]
+    const started = Date.now()
+    reads.push(...await Promise.all(paths.map(async (path) => {
+      const sent = Date.now()
+      try {
+        const res = await fetch(`${url}/api/trpc/${path}`, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
+        const json = await res.json().catch(() => ({})) as { error?: { data?: { reason?: string } } }
+        return { path: path.split('?')[0]!, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
+      } catch {
+        return { path: path.split('?')[0]!, status: 0, answer: 'NO_ANSWER', ms: Date.now() - sent }
+      }
+    })))
+    await sleep(Math.max(0, 1_000 - (Date.now() - started)))
+  }
+  return reads
+}
+
+/** Every read answered in time with its data or TRY_AGAIN_LATER; returns the answers each path got. */
+export function expectTimelyReads(reads: Read[]): Record<string, string[]> {
+  const wrong = reads.filter((r) => !['OK', 'TRY_AGAIN_LATER'].includes(r.answer) || r.ms > ANSWER_WITHIN_MS)
+  expect(wrong.map((r) => `${r.path}: ${r.answer} after ${r.ms} ms`), 'reads answered late or otherwise than with data or TRY_AGAIN_LATER').toEqual([])
+  const byPath: Record<string, string[]> = {}
+  for (const r of reads) byPath[r.path] = [...new Set([...byPath[r.path] ?? [], r.answer])]
+  return byPath
 }
