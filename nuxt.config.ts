@@ -13,7 +13,7 @@ const PAGE_CACHE = { swr: true, maxAge: 10, staleMaxAge: 60, base: 'pages' }
 
 export default defineNuxtConfig({
   compatibilityDate: '2025-07-15',
-  // pages/, components/ … live at the top level of the repo (see the README's Layout)
+  // pages/, components/ … live at the top level of the repo (docs/development.md, "Layout")
   srcDir: '.',
   devtools: { enabled: false },
   telemetry: false,
@@ -32,7 +32,7 @@ export default defineNuxtConfig({
   },
   // Defaults for development; server/plugins/shop-format.ts sets them from CURRENCY and LOCALE.
   runtimeConfig: { public: { currency: 'EUR', locale: 'en-IE' } },
-  // Page caching (README, "Page caching"): the catalogue and coupon pages are the same for everyone,
+  // Page caching (docs/architecture.md, "Page caching"): the catalogue and coupon pages are the same for everyone,
   // rendered once per PAGE_CACHE window into a cache shared by all instances (server/cache/pages.ts)
   // and filled in per user after hydration (user.viewer). Nothing per-user is ever cached.
   routeRules: {

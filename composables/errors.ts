@@ -1,3 +1,6 @@
+import type { Reason } from '~~/server/domain/errors'
+import type { FailureReason } from '~~/server/domain/orders/schemas'
+
 /** The machine-readable `data.reason` of a tRPC error (docs/api.md, errors), wherever Nuxt wrapped it. */
 export function reasonOf(error: unknown): string | undefined {
   let e = error as { data?: { reason?: string }, cause?: unknown } | undefined
@@ -9,7 +12,11 @@ export function reasonOf(error: unknown): string | undefined {
   return undefined
 }
 
-const REASON_TEXT: Record<string, string> = {
+/**
+ * Words for every reason the server can give: a refusal's `data.reason`, or a failed order's `reason`.
+ * Typed against both unions, so a reason added on the server without a text here is a type error.
+ */
+export const REASON_TEXT: Record<Reason | FailureReason, string> = {
   SOLD_OUT: 'Sold out',
   ALREADY_PURCHASED: 'You already own this coupon',
   SALE_NOT_STARTED: 'The sale has not opened yet',
@@ -32,7 +39,7 @@ const REASON_TEXT: Record<string, string> = {
 /** Words a shopper understands for a reason code. */
 export function describeReason(reason: string | null | undefined): string {
   if (!reason) return 'Something went wrong'
-  return REASON_TEXT[reason] ?? reason.toLowerCase().replaceAll('_', ' ')
+  return (REASON_TEXT as Record<string, string | undefined>)[reason] ?? reason.toLowerCase().replaceAll('_', ' ')
 }
 
 /** A message for any error: its reason in words, else a generic sentence (never a stack). */

@@ -37,6 +37,12 @@ const schema = z.object({
   /** Deadline of each request to a Kafka broker (a send, a commit, a heartbeat; fetches and joins add their own wait). */
   KAFKA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(500).default(5_000),
   OIDC_ISSUER: z.url(),
+  /**
+   * Where this server reaches the identity provider when not at OIDC_ISSUER's own address (a
+   * cluster-internal name, a proxy): discovery, key and token requests go to this origin instead.
+   * Tokens are still checked against OIDC_ISSUER.
+   */
+  OIDC_INTERNAL_URL: z.url({ protocol: /^https?$/ }).optional(),
   OIDC_WEB_CLIENT_ID: z.string().default('flash-sale-web'),
   OIDC_WEB_CLIENT_SECRET: z.string().default(''),
   OIDC_CLI_CLIENT_ID: z.string().default('flash-sale-cli'),

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 export const ROOT = path.resolve(BENCH_DIR, '..')
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+export { setTimeout as sleep } from 'node:timers/promises'
 
 const TICKS = 100 // USER_HZ on Linux
 /** CPU seconds (user+system) a process has used so far, or NaN. */

@@ -6,6 +6,7 @@ import path from 'node:path'
 import { ROOT, log, ok, warn, run, sleep, secs, mkdirp, lastLines, canConnect, httpStatus, renderTemplate } from './util.mjs'
 import { startProcess, stopProcess } from './proc.mjs'
 import { findBin } from './system.mjs'
+import { ensureGoTool, TOXIPROXY } from './go-tools.mjs'
 
 export const REALM = 'flash-sale'
 export const WEB_CLIENT_ID = 'flash-sale-web'
@@ -270,20 +271,26 @@ export async function createKafkaTopics(stack, topics = KAFKA_TOPICS) {
  * project, for the stack's single node and for the tests' 3-node cluster
  * (tests/ops/support/kafka-cluster.ts). `voters` ('1@host:port,…') makes it one node of a static
  * quorum with replication 3 and min.insync.replicas 2; without it, a standalone node with
- * replication 1.
+ * replication 1. `proxied` ([{ name, port, advertisedPort }]): more listeners, each advertised at the
+ * port of a proxy in front of it (the test stack's Toxiproxy slots, see Stack.kafkaProxySlots).
  */
-export function kafkaServerProperties({ nodeId = 1, port, controllerPort, dataDir, voters }) {
+export function kafkaServerProperties({ nodeId = 1, port, controllerPort, dataDir, voters, proxied = [] }) {
   const replicas = voters ? 3 : 1
   const minIsr = voters ? 2 : 1
+  // a client that bootstraps through a proxied listener is told the broker is at the proxy's port,
+  // so every later connection of that client goes through the proxy too
+  const listen = (l) => `${l.name}://127.0.0.1:${l.port}`
+  const advertise = (l) => `${l.name}://127.0.0.1:${l.advertisedPort}`
+  const extra = (f) => proxied.map((l) => `,${f(l)}`).join('')
   return `# Written by scripts/lib/services.mjs — combined KRaft node ${nodeId}${voters ? ` of a ${voters.split(',').length}-node quorum` : ' (standalone)'}
 process.roles=broker,controller
 node.id=${nodeId}
 ${voters ? `controller.quorum.voters=${voters}` : `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${extra(listen)}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${extra(advertise)}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT${extra((l) => `${l.name}:PLAINTEXT`)}
 log.dirs=${dataDir}
 num.partitions=6
 default.replication.factor=${replicas}
@@ -322,7 +329,7 @@ export async function startKafka(stack) {
     warn(`Kafka controller port changed (${meta.controllerPort} → ${cport}): starting Kafka with empty data`)
     fs.rmSync(data, { recursive: true, force: true })
   }
-  const props = kafkaServerProperties({ port, controllerPort: cport, dataDir: data })
+  const props = kafkaServerProperties({ port, controllerPort: cport, dataDir: data, proxied: stack.kafkaProxySlots })
   fs.writeFileSync(path.join(kdir, 'server.properties'), props)
   fs.writeFileSync(path.join(kdir, 'log4j2.properties'), KAFKA_LOG4J)
   fs.writeFileSync(path.join(kdir, 'tools-log4j2.properties'), TOOLS_LOG4J)
@@ -370,6 +377,67 @@ export async function startKafka(stack) {
       }
       return true
     },
+  })
+}
+
+/**
+ * Kafka's own view of a consumer group's members (ConsumerGroupCommand --describe --members
+ * --verbose, through the broker's direct listener): [{ consumerId, host, clientId, partitions,
+ * assignment: ['topic-0', …] }], empty when the group has no active member.
+ */
+export async function describeGroupMembers(stack, group) {
+  const { stdout } = await run(
+    stack.java.kafka.bin,
+    [
+      ...toolJava(stack),
+      'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
+      '--bootstrap-server', `127.0.0.1:${stack.ports.kafka}`,
+      '--command-config', path.join(stack.dir, 'kafka', 'tools.properties'),
+      '--describe', '--group', group, '--members', '--verbose',
+    ],
+    { timeoutMs: 30_000 },
+  )
+  // a table whose columns start where their headers do: GROUP, CONSUMER-ID, HOST, CLIENT-ID,
+  // #PARTITIONS, then ASSIGNMENT (older Kafka) or CURRENT-EPOCH, CURRENT-ASSIGNMENT, … (Kafka 4)
+  const lines = stdout.split('\n').filter((l) => l.trim())
+  const header = lines.find((l) => l.startsWith('GROUP') && l.includes('CONSUMER-ID'))
+  if (!header) return [] // "Consumer group '…' has no active members."
+  const columns = [...header.matchAll(/\S+/g)].map((m) => ({ name: m[0], start: m.index }))
+  return lines.slice(lines.indexOf(header) + 1).map((line) => {
+    const cell = (name) => {
+      const i = columns.findIndex((c) => c.name === name)
+      return i === -1 ? '' : line.slice(columns[i].start, columns[i + 1]?.start ?? line.length).trim()
+    }
+    return {
+      consumerId: cell('CONSUMER-ID'),
+      host: cell('HOST'),
+      clientId: cell('CLIENT-ID'),
+      partitions: Number(cell('#PARTITIONS')),
+      assignment: assignmentOf(cell('CURRENT-ASSIGNMENT') || cell('ASSIGNMENT')),
+    }
+  })
+}
+
+/** 'payment-requests:0,1,2' (Kafka 4) or 'payment-requests(0,1,2), other(3)' → ['payment-requests-0', …]; '-' → [] */
+function assignmentOf(text) {
+  return [...text.matchAll(/([\w.-]+?)[:(]([\d,]+)\)?/g)].flatMap(([, topic, parts]) => parts.split(',').filter(Boolean).map((p) => `${topic}-${p}`))
+}
+
+// ------------------------------------------------------------------ Toxiproxy
+
+/** Toxiproxy's server, its HTTP API on 127.0.0.1:port (built from the Go module proxy the first time). */
+export async function startToxiproxyProcess(stack, port) {
+  const bin = await ensureGoTool(TOXIPROXY)
+  return launch(stack, {
+    key: 'toxiproxy',
+    label: 'Toxiproxy',
+    port,
+    cmd: bin,
+    args: ['-host', '127.0.0.1', '-port', String(port)],
+    // its info lines name every connection it proxies
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    timeoutMs: 30_000,
+    ready: async () => (await httpStatus(`http://127.0.0.1:${port}/version`, 1000)) === 200,
   })
 }
 
@@ -552,19 +620,19 @@ function nginxRates(opts) {
   }))
 }
 
-/** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */
-export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = true, workers = 'auto', ...rateOpts }) {
+/**
+ * The three NGINX files (nginx.conf, locations.conf, headers.conf) rendered from nginx/*.template for
+ * NGINX's folder `prefix` (conf/ holds the files; logs/ and tmp/ must exist beside it). The local
+ * stacks and docker compose's copy (scripts/compose-nginx.mjs) are both made here.
+ */
+export function renderNginxFiles(prefix, { port, upstreams, host = '127.0.0.1', tlsCert, tlsKey, tlsPort, accessLog = `${prefix}/logs/access.log main buffer=64k flush=1s`, user = os.userInfo().username, workers = 'auto', ...rateOpts }) {
   if (!upstreams?.length) throw new Error('NGINX needs at least one upstream port')
-  for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
   const tls = Boolean(tlsCert && tlsKey)
   const vars = {
     PREFIX: prefix,
-    // Workers run as the user who starts the stack: started by root, NGINX would otherwise drop them to
-    // `nobody`, who cannot write request bodies into the stack's temp folders (a 0700 $TMPDIR folder
-    // under npm test) and answers such uploads 500. Ignored (with a notice) when not started by root.
-    NGINX_USER: os.userInfo().username,
+    NGINX_USER: user,
     WORKER_PROCESSES: workers,
-    ACCESS_LOG: accessLog ? `${prefix}/logs/access.log main buffer=64k flush=1s` : 'off',
+    ACCESS_LOG: accessLog || 'off',
     ...nginxRates(rateOpts),
     UPSTREAM_SERVERS: upstreams.map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`).join('\n'),
     // With TLS, plain HTTP only redirects (and answers NGINX's own health check).
@@ -587,12 +655,18 @@ export function renderNginx(prefix, { port, upstreams, host = '127.0.0.1', tlsCe
     }` : '',
   }
   const dir = path.join(ROOT, 'nginx')
-  for (const name of ['locations', 'headers']) {
-    fs.writeFileSync(path.join(prefix, 'conf', `${name}.conf`), renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars))
-  }
-  const conf = path.join(prefix, 'conf', 'nginx.conf')
-  fs.writeFileSync(conf, renderTemplate(fs.readFileSync(path.join(dir, 'nginx.conf.template'), 'utf8'), vars))
-  return conf
+  return Object.fromEntries(['nginx', 'locations', 'headers'].map((name) => [name, renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars)]))
+}
+
+/** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */
+export function renderNginx(prefix, { accessLog = true, ...opts }) {
+  for (const d of ['conf', 'logs', 'tmp/client_body', 'tmp/proxy', 'tmp/fastcgi', 'tmp/uwsgi', 'tmp/scgi']) mkdirp(path.join(prefix, d))
+  // Workers run as the user who starts the stack: started by root, NGINX would otherwise drop them to
+  // `nobody`, who cannot write request bodies into the stack's temp folders (a 0700 $TMPDIR folder
+  // under npm test) and answers such uploads 500. Ignored (with a notice) when not started by root.
+  const files = renderNginxFiles(prefix, { ...opts, ...(accessLog ? {} : { accessLog: 'off' }) })
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(prefix, 'conf', `${name}.conf`), text)
+  return path.join(prefix, 'conf', 'nginx.conf')
 }
 
 /**

@@ -27,6 +27,8 @@ import {
   syncWebClient,
   keycloakAdminToken,
   createKafkaTopics,
+  describeGroupMembers,
+  startToxiproxyProcess,
   REALM,
   WEB_CLIENT_ID,
   CLI_CLIENT_ID,
@@ -49,6 +51,13 @@ export const PORT_SPECS = {
 export function defaultPorts() {
   return Object.fromEntries(Object.entries(PORT_SPECS).map(([k, s]) => [k, Number(process.env[s.env] || s.def)]))
 }
+
+/**
+ * Kafka listeners a test stack keeps for Toxiproxy (tests/faults/network): each is advertised at the
+ * port of a proxy in front of it, so a client bootstrapped through that proxy stays behind it. Always
+ * there in test stacks (idle listeners cost nothing worth counting), so a test never restarts the broker.
+ */
+export const KAFKA_PROXY_SLOTS = 6
 
 /** Infrastructure services in start order; stopped in reverse. */
 export const SERVICES = ['mariadb', 'redis', 'kafka', 'keycloak']
@@ -123,6 +132,10 @@ export class Stack {
   }
   get keycloakDist() {
     return this.state.keycloakDist
+  }
+  /** [{ name, port, advertisedPort }]: the broker's listeners kept for proxies (test stacks). */
+  get kafkaProxySlots() {
+    return this.state.kafkaProxySlots ?? []
   }
   get publicUrl() {
     return this.state.env.PUBLIC_URL
@@ -282,6 +295,19 @@ export class Stack {
     this.untrack(key)
   }
 
+  // ---- fault tools (test stacks)
+  /** The stack's Toxiproxy (started on first use, shared by later callers): { url, port }. */
+  async startToxiproxy() {
+    const port = this.ports.toxiproxy
+    if (!port) throw new Error(`the ${this.name} stack has no Toxiproxy port (test stacks have one)`)
+    if (!this.processes().toxiproxy) await startToxiproxyProcess(this, port)
+    return { url: `http://127.0.0.1:${port}`, port }
+  }
+  /** Kafka's own view of a consumer group's members (ConsumerGroupCommand); [] when it has none. */
+  groupMembers(group) {
+    return describeGroupMembers(this, group)
+  }
+
   // ---- Keycloak helpers
   /** Adds redirect URIs to the web client (e.g. a web instance reached without NGINX). */
   async addRedirectUris(uris) {
@@ -362,9 +388,10 @@ export const startNginx = (opts = {}, dir) => openStack(dir).startNginx(opts)
  * @param {string[]} [o.services] subset of ['mariadb','redis','kafka','keycloak'] (default all)
  * @param {string[]} [o.extraRedirectUris] more redirect URIs for flash-sale-web
  * @param {boolean|object} [o.withNginx] also start NGINX (options of stack.startNginx)
+ * @param {boolean} [o.faultTools] a Toxiproxy port and Kafka's proxied listeners (default: test stacks)
  * @returns {Promise<Stack>} stack.env, stack.stop(), …
  */
-export async function startStack({ name = 'dev', dir, ports = {}, services = SERVICES, extraRedirectUris = [], withNginx = false } = {}) {
+export async function startStack({ name = 'dev', dir, ports = {}, services = SERVICES, extraRedirectUris = [], withNginx = false, faultTools = name === 'test' } = {}) {
   if (!dir) throw new Error('startStack: dir is required')
   dir = path.resolve(dir)
   mkdirp(path.join(dir, 'logs'))
@@ -398,6 +425,14 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
     } else resolved[key] = await freePort()
   }
 
+  const kafkaProxySlots = []
+  if (faultTools) {
+    resolved.toxiproxy = await freePort()
+    if (!external.kafka) {
+      for (let i = 1; i <= KAFKA_PROXY_SLOTS; i++) kafkaProxySlots.push({ name: `PROXIED${i}`, port: await freePort(), advertisedPort: await freePort() })
+    }
+  }
+
   const java = !external.kafka || !external.keycloak ? await ensureJava() : null
   const [kafkaLibs, keycloakDist] = await Promise.all([external.kafka ? null : ensureKafka(), external.keycloak ? null : ensureKeycloak()])
   const secrets = loadSecrets(dir)
@@ -419,7 +454,7 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
     SESSION_PASSWORD: secrets.sessionPassword,
     NUXT_SESSION_PASSWORD: secrets.sessionPassword,
   }
-  const state = { name, dir, owner: process.pid, ports: resolved, external, java, kafkaLibs, keycloakDist, secrets, env, extraRedirectUris }
+  const state = { name, dir, owner: process.pid, ports: resolved, external, java, kafkaLibs, keycloakDist, secrets, env, extraRedirectUris, kafkaProxySlots }
   writeAtomic(path.join(dir, 'stack.json'), JSON.stringify(state, null, 2))
   const stack = new Stack(state, { owned: true })
   activeStacks.add(stack)

@@ -29,7 +29,7 @@ export function warn(msg) {
   process.stderr.write(`${c.yellow('!')} ${msg}\n`)
 }
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+export { setTimeout as sleep } from 'node:timers/promises'
 export const secs = (t0) => `${((Date.now() - t0) / 1000).toFixed(1)}s`
 
 /** Run a command to completion; rejects with its output on a non-zero exit. */

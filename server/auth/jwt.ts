@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache'
 import { config } from '../config'
 import { DomainError } from '../domain/errors'
 import { log } from '../observability/log'
+import { internalUrl } from './issuer'
 import type { Identity } from './types'
 
 /**
@@ -54,7 +55,7 @@ interface Claims {
 }
 
 async function fetchJson(url: string): Promise<Json> {
-  const res = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(5_000) })
+  const res = await fetch(internalUrl(url), { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(5_000) })
   if (!res.ok) throw new Error(`${url} answered ${res.status}`)
   return await res.json() as Json
 }

@@ -1,5 +1,6 @@
 import * as client from 'openid-client'
 import { config } from '../config'
+import { internalUrl } from './issuer'
 
 /**
  * The browser sign-in's OpenID Connect client (openid-client 6): authorization code flow with PKCE,
@@ -17,8 +18,14 @@ export function oidcClient(): Promise<client.Configuration> {
       cfg.OIDC_WEB_CLIENT_ID,
       undefined,
       client.ClientSecretBasic(cfg.OIDC_WEB_CLIENT_SECRET),
-      // Local stacks run Keycloak over plain http on loopback.
-      issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests], timeout: 10 } : { timeout: 10 },
+      {
+        // Local stacks run Keycloak over plain http on loopback.
+        ...(issuer.protocol === 'http:' ? { execute: [client.allowInsecureRequests] } : {}),
+        timeout: 10,
+        // discovery and every later request (token, …) of this configuration; the cast: the body
+        // types of oauth4webapi and of the DOM's fetch differ only in a Uint8Array generic
+        [client.customFetch]: (url, options) => fetch(internalUrl(url), options as RequestInit),
+      },
     )
     // A failed discovery (Keycloak not up yet) is retried on the next sign-in.
     configuration.catch(() => { configuration = undefined })

@@ -37,9 +37,9 @@ export function dispatchInvalidation(message: Invalidation): void {
 }
 
 /** Applies the message in this process at once, then tells every other instance. */
-export async function publishInvalidation(message: Invalidation): Promise<void> {
+export async function publishInvalidation(message: Invalidation, client: RedisClient = redis()): Promise<void> {
   dispatchInvalidation(message)
-  await redis().publish(channels.cacheInvalidate, JSON.stringify(message))
+  await client.publish(channels.cacheInvalidate, JSON.stringify(message))
 }
 
 function parse(raw: string): Invalidation | undefined {

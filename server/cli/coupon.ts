@@ -7,8 +7,8 @@ import { LoadBarrier } from '../domain/stock/barrier'
 import { checkCoupon, repairCoupon } from '../domain/stock/repair'
 import { groupPositions } from '../observability/kafka-lag'
 import { table, UsageError, type Output } from './output'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export function couponIdArg(value: string | undefined, usage: string): number {
   const id = Number(value)

@@ -2,8 +2,8 @@ import { kafka, PAYMENT_GROUP } from '../kafka/client'
 import type { RedisClient } from '../redis/client'
 import { DRAIN_POLL_MS, drainedWorkers, requestDrain, resumeWorkers } from '../domain/payments/drain'
 import type { Output } from './output'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function groupMembers(): Promise<number> {
   const admin = kafka().admin()

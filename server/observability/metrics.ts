@@ -3,7 +3,7 @@ import { cacheStats, type CacheStat } from '../cache/metrics'
 
 /**
  * Prometheus metrics of this process (web or worker), served at /metrics. Names start with `flash_`;
- * The README ("Operating") says which ones to alert on.
+ * docs/operating.md ("Metrics", "Alerts") says which ones to alert on.
  */
 export const registry = new Registry()
 collectDefaultMetrics({ register: registry })

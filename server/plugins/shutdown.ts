@@ -6,8 +6,8 @@ import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { closeRedis } from '../redis/client'
 import { sockets } from '../realtime'
+import { setTimeout as sleep } from 'node:timers/promises'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Resolves with `promise`, or after `ms` with nothing (shutdown must not hang on one dependency). */
 function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server'
 import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc'
-import { getDefaultErrorShape, getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
+import { getStatusCodeFromKey } from '@trpc/server/unstable-core-do-not-import'
 import type { H3Event } from 'h3'
 import { setResponseHeader, setResponseStatus } from 'h3'
 import { ZodError, z } from 'zod'
@@ -49,15 +49,6 @@ export function toTRPCError(error: DomainError): TRPCError {
   return trpcError
 }
 
-/**
- * The error shape of a call: what tRPC's getErrorShape gives with this router's formatter (isDev off),
- * without its generic path (which copies its options object for every call) — the fast lane answers
- * a sold-out storm with it.
- */
-export function errorShape(error: TRPCError, path: string) {
-  return formatError(getDefaultErrorShape({ error, path, isDev: false }), error)
-}
-
 export function reasonOf(error: TRPCError): Reason | undefined {
   if (error.cause instanceof DomainError) return error.cause.reason
   return CODE_REASONS[error.code]
@@ -98,7 +89,7 @@ export interface RefusalBody {
 /**
  * A refusal made outside a procedure (the CSRF middleware, uploads, the /ws upgrade, sign-in pages)
  * in tRPC's error shape, so every client reads one body whoever refused; NGINX's own refusals are the
- * same bodies written out (tests/security/refusals.test.ts compares them). `code` overrides the
+ * same bodies written out (tests/security/edge.test.ts, "one refusal body", compares them). `code` overrides the
  * reason's code where HTTP needs a more precise status (415 for a wrong Content-Type).
  */
 export function refusalBody(reason: Reason, message: string, code: TRPC_ERROR_CODE_KEY = REASON_CODES[reason]): RefusalBody {

@@ -1,11 +1,9 @@
 import type { H3Event } from 'h3'
 import { readRawBody, setResponseHeader, setResponseStatus } from 'h3'
 import { TRPCError } from '@trpc/server'
-import { getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
-import { log } from '../observability/log'
-import { observeProcedure } from '../observability/metrics'
+import { getDefaultErrorShape, getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
 import { createContext } from './context'
-import { errorShape, reasonOf, refuse, retryAfterOf, type RefusalBody } from './errors'
+import { refuse, retryAfterOf, type RefusalBody } from './errors'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
 
@@ -24,6 +22,7 @@ export const MAX_BATCH_SIZE = 10
 export const PROCEDURE_PATH = /^\/api\/trpc\/([A-Za-z0-9_.,]+)(?:\?|$)/
 const PREFIX = '/api/trpc/'
 const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
+const formatError = appRouter._def._config.errorFormatter
 
 interface Call {
   path: string
@@ -55,7 +54,6 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
   const call: Call = { path, type: method === 'GET' ? 'query' : 'mutation', isBatch: params.get('batch') === '1', event }
   let input: unknown
   let ctx: Context | undefined
-  const started = performance.now()
   try {
     if (!procedure) throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${path}"` })
     if (procedure._def.type !== call.type) {
@@ -65,11 +63,10 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
     ctx = await createContext(event)
     const data = await procedure({ ctx, getRawInput: async () => input, path, type: call.type, signal: undefined, batchIndex: 0 })
     setResponseHeader(event, 'content-type', 'application/json')
-    observe(path, 'OK', started)
     const result = { result: { data } }
     return JSON.stringify(call.isBatch ? [result] : result)
   } catch (cause) {
-    return respondWithError(call, getTRPCErrorFromUnknown(cause), ctx, started)
+    return respondWithError(call, getTRPCErrorFromUnknown(cause), input, ctx)
   }
 }
 
@@ -96,20 +93,17 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
   return (parsed as Record<string, unknown>)['0']
 }
 
-function respondWithError(call: Call, error: TRPCError, ctx: Context | undefined, started: number): string {
-  if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path: call.path, requestId: ctx?.requestId, error: error.cause ?? error })
-  const shape = errorShape(error, call.path)
+/**
+ * The error answer, shaped by the router's own formatter (as the standard handler does, without its
+ * generic path, which copies its options object for every call: a sold-out storm is answered here).
+ */
+function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Context | undefined): string {
+  const shape = formatError({ error, type: call.type, path: call.path, input, ctx, shape: getDefaultErrorShape({ error, path: call.path, isDev: false }) })
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')
   if (retryAfter) setResponseHeader(call.event, 'retry-after', retryAfter)
-  observe(call.path, error.code, started, reasonOf(error))
   return JSON.stringify(call.isBatch ? [{ error: shape }] : { error: shape })
-}
-
-function observe(path: string, code: string, started: number, reason?: string) {
-  // The label set is closed: a made-up path must not become a new series.
-  observeProcedure(procedures[path] ? path : 'unknown', code, (performance.now() - started) / 1000, reason)
 }
 
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i

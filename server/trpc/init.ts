@@ -5,6 +5,7 @@ import { ensureUser } from '../domain/users/service'
 import { DomainError } from '../domain/errors'
 import { isTransient } from '../domain/payments/events'
 import { formatError, toTRPCError } from './errors'
+import { recordCall, recordRefusal } from './observe'
 
 export interface Context {
   /** Null for anonymous requests; invalid credentials never get this far (they are UNAUTHORIZED). */
@@ -13,7 +14,15 @@ export interface Context {
 }
 
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
-const t = initTRPC.context<Context>().create({ isDev: false, errorFormatter: ({ shape, error }) => formatError(shape, error) })
+// Both handlers call the formatter once for every error they answer: it records the calls refused
+// before their procedure ran (observe.ts).
+const t = initTRPC.context<Context>().create({
+  isDev: false,
+  errorFormatter: ({ shape, error, path, ctx }) => {
+    recordRefusal(path, error, ctx?.requestId)
+    return formatError(shape, error)
+  },
+})
 
 /**
  * What a call whose dependency failed or stalled answers: a mutation OUTCOME_UNKNOWN, since its work
@@ -25,15 +34,22 @@ function outage(type: string): DomainError {
 const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
 
 /**
- * Domain refusals become tRPC errors with their reason, wherever a procedure throws them, and an
- * outage (a dependency that refused or timed out) becomes a refusal instead of a 500.
+ * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
+ * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
+ * the call's latency, outcome and any internal error are recorded.
  */
-const mapDomainErrors = t.middleware(async ({ type, next }) => {
+const root = t.middleware(async ({ path, type, ctx, next }) => {
+  const started = performance.now()
   const result = await next()
-  if (!result.ok && result.error.cause instanceof DomainError) {
-    throw toTRPCError(result.error.cause)
+  if (result.ok) {
+    recordCall(path, started, undefined, ctx.requestId)
+    return result
   }
-  if (!result.ok && isTransient(result.error.cause)) throw toTRPCError(outage(type))
+  const cause = result.error.cause
+  const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
+  const error = refusal ? toTRPCError(refusal) : result.error
+  recordCall(path, started, error, ctx.requestId)
+  if (error !== result.error) throw error
   return result
 })
 
@@ -53,7 +69,7 @@ const withinDeadline = t.middleware(async ({ type, next }) => {
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(mapDomainErrors).use(withinDeadline)
+export const publicProcedure = t.procedure.use(root).use(withinDeadline)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer } from 'kafkajs'
 import { config } from '../config'
 import { fencedBy, kafka, PAYMENT_GROUP, topics } from '../kafka/client'
@@ -5,8 +6,6 @@ import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { ConsumerProgress } from './progress'
 import type { Settlement } from './settlement'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
  * The payment worker's member of the payment-workers group: takes chunks of SETTLE_BATCH_SIZE events

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { KafkaMessage, Producer } from 'kafkajs'
 import { db } from '../db'
 import { fencedBy, topics, type PaymentRequest } from '../kafka/client'
@@ -8,8 +9,6 @@ import { isTransient, parsePaymentRequest } from '../domain/payments/events'
 import { recordFailure, settleBatch } from '../domain/payments/settle'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 type Heartbeat = () => Promise<void>
 

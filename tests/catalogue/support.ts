@@ -60,4 +60,4 @@ export async function startPageQueryLog(db: DB) {
   }
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+export { setTimeout as sleep } from 'node:timers/promises'

@@ -4,6 +4,7 @@
  * shoppers purchasing one coupon over HTTP while a fault is injected, and the checks that follow it.
  * Everything on loopback, every loop bounded.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
 import { redis } from '../../server/redis/client'
@@ -15,7 +16,7 @@ import { couponState, eventually } from '../support/data'
 /** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
 export { isAlive } from '../../scripts/lib/proc.mjs'
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+export { sleep }
 
 export interface StackProc {
   pid: number
@@ -44,6 +45,13 @@ export interface StackApi {
   startService(name: Service): Promise<{ pid: number }>
   processes(): Record<string, { pid: number, log: string }>
   startNginx(o: { name: string, port: number, upstreams: number[] }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
+  ports: Record<string, number>
+  /** the broker's listeners kept for proxies, each advertised at its proxy's port (tests/faults/network) */
+  kafkaProxySlots: { name: string, port: number, advertisedPort: number }[]
+  /** the stack's Toxiproxy, started on first use */
+  startToxiproxy(): Promise<{ url: string, port: number }>
+  /** Kafka's own view of a consumer group's members (ConsumerGroupCommand) */
+  groupMembers(group: string): Promise<{ consumerId: string, host: string, clientId: string, partitions: number, assignment: string[] }[]>
 }
 
 export function testStack(): StackApi {

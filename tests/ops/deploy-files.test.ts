@@ -114,8 +114,9 @@ describe('docker-compose.yml', () => {
   })
 
   it('puts NGINX in front with a config file that exists, and declares every named volume it uses', () => {
-    const conf = (services.nginx.volumes as string[]).find((v) => v.endsWith('/etc/nginx/nginx.conf:ro'))!.split(':')[0]!
-    expect(read(conf.replace(/^\.\//, ''))).toMatch(/server web:3000/)
+    const [dir, mountedAt] = (services.nginx.volumes as string[]).find((v) => v.includes('/deploy/compose/nginx:'))!.split(':')
+    expect(read(`${dir!.replace(/^\.\//, '')}/nginx.conf`)).toMatch(/server web:3000/)
+    expect(services.nginx.command.join(' ')).toContain(`nginx -c ${mountedAt}/nginx.conf`)
     for (const service of Object.values(services)) {
       for (const v of (service.volumes ?? []) as string[]) {
         const source = v.split(':')[0]!

@@ -38,9 +38,9 @@ import { DomainError } from '../../server/domain/errors'
 import { couponState, createCouponOnSale, createUsers, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { startKafkaCluster, type KafkaCluster } from './support/kafka-cluster'
+import { setTimeout as sleep } from 'node:timers/promises'
 /* eslint-enable import/first */
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const listening = (port: number) => new Promise<boolean>((resolve) => {
   const s = createConnection({ host: '127.0.0.1', port })
   s.once('connect', () => { s.destroy(); resolve(true) })

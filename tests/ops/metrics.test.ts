@@ -91,9 +91,7 @@ describe('/metrics during a purchase burst', () => {
     expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'CONFLICT' })).toBe(1)
     expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'SERVICE_UNAVAILABLE' })).toBe(2)
     expect(sample(after, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(4)
-    // Counted as CONFLICT until the tRPC handler passes data.reason along (then ALREADY_PURCHASED).
-    const conflicts = ['ALREADY_PURCHASED', 'CONFLICT'].map((outcome) => sample(after, 'flash_purchase_attempts_total', { outcome }))
-    expect(conflicts.reduce((a, b) => a + b, 0)).toBe(1)
+    expect(sample(after, 'flash_purchase_attempts_total', { outcome: 'ALREADY_PURCHASED' })).toBe(1)
     expect(sample(after, 'flash_pubsub_deliveries_total')).toBeGreaterThanOrEqual(1)
 
     const settledLine = worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'order settled' && l.requestId === traceId)
@@ -101,5 +99,47 @@ describe('/metrics during a purchase burst', () => {
 
     socket.close()
     expect(await eventually(async () => sample(await scrape(web.url), 'flash_ws_connections') === 0, 10_000)).toBe(true)
+  })
+})
+
+describe('/metrics of calls the fast lane does not serve', () => {
+  it('records a batch of several calls, and every call of a web with TRPC_FAST_LANE=off, as the fast lane does', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    const count = (text: string, procedure: string, code: string) => sample(text, 'flash_trpc_request_seconds_count', { procedure, code })
+
+    // tRPC's standard handler serves a batch of several calls, on the fast-lane web too
+    const before = await scrape(web.url)
+    const input = encodeURIComponent(JSON.stringify({ 0: { id: couponId }, 1: { id: 2_000_000_000 }, 2: {} }))
+    const batch = await fetch(`${web.url}/api/trpc/coupon.get,coupon.get,system.ping?batch=1&input=${input}`)
+    expect(batch.status).toBe(207) // the second call is NOT_FOUND
+    const batched = await scrape(web.url)
+    expect(count(batched, 'coupon.get', 'OK') - count(before, 'coupon.get', 'OK')).toBe(1)
+    expect(count(batched, 'coupon.get', 'NOT_FOUND') - count(before, 'coupon.get', 'NOT_FOUND')).toBe(1)
+    expect(count(batched, 'system.ping', 'OK') - count(before, 'system.ping', 'OK')).toBe(1)
+
+    const laneOff = await startWeb({ TRPC_FAST_LANE: 'off' })
+    try {
+      const token = await accessToken(await createUser())
+      expect((await callProcedure(laneOff.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
+      const bought = await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+      expect(bought.data).toMatchObject({ status: 'PENDING' })
+      expect((await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })).status).toBe(409)
+      expect((await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, mutation: true })).status).toBe(401)
+      expect((await fetch(`${laneOff.url}/api/trpc/made.up${randomUUID().replaceAll('-', '')}`)).status).toBe(404)
+
+      const off = await scrape(laneOff.url)
+      expect(count(off, 'coupon.get', 'OK')).toBe(1)
+      expect(count(off, 'order.purchase', 'OK')).toBe(1)
+      expect(count(off, 'order.purchase', 'CONFLICT')).toBe(1)
+      expect(count(off, 'order.purchase', 'UNAUTHORIZED')).toBe(1)
+      expect(count(off, 'unknown', 'NOT_FOUND')).toBe(1)
+      expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(1)
+      expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'ALREADY_PURCHASED' })).toBe(1)
+      expect(sample(off, 'flash_trpc_request_seconds_sum', { procedure: 'order.purchase', code: 'OK' })).toBeGreaterThan(0)
+      // refusals are answers, not internal errors: nothing was logged as one
+      expect(laneOff.output()).not.toContain('procedure failed')
+    } finally {
+      await laneOff.stop()
+    }
   })
 })

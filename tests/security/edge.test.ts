@@ -158,7 +158,7 @@ describe('one refusal body', () => {
 
   it('writes out exactly the app\'s refusal bodies in NGINX (npm start\'s templates and compose\'s copy)', () => {
     const template = bodiesIn(readFileSync('nginx/locations.conf.template', 'utf8'))
-    const compose = bodiesIn(readFileSync('deploy/compose/nginx.conf', 'utf8'))
+    const compose = bodiesIn(readFileSync('deploy/compose/nginx/locations.conf', 'utf8'))
     expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503])
     expect(compose).toEqual(template)
     for (const { status, body } of template) {
@@ -182,7 +182,7 @@ describe('one refusal body', () => {
       applied: [...text.matchAll(/limit_req zone=(\w+)/g)].map((m) => m[1]).sort(),
     })
     const rendered = readFileSync(join(nginx.prefix, 'conf', 'nginx.conf'), 'utf8') + readFileSync(join(nginx.prefix, 'conf', 'locations.conf'), 'utf8')
-    const compose = readFileSync('deploy/compose/nginx.conf', 'utf8')
+    const compose = readFileSync('deploy/compose/nginx/nginx.conf', 'utf8') + readFileSync('deploy/compose/nginx/locations.conf', 'utf8')
     expect(rules(compose)).toEqual(rules(rendered))
   })
 })

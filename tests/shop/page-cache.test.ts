@@ -8,7 +8,7 @@ import { signInWithoutBrowser, startAuthWeb, type AuthWeb } from '../auth/suppor
 import { buyAndSettle } from './support'
 
 /*
- * Page caching (README, "Page caching"): the catalogue and coupon pages are rendered once for everyone
+ * Page caching (docs/architecture.md, "Page caching"): the catalogue and coupon pages are rendered once for everyone
  * into a cache shared by every instance; what differs per user comes from user.viewer. Two instances,
  * two signed-in shoppers (real session cookies), and the checks that nobody's data leaks through a cache.
  */

@@ -4,9 +4,9 @@ import { createContext } from '../../trpc/context'
 import { retryAfterOf } from '../../trpc/errors'
 import { handleSingleCall, MAX_BATCH_SIZE, refuseMalformedCall } from '../../trpc/http'
 import { appRouter } from '../../trpc/routers/_app'
-import { log } from '../../observability/log'
 
-// Batches of several calls and subscriptions go through trpc-nuxt's stock handler.
+// Batches of several calls and subscriptions go through trpc-nuxt's stock handler. Latency, outcomes
+// and internal errors are recorded by the procedures' root middleware, for either handler (observe.ts).
 const stockHandler = createTRPCNuxtHandler({
   endpoint: '/api/trpc',
   router: appRouter,
@@ -15,9 +15,6 @@ const stockHandler = createTRPCNuxtHandler({
   responseMeta({ errors }) {
     const retryAfter = errors.map(retryAfterOf).find((s) => s !== undefined)
     return retryAfter ? { headers: new Headers({ 'retry-after': String(retryAfter) }) } : {}
-  },
-  onError({ error, path }) {
-    if (error.code === 'INTERNAL_SERVER_ERROR') log.error('procedure failed', { path, error: error.cause ?? error })
   },
 })
 

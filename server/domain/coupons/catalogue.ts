@@ -7,7 +7,7 @@ import { cacheStats } from '../../cache/metrics'
 import { readList, writeList } from '../../cache/page-list'
 import { unlinkMatching } from '../../cache/scan'
 import { createSingleFlight } from '../../cache/single-flight'
-import { redis } from '../../redis/client'
+import { redis, type RedisClient } from '../../redis/client'
 import { keys } from '../../redis/keys'
 import { DomainError } from '../errors'
 import { selectCoupon, selectCouponPage, toCoupon } from './repository'
@@ -20,6 +20,33 @@ import { log } from '../../observability/log'
  * load (single-flight). Invalidation bumps a generation number in Redis: a rebuild that read MySQL
  * before an admin edit notices it and drops what it wrote, so an edit is never hidden for a whole TTL.
  */
+
+/**
+ * Where the catalogue reads and writes. A process always uses its Redis, MySQL and the Redlock mutex;
+ * unit tests of the cache logic hand it an in-memory Redis and table instead (useCatalogueSources).
+ */
+export interface CatalogueSources {
+  redis: () => RedisClient
+  selectCoupon: (id: number) => Promise<Coupon | null>
+  selectPage: (page: number, pageSize: number) => Promise<{ items: Coupon[], total: number }>
+  withLock: typeof withLock
+}
+
+const processSources: CatalogueSources = {
+  redis,
+  selectCoupon: async (id) => {
+    const row = await selectCoupon(db(), id)
+    return row ? toCoupon(row) : null
+  },
+  selectPage: (page, pageSize) => selectCouponPage(db(), page, pageSize),
+  withLock,
+}
+let sources = processSources
+
+/** Replaces some sources (all of them back with no argument); L1 stays as it is (forgetCoupons). */
+export function useCatalogueSources(replacement: Partial<CatalogueSources> = {}): void {
+  sources = { ...processSources, ...replacement }
+}
 
 /** L2 (and L1) marker of an unknown coupon id. A coupon's JSON always starts with `{`. */
 const MISSING = 'missing'
@@ -73,12 +100,12 @@ onInvalidate((message) => {
 const jittered = (ttlMs: number) => ttlMs + Math.floor(Math.random() * ttlMs * 0.1)
 
 async function generation(): Promise<string> {
-  return (await redis().get(keys.catalogueGeneration)) ?? '0'
+  return (await sources.redis().get(keys.catalogueGeneration)) ?? '0'
 }
 
 /** Drops what a rebuild just wrote if an invalidation ran since it captured `seen`. */
 async function dropIfInvalidatedSince(key: string, seen: string): Promise<void> {
-  if ((await generation()) !== seen) await redis().unlink(key)
+  if ((await generation()) !== seen) await sources.redis().unlink(key)
 }
 
 function warn(msg: string, error: unknown, extra: Record<string, unknown> = {}) {
@@ -107,8 +134,7 @@ export async function findCoupon(id: number): Promise<Coupon | null> {
 
 async function selectCouponFromDb(id: number): Promise<Coupon | null> {
   cacheStats.dbLoad++
-  const row = await selectCoupon(db(), id)
-  return row ? toCoupon(row) : null
+  return await sources.selectCoupon(id)
 }
 
 // A coupon read is one primary-key lookup, so a miss needs no mutex: single-flight bounds it to one
@@ -124,7 +150,7 @@ async function loadCoupon(id: number): Promise<Coupon | null> {
 
   let redisUp = true
   try {
-    const raw = await redis().get(key)
+    const raw = await sources.redis().get(key)
     if (raw !== null) {
       cacheStats.l2Hit++
       return remember(raw === MISSING ? null : JSON.parse(raw) as Coupon, raw.length)
@@ -140,7 +166,7 @@ async function loadCoupon(id: number): Promise<Coupon | null> {
   const value = coupon ? JSON.stringify(coupon) : MISSING
   if (seen !== null) {
     try {
-      await redis().set(key, value, 'PX', coupon ? jittered(s.l2TtlMs) : s.missingTtlMs)
+      await sources.redis().set(key, value, 'PX', coupon ? jittered(s.l2TtlMs) : s.missingTtlMs)
       await dropIfInvalidatedSince(key, seen)
     } catch (error) {
       warn('coupon L2 write failed', error, { couponId: id })
@@ -153,7 +179,7 @@ async function loadCoupon(id: number): Promise<Coupon | null> {
 export async function getCoupon(id: number): Promise<Coupon> {
   const coupon = await findCoupon(id)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
-  const live = await redis().get(keys.stock(id))
+  const live = await sources.redis().get(keys.stock(id))
   return live === null ? coupon : { ...coupon, stock: Math.max(0, Number(live)) }
 }
 
@@ -182,12 +208,12 @@ export async function listCoupons(page: number, pageSize: number): Promise<Coupo
 
 async function selectPageFromDb(page: number, pageSize: number): Promise<CouponPage> {
   cacheStats.dbLoad++
-  const { items, total } = await selectCouponPage(db(), page, pageSize)
+  const { items, total } = await sources.selectPage(page, pageSize)
   return { items, page, pageSize, total }
 }
 
 async function readPage(page: number, pageSize: number): Promise<LoadedPage | null> {
-  const cached = await readList<Coupon>(redis(), keys.pageCache(page, pageSize))
+  const cached = await readList<Coupon>(sources.redis(), keys.pageCache(page, pageSize))
   return cached && { page: { items: cached.items, page, pageSize, total: cached.total }, bytes: cached.bytes }
 }
 
@@ -214,7 +240,7 @@ async function loadPage(page: number, pageSize: number): Promise<CouponPage> {
   }
   cacheStats.l2Miss++
 
-  const outcome = await withLock(keys.pageRebuildLock(page, pageSize), s.leaseMs, () => rebuildPage(page, pageSize))
+  const outcome = await sources.withLock(keys.pageRebuildLock(page, pageSize), s.leaseMs, () => rebuildPage(page, pageSize))
   if (outcome.status === 'acquired') return remember(outcome.value)
   if (outcome.status === 'unavailable') {
     warn('page lock unavailable; reading MySQL', outcome.error, { page, pageSize })
@@ -250,8 +276,9 @@ async function rebuildPage(page: number, pageSize: number): Promise<LoadedPage> 
   try {
     const ttlMs = jittered(settings().l2TtlMs)
     // Indexed before it is written, so an invalidation running meanwhile always finds it.
-    await Promise.all([redis().sadd(keys.pageCacheIndex, key), redis().pexpire(keys.pageCacheIndex, 2 * ttlMs)])
-    bytes = await writeList(redis(), key, fresh.items, fresh.total, ttlMs)
+    const client = sources.redis()
+    await Promise.all([client.sadd(keys.pageCacheIndex, key), client.pexpire(keys.pageCacheIndex, 2 * ttlMs)])
+    bytes = await writeList(client, key, fresh.items, fresh.total, ttlMs)
     await dropIfInvalidatedSince(key, seen)
   } catch (error) {
     warn('page L2 write failed', error, { page, pageSize })
@@ -267,7 +294,7 @@ async function rebuildPage(page: number, pageSize: number): Promise<LoadedPage> 
  * L2 entry (or all of them), then every instance's L1 through `cache:invalidate`.
  */
 export async function invalidateCoupon(couponId?: number): Promise<void> {
-  const client = redis()
+  const client = sources.redis()
   await client.incr(keys.catalogueGeneration)
   const pages = await client.smembers(keys.pageCacheIndex)
   await Promise.all([
@@ -275,7 +302,7 @@ export async function invalidateCoupon(couponId?: number): Promise<void> {
     couponId === undefined ? unlinkMatching(client, keys.couponCachePattern) : client.unlink(keys.couponCache(couponId)),
   ])
   if (pages.length) await client.srem(keys.pageCacheIndex, ...pages)
-  await publishInvalidation({ couponId: couponId ?? null, reason: 'coupon-changed' })
+  await publishInvalidation({ couponId: couponId ?? null, reason: 'coupon-changed' }, client)
 }
 
 /** Forgets this process's cached copies (all of them, or one coupon's and every page). */

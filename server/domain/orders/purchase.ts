@@ -57,7 +57,7 @@ function checkWindowHint(saleStartsAt: string | null, saleEndsAt: string | null,
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null)
 
 /**
- * Reserves one coupon for a user and hands the payment to the workers (README, "How it works").
+ * Reserves one coupon for a user and hands the payment to the workers (docs/architecture.md, "The purchase flow").
  * Cheap refusals come first; the reservation itself is one Lua script; the answer is PENDING once
  * Kafka has acknowledged the payment event. No MySQL on this path unless the outcome is ambiguous.
  */

@@ -30,7 +30,7 @@ export interface ReconcilerDeps {
 interface Stale { orderId: string, couponId: number, entry: Reservation }
 
 /**
- * The reconciler (README, "How it works"): every pass, per coupon, with ages on Redis' clock,
+ * The reconciler (docs/architecture.md, "Failure handling and repair"): every pass, per coupon, with ages on Redis' clock,
  * re-publishes reservations nobody settled, finishes the follow-up of settled ones, loads coupons
  * Redis lost (behind the Kafka barrier) and repairs coupons whose Redis state drifted from MySQL.
  */

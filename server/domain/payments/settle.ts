@@ -2,14 +2,14 @@ import { sql } from 'kysely'
 import type { DB } from '../../db'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
-import { claimScript } from '../../redis/scripts'
+import { claimScript, type Reservation } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
 import { newRedemptionCode } from '../redemption/code'
 import { settledFromRow, type SettledOrder } from './followup'
 import { log } from '../../observability/log'
 
-interface Decision extends SettledOrder {
+export interface Decision extends SettledOrder {
   price: number
   serverId: string
   createdAt: Date
@@ -46,13 +46,11 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
     const entries = await claimScript(client, couponId, group.map((e) => e.orderId))
     group.forEach((e, i) => {
       const entry = entries[i]!
-      if (entry === 'MISSING') decisions.push(decide(e, 'FAILED', 'CANCELLED'))
-      else if (entry === 'CORRUPT' || entry.userId !== e.userId) decisions.push(decide(e, 'FAILED', 'PAYMENT_ERROR'))
+      const outcome = afterClaim(e, entry)
+      if ('decision' in outcome) decisions.push(outcome.decision)
       else {
-        // The reservation records the price the shopper was offered; an event naming another price
-        // (corrupt, or forged) is settled at the reservation's price, never at the event's.
-        if (entry.price !== e.price) log.warn('event price differs from its reservation; charging the reservation', { orderId: e.orderId, event: e.price, reservation: entry.price })
-        claimed.push({ ...e, price: entry.price })
+        if (outcome.claimed.price !== e.price) log.warn('event price differs from its reservation; charging the reservation', { orderId: e.orderId, event: e.price, reservation: outcome.claimed.price })
+        claimed.push(outcome.claimed)
       }
     })
   }
@@ -95,28 +93,11 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       const coupons = await trx.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute()
       const owned = await trx.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
 
-      const credit = new Map(users.map((u) => [Number(u.id), Number(u.credit)]))
-      const stock = new Map(coupons.map((c) => [Number(c.id), Number(c.stock)]))
-      const holds = new Set(owned.map((o) => `${o.user_id}:${o.coupon_id}`))
-      for (const e of claimed) {
-        const balance = credit.get(e.userId)
-        const left = stock.get(e.couponId)
-        let reason: FailureReason | undefined
-        // Ownership and stock before credit: those two only fail when Redis forgot something, and
-        // their follow-ups (unit kept taken) must win over a release (which would create a unit).
-        if (balance === undefined || left === undefined) reason = 'PAYMENT_ERROR'
-        else if (holds.has(`${e.userId}:${e.couponId}`)) reason = 'ALREADY_PURCHASED'
-        else if (left <= 0) reason = 'SOLD_OUT'
-        else if (balance < e.price) reason = 'INSUFFICIENT_CREDIT'
-        if (reason) {
-          decisions.push(decide(e, 'FAILED', reason))
-          continue
-        }
-        credit.set(e.userId, balance! - e.price)
-        stock.set(e.couponId, left! - 1)
-        holds.add(`${e.userId}:${e.couponId}`)
-        decisions.push(decide(e, 'PAID'))
-      }
+      decisions.push(...decidePayments(claimed, {
+        credit: new Map(users.map((u) => [Number(u.id), Number(u.credit)])),
+        stock: new Map(coupons.map((c) => [Number(c.id), Number(c.stock)])),
+        holds: new Set(owned.map((o) => `${o.user_id}:${o.coupon_id}`)),
+      }))
     }
 
     // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
@@ -148,6 +129,53 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
     }
   })
   return decisions
+}
+
+/** What MySQL holds for a batch: credit by user, stock by coupon, and `userId:couponId` of each owner. */
+export interface BatchFigures {
+  credit: Map<number, number>
+  stock: Map<number, number>
+  holds: Set<string>
+}
+
+/**
+ * Decides each claimed payment in event order on the batch's figures, which it updates as it goes (a
+ * second order of the same user sees the first one's debit).
+ */
+export function decidePayments(claimed: PaymentRequest[], { credit, stock, holds }: BatchFigures): Decision[] {
+  const decisions: Decision[] = []
+  for (const e of claimed) {
+    const balance = credit.get(e.userId)
+    const left = stock.get(e.couponId)
+    let reason: FailureReason | undefined
+    // Ownership and stock before credit: those two only fail when Redis forgot something, and
+    // their follow-ups (unit kept taken) must win over a release (which would create a unit).
+    if (balance === undefined || left === undefined) reason = 'PAYMENT_ERROR'
+    else if (holds.has(`${e.userId}:${e.couponId}`)) reason = 'ALREADY_PURCHASED'
+    else if (left <= 0) reason = 'SOLD_OUT'
+    else if (balance < e.price) reason = 'INSUFFICIENT_CREDIT'
+    if (reason) {
+      decisions.push(decide(e, 'FAILED', reason))
+      continue
+    }
+    credit.set(e.userId, balance! - e.price)
+    stock.set(e.couponId, left! - 1)
+    holds.add(`${e.userId}:${e.couponId}`)
+    decisions.push(decide(e, 'PAID'))
+  }
+  return decisions
+}
+
+/**
+ * What the claim script's answer means for an event: a missing entry was cancelled (or lost with Redis
+ * data), an unreadable one or another user's is a payment error; otherwise the payment goes on at the
+ * price the reservation recorded — the one the shopper was offered — never at the event's (a
+ * corrupt or forged event may name another).
+ */
+export function afterClaim(e: PaymentRequest, entry: Reservation | 'MISSING' | 'CORRUPT'): { decision: Decision } | { claimed: PaymentRequest } {
+  if (entry === 'MISSING') return { decision: decide(e, 'FAILED', 'CANCELLED') }
+  if (entry === 'CORRUPT' || entry.userId !== e.userId) return { decision: decide(e, 'FAILED', 'PAYMENT_ERROR') }
+  return { claimed: { ...e, price: entry.price } }
 }
 
 function groupByCoupon(events: PaymentRequest[]): Map<number, PaymentRequest[]> {

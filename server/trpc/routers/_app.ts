@@ -1,4 +1,5 @@
 import { router } from '../init'
+import { labelProcedures } from '../observe'
 import { adminRouter } from './admin'
 import { couponRouter } from './coupon'
 import { orderRouter } from './order'
@@ -12,5 +13,7 @@ export const appRouter = router({
   admin: adminRouter,
   system: systemRouter,
 })
+
+labelProcedures(Object.keys(appRouter._def.procedures))
 
 export type AppRouter = typeof appRouter

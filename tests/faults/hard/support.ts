@@ -7,7 +7,7 @@
  *     and a follow-up burst whose demand is above the remaining stock sells exactly the remaining stock;
  *  3. the history check (history.ts) holds over both bursts, and credits are conserved.
  * Each test prints a `RELIABILITY {…}` line (and appends it to $FLASH_SALE_STACK_DIR/reliability.jsonl)
- * with the figures of the README's reliability table.
+ * with the figures of docs/reliability.md's results table.
  */
 import { execFile } from 'node:child_process'
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -107,7 +107,7 @@ export function newSale(fault: string, couponId: number, shoppers: Shopper[], ur
 
 /**
  * Runs a fault test and reports its figures whatever happens: printed as `RELIABILITY {…}` and
- * appended to the stack's reliability.jsonl (the README table is made from those lines).
+ * appended to the stack's reliability.jsonl (docs/reliability.md's table is made from those lines).
  */
 export async function reporting(sale: Sale, test: () => Promise<void>): Promise<void> {
   try {

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { createConnection } from 'mysql2/promise'
 import { createDb, migrateToLatest } from '../../../server/db'
 import { freePort } from '../../support/processes'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /*
  * Backends of the ops tests' own: a scratch MySQL database in the stack's MariaDB and Redis servers
@@ -16,7 +17,6 @@ import { freePort } from '../../support/processes'
  */
 
 const run = promisify(execFile)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return

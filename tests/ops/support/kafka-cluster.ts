@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import { ensureKafka } from '../../../scripts/lib/downloads.mjs'
 import { ensureJava } from '../../../scripts/lib/system.mjs'
 import { KAFKA_LOG4J as BROKER_LOG4J, TOOLS_LOG4J, kafkaServerProperties } from '../../../scripts/lib/services.mjs'
+import { setTimeout as sleep } from 'node:timers/promises'
 
 /*
  * A 3-node KRaft cluster (every node broker + controller, static controller.quorum.voters) from the
@@ -18,7 +19,6 @@ import { KAFKA_LOG4J as BROKER_LOG4J, TOOLS_LOG4J, kafkaServerProperties } from 
  */
 
 const run = promisify(execFile)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 export interface KafkaNode {
   id: number

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { loadScenarios, plan, scenariosFromSummary } from '../../bench/capacity.mjs'
+import { loadScenarios, plan, scenariosFromSummary } from './capacity.mjs'
 
 /*
  * bench/capacity.mjs turns a benchmark result into the capacity plan: it reads the figures the run
