@@ -36,11 +36,23 @@ export function createDb(url = config().DATABASE_URL, poolSize = config().DATABA
 function withQueryDeadline(pool: Pool, timeoutMs: number): MysqlPool {
   const wrapped = new WeakMap<PoolConnection, MysqlPoolConnection>()
   const wrap = (connection: PoolConnection): MysqlPoolConnection => {
+    /** The statement that went unanswered, once one did (the text, never the values). */
+    let unanswered: string | undefined
     const query = (sql: string, values: QueryOptions['values'], callback?: (error: QueryError | null, result: unknown) => void) => {
       const options: QueryOptions = { sql, values, timeout: timeoutMs }
       if (!callback) return connection.query(options)
+      if (unanswered) {
+        // e.g. the ROLLBACK after a COMMIT that timed out: the error says which statement's outcome is unknown
+        const error = Object.assign(new Error(`MySQL connection dropped: "${unanswered}" went unanswered for ${timeoutMs} ms`), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true, unanswered })
+        process.nextTick(() => callback(error as QueryError, undefined))
+        return undefined as unknown as ReturnType<PoolConnection['query']>
+      }
       return connection.query(options, (error: QueryError | null, result: unknown) => {
-        if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') connection.destroy()
+        if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+          unanswered = sql.slice(0, 200)
+          connection.destroy()
+          Object.assign(error, { unanswered })
+        }
         callback(error, result)
       })
     }

@@ -1,119 +1,99 @@
 /**
- * The stall and partition suite's harness. A fault here leaves connections open and silent (a paused
- * process, a black-holed link) instead of resetting them. On top of the hard-fault suite's checks
- * (recoversFully: the audit passes, the remaining stock sells exactly, the history holds, credits are
- * conserved), each fault must leave:
- *  - both workers consuming again within 60 s of the heal, as Kafka's own view of the group says
- *    (members with partitions assigned), not as the workers say;
+ * The stall and partition suite: a sale through web instances and workers whose every connection
+ * goes through its own Toxiproxy proxy (harness.ts), one fault mid-burst, then the hard-fault
+ * suite's checks (recoversFully: the audit passes, the remaining stock sells exactly, the history
+ * holds, credits are conserved) and this suite's own:
+ *  - both workers consuming again within 60 s of the heal, as Kafka itself lists the group's members
+ *    (ConsumerGroupCommand), not as the workers say;
  *  - every answer a shopper got from the reason table (or PENDING), within 5 s.
+ * Each test prints a `RELIABILITY {…}` row (docs/reliability.md, "Stalls and partitions").
  */
-import { readFileSync } from 'node:fs'
-import { AssignerProtocol } from 'kafkajs'
-import { expect } from 'vitest'
-import { kafka, PAYMENT_GROUP, topics } from '../../../server/kafka/client'
-import { redis } from '../../../server/redis/client'
+import { afterAll, beforeAll, expect } from 'vitest'
 import { REASON_CODES } from '../../../server/trpc/errors'
+import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
-import { burst, keys, sleep, type Attempt } from '../support'
-import { newSale, recoversFully, reporting, stack, until, type Sale, type SaleProcesses } from '../hard/support'
+import { burst, keys, sleep, type Attempt, type StackProc } from '../support'
+import { closeConnections, newSale, recoversFully, reporting, sharedShoppers, until, type Sale, type SaleProcesses } from '../hard/support'
+import { consuming, membersUntil, networkFaults, procState, type NetworkFaults, type Part, type Paused } from './harness'
 
-/** Shoppers wait this long for an answer at most (the web's deadline is below it). */
+/** Shoppers wait this long for an answer at most (the web's deadlines are below it). */
 export const ANSWER_WITHIN_MS = 5_000
+export const WORKERS = ['net-worker-1', 'net-worker-2']
 
-/** The state letter of a process in /proc (R running, S sleeping, T stopped, …); '?' once it is gone. */
-export function processState(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-  } catch {
-    return '?'
-  }
-}
-
-async function stateBecomes(pid: number, want: (state: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + 2_000
-  let state = processState(pid)
-  while (!want(state)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} never ${what} (state ${state})`)
-    await sleep(20)
-    state = processState(pid)
-  }
-  return state
+export interface NetworkSale {
+  shoppers: Shopper[]
+  net: NetworkFaults
+  /** the web instances' proxies, and each worker's own */
+  webs: Part
+  workerParts: Part[]
+  procs: SaleProcesses
+  /** a worker of `workerParts[i]` with extra env (failpoints); stopped with the others */
+  startWorker: (i: number, env?: Record<string, string>) => Promise<StackProc>
 }
 
 /**
- * SIGSTOPs a process group for `ms` (connections stay open, nothing answers), then SIGCONTs it —
- * also when the test fails meanwhile. Asserts that the process was stopped (state T in /proc) at the
- * start and at the end of the pause. Returns when it resumed.
+ * The suite's set-up for a file: 121 shoppers (the last one reads while the others buy), two web instances behind the `net-webs` proxies and
+ * (unless `workers` is false, for tests that arm failpoints in their own) two workers, each behind
+ * its own proxies (`net-worker-1`, `net-worker-2`: their Kafka client ids too).
  */
-export async function paused(pid: number, ms: number, during: () => Promise<void> = async () => {}): Promise<{ resumedAt: number, happened: string }> {
-  let happened: string
-  process.kill(-pid, 'SIGSTOP')
+export function networkSale({ workers = true } = {}): NetworkSale {
+  const sale = {} as NetworkSale
+  const running: StackProc[] = []
+  beforeAll(async () => {
+    sale.net = await networkFaults()
+    sale.webs = await sale.net.part('net-webs')
+    sale.workerParts = []
+    // one at a time: each takes the next free one of the broker's proxied listeners
+    for (const name of WORKERS) sale.workerParts.push(await sale.net.part(name))
+    sale.startWorker = async (i, env = {}) => {
+      const worker = await sale.net.startWorker(sale.workerParts[i]!, { env })
+      running.push(worker)
+      return worker
+    }
+    const webEnv = { PURCHASE_RATE_LIMIT: '100' }
+    const [shoppers, ...webs] = await Promise.all([sharedShoppers(121), sale.net.startWeb(sale.webs, { env: webEnv }), sale.net.startWeb(sale.webs, { env: webEnv })])
+    sale.shoppers = shoppers as Shopper[]
+    const webList = webs as (StackProc & { url: string, port: number })[]
+    running.push(...webList)
+    const workerList = workers ? await Promise.all(WORKERS.map((_, i) => sale.startWorker(i))) : []
+    const gone = new Set<number>()
+    for (const p of running) void p.exited.then(() => gone.add(p.pid))
+    sale.procs = {
+      webs: webList,
+      workers: workerList,
+      urls: () => webList.filter((w) => !gone.has(w.pid)).map((w) => w.url),
+      stop: async () => { await Promise.all(running.map((p) => p.stop(15_000).catch(() => {}))) },
+    }
+  }, 240_000)
+  afterAll(async () => {
+    await sale.net?.healAll().catch(() => {})
+    await sale.procs?.stop()
+    await sale.net?.close()
+    await closeConnections()
+  })
+  return sale
+}
+
+/**
+ * Holds `paused` (harness pause(): SIGSTOP of a process group, state T seen) for `ms` while `during`
+ * runs, then SIGCONT — also when the test fails meanwhile. Asserts it was still stopped at the end.
+ */
+export async function heldPaused(paused: Paused, ms: number, during: () => Promise<unknown> = async () => {}): Promise<{ resumedAt: number, happened: string }> {
+  let stoppedMs: number
   try {
-    await stateBecomes(pid, (s) => s === 'T', 'stopped')
-    const started = Date.now()
     await Promise.all([sleep(ms), during()])
-    const state = processState(pid)
-    expect(state, `process ${pid} was not stopped for the whole pause`).toBe('T')
-    happened = `SIGSTOP ${((Date.now() - started) / 1000).toFixed(1)} s (state ${state} in /proc at both ends), SIGCONT`
+    expect(procState(paused.pid), `process ${paused.pid} was not stopped for the whole pause`).toBe('T')
   } finally {
-    process.kill(-pid, 'SIGCONT')
-    await stateBecomes(pid, (s) => s !== 'T', 'resumed')
+    stoppedMs = await paused.resume()
   }
-  return { resumedAt: Date.now(), happened }
+  return { resumedAt: Date.now(), happened: `SIGSTOP ${(stoppedMs / 1000).toFixed(1)} s (state T in /proc at both ends), SIGCONT` }
 }
 
-/** paused(…) for a stack service (mariadb, redis, kafka): its whole process group. */
-export async function pauseService(name: 'mariadb' | 'redis' | 'kafka', ms: number, during?: () => Promise<void>) {
-  const proc = stack.processes()[name]
-  if (!proc) throw new Error(`${name} is not running`)
-  return await paused(proc.pid, ms, during)
-}
-
-export interface GroupMember {
-  memberId: string
-  clientHost: string
-  partitions: number[]
-}
-
-/** The payment-workers group as its coordinator sees it: state and members with their partitions. */
-export async function paymentGroup(): Promise<{ state: string, members: GroupMember[] }> {
-  const admin = kafka().admin()
-  await admin.connect()
-  try {
-    const { groups } = await admin.describeGroups([PAYMENT_GROUP])
-    const group = groups[0]!
-    return {
-      state: group.state,
-      members: group.members.map((m) => ({
-        memberId: m.memberId,
-        clientHost: m.clientHost,
-        partitions: m.memberAssignment.length ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topics.paymentRequests] ?? [] : [],
-      })),
-    }
-  } finally {
-    await admin.disconnect()
-  }
-}
-
-/**
- * Waits until the group is Stable with `count` members that each hold partitions; the seconds since
- * `since`. Fails after `withinMs` with the group as last seen.
- */
-export async function membersConsuming(count: number, since: number, withinMs = 60_000): Promise<number> {
-  let last = 'not read'
-  while (Date.now() - since < withinMs) {
-    try {
-      const group = await paymentGroup()
-      last = JSON.stringify(group)
-      if (group.state === 'Stable' && group.members.length === count && group.members.every((m) => m.partitions.length > 0)) return (Date.now() - since) / 1000
-    } catch (error) {
-      last = `describeGroups failed: ${(error as Error).message}`
-    }
-    await sleep(500)
-  }
-  throw new Error(`the payment-workers group did not have ${count} consuming members ${withinMs / 1000} s after the heal: ${last}`)
+/** Seconds from `since` until Kafka lists every one of `clientIds` as a member holding partitions; fails after 60 s. */
+export async function consumingAgain(since: number, clientIds = WORKERS): Promise<number> {
+  await membersUntil((members) => consuming(members, clientIds), 60_000 - (Date.now() - since))
+  return (Date.now() - since) / 1000
 }
 
 const TABLE = new Set(['PENDING', ...Object.keys(REASON_CODES)])
@@ -126,7 +106,7 @@ export function expectTimelyTableAnswers(attempts: Attempt[]): void {
   expect(slow.map((a) => `${a.answer} after ${a.ms} ms`), `answers slower than ${ANSWER_WITHIN_MS} ms`).toEqual([])
 }
 
-/** How a burst was answered, for the reliability table: `PENDING 60, TRY_AGAIN_LATER 212, …` (slowest answer). */
+/** How a burst was answered, for the reliability table: `PENDING 60, TRY_AGAIN_LATER 212, …; slowest 3.1 s`. */
 export function answerSummary(attempts: Attempt[]): string {
   const counts = new Map<string, number>()
   for (const a of attempts) counts.set(a.answer, (counts.get(a.answer) ?? 0) + 1)
@@ -134,18 +114,26 @@ export function answerSummary(attempts: Attempt[]): string {
   return `${[...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}; slowest ${(slowest / 1000).toFixed(1)} s`
 }
 
+export interface FaultOptions {
+  stock?: number
+  /** where shoppers send their purchases (default: the web instances in turn) */
+  urls?: () => string[]
+  /** the Kafka client ids that must be consuming again after the heal */
+  workers?: string[]
+}
+
 /**
  * One fault of the suite: a coupon of `stock` units, twice as many shoppers bursting on it, the fault
  * injected once the burst is under way (`inject` returns when it is healed, saying how it happened),
  * then every check of the suite. Returns the sale, its row filled in.
  */
-export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[], procs: SaleProcesses }, inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>, { stock = 60 } = {}): Promise<Sale> {
+export async function faultMidBurst(fault: string, fixture: NetworkSale, inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>, { stock = 60, urls = fixture.procs.urls, workers = WORKERS }: FaultOptions = {}): Promise<Sale> {
   const shoppers = fixture.shoppers.slice(0, 2 * stock)
   expect(shoppers.length, 'demand must be twice the stock').toBe(2 * stock)
   const couponId = await createCouponOnSale({ stock, price: 10 })
-  const sale = newSale(fault, couponId, shoppers, fixture.procs.urls)
+  const sale = newSale(fault, couponId, shoppers, urls)
   await reporting(sale, async () => {
-    const running = burst(fixture.procs.urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
+    const running = burst(urls, shoppers, couponId, { spreadMs: 3_000, deadlineMs: 120_000 })
     await until('buyers before the fault', () => redis().scard(keys.buyers(couponId)), Math.ceil(stock / 4))
     const { resumedAt, happened } = await inject(sale)
     sale.row.happened = happened
@@ -153,7 +141,7 @@ export async function faultMidBurst(fault: string, fixture: { shoppers: Shopper[
     sale.attempts.push(...first.attempts)
     sale.row.answers = answerSummary(first.attempts)
     expect(first.outcomes.GAVE_UP ?? 0, `shoppers still unanswered when the burst's deadline passed: ${JSON.stringify(first.outcomes)}`).toBe(0)
-    sale.row.workersConsumingAfter = `${(await membersConsuming(fixture.procs.workers.length, resumedAt)).toFixed(1)} s`
+    sale.row.workersConsumingAfter = `${(await consumingAgain(resumedAt, workers)).toFixed(1)} s`
     await recoversFully(sale, resumedAt, {}, 90_000)
     expectTimelyTableAnswers(sale.attempts)
   })
@@ -170,8 +158,7 @@ export interface Read {
 
 /**
  * What a shopper reads while a fault lasts (`ms`): their account and orders, a coupon with its live
- * stock, and a catalogue page no cache holds, once a second through `url`. Every read must be
- * answered within ANSWER_WITHIN_MS, with its data or TRY_AGAIN_LATER.
+ * stock, and a catalogue page no cache holds, once a second through `url`.
  */
 export async function readsDuring(url: string, shopper: Shopper, couponId: number, ms: number): Promise<Read[]> {
   const reads: Read[] = []
@@ -187,12 +174,13 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
     const started = Date.now()
     reads.push(...await Promise.all(paths.map(async (path) => {
       const sent = Date.now()
+      const name = path.split('?')[0]!
       try {
         const res = await fetch(`${url}/api/trpc/${path}`, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
         const json = await res.json().catch(() => ({})) as { error?: { data?: { reason?: string } } }
-        return { path: path.split('?')[0]!, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
+        return { path: name, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
       } catch {
-        return { path: path.split('?')[0]!, status: 0, answer: 'NO_ANSWER', ms: Date.now() - sent }
+        return { path: name, status: 0, answer: 'NO_ANSWER', ms: Date.now() - sent }
       }
     })))
     await sleep(Math.max(0, 1_000 - (Date.now() - started)))
@@ -200,7 +188,7 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
   return reads
 }
 
-/** Every read answered in time with its data or TRY_AGAIN_LATER; returns the answers each path got. */
+/** Every read answered within ANSWER_WITHIN_MS, with its data or TRY_AGAIN_LATER; returns the answers each path got. */
 export function expectTimelyReads(reads: Read[]): Record<string, string[]> {
   const wrong = reads.filter((r) => !['OK', 'TRY_AGAIN_LATER'].includes(r.answer) || r.ms > ANSWER_WITHIN_MS)
   expect(wrong.map((r) => `${r.path}: ${r.answer} after ${r.ms} ms`), 'reads answered late or otherwise than with data or TRY_AGAIN_LATER').toEqual([])
