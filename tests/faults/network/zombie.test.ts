@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { sleep, type StackProc } from '../support'
 import { failpointDir, fired } from '../hard/support'
-import { groupMembers, membersUntil } from './harness'
+import { consuming, groupMembers, membersUntil } from './harness'
 import { faultMidBurst, networkSale, WORKERS } from './support'
 
 const fixture = networkSale({ workers: false })
@@ -35,6 +35,8 @@ async function withWorkers(failpoints: string, test: (dir: string, workers: Stac
     fixture.startWorker(1),
   ])
   try {
+    // both hold partitions before the burst: the armed one must get events to settle
+    await membersUntil((m) => consuming(m, WORKERS), 60_000)
     await test(dir, workers)
   } finally {
     await Promise.all(workers.map((w) => w.stop(15_000).catch(() => {})))
