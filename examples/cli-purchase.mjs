@@ -38,6 +38,23 @@ function reasonOf(/** @type {unknown} */ error) {
   return error instanceof TRPCClientError ? error.data?.reason ?? error.data?.code : undefined
 }
 
+/**
+ * The order a purchase of `couponId` made, from `order.mine` (settled and pending orders): one that was
+ * not there before, or the live one (PENDING or PAID; a shopper holds at most one of each coupon).
+ * @param {import('@trpc/client').TRPCClient<AppRouter>} api
+ * @param {number} couponId
+ * @param {Set<string>} before order ids of this coupon known before the purchase
+ */
+async function findOrder(api, couponId, before) {
+  for (let i = 0; i < WAIT_SECONDS; i++) {
+    const mine = (await api.order.mine.query()).items.filter((o) => o.couponId === couponId)
+    const order = mine.find((o) => !before.has(o.orderId)) ?? mine.find((o) => o.status !== 'FAILED')
+    if (order) return order.orderId
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+  return undefined
+}
+
 async function main() {
   const token = await getToken()
   /** @type {import('@trpc/client').TRPCClient<AppRouter>} */
@@ -63,14 +80,27 @@ async function main() {
   console.log(`buying #${coupon.id} ${coupon.name}: ${(coupon.price / 100).toFixed(2)}, ${coupon.stock} left`)
 
   let orderId
+  const before = new Set((await api.order.mine.query()).items.filter((o) => o.couponId === target).map((o) => o.orderId))
   try {
     const placed = await api.order.purchase.mutate({ couponId: target })
     orderId = placed.orderId
     console.log(`purchase of #${target}: ${placed.status} (order ${orderId})`)
   } catch (error) {
-    console.log(`purchase of #${target} refused: ${reasonOf(error) ?? error}`)
-    process.exitCode = 2
-    return
+    if (reasonOf(error) !== 'OUTCOME_UNKNOWN') {
+      console.log(`purchase of #${target} refused: ${reasonOf(error) ?? error}`)
+      process.exitCode = 2
+      return
+    }
+    // No answer in time: the purchase may have been taken (and may be charged). Sending it again is
+    // not the way to know: look for the order of this coupon among ours, pending ones included.
+    console.log(`purchase of #${target}: outcome unknown, looking for the order…`)
+    orderId = await findOrder(api, target, before)
+    if (!orderId) {
+      console.log(`no order for #${target} showed within ${WAIT_SECONDS} s: it was not taken`)
+      process.exitCode = 2
+      return
+    }
+    console.log(`found order ${orderId}`)
   }
 
   // The payment settles asynchronously: poll order.get (the WebSocket /ws?access_token= pushes it too).

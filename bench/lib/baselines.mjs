@@ -29,8 +29,8 @@ async function closedLoop(callers, seconds, one) {
 export async function redisLuaReserve(env, { seconds, callers = 200 }) {
   const redis = new Redis(env.REDIS_URL, { lazyConnect: false })
   const tag = `bench-${randomUUID().slice(0, 8)}`
-  const k = ['stock', 'buyers', 'pending', 'loaded', 'repair', 'ver'].map((name) => `coupon:{${tag}}:${name}`).concat(`stats:{${tag}}:orders-per-second`)
-  redis.defineCommand('benchReserve', { numberOfKeys: k.length, lua: fs.readFileSync(path.join(ROOT, 'lua', 'reserve-7.lua'), 'utf8') })
+  const k = ['stock', 'buyers', 'pending', 'loaded', 'repair', 'ver'].map((name) => `coupon:{${tag}}:${name}`).concat(`stats:{${tag}}:orders-per-second`, `coupon:{${tag}}:holders`)
+  redis.defineCommand('benchReserve', { numberOfKeys: k.length, lua: fs.readFileSync(path.join(ROOT, 'lua', 'reserve-8.lua'), 'utf8') })
   await redis.multi().set(k[0], 1e9).set(k[3], '1').exec()
   const cpu0 = process.cpuUsage()
   let bad = 0

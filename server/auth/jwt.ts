@@ -26,6 +26,7 @@ const JWKS_REFRESH_MIN_INTERVAL_MS = 10_000
 /** Before any key set was loaded, a failed fetch is tried again at most this often (tokens meanwhile: TRY_AGAIN_LATER). */
 const JWKS_RETRY_AFTER_FAILURE_MS = 1_000
 
+const BASE64URL = /^[A-Za-z0-9_-]+$/
 const unauthorized = (why: string) => new DomainError('UNAUTHORIZED', `Invalid access token: ${why}`)
 
 // Verified tokens by their exact string (an entry never outlives the token's exp).
@@ -186,6 +187,10 @@ async function verifyUncached(token: string, now: number): Promise<VerifiedToken
   if (token.length > 16_384) throw unauthorized('too long')
   const parts = token.split('.')
   if (parts.length !== 3 || !parts[2]) throw unauthorized('malformed')
+  // One spelling per signature: padding, base64 instead of base64url or set unused bits decode to the
+  // same bytes, and would let one token be respelled into endless "new" tokens (each a fresh rate-limit
+  // key at NGINX, a fresh RSA check and cache entry here).
+  if (!BASE64URL.test(parts[2]) || Buffer.from(parts[2], 'base64url').toString('base64url') !== parts[2]) throw unauthorized('malformed signature')
   const header = decodePart(parts[0]!)
   if (!header || header.alg !== 'RS256') throw unauthorized('algorithm not allowed')
   if (typeof header.kid !== 'string') throw unauthorized('no key id')

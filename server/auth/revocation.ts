@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { DomainError } from '../domain/errors'
 import { log } from '../observability/log'
 import { redis } from '../redis/client'
 import { keys } from '../redis/keys'
@@ -21,16 +22,19 @@ export async function revokeSession(sessionId: string, endsAtSeconds: number): P
 }
 
 /**
- * Whether the session was signed out. While Redis cannot answer, a session counts as not revoked (and
- * a warning is logged): a Redis outage must not sign every shopper out; it stops purchases anyway.
+ * Whether the session was signed out. While Redis cannot answer, this fails closed: the request is
+ * refused with TRY_AGAIN_LATER (503, Retry-After) — not UNAUTHORIZED, so nobody is signed out — and a
+ * warning is logged. Failing open would let a cookie copied before sign-out (an admin's included) work
+ * again for as long as Redis is away; the shop cannot sell without Redis anyway, and pages stay up
+ * (they are the same for everyone). A revoked id this instance already knows stays refused.
  */
 export function isSessionRevoked(sessionId: string): Promise<boolean> {
   let answer = answers.get(sessionId)
   if (!answer) {
     answer = redis().exists(keys.sessionRevoked(sessionId)).then((n) => n > 0, (error: unknown) => {
-      log.warn('session revocation check failed; session accepted', { error })
+      log.warn('session revocation check failed; session refused until Redis answers', { error })
       answers.delete(sessionId)
-      return false
+      throw new DomainError('TRY_AGAIN_LATER', 'Your session cannot be checked right now; try again in a moment', 1)
     })
     answers.set(sessionId, answer)
   }

@@ -61,19 +61,17 @@ export function sessionOptions(maxAgeSeconds?: number) {
 type Cached = { identity: Identity, sid: string, exp: number } | 'anonymous' | 'invalid'
 const unsealed = new LRUCache<string, Cached>({ max: 20_000, ttl: 60_000 })
 
-/** The session cookie's value in a Cookie header, if any. */
+/**
+ * The session cookie's value in a Cookie header, if any, exactly as sent: the seal is only ever set
+ * unquoted and needs no percent-encoding, so another spelling of it (quoted, percent-encoded) is not
+ * read as the same session (it fails to unseal: UNAUTHORIZED). One session, one spelling — which
+ * NGINX's per-shopper rate-limit key relies on, and the unsealed-cookie cache too.
+ */
 export function sessionCookieOf(cookieHeader: string | null | undefined): string | undefined {
   if (!cookieHeader || !cookieHeader.includes(SESSION_COOKIE)) return undefined
   for (const part of cookieHeader.split(';')) {
     const eq = part.indexOf('=')
-    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) {
-      let value = part.slice(eq + 1).trim()
-      if (value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
-      try {
-        value = decodeURIComponent(value)
-      } catch { /* keep it as it is */ }
-      return value || undefined
-    }
+    if (eq > 0 && part.slice(0, eq).trim() === SESSION_COOKIE) return part.slice(eq + 1).trim() || undefined
   }
   return undefined
 }

@@ -12,16 +12,19 @@ export const keys = {
   repair: (couponId: number) => `coupon:{${couponId}}:repair`,
   /** Bumped by every script that changes the coupon's stock, buyers or pending ledger. */
   version: (couponId: number) => `coupon:{${couponId}}:ver`,
+  /** userId → order id of the user's latest reservation; meaningful only while that order is pending. */
+  holders: (couponId: number) => `coupon:{${couponId}}:holders`,
   /** MySQL's owners, written in chunks by a repair before its one script swaps them in. */
   buyersStaging: (couponId: number) => `coupon:{${couponId}}:buyers:staging`,
   /** Pending entries a repair found unparsable, moved out of the ledger: orderId → raw value. */
   quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
   /** Every key of one coupon's reservation state (one slot). */
-  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId)] as const,
+  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId), keys.holders(couponId)] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,
-  rateLimit: (userId: number, second: number) => `ratelimit:purchase:${userId}:${second}`,
+  /** A user's purchase attempts in the current one-second window (which starts with its first attempt). */
+  rateLimit: (userId: number) => `ratelimit:purchase:${userId}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,
   pageCacheIndex: 'cache:coupons:pages',

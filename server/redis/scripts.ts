@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-7', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1', 'count-1', 'push-recent-1'] as const
+const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1', 'count-1', 'push-recent-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -45,7 +45,7 @@ function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]
   return (client as unknown as Record<string, Runner>)[parseName(name).command]!(...args)
 }
 
-export type ReserveStatus = 'OK' | 'NOT_LOADED' | 'REPAIRING' | 'SALE_NOT_STARTED' | 'SALE_ENDED' | 'ALREADY_PURCHASED' | 'HELD' | 'SOLD_OUT'
+export type ReserveStatus = 'OK' | 'PENDING' | 'NOT_LOADED' | 'REPAIRING' | 'SALE_NOT_STARTED' | 'SALE_ENDED' | 'ALREADY_PURCHASED' | 'HELD' | 'SOLD_OUT'
 
 export interface Reservation {
   state: 'reserved' | 'claimed'
@@ -70,11 +70,18 @@ export interface ReserveRequest {
   saleEndsAt?: number | null
 }
 
-export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest) {
-  const [status, stockLeft] = await run(client, 'reserve-7',
-    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.saleStats(couponId),
-    r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '') as [ReserveStatus, number]
-  return { status, stockLeft }
+/** The reserve script's keys and arguments (`reserve` is also a command of a client's MULTI). */
+export function reserveArgs(couponId: number, r: ReserveRequest): (string | number)[] {
+  return [
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.saleStats(couponId), keys.holders(couponId),
+    r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '',
+  ]
+}
+
+/** The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending. */
+export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
+  const [status, stockLeft, orderId] = await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as [ReserveStatus, number, string?]
+  return status === 'PENDING' ? { status, stockLeft, ownOrderId: orderId } : { status, stockLeft }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
@@ -134,9 +141,10 @@ export async function leaseScript(client: RedisClient, key: string, token: strin
   return (await run(client, 'lease-1', key, token, op, ms)) === 1
 }
 
-/** INCR of a fixed window's counter, its expiry set by the first count (lua/count-1.lua). */
-export async function countScript(client: RedisClient, key: string, windowSeconds: number): Promise<number> {
-  return Number(await run(client, 'count-1', key, windowSeconds))
+/** INCR of a fixed window's counter, its expiry set by the first count (lua/count-1.lua): the count and the ms left. */
+export async function countScript(client: RedisClient, key: string, windowMs: number): Promise<{ count: number, msLeft: number }> {
+  const [count, msLeft] = await run(client, 'count-1', key, windowMs) as [number, number]
+  return { count, msLeft }
 }
 
 /** LPUSH + LTRIM + EXPIRE of a capped list in one command (lua/push-recent-1.lua). */

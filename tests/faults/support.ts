@@ -43,6 +43,8 @@ export interface StackApi {
   /** SIGKILL (the process group), then wait until it is gone */
   killService(name: Service): Promise<void>
   startService(name: Service): Promise<{ pid: number }>
+  /** SIGTERM (a clean stop), then wait until it is gone */
+  stopService(name: Service): Promise<void>
   processes(): Record<string, { pid: number, log: string }>
   startNginx(o: { name: string, port: number, upstreams: number[] }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
   ports: Record<string, number>

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { closeDb } from '../../server/db'
-import { closeRedis } from '../../server/redis/client'
-import { createCouponOnSale, ensureStockLoaded } from '../support/data'
+import { closeRedis, redis } from '../../server/redis/client'
+import { keys } from '../../server/redis/keys'
+import { createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
 import { freePort, startWeb, type Proc } from '../support/processes'
-import { createShoppers, type Shopper } from '../support/shoppers'
+import { createShoppers, trpc, type Shopper } from '../support/shoppers'
 
 // NGINX as `npm start` runs it (same template, rendered by the stack library), in front of three web
 // instances, with a low purchase limit so a burst from one address crosses it.
@@ -26,6 +27,17 @@ afterAll(async () => {
   await closeRedis()
   await closeDb()
 })
+
+async function purchase(base: string, couponId: number) {
+  const started = performance.now()
+  const res = await fetch(`${base}/api/trpc/order.purchase`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` },
+    body: JSON.stringify({ couponId }),
+  })
+  const body = await res.json() as { error?: { data: { code: string, httpStatus: number, reason?: string } } }
+  return { status: res.status, refusedBy: res.headers.get('x-refused-by'), retryAfter: res.headers.get('retry-after'), body, ms: performance.now() - started }
+}
 
 describe('NGINX in front of the web instances', () => {
   it('serves the API with security headers and a request id', async () => {
@@ -62,20 +74,72 @@ describe('NGINX in front of the web instances', () => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper!.token}` },
         body: JSON.stringify({ couponId }),
       })
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as { error?: { data: { reason?: string } } } }
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as { result?: { data: { orderId: string } }, error?: { data: { reason?: string } } } }
     }))
     const limited = answers.filter((a) => a.status === 429)
     expect(limited.length).toBeGreaterThan(0)
     expect(answers.filter((a) => a.status >= 500)).toEqual([])
     expect(limited[0]).toMatchObject({ retryAfter: '1', body: { error: { data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, reason: 'RATE_LIMITED' } } } })
-    // What got through reached the app: one purchase, the rest refused by the app itself.
-    expect(new Set(answers.filter((a) => a.status !== 429).map((a) => a.status))).toEqual(new Set([200, 409]))
+    // What got through reached the app: one order, and the shopper's other attempts were answered with it.
+    const through = answers.filter((a) => a.status !== 429)
+    expect(through.map((a) => a.status)).toEqual(through.map(() => 200))
+    expect(new Set(through.map((a) => a.body.result?.data.orderId)).size).toBe(1)
   })
 
   it('refuses a body over the size limit with 413 in the API\'s error shape', async () => {
     const res = await fetch(`${nginx.url}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
     expect(res.status).toBe(413)
     expect(await res.json()).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } })
+  })
+
+  it('answers a purchase no instance took (every connect refused) with TRY_AGAIN_LATER', async () => {
+    const edge = await openStack().startNginx({ name: 'nginx-refused', port: await freePort(), upstreams: [await freePort(), await freePort()] })
+    try {
+      const res = await purchase(edge.url, await createCouponOnSale({ stock: 1, price: 1 }))
+      expect(res).toMatchObject({ status: 503, refusedBy: 'nginx', retryAfter: '1', body: { error: { data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, reason: 'TRY_AGAIN_LATER' } } } })
+    } finally {
+      await edge.stop()
+    }
+  })
+
+  it('answers a purchase an instance took and then sat on (SIGSTOP) with OUTCOME_UNKNOWN within about 5 s — and it was carried out', async () => {
+    const couponId = await createCouponOnSale({ stock: 1, price: 1 })
+    const stalled = webs[2]!
+    const edge = await openStack().startNginx({ name: 'nginx-stalled', port: await freePort(), upstreams: [stalled.port] })
+    stalled.proc.kill('SIGSTOP')
+    let res: Awaited<ReturnType<typeof purchase>>
+    try {
+      res = await purchase(edge.url, couponId)
+    } finally {
+      stalled.proc.kill('SIGCONT')
+      await edge.stop()
+    }
+    expect(res).toMatchObject({ status: 504, refusedBy: 'nginx', retryAfter: null, body: { error: { data: { code: 'GATEWAY_TIMEOUT', httpStatus: 504, reason: 'OUTCOME_UNKNOWN' } } } })
+    expect(res.ms).toBeGreaterThan(4_500)
+    expect(res.ms).toBeLessThan(6_500)
+    // "Try again later" would have been false: once resumed, the instance reserved the unit.
+    const mine = await eventually(async () => {
+      const orders = await trpc<{ items: { couponId: number }[] }>(webs[0]!.url, 'order.mine', { token: shopper.token })
+      return orders.data?.items.find((o) => o.couponId === couponId)
+    })
+    expect(mine).toMatchObject({ couponId, status: 'PENDING' })
+  })
+
+  it('answers a purchase whose instance reserved the unit and died (SIGKILL) with OUTCOME_UNKNOWN', async () => {
+    const couponId = await createCouponOnSale({ stock: 1, price: 1 })
+    const doomed = await startWeb({ FLASH_SALE_FAILPOINTS: 'web.after-reserve=kill' })
+    const edge = await openStack().startNginx({ name: 'nginx-died', port: await freePort(), upstreams: [doomed.port] })
+    try {
+      const res = await purchase(edge.url, couponId)
+      expect(await eventually(async () => doomed.proc.signalCode)).toBe('SIGKILL')
+      expect(res).toMatchObject({ status: 504, refusedBy: 'nginx', retryAfter: null, body: { error: { data: { reason: 'OUTCOME_UNKNOWN' } } } })
+      // the reservation stands: the reconciler will publish it and the order will be charged
+      const entries = Object.values(await redis().hgetall(keys.pending(couponId))).map((e) => JSON.parse(e) as { userId: number })
+      expect(entries).toHaveLength(1)
+    } finally {
+      await edge.stop()
+      await doomed.stop()
+    }
   })
 
   it('keeps serving when one of the three web instances is killed', async () => {

@@ -24,9 +24,16 @@ describe('the reserve script', () => {
     const couponId = await freshCoupon(100)
     const attempts = Array.from({ length: 2000 }, (_, i) => 1 + (i % 500))
     const results = await Promise.all(attempts.map((userId) => reserve(couponId, userId)))
-    expect(results.filter((r) => r.status === 'OK')).toHaveLength(100)
-    // Units are all held by pending reservations that may still fail: nobody is told SOLD_OUT yet.
-    expect(results.filter((r) => r.status === 'HELD' || r.status === 'ALREADY_PURCHASED')).toHaveLength(1900)
+    const reserved = results.filter((r) => r.status === 'OK')
+    expect(reserved).toHaveLength(100)
+    // The other attempts of the 100 who reserved are answered with their own pending order …
+    const orderOf = new Map(reserved.map((r) => [attempts[results.indexOf(r)]!, r.orderId] as const))
+    expect(orderOf.size).toBe(100)
+    const own = results.map((r, i) => ({ r, userId: attempts[i]! })).filter(({ r }) => r.status === 'PENDING')
+    expect(own).toHaveLength(300)
+    expect(own.every(({ r, userId }) => r.ownOrderId === orderOf.get(userId))).toBe(true)
+    // … and units are all held by pending reservations that may still fail: nobody is told SOLD_OUT yet.
+    expect(results.filter((r) => r.status === 'HELD')).toHaveLength(1600)
     expect(await redis().get(keys.stock(couponId))).toBe('0')
     expect(await redis().hlen(keys.pending(couponId))).toBe(100)
     expect(new Set(await redis().smembers(keys.buyers(couponId))).size).toBe(100)
@@ -38,8 +45,11 @@ describe('the reserve script', () => {
     const first = await reserve(couponId, 7)
     expect(first).toMatchObject({ status: 'OK', stockLeft: 4 })
     expect(await reserve(couponId, 7, first.orderId)).toMatchObject({ status: 'OK', stockLeft: 4 })
-    expect(await reserve(couponId, 7)).toEqual(expect.objectContaining({ status: 'ALREADY_PURCHASED', stockLeft: 4 }))
+    // another attempt while it is pending: that order (not ALREADY_PURCHASED); once paid, ALREADY_PURCHASED
+    expect(await reserve(couponId, 7)).toEqual(expect.objectContaining({ status: 'PENDING', stockLeft: 4, ownOrderId: first.orderId }))
     expect(await redis().hlen(keys.pending(couponId))).toBe(1)
+    await finishScript(redis(), couponId, [[first.orderId, 'drop']])
+    expect(await reserve(couponId, 7)).toEqual(expect.objectContaining({ status: 'ALREADY_PURCHASED', stockLeft: 4 }))
   })
 
   it('answers NOT_LOADED without the coupon\'s marker, even when a stock key is there', async () => {

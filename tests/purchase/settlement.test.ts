@@ -1,5 +1,8 @@
+import { Kysely, MysqlDialect, sql } from 'kysely'
+import { createPool } from 'mysql2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { closeDb, db } from '../../server/db'
+import { closeDb, db, type DB } from '../../server/db'
+import type { Database } from '../../server/db/types'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { recordFailure, settleBatch } from '../../server/domain/payments/settle'
@@ -23,6 +26,13 @@ async function settle(events: PaymentRequest[]) {
   const outcomes = await settleBatch(db(), redis(), events)
   await finishInRedis(redis(), outcomes)
   return outcomes
+}
+
+/** The app's database, with every connection under snapshot isolation (as on MariaDB 11.6.2 and later). */
+function createSnapshotIsolationDb(): DB {
+  const pool = createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 8, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: false, decimalNumbers: true })
+  pool.on('connection', (connection) => connection.query('SET SESSION innodb_snapshot_isolation = ON'))
+  return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
 }
 
 beforeAll(ensureStockLoaded)
@@ -99,6 +109,28 @@ describe('settling a batch', () => {
     expect(outcomes.filter((o) => o.status === 'FAILED').every((o) => o.reason === 'SOLD_OUT')).toBe(true)
     const credits = await Promise.all(buyers.map((u) => creditOf(u)))
     expect(credits.reduce((a, b) => a + b, 0)).toBe(12 * 1_000 - 3 * 100)
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 3, pending: 0, buyers: 3 })
+  })
+
+  it('sells exactly the MySQL stock in that race under snapshot isolation (innodb_snapshot_isolation=ON, MariaDB\'s default from 11.6.2), parking nothing', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 100 })
+    await redis().set(keys.stock(couponId), 12)
+    const buyers = await createUsers(12, 1_000)
+    const events = await Promise.all(buyers.map((u) => reserve(couponId, u, 100)))
+    const snapshotDb = createSnapshotIsolationDb()
+    try {
+      const { rows } = await sql<{ on: number }>`SELECT @@SESSION.innodb_snapshot_isolation AS \`on\``.execute(snapshotDb)
+      expect(rows).toEqual([{ on: 1 }])
+      const outcomes = (await Promise.all([0, 2, 4, 6, 8, 10].map(async (i) => {
+        const settled = await settleBatch(snapshotDb, redis(), events.slice(i, i + 2))
+        await finishInRedis(redis(), settled)
+        return settled
+      }))).flat()
+      expect(outcomes.map((o) => o.status).sort()).toEqual([...Array(9).fill('FAILED'), ...Array(3).fill('PAID')])
+      expect(outcomes.filter((o) => o.status === 'FAILED').every((o) => o.reason === 'SOLD_OUT')).toBe(true)
+    } finally {
+      await snapshotDb.destroy()
+    }
     expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 3, pending: 0, buyers: 3 })
   })
 

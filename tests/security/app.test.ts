@@ -9,17 +9,20 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale, ensureStockLoaded } from '../support/data'
 import { freePort, startWeb, type Proc } from '../support/processes'
+import { accessToken, createUser } from '../support/keycloak'
 import { createShoppers, type Shopper } from '../support/shoppers'
 import { closeAgents, send } from './support'
 
 let web: Proc
 let shopper: Shopper
 let batcher: Shopper
+let adminToken: string
 
 beforeAll(async () => {
   await ensureStockLoaded()
-  const [started, shoppers] = await Promise.all([startWeb({ PURCHASE_RATE_LIMIT: '5' }), createShoppers(2)])
+  const [started, shoppers, admin] = await Promise.all([startWeb({ PURCHASE_RATE_LIMIT: '5' }), createShoppers(2), createUser({ roles: ['admin'] }).then(accessToken)])
   web = started
+  adminToken = admin
   shopper = shoppers[0]!
   batcher = shoppers[1]!
 }, 120_000)
@@ -60,10 +63,13 @@ describe('batches', () => {
     const calls = Array.from({ length: 10 }, () => 'order.purchase').join(',')
     const input = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [i, { couponId }]))
     const batch = await send(`${web.url}/api/trpc/${calls}?batch=1`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${batcher.token}` }, body: JSON.stringify(input) })
-    const reasons = (batch.json as Array<{ result?: unknown, error?: { data: { reason: string } } }>).map((r) => r.error?.data.reason ?? 'OK')
+    const answers = batch.json as Array<{ result?: { data: { orderId: string } }, error?: { data: { reason: string } } }>
     // PURCHASE_RATE_LIMIT=5 here: five calls were counted, the other five refused by the limit
-    expect(reasons.filter((r) => r === 'RATE_LIMITED')).toHaveLength(5)
-    expect(reasons.filter((r) => r === 'OK')).toHaveLength(1)
+    expect(answers.map((r) => r.error?.data.reason).filter((r) => r === 'RATE_LIMITED')).toHaveLength(5)
+    // the five counted made one order: the first reserved it, the others were answered with it (pending)
+    const placed = answers.flatMap((r) => (r.result ? [r.result.data.orderId] : []))
+    expect(placed).toHaveLength(5)
+    expect(new Set(placed).size).toBe(1)
   })
 })
 
@@ -95,6 +101,30 @@ describe('malformed requests', () => {
       expect({ input, status: res.status, reason: reasonOf(res.json) }).toEqual({ input, status: 400, reason: 'INVALID_INPUT' })
     }
     for (const input of [{ page: 200, pageSize: 50 }, { page: 833, pageSize: 12 }, {}]) expect((await list(input)).status).toBe(200)
+  })
+})
+
+describe('sale dates', () => {
+  it('compares a sale\'s start and end as instants and keeps them within 2000–9999, a start in the past included', async () => {
+    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
+    const create = (dates: { saleStartsAt?: string, saleEndsAt?: string }) => send(`${web.url}/api/trpc/admin.createCoupon`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'Dated', description: 'dates', price: 100, stock: 1, ...dates }) })
+    const refused = [
+      // 15:00Z → 11:00Z: the end is 4 h before the start, though its text sorts after it
+      { saleStartsAt: '2030-01-01T10:00:00-05:00', saleEndsAt: '2030-01-01T11:00:00+00:00' },
+      { saleStartsAt: '2030-01-01T10:00:00Z', saleEndsAt: '2030-01-01T05:00:00-05:00' }, // the same instant
+      { saleEndsAt: '9999-12-31T22:00:00-05:00' }, // year 10000 in UTC
+      { saleStartsAt: '1999-12-31T23:59:59Z' },
+    ]
+    for (const dates of refused) {
+      const res = await create(dates)
+      expect({ dates, status: res.status, reason: reasonOf(res.json) }).toEqual({ dates, status: 400, reason: 'INVALID_INPUT' })
+    }
+    const accepted = [
+      { saleStartsAt: new Date(Date.now() - 86_400_000).toISOString(), saleEndsAt: '2030-01-01T10:00:00+02:00' }, // started yesterday
+      { saleStartsAt: '2030-01-01T10:00:00+05:00', saleEndsAt: '2030-01-01T06:00:00Z' }, // 05:00Z → 06:00Z
+      { saleEndsAt: '9999-12-31T18:00:00-05:00' },
+    ]
+    for (const dates of accepted) expect({ dates, status: (await create(dates)).status }).toEqual({ dates, status: 200 })
   })
 })
 

@@ -126,6 +126,50 @@ describe('what the public entrance adds', () => {
   })
 })
 
+describe('who is asking (per-credential rate-limit keys)', () => {
+  // One purchase a second (burst 1) per shopper, and per address for anonymous writes: the third
+  // request of a key inside a second is NGINX's 429.
+  let strict: Nginx
+  beforeAll(async () => {
+    strict = await startNginx([web], { purchaseRate: 1, purchaseBurst: 1, anonymousWriteRate: 1, anonymousWriteBurst: 1 })
+  })
+  afterAll(async () => {
+    await strict?.stop()
+  })
+  const buy = (from: string, headers: Record<string, string>) => send(`${strict.url}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"couponId":1}', from })
+  const nginxRefused = async (from: string, headers: Record<string, string>) => (await buy(from, headers)).byNginx
+
+  /** The same token with its signature respelled: the last character's unused bits set, or padded. */
+  function respelled(token: string) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    const last = alphabet[alphabet.indexOf(token.at(-1)!) ^ 1]!
+    const unusedBits = token.slice(0, -1) + last
+    expect(Buffer.from(unusedBits.split('.')[2]!, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url')) // the same signature
+    return { unusedBits, padded: `${token}==` }
+  }
+
+  it('keys a bearer token on its signature, so respelling it makes no new key; the app refuses the respelled token', async () => {
+    const { unusedBits, padded } = respelled(shopper.token)
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+    expect([await nginxRefused('127.0.31.1', bearer(shopper.token)), await nginxRefused('127.0.31.1', bearer(shopper.token))]).toEqual([false, false])
+    expect(await nginxRefused('127.0.31.1', bearer(unusedBits))).toBe(true) // the same key, out of tokens
+    // a spelling that is no canonical JWT is no credential: the (spent) anonymous allowance of its address
+    expect([await nginxRefused('127.0.31.2', {}), await nginxRefused('127.0.31.2', {})]).toEqual([false, false])
+    expect(await nginxRefused('127.0.31.2', bearer(padded))).toBe(true)
+    for (const token of [unusedBits, padded]) {
+      const res = await send(`${web.url}/api/trpc/user.me`, { headers: bearer(token) })
+      expect({ status: res.status, reason: reasonOf(res.json) }).toEqual({ status: 401, reason: 'UNAUTHORIZED' })
+    }
+  })
+
+  it('keys a session on its seal\'s MAC; a quoted seal is no session (the anonymous allowance)', async () => {
+    const seal = `Fe26.2**${'a'.repeat(64)}*${'b'.repeat(22)}*${'c'.repeat(22)}**${'d'.repeat(64)}*${'M'.repeat(43)}`
+    expect([await nginxRefused('127.0.31.3', {}), await nginxRefused('127.0.31.3', {})]).toEqual([false, false])
+    expect([await nginxRefused('127.0.31.3', { cookie: `nuxt-session=${seal}` }), await nginxRefused('127.0.31.3', { cookie: `x=1; nuxt-session=${seal}` })]).toEqual([false, false])
+    expect(await nginxRefused('127.0.31.3', { cookie: `nuxt-session="${seal}"` })).toBe(true)
+  })
+})
+
 describe('body limits that agree', () => {
   const pngOf = (bytes: number) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(bytes - 8, 7)])
   const upload = (data: Buffer) => {
@@ -159,7 +203,7 @@ describe('one refusal body', () => {
   it('writes out exactly the app\'s refusal bodies in NGINX (npm start\'s templates and compose\'s copy)', () => {
     const template = bodiesIn(readFileSync('nginx/locations.conf.template', 'utf8'))
     const compose = bodiesIn(readFileSync('deploy/compose/nginx/locations.conf', 'utf8'))
-    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503])
+    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503, 504])
     expect(compose).toEqual(template)
     for (const { status, body } of template) {
       const reason = body.error.data.reason as Reason

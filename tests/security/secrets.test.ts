@@ -59,6 +59,22 @@ describe('docker-compose.yml', () => {
     expect(text).not.toMatch(/dev-only|change-me/i)
   })
 
+  it('imports a production realm: no demo users, real password hashing, TLS required off the local network — else the development realm\'s', () => {
+    const mounted = compose.services.keycloak.volumes.map((v: string) => v.split(':')).find(([, target]: string[]) => target!.startsWith('/opt/keycloak/data/import/'))
+    expect(mounted).toBeDefined()
+    const realm = JSON.parse(readFileSync(mounted![0]!, 'utf8'))
+    expect(realm.users ?? []).toEqual([])
+    expect(JSON.stringify(realm)).not.toMatch(/@example\.com/)
+    expect(realm.sslRequired).toBe('external')
+    const iterations = Number(/hashIterations\((\d+)\)/.exec(realm.passwordPolicy ?? '')?.[1] ?? NaN)
+    expect(iterations).toBeGreaterThanOrEqual(210_000) // OWASP's figure for PBKDF2-HMAC-SHA512
+    expect(realm.passwordPolicy).toMatch(/hashAlgorithm\(pbkdf2-sha512\)/)
+    // everything else (clients, roles, flows, token lifetimes) is the development realm's
+    const development = JSON.parse(readFileSync('keycloak/realm-flash-sale.json', 'utf8'))
+    const rest = ({ users: _users, sslRequired: _ssl, passwordPolicy: _policy, ...others }: Record<string, unknown>) => others
+    expect(rest(realm)).toEqual(rest(development))
+  })
+
   it('runs Keycloak in production mode on its own database, with its own admin secret', () => {
     const keycloak = compose.services.keycloak
     expect(keycloak.command[0]).toBe('start')

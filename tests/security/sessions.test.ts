@@ -10,6 +10,8 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { refusalBody } from '../../server/trpc/errors'
 import { signInWithoutBrowser, startAuthWeb, trpc, type AuthWeb } from '../auth/support'
+import { eventually } from '../support/data'
+import { testStack } from '../faults/support'
 import { createUser, type TestUser } from '../support/keycloak'
 import { startWeb, type Proc } from '../support/processes'
 
@@ -97,5 +99,42 @@ describe('sign-out', () => {
     // signing in again makes a new session that works
     const again = await signInWithoutBrowser(a.publicUrl, user)
     expect((await trpc(b.url, 'user.me', { cookie: again })).status).toBe(200)
+  }, 60_000)
+})
+
+describe('one spelling per session', () => {
+  it('reads the session cookie only as it was set: a quoted or percent-encoded copy is no session', async () => {
+    const cookie = await signInWithoutBrowser(a.publicUrl, user)
+    const seal = cookie.slice(cookie.indexOf('=') + 1)
+    expect((await trpc(b.url, 'user.me', { cookie })).status).toBe(200)
+    for (const respelled of [`nuxt-session="${seal}"`, `nuxt-session=%46${seal.slice(1)}`]) {
+      const res = await trpc(b.url, 'user.me', { cookie: respelled })
+      expect({ status: res.status, reason: res.error?.reason }).toEqual({ status: 401, reason: 'UNAUTHORIZED' })
+    }
+  })
+})
+
+describe('revocation while Redis cannot be reached', () => {
+  it('fails closed: every session is refused TRY_AGAIN_LATER (none accepted, none signed out) until Redis answers again', async () => {
+    const copied = await signInWithoutBrowser(a.publicUrl, user)
+    const live = await signInWithoutBrowser(a.publicUrl, user)
+    expect((await fetch(`${a.publicUrl}/auth/logout`, { redirect: 'manual', headers: { cookie: copied } })).status).toBe(302)
+
+    const stack = testStack()
+    await stack.stopService('redis')
+    let answers: { status: number, reason?: string, retryAfter: string | null }[]
+    try {
+      expect(stack.processes().redis).toBeUndefined() // really away
+      answers = await Promise.all([copied, live].map(async (cookie) => {
+        const res = await trpc(b.url, 'user.me', { cookie })
+        return { status: res.status, reason: res.error?.reason, retryAfter: res.headers.get('retry-after') }
+      }))
+    } finally {
+      await stack.startService('redis')
+    }
+    // the signed-out copy is not let back in, and the live session is not ended
+    expect(answers).toEqual([{ status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }, { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }])
+    await eventually(async () => (await trpc(b.url, 'user.me', { cookie: live })).status === 200, 20_000, 200)
+    expect((await trpc(b.url, 'user.me', { cookie: copied })).status).toBe(401)
   }, 60_000)
 })

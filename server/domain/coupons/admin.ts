@@ -4,7 +4,8 @@ import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
 import { snapshotScript } from '../../redis/scripts'
 import { DomainError } from '../errors'
-import { repairCoupon } from '../stock/repair'
+import { isTransient } from '../payments/events'
+import { repairCoupon, repairUnderLease, withRepairLease } from '../stock/repair'
 import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
@@ -31,7 +32,9 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
 
 /**
  * Stock changes are deltas committed in MySQL first; Redis then follows through the repair (never an
- * INCRBY first and an undo after). A removal is capped at the units no pending reservation holds.
+ * INCRBY first and an undo after). A removal is capped at the units no pending reservation holds, and
+ * the coupon's repair lease is taken before the held units are counted: no reservation can slip in
+ * between that count and Redis following MySQL (it would be told PENDING for a unit just removed).
  */
 export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: number }> {
   const current = await db().selectFrom('coupons').select(['id', 'sale_starts_at', 'sale_ends_at']).where('id', '=', input.id).executeTakeFirst()
@@ -41,6 +44,17 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
   if (starts && ends && starts >= ends) throw new DomainError('INVALID_INPUT', 'saleEndsAt must be after saleStartsAt')
 
   const delta = input.stockDelta ?? 0
+  if (delta) await underRepairLease(input.id, async (token) => {
+    await writeCoupon(input, starts, ends, delta)
+    const result = await repairUnderLease(db(), redis(), input.id, token).catch((error) => ({ status: 'error' as const, error }))
+    if (result.status !== 'repaired') log.warn('stock change not yet in Redis; the reconciler will repair it', { couponId: input.id, result })
+  })
+  else await writeCoupon(input, starts, ends, 0)
+  await invalidateCoupon(input.id)
+  return { id: input.id }
+}
+
+async function writeCoupon(input: UpdateCouponInput, starts: Date | null, ends: Date | null, delta: number): Promise<void> {
   await db().transaction().execute(async (trx) => {
     const row = await trx.selectFrom('coupons').select('stock').where('id', '=', input.id).forUpdate().executeTakeFirstOrThrow()
     if (delta < 0) {
@@ -59,9 +73,6 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
       updated_at: new Date(),
     }).where('id', '=', input.id).execute()
   })
-  if (delta) await syncStock(input.id)
-  await invalidateCoupon(input.id)
-  return { id: input.id }
 }
 
 /** Units of MySQL's stock that pending reservations hold: |E| − |E ∩ PAID| (paid ones left MySQL's stock already). */
@@ -72,19 +83,35 @@ async function heldUnits(trx: DB, couponId: number): Promise<number> {
   return ids.length - paid.length
 }
 
+/** Runs `work` under the coupon's repair lease, waiting a moment for another repair to finish. */
+async function underRepairLease(couponId: number, work: (token: string) => Promise<void>): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const done = await withRepairLease(redis(), couponId, async (token) => {
+      await work(token)
+      return true
+    }).catch((error: unknown) => {
+      // nothing was committed: the lease (Redis) or the change (MySQL) could not be had
+      if (isTransient(error)) throw new DomainError('TRY_AGAIN_LATER', 'The stock cannot be changed right now; try again in a moment', 2)
+      throw error
+    })
+    if (done) return
+    await new Promise((r) => setTimeout(r, 100)) // another repair holds the coupon
+  }
+  throw new DomainError('TRY_AGAIN_LATER', 'The coupon\'s stock is being checked; try again in a moment', 2)
+}
+
 /**
- * Brings a coupon's Redis state to MySQL's through the repair (under its lease, version-checked). A
- * coupon Redis does not hold yet is loaded the same way at creation; a failure here is healed by the
- * reconciler, which notices the missing marker or the drift.
+ * Brings a new coupon's Redis state to MySQL's through the repair (under its lease, version-checked).
+ * A failure here is healed by the reconciler, which notices the missing marker.
  */
 async function syncStock(couponId: number): Promise<void> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const result = await repairCoupon(db(), redis(), couponId).catch((error) => ({ status: 'error' as const, error }))
     if (result.status === 'repaired' || result.status === 'not-found') return
-    if (result.status === 'error') return log.warn('stock change not yet in Redis; the reconciler will repair it', { couponId, error: String(result.error) })
+    if (result.status === 'error') return log.warn('stock not yet in Redis; the reconciler will load it', { couponId, error: String(result.error) })
     await new Promise((r) => setTimeout(r, 100)) // another repair holds the coupon
   }
-  log.warn('stock change not yet in Redis; the reconciler will repair it', { couponId })
+  log.warn('stock not yet in Redis; the reconciler will load it', { couponId })
 }
 
 export async function saleStats(couponId: number) {

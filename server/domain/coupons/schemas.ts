@@ -35,8 +35,18 @@ export const listInput = z.object({
   message: `page × pageSize must be at most ${MAX_CATALOGUE_OFFSET}`, path: ['page'],
 })
 
-const isoDate = z.iso.datetime({ offset: true })
+const EARLIEST = Date.parse('2000-01-01T00:00:00Z')
+const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
+/** An ISO-8601 instant (any offset) in the years 2000–9999 as an instant (UTC): what MySQL's DATETIME holds. */
+const isoDate = z.iso.datetime({ offset: true }).refine((iso) => {
+  const at = Date.parse(iso)
+  return at >= EARLIEST && at <= LATEST
+}, 'must be a date in the years 2000 to 9999 (UTC)')
 const text = (max: number) => z.string().trim().min(1).max(max)
+
+/** Sale start and end compared as instants (strings with different offsets do not sort by time). A start in the past is fine. */
+const endsAfterStart = (c: { saleStartsAt?: string | null, saleEndsAt?: string | null }) => !c.saleStartsAt || !c.saleEndsAt || Date.parse(c.saleStartsAt) < Date.parse(c.saleEndsAt)
+const endAfterStart = { message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'] }
 
 export const createCouponInput = z.object({
   name: text(120),
@@ -46,9 +56,7 @@ export const createCouponInput = z.object({
   imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
-}).strict().refine((c) => !c.saleStartsAt || !c.saleEndsAt || c.saleStartsAt < c.saleEndsAt || new Date(c.saleStartsAt) < new Date(c.saleEndsAt), {
-  message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'],
-})
+}).strict().refine(endsAfterStart, endAfterStart)
 
 export const updateCouponInput = z.object({
   id: couponId,
@@ -59,7 +67,7 @@ export const updateCouponInput = z.object({
   imageUrl: z.string().max(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
-}).strict()
+}).strict().refine(endsAfterStart, endAfterStart)
 
 export type CreateCouponInput = z.infer<typeof createCouponInput>
 export type UpdateCouponInput = z.infer<typeof updateCouponInput>

@@ -16,8 +16,12 @@ import { newOrderId } from './ids'
 import { log } from '../../observability/log'
 
 const RECENT_ORDERS = 50
-/** The cached window only refuses when it is this far off: within it, the script decides on Redis' clock. */
-const WINDOW_HINT_SLACK_MS = 60_000
+/**
+ * How long a purchase may take. Past it, the answer is OUTCOME_UNKNOWN once the reserve was sent (it
+ * may hold a unit and be charged; the work goes on and settles it either way), TRY_AGAIN_LATER before
+ * (and nothing is sent after). Below NGINX's 5 s proxy_read_timeout, so the shopper gets the app's answer.
+ */
+export const PURCHASE_DEADLINE_MS = 4_000
 
 let publisher: BatchingPublisher | undefined
 function paymentPublisher(): BatchingPublisher {
@@ -39,42 +43,70 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 const tryAgain = (message: string, seconds = 1) => new DomainError('TRY_AGAIN_LATER', message, seconds)
+const busy = () => tryAgain('The shop is busy right now, try again')
 
 /** An outage before anything was reserved: the honest answer is TRY_AGAIN_LATER, never a 500. */
 function outageRefusal(error: unknown): unknown {
   if (error instanceof DomainError || !isTransient(error)) return error
-  return tryAgain('The shop is busy right now, try again')
+  return busy()
 }
 function refuseDuringOutage(error: unknown): never {
   throw outageRefusal(error)
 }
 
-function checkWindowHint(saleStartsAt: string | null, saleEndsAt: string | null, now: number): void {
-  if (saleStartsAt && Date.parse(saleStartsAt) > now + WINDOW_HINT_SLACK_MS) throw new DomainError('SALE_NOT_STARTED', 'The sale has not started yet')
-  if (saleEndsAt && Date.parse(saleEndsAt) <= now - WINDOW_HINT_SLACK_MS) throw new DomainError('SALE_ENDED', 'The sale has ended')
-}
-
 const ms = (iso: string | null) => (iso ? Date.parse(iso) : null)
 
+type Placed = { orderId: string, status: 'PENDING' }
+/** Where one purchase stands, for its deadline: whether the reserve went out, and whether it was given up. */
+interface Attempt { reserveSent: boolean, abandoned: boolean }
+
 /**
- * Reserves one coupon for a user and hands the payment to the workers (docs/architecture.md, "The purchase flow").
+ * Reserves one coupon for a user and hands the payment to the workers (docs/architecture.md, "The
+ * purchase flow"), within PURCHASE_DEADLINE_MS. A shopper whose own reservation is still pending gets that order back.
+ */
+export async function purchaseCoupon(userId: number, couponId: number, requestId: string): Promise<Placed> {
+  const attempt: Attempt = { reserveSent: false, abandoned: false }
+  const work = placeOrder(userId, couponId, requestId, attempt)
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      attempt.abandoned = true
+      reject(attempt.reserveSent ? new DomainError('OUTCOME_UNKNOWN', 'No answer in time: your order may or may not have been taken; it shows under My orders if it was') : busy())
+    }, PURCHASE_DEADLINE_MS)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } catch (error) {
+    if (attempt.abandoned) {
+      work.then((placed) => log.info('purchase placed after its deadline', { requestId, ...placed }), (late: unknown) => log.info('purchase refused after its deadline', { requestId, error: late }))
+    }
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
  * Cheap refusals come first; the reservation itself is one Lua script; the answer is PENDING once
  * Kafka has acknowledged the payment event. No MySQL on this path unless the outcome is ambiguous.
+ * The sale window is left to the script (Redis' clock): no decision here rests on this instance's clock.
  */
-export async function purchaseCoupon(userId: number, couponId: number, requestId: string): Promise<{ orderId: string, status: 'PENDING' }> {
+async function placeOrder(userId: number, couponId: number, requestId: string, attempt: Attempt): Promise<Placed> {
   const coupon = await findCoupon(couponId).catch(refuseDuringOutage)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
-  const now = Date.now()
-  checkWindowHint(coupon.saleStartsAt, coupon.saleEndsAt, now)
-  if (isFlaggedSoldOut(couponId, now)) throw new DomainError('SOLD_OUT', 'Sold out')
+  // The flag says no unit is left; whoever holds one still hears about it from the script.
+  if (isFlaggedSoldOut(couponId) && !(await holdsCoupon(userId, couponId).catch(refuseDuringOutage))) throw new DomainError('SOLD_OUT', 'Sold out')
 
   const client = redis()
   const orderId = newOrderId(couponId)
-  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date(now).toISOString() }
+  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date().toISOString() }
   // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
   // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.
+  if (attempt.abandoned) throw busy()
+  const counted = countPurchaseAttempt(userId)
+  attempt.reserveSent = true
   const [allowed, reserved] = await Promise.allSettled([
-    countPurchaseAttempt(userId),
+    counted,
     reserveScript(client, couponId, {
       userId, orderId, price: coupon.price, serverId, requestId, saleStartsAt: ms(coupon.saleStartsAt), saleEndsAt: ms(coupon.saleEndsAt),
     }),
@@ -94,6 +126,8 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   switch (result.status) {
     case 'OK':
       break
+    case 'PENDING': // an earlier attempt of this shopper holds a unit: that order is the answer
+      return { orderId: result.ownOrderId!, status: 'PENDING' }
     case 'SOLD_OUT':
       markSoldOut(couponId)
       throw new DomainError('SOLD_OUT', 'Sold out')
@@ -121,13 +155,18 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   return { orderId, status: 'PENDING' }
 }
 
+/** Whether the user holds or reserves a unit of the coupon (the buyer set: one cheap read). */
+async function holdsCoupon(userId: number, couponId: number): Promise<boolean> {
+  return (await redis().sismember(keys.buyers(couponId), String(userId))) === 1
+}
+
 /**
  * The event may not have reached Kafka (or the reservation may not have reached Redis). Exactly one
  * of cancel and claim wins; when the cancel finds nothing (settled and followed up, or lost with
  * Redis data) or cannot run, a tombstone in MySQL decides: once it is in, nothing can charge the
  * order. A shopper is never told TRY_AGAIN_LATER for an order that can still be charged.
  */
-async function undoReservation(event: PaymentRequest, why: unknown, refusal: unknown = tryAgain('Could not take the order right now, try again')): Promise<{ orderId: string, status: 'PENDING' }> {
+async function undoReservation(event: PaymentRequest, why: unknown, refusal: unknown = tryAgain('Could not take the order right now, try again')): Promise<Placed> {
   const { orderId, couponId, requestId } = event
   const pending = { orderId, status: 'PENDING' as const }
   const outcome = await cancelScript(redis(), couponId, orderId).catch((error) => {

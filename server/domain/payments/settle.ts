@@ -130,7 +130,11 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
     }
   }
-  await db.transaction().execute(async (trx) => {
+  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
+  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
+  // with error 1020 whenever another batch committed the row since this one read it — the overlap
+  // this design expects. Each statement reading the latest commit is what the guards are written for.
+  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
     await write(trx)
     // Tests stop here to lose a COMMIT's answer: sent, carried out, never acknowledged.
     await failpoint('worker.before-commit')

@@ -7,27 +7,30 @@ import { DomainError } from '../errors'
 
 export const rateLimited = () => new DomainError('RATE_LIMITED', 'Too many purchase attempts; slow down', 1)
 
-// Users this instance saw over the limit, with the second it happened: until that second ends, their
-// attempts are refused before any I/O (a flood costs one Redis call per instance and second).
-const limitedIn = new LRUCache<number, number>({ max: 10_000 })
+const WINDOW_MS = 1_000
+
+// Users this instance saw over the limit, until when (this process's monotonic clock, from the ms Redis
+// said were left in the window): until then their attempts are refused before any I/O, so a flood
+// costs one Redis call per instance and window.
+const limitedUntil = new LRUCache<number, number>({ max: 10_000 })
 
 /**
  * Counts one order.purchase attempt in the per-user rate limit: a fixed one-second window in Redis
- * (INCR, and EXPIRE on the first count, in one script), shared by every web instance. The command is
- * written in the calling tick, so through ioredis' auto-pipelining it shares a round trip with
+ * that starts with the user's first attempt (INCR, and PEXPIRE on the first count, in one script),
+ * shared by every web instance; no instance's clock decides where a window starts or ends. The command
+ * is written in the calling tick, so through ioredis' auto-pipelining it shares a round trip with
  * whatever the caller sends beside it (the reserve script). Resolves true when the attempt is within
  * the limit; throws RATE_LIMITED at once for a user this instance already saw over it in the current
- * second.
+ * window.
  * PURCHASE_RATE_LIMIT attempts per second are allowed; 0 turns the limit off (benchmarks).
  */
 export function countPurchaseAttempt(userId: number): Promise<boolean> {
   const limit = config().PURCHASE_RATE_LIMIT
   if (limit === 0) return Promise.resolve(true)
-  const second = Math.floor(Date.now() / 1000)
-  if (limitedIn.get(userId) === second) throw rateLimited()
-  return countScript(redis(), keys.rateLimit(userId, second), 2).then((count) => {
+  if ((limitedUntil.get(userId) ?? 0) > performance.now()) throw rateLimited()
+  return countScript(redis(), keys.rateLimit(userId), WINDOW_MS).then(({ count, msLeft }) => {
     if (count <= limit) return true
-    limitedIn.set(userId, second)
+    limitedUntil.set(userId, performance.now() + msLeft)
     return false
   })
 }

@@ -111,6 +111,27 @@ export type RepairResult =
   | { status: 'busy' | 'not-found' | 'lease-lost' | 'gave-up', attempts: number }
 
 /**
+ * Runs `work` holding the coupon's repair lease (`SET NX PX` with an owner token, renewed while it
+ * runs, released after): reservations of the coupon answer TRY_AGAIN_LATER meanwhile. Undefined when
+ * another owner holds the lease.
+ */
+export async function withRepairLease<T>(redis: RedisClient, couponId: number, work: (token: string) => Promise<T>): Promise<T | undefined> {
+  const token = randomUUID()
+  const leaseKey = keys.repair(couponId)
+  if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return undefined
+  const renew = setInterval(() => {
+    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error }))
+  }, REPAIR_LEASE_MS / 3)
+  renew.unref()
+  try {
+    return await work(token)
+  } finally {
+    clearInterval(renew)
+    await leaseScript(redis, leaseKey, token, 'release').catch(() => { /* it expires by itself */ })
+  }
+}
+
+/**
  * Sets a coupon's Redis state from MySQL and its pending ledger, under the coupon's repair lease
  * (reservations answer TRY_AGAIN_LATER meanwhile): snapshot, read MySQL, then one script that writes
  * stock = max(0, M + |E ∩ PAID| − |E|), buyers = owners ∪ users(E) and the marker — or aborts if the
@@ -119,40 +140,46 @@ export type RepairResult =
  * coupon's quarantine hash (they hold no unit). Also how a coupon is first loaded.
  */
 export async function repairCoupon(db: DB, redis: RedisClient, couponId: number): Promise<RepairResult> {
-  const token = randomUUID()
-  const leaseKey = keys.repair(couponId)
-  if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return { status: 'busy', attempts: 0 }
-  const renew = setInterval(() => {
-    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error }))
-  }, REPAIR_LEASE_MS / 3)
-  renew.unref()
+  return await withRepairLease(redis, couponId, (token) => repairUnderLease(db, redis, couponId, token)) ?? { status: 'busy', attempts: 0 }
+}
+
+/** repairCoupon for a caller that already holds the lease (with `token`). */
+export async function repairUnderLease(db: DB, redis: RedisClient, couponId: number, token: string): Promise<RepairResult> {
   let attempts = 0
-  try {
-    while (attempts < MAX_ATTEMPTS) {
-      attempts++
-      const snapshot = await snapshotScript(redis, couponId)
-      const row = await db.selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirst()
-      if (!row) return { status: 'not-found', attempts }
-      const paid = await paidAmong(db, [...snapshot.entries.keys()])
-      const owners = await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
-      await failpoint('repair.before-apply')
-      await stageBuyers(redis, couponId, owners.map((o) => String(o.user_id)))
-      const result = await applyRepairScript(redis, couponId, {
-        version: snapshot.version, token, mysqlStock: Number(row.stock), paidEntries: paid.size, marker: new Date(snapshot.now).toISOString(),
-      })
-      if (result.status === 'LEASE_LOST') return { status: 'lease-lost', attempts }
-      if (result.status === 'OK') {
-        // Stock may have come back: every instance drops its sold-out flag for this coupon.
-        await redis.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-repaired' }))
-        if (result.quarantined) log.error('unparsable pending entries moved to the coupon\'s quarantine', { couponId, quarantined: result.quarantined, key: keys.quarantine(couponId) })
-        return { status: 'repaired', attempts, stock: result.stock!, buyers: result.buyers!, quarantined: result.quarantined ?? 0 }
-      }
+  while (attempts < MAX_ATTEMPTS) {
+    attempts++
+    const snapshot = await snapshotScript(redis, couponId)
+    const mysql = await readMysqlSide(db, couponId, [...snapshot.entries.keys()])
+    if (!mysql) return { status: 'not-found', attempts }
+    await failpoint('repair.before-apply')
+    await stageBuyers(redis, couponId, mysql.owners)
+    const result = await applyRepairScript(redis, couponId, {
+      version: snapshot.version, token, mysqlStock: mysql.stock, paidEntries: mysql.paidEntries, marker: new Date(snapshot.now).toISOString(),
+    })
+    if (result.status === 'LEASE_LOST') return { status: 'lease-lost', attempts }
+    if (result.status === 'OK') {
+      // Stock may have come back: every instance drops its sold-out flag for this coupon.
+      await redis.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-repaired' }))
+      if (result.quarantined) log.error('unparsable pending entries moved to the coupon\'s quarantine', { couponId, quarantined: result.quarantined, key: keys.quarantine(couponId) })
+      return { status: 'repaired', attempts, stock: result.stock!, buyers: result.buyers!, quarantined: result.quarantined ?? 0 }
     }
-    return { status: 'gave-up', attempts }
-  } finally {
-    clearInterval(renew)
-    await leaseScript(redis, leaseKey, token, 'release').catch(() => { /* it expires by itself */ })
   }
+  return { status: 'gave-up', attempts }
+}
+
+/**
+ * MySQL's stock, which of the entries are PAID and the owners, as of one moment: one REPEATABLE READ
+ * transaction, whose snapshot its first read fixes. Three separate reads could straddle a settlement's
+ * commit (stock from before it, its order PAID after it) and make a unit out of nothing.
+ */
+async function readMysqlSide(db: DB, couponId: number, entryIds: string[]) {
+  return await db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
+    const row = await trx.selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirst()
+    if (!row) return null
+    const paid = await paidAmong(trx, entryIds)
+    const owners = await trx.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
+    return { stock: Number(row.stock), paidEntries: paid.size, owners: owners.map((o) => String(o.user_id)) }
+  })
 }
 
 /** MySQL's owners into the staging set, in chunks (a script's arguments and Lua's unpack have limits). */

@@ -5,12 +5,13 @@
  *   const problems = await historyViolations(couponId, attempts)   // [] when the history holds
  *
  * Rules:
- *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER and 504 OUTCOME_UNKNOWN are the designed
- *    answers to an outage);
- *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED;
- *  - every PAID order was answered PENDING, or its shopper has an attempt whose outcome is unknown:
- *    no answer at all (a connection cut by the fault) or OUTCOME_UNKNOWN, both indeterminate and
- *    never counted as either — so an attempt answered TRY_AGAIN_LATER is never charged;
+ *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER is the designed answer to an outage, 504
+ *    OUTCOME_UNKNOWN to an attempt whose fate could not be known in time);
+ *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED; an order id is answered
+ *    to one shopper only (a retry while it is pending is answered with it again);
+ *  - every PAID order was answered PENDING, or its shopper has an attempt that got no answer at all or
+ *    OUTCOME_UNKNOWN (indeterminate, never counted as either) — so an attempt answered TRY_AGAIN_LATER
+ *    is never charged;
  *  - every charge (PURCHASE ledger row) belongs to a PAID order, for its price, once.
  * Each shopper buys a given coupon at most once, so a PAID order is tied to its shopper's attempts.
  */
@@ -35,8 +36,10 @@ export async function historyViolations(couponId: number, attempts: Attempt[]): 
   const pending = mine.filter((a) => a.answer === 'PENDING')
   const unsettled = pending.filter((a) => !['PAID', 'FAILED'].includes(byId.get(a.orderId!)?.status ?? ''))
   if (unsettled.length) problems.push(`${unsettled.length} orders answered PENDING did not end PAID or FAILED: ${unsettled.slice(0, 5).map((a) => `${a.orderId} (${byId.get(a.orderId!)?.status ?? 'no order'})`).join(', ')}`)
-  const answeredTwice = pending.length - new Set(pending.map((a) => a.orderId)).size
-  if (answeredTwice) problems.push(`${answeredTwice} order ids were answered PENDING more than once`)
+  const shoppersOf = new Map<string, Set<string>>()
+  for (const a of pending) shoppersOf.set(a.orderId!, (shoppersOf.get(a.orderId!) ?? new Set()).add(a.sub))
+  const shared = [...shoppersOf].filter(([, subs]) => subs.size > 1).map(([id]) => id)
+  if (shared.length) problems.push(`${shared.length} order ids were answered PENDING to more than one shopper: ${shared.slice(0, 5).join(', ')}`)
 
   const toldPending = new Set(pending.map((a) => a.orderId))
   const indeterminate = new Set(mine.filter((a) => a.answer === 'NO_ANSWER' || a.answer === 'OUTCOME_UNKNOWN').map((a) => a.sub))

@@ -8,6 +8,9 @@
   KEYS[5] coupon:{id}:repair   repair lease: while held, nothing is reserved
   KEYS[6] coupon:{id}:ver      version, bumped by every change of stock, buyers or ledger
   KEYS[7] stats:{id}:orders-per-second  hash second -> reservations (the dashboard's counter)
+  KEYS[8] coupon:{id}:holders  hash userId -> the order id of the user's latest reservation (an index
+                               of the pending ledger, read only together with it: a field whose order
+                               has left the ledger says nothing)
   ARGV[1] user id
   ARGV[2] order id
   ARGV[3] price (minor units)
@@ -16,25 +19,36 @@
   ARGV[6] sale start, ms since epoch ('' when always open)
   ARGV[7] sale end, ms since epoch ('' when open-ended)
 
-  The sale window and the entry's `at` use Redis' clock (TIME), never the caller's.
+  The sale window and the entry's `at` use Redis' clock (TIME), never the caller's. What the user holds
+  is decided before anything else that could refuse them: a shopper whose reservation holds a unit is
+  answered with that order, an owner with ALREADY_PURCHASED, never SOLD_OUT.
 
-  Returns { status, stockLeft }:
-    { "OK", n }                 reserved (or already reserved under this order id: a re-sent command)
-    { "NOT_LOADED", -1 }        the coupon's marker is missing: Redis lost (or never had) its state
-    { "REPAIRING", -1 }         a repair holds the coupon: try again in a moment
+  Returns { status, stockLeft, orderId }:
+    { "OK", n, orderId }         reserved (or already reserved under this order id: a re-sent command)
+    { "PENDING", n, ownOrderId } the user's own earlier reservation is still pending: that order
+    { "NOT_LOADED", -1 }         the coupon's marker is missing: Redis lost (or never had) its state
+    { "REPAIRING", -1 }          a repair holds the coupon: try again in a moment
+    { "ALREADY_PURCHASED", n }   the user already holds this coupon
     { "SALE_NOT_STARTED", -1 }, { "SALE_ENDED", -1 }
-    { "ALREADY_PURCHASED", n }  the user already holds or reserves this coupon
-    { "HELD", 0 }               no stock, but pending reservations may still fail and return units
-    { "SOLD_OUT", 0 }           no stock and nothing pending: final
+    { "HELD", 0 }                no stock, but pending reservations may still fail and return units
+    { "SOLD_OUT", 0 }            no stock and nothing pending: final
 ]]
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then
-  return { 'OK', tonumber(redis.call('GET', KEYS[1]) or '0') }
+  return { 'OK', tonumber(redis.call('GET', KEYS[1]) or '0'), ARGV[2] }
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return { 'NOT_LOADED', -1 }
 end
+local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
+local own = redis.call('HGET', KEYS[8], ARGV[1])
+if own and redis.call('HEXISTS', KEYS[3], own) == 1 then
+  return { 'PENDING', stock, own }
+end
 if redis.call('EXISTS', KEYS[5]) == 1 then
   return { 'REPAIRING', -1 }
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  return { 'ALREADY_PURCHASED', stock }
 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -43,10 +57,6 @@ if ARGV[6] ~= '' and now < tonumber(ARGV[6]) then
 end
 if ARGV[7] ~= '' and now >= tonumber(ARGV[7]) then
   return { 'SALE_ENDED', -1 }
-end
-local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  return { 'ALREADY_PURCHASED', stock }
 end
 if stock <= 0 then
   if redis.call('HLEN', KEYS[3]) > 0 then
@@ -59,8 +69,9 @@ redis.call('SADD', KEYS[2], ARGV[1])
 local entry = { state = 'reserved', userId = tonumber(ARGV[1]), price = tonumber(ARGV[3]), serverId = ARGV[4], at = now }
 if ARGV[5] ~= '' then entry.requestId = ARGV[5] end
 redis.call('HSET', KEYS[3], ARGV[2], cjson.encode(entry))
+redis.call('HSET', KEYS[8], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[6])
 local second = tostring(math.floor(now / 1000))
 redis.call('HINCRBY', KEYS[7], second, 1)
 redis.call('EXPIRE', KEYS[7], 3600)
-return { 'OK', left }
+return { 'OK', left, ARGV[2] }
