@@ -53,6 +53,8 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2
   }
   if (values.env) process.loadEnvFile(values.env)
+  // One-shot commands read whole tables (the audit's sums): unless set, a longer query deadline than a request's.
+  process.env.DATABASE_QUERY_TIMEOUT_MS ??= '60000'
   const out = createOutput(values.json)
   const timeoutMs = Number(values.timeout) * 1000
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout is a number of seconds')
