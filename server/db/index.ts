@@ -1,7 +1,7 @@
 import { Kysely, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import { createPool, type Pool, type PoolConnection, type QueryError, type QueryOptions } from 'mysql2'
-import { config } from '../config'
+import { config, databaseDeadlines } from '../config'
 import { migrations } from './migrations'
 import type { Database } from './types'
 
@@ -10,11 +10,11 @@ export type DB = Kysely<Database>
 /**
  * `queryTimeoutMs`: the deadline of each query (0: none, e.g. for migrations that rewrite big tables).
  */
-export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE, { queryTimeoutMs = config().DATABASE_QUERY_TIMEOUT_MS } = {}): DB {
+export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE, { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {}): DB {
   const pool = createPool({
     uri: url,
     connectionLimit: poolSize,
-    connectTimeout: config().DATABASE_CONNECT_TIMEOUT_MS,
+    connectTimeout: databaseDeadlines().DATABASE_CONNECT_TIMEOUT_MS,
     timezone: 'Z',
     // BIGINT ids and credit stay far below 2^53, so plain numbers are safe and simpler for callers.
     supportBigNumbers: true,
