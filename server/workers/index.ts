@@ -5,13 +5,14 @@
  */
 import { hostname } from 'node:os'
 import { config } from '../config'
-import { closeDb, db } from '../db'
+import { closeDb } from '../db'
 import { createProducer, kafka, PAYMENT_GROUP, topics } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
 import { watchDrain } from '../domain/payments/drain'
 import { consumerLag } from '../observability/kafka-lag'
 import { log, setLogContext } from '../observability/log'
+import { dependencies } from '../observability/readiness'
 import { metrics, trackConsumerLag } from '../observability/metrics'
 import { PaymentConsumer } from './consumer'
 import { HealthServer } from './health'
@@ -44,20 +45,6 @@ const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
 
 const reconciler = new ReconcilerLoop({ producer, admin, consuming: () => settlement.consuming && !drain.draining })
 
-/** A dependency answers within 2 s: `ok`, or `failed` (why goes to the log). */
-async function answers(name: string, check: () => Promise<unknown>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    await Promise.race([check(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timed out')), 2_000) })])
-    return 'ok'
-  } catch (error) {
-    log.warn('readiness check failed', { dependency: name, error })
-    return 'failed'
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 // Live: the consumer has not been out of the group, or stuck on a partition with lag, for longer
 // than WORKER_STALL_NOT_LIVE_MS. Ready: it is a member whose partitions move, and MySQL, Redis and
 // Kafka answer.
@@ -69,13 +56,9 @@ const health = new HealthServer({
   ready: async () => {
     const progress = consumer.progress.verdict()
     if (stopping) return { ok: false, stopping: true, ...progress }
-    const [mysql, redisState, kafkaState] = await Promise.all([
-      answers('mysql', () => db().selectNoFrom((eb) => eb.lit(1).as('one')).execute()),
-      answers('redis', () => redis().ping()),
-      answers('kafka', () => admin.describeCluster()),
-    ])
-    const ok = progress.ready && [mysql, redisState, kafkaState].every((s) => s === 'ok')
-    return { ok, ...progress, outage: !settlement.consuming, mysql, redis: redisState, kafka: kafkaState }
+    const answering = await dependencies(async () => admin)
+    const ok = progress.ready && Object.values(answering).every((s) => s === 'ok')
+    return { ok, ...progress, outage: !settlement.consuming, ...answering }
   },
 })
 

@@ -13,7 +13,7 @@ import { REASON_CODES } from '../../../server/trpc/errors'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
-import { burst, keys, sleep, type Attempt, type StackProc } from '../support'
+import { burst, isAlive, kafkaDrained, keys, sleep, type Attempt, type StackProc } from '../support'
 import { closeConnections, newSale, recoversFully, reporting, sharedShoppers, until, type Sale, type SaleProcesses } from '../hard/support'
 import { consuming, membersUntil, networkFaults, procState, type NetworkFaults, type Part, type Paused } from './harness'
 
@@ -68,6 +68,9 @@ export function networkSale({ workers = true } = {}): NetworkSale {
   }, 240_000)
   afterAll(async () => {
     await sale.net?.healAll().catch(() => {})
+    // the web instances first: the workers then settle what is left, so no later file inherits it
+    await Promise.all((sale.procs?.webs ?? []).map((w) => w.stop(15_000).catch(() => {})))
+    if (sale.procs?.workers.some((w) => isAlive(w.pid))) await kafkaDrained(30_000)
     await sale.procs?.stop()
     await sale.net?.close()
     await closeConnections()

@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { sleep, type StackProc } from '../support'
+import { kafkaDrained, sleep, type StackProc } from '../support'
 import { failpointDir, fired } from '../hard/support'
 import { consuming, groupMembers, membersUntil } from './harness'
 import { faultMidBurst, networkSale, WORKERS } from './support'
@@ -38,6 +38,7 @@ async function withWorkers(failpoints: string, test: (dir: string, workers: Stac
     // both hold partitions before the burst: the armed one must get events to settle
     await membersUntil((m) => consuming(m, WORKERS), 60_000)
     await test(dir, workers)
+    await kafkaDrained(30_000) // nothing left for whoever consumes next
   } finally {
     await Promise.all(workers.map((w) => w.stop(15_000).catch(() => {})))
   }
