@@ -2,7 +2,7 @@ import { initTRPC } from '@trpc/server'
 import type { Identity } from '../auth/types'
 import { config } from '../config'
 import { ensureUser } from '../domain/users/service'
-import { DomainError } from '../domain/errors'
+import { DomainError, type Reason } from '../domain/errors'
 import { isTransient } from '../domain/payments/events'
 import { formatError, toTRPCError } from './errors'
 import { recordCall, recordRefusal } from './observe'
@@ -13,10 +13,19 @@ export interface Context {
   requestId: string
 }
 
+/**
+ * What a procedure tells its callers beyond its schemas, for the API document (tools/openapi): the
+ * reasons its own logic refuses with. The refusals every call can meet (bad input, credentials, a
+ * wrong method, limits, an unavailable service) are documented for every procedure without this.
+ */
+export interface Meta {
+  refusals?: readonly Reason[]
+}
+
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
 // Both handlers call the formatter once for every error they answer: it records the calls refused
 // before their procedure ran (observe.ts).
-const t = initTRPC.context<Context>().create({
+const t = initTRPC.context<Context>().meta<Meta>().create({
   isDev: false,
   errorFormatter: ({ shape, error, path, ctx }) => {
     recordRefusal(path, error, ctx?.requestId)

@@ -37,7 +37,7 @@ it('tells the shopper who holds the unit about their order through a Redis stall
   let first: unknown
   const started = performance.now()
   try {
-    expect(stateOf(redisPid)).toBe('T')
+    expect(await eventually(async () => stateOf(redisPid) === 'T', 2_000, 10)).toBe(true) // stopped
     const attempt = answerOf(purchaseCoupon(holder!, couponId, 'stalled'))
     first = await Promise.race([attempt, new Promise((r) => setTimeout(() => r('no answer'), PURCHASE_DEADLINE_MS + 1_500))])
   } finally {

@@ -62,7 +62,8 @@ interface Attempt { reserveSent: boolean, abandoned: boolean }
 
 /**
  * Reserves one coupon for a user and hands the payment to the workers (docs/architecture.md, "The
- * purchase flow"), within PURCHASE_DEADLINE_MS. A shopper whose own reservation is still pending gets that order back.
+ * purchase flow"), within PURCHASE_DEADLINE_MS. A shopper whose own reservation is still pending gets
+ * that order back.
  */
 export async function purchaseCoupon(userId: number, couponId: number, requestId: string): Promise<Placed> {
   const attempt: Attempt = { reserveSent: false, abandoned: false }
@@ -71,7 +72,7 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       attempt.abandoned = true
-      reject(attempt.reserveSent ? new DomainError('OUTCOME_UNKNOWN', 'No answer in time: your order may or may not have been taken; it shows under My orders if it was') : busy())
+      reject(attempt.reserveSent ? new DomainError('OUTCOME_UNKNOWN', 'No answer in time: your order may or may not have been taken; it shows under My account if it was') : busy())
     }, PURCHASE_DEADLINE_MS)
   })
   try {
@@ -100,9 +101,9 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
   const client = redis()
   const orderId = newOrderId(couponId)
   const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date().toISOString() }
+  if (attempt.abandoned) throw busy() // past the deadline, answered TRY_AGAIN_LATER: nothing may be sent now
   // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
   // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.
-  if (attempt.abandoned) throw busy()
   const counted = countPurchaseAttempt(userId)
   attempt.reserveSent = true
   const [allowed, reserved] = await Promise.allSettled([

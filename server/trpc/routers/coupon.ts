@@ -4,13 +4,16 @@ import { couponId, listInput } from '../../domain/coupons/schemas'
 import { publicProcedure, router } from '../init'
 
 export const couponRouter = router({
+  /** A page of the catalogue, ordered by sale start, then id; `stock` may be up to two minutes old (the purchase checks it live). */
   list: publicProcedure
     .input(listInput.optional())
     .query(({ input }) => {
       const { page, pageSize } = listInput.parse(input ?? {})
       return listCoupons(page, pageSize)
     }),
+  /** One coupon with its live stock. */
   get: publicProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
     .input(z.object({ id: couponId }).strict())
     .query(({ input }) => getCoupon(input.id)),
 })
