@@ -66,7 +66,7 @@ const ROUNDS = Math.max(1, Number(args.rounds))
 const SOAK = args['skip-soak'] ? 0 : Number(args.soak)
 const TABS = Number(args.tabs) // sockets of the open-subscriptions scenario, 2 subscriptions each
 
-for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.output/worker/audit.mjs']) {
+for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.output/worker/cli.mjs']) {
   if (!fs.existsSync(path.join(ROOT, f))) {
     console.error(`missing ${f}: run \`npm run build\` first`)
     process.exit(1)
@@ -136,9 +136,9 @@ async function cleanup() {
 }
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => { cleanup().finally(() => process.exit(code)) })
 
-function node(script, extraEnv = {}) {
+function node(script, ...args) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, script)], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [path.join(ROOT, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (c) => { out += c })
     child.stderr.on('data', (c) => { out += c })
@@ -194,7 +194,7 @@ const purchasePath = '/api/trpc/order.purchase'
 const body = (couponId) => JSON.stringify({ couponId })
 
 async function audit(when) {
-  const { code, out } = await node('.output/worker/audit.mjs')
+  const { code, out } = await node('.output/worker/cli.mjs', 'audit')
   // a failed check's line and the detail line under it
   const lines = out.split('\n')
   const failed = lines.flatMap((l, i) => (/FAIL/.test(l) ? [l.trim(), (lines[i + 1] ?? '').trim()] : [])).slice(0, 10).join(' | ')
@@ -252,7 +252,7 @@ async function measureSettlement(label, coupons, expected, workers) {
 let exitCode = 0
 try {
   step('migrations')
-  const m = await node('.output/worker/migrate.mjs')
+  const m = await node('.output/worker/cli.mjs', 'migrate')
   if (m.code !== 0) throw new Error(`migrations failed:\n${m.out}`)
   db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 4 })
   redis = new Redis(env.REDIS_URL)

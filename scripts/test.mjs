@@ -18,6 +18,7 @@ import { ROOT, log, ok, c, secs, runVisible } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
 import { ensureGoTool, GOFAKES3, TOXIPROXY } from './lib/go-tools.mjs'
+import { ensurePythonTool, SCHEMATHESIS } from './lib/python-tools.mjs'
 import { startStack, onShutdown, stopAll } from './lib/stack.mjs'
 import { ensureNodeModules, build, migrate, step, npx } from './lib/project.mjs'
 
@@ -41,8 +42,9 @@ async function main() {
   if (!flags.has('--skip-unit')) await step('unit tests', npx, ['vitest', 'run', '--config', 'vitest.unit.config.ts'])
   await ensureSystemPackages()
   await ensureDownloads()
-  // the S3 stand-in of tests/ops/upload-storage.test.ts; the network faults of tests/faults/network
-  await Promise.all([ensureGoTool(GOFAKES3), ensureGoTool(TOXIPROXY)])
+  // the S3 stand-in of tests/ops/upload-storage.test.ts; the network faults of tests/faults/network;
+  // the API fuzzer of tests/api/schemathesis.test.ts
+  await Promise.all([ensureGoTool(GOFAKES3), ensureGoTool(TOXIPROXY), ensurePythonTool(SCHEMATHESIS)])
 
   if (!flags.has('--skip-lint')) await step('lint', npx, ['eslint', '.'])
   if (!flags.has('--skip-typecheck')) await step('typecheck', npx, ['nuxt', 'typecheck'])

@@ -24,6 +24,7 @@ export const metrics = {
   unparsableEntries: new Counter({ name: 'flash_reconciler_unparsable_entries_total', help: 'Pending entries the reconciler could not parse and skipped', registers }),
   stockRepairs: new Counter({ name: 'flash_stock_repairs_total', help: 'Coupons whose Redis state was repaired or loaded from MySQL, by cause', labelNames: ['cause'], registers }),
   workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers }),
+  consumerCrashes: new Counter({ name: 'flash_consumer_crashes_total', help: 'Kafka consumer crashes, by who restarted it: kafkajs itself, or the worker with a new consumer', labelNames: ['restart'], registers }),
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
 }
 

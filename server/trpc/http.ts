@@ -24,6 +24,33 @@ const PREFIX = '/api/trpc/'
 const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
 const formatError = appRouter._def._config.errorFormatter
 
+/** The one HTTP method each procedure answers: GET for a query, POST for a mutation, none for a subscription (served on /ws). */
+const METHOD_OF_TYPE = { query: 'GET', mutation: 'POST', subscription: '' } as const
+const methods = new Map(Object.entries(procedures).map(([path, procedure]) => [path, METHOD_OF_TYPE[procedure._def.type]]))
+
+/**
+ * The `Allow` header of a procedure path (a batch's paths joined by ','): the method all of them
+ * answer, '' when none answers them all over HTTP, undefined when one of them does not exist.
+ */
+export function allowedMethod(paths: string): string | undefined {
+  let allow: string | undefined
+  for (const path of paths.split(',')) {
+    const method = methods.get(path)
+    if (method === undefined) return undefined
+    allow = allow === undefined || allow === method ? method : ''
+  }
+  return allow
+}
+
+/**
+ * A URL that names a subscription among its procedures, tested without allocating (a GET passes
+ * refuseMalformedCall without its path being taken apart); none while the router has no subscription.
+ */
+const subscriptionPaths = Object.keys(procedures).filter((path) => procedures[path]!._def.type === 'subscription')
+const SUBSCRIPTION_URL = subscriptionPaths.length
+  ? new RegExp(`^/api/trpc/(?:[^?]*,)?(?:${subscriptionPaths.map((p) => p.replace(/\./g, '\\.')).join('|')})(?:[,?]|$)`)
+  : undefined
+
 interface Call {
   path: string
   type: 'query' | 'mutation'
@@ -36,7 +63,7 @@ interface Call {
  * as one, or not batched) is called directly and answered in tRPC's own wire format — same result
  * and error shapes, status codes, GET for queries and POST for mutations — without the stock
  * adapter's Request/Response machinery. Returns undefined for anything else (batches of several
- * calls, streaming), which the stock handler serves.
+ * calls, subscriptions, streaming), which the stock handler serves.
  */
 export async function handleSingleCall(event: H3Event): Promise<string | undefined> {
   const url = event.node.req.url ?? ''
@@ -49,6 +76,8 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
   const method = event.method
   if (method !== 'GET' && method !== 'POST') return undefined
   const procedure = procedures[path]
+  if (procedure?._def.type === 'subscription') return undefined
+
   const call: Call = { path, type: method === 'GET' ? 'query' : 'mutation', isBatch: params.get('batch') === '1', event }
   let input: unknown
   let ctx: Context | undefined
@@ -101,6 +130,7 @@ function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Con
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')
   if (retryAfter) setResponseHeader(call.event, 'retry-after', retryAfter)
+  if (error.code === 'METHOD_NOT_SUPPORTED') setResponseHeader(call.event, 'allow', methods.get(call.path) ?? '')
   return JSON.stringify(call.isBatch ? [{ error: shape }] : { error: shape })
 }
 
@@ -108,19 +138,30 @@ const JSON_TYPE = /^application\/json\s*(?:;|$)/i
 
 /**
  * What every call to /api/trpc must satisfy before either handler sees it: a path of PROCEDURE_PATH
- * (400 otherwise, also for bad percent-encodings) naming no subscription (405), and, for POST, an
- * application/json body (415).
+ * (400 otherwise, also for bad percent-encodings) naming no subscription (405 with an empty `Allow`),
+ * a method the procedure answers (405 with `Allow`, 404 for an unknown procedure) and, for POST, an
+ * application/json body (415). A GET, or a POST of
+ * JSON, passes without a look at the procedure (the handlers answer a GET on a mutation, or a POST
+ * on a query, with 405 and `Allow` themselves), so the common call costs no more than the path test.
  * Returns the refusal's body, or undefined.
  */
 export function refuseMalformedCall(event: H3Event): RefusalBody | undefined {
-  const path = PROCEDURE_PATH.exec(event.node.req.url ?? '')?.[1]
-  if (!path) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
+  const url = event.node.req.url ?? ''
+  if (!PROCEDURE_PATH.test(url)) return refuse(event, 'INVALID_INPUT', 'Bad procedure path')
+  const method = event.method
   // One real-time path: subscriptions are served over the WebSocket /ws, never as HTTP streams.
-  if (path.split(',').some((p) => procedures[p]?._def.type === 'subscription')) {
-    return refuse(event, 'INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws', 'METHOD_NOT_SUPPORTED')
-  }
-  if (event.method === 'POST' && !JSON_TYPE.test(event.node.req.headers['content-type'] ?? '')) {
-    return refuse(event, 'INVALID_INPUT', 'Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')
-  }
-  return undefined
+  if (SUBSCRIPTION_URL?.test(url)) return refuseMethod(event, method, PROCEDURE_PATH.exec(url)![1]!, '')
+  if (method === 'GET' || (method === 'POST' && JSON_TYPE.test(event.node.req.headers['content-type'] ?? ''))) return undefined
+  const path = PROCEDURE_PATH.exec(url)![1]!
+  const allow = allowedMethod(path)
+  if (allow === undefined) return refuse(event, 'NOT_FOUND', `No procedure found on path "${path}"`)
+  if (allow !== method) return refuseMethod(event, method, path, allow)
+  return refuse(event, 'INVALID_INPUT', 'Content-Type must be application/json', 'UNSUPPORTED_MEDIA_TYPE')
+}
+
+/** 405 with the methods the path does answer (RFC 9110: a 405 carries `Allow`). */
+function refuseMethod(event: H3Event, method: string, path: string, allow: string): RefusalBody {
+  setResponseHeader(event, 'allow', allow)
+  const message = allow ? `Unsupported ${method}-request to "${path}": use ${allow}` : 'Subscriptions are served over the WebSocket /ws'
+  return refuse(event, 'INVALID_INPUT', message, 'METHOD_NOT_SUPPORTED')
 }

@@ -1,8 +1,10 @@
 import { initTRPC } from '@trpc/server'
 import type { Identity } from '../auth/types'
 import type { LiveSocket } from '../realtime/connections'
+import { config } from '../config'
 import { ensureUser } from '../domain/users/service'
-import { DomainError } from '../domain/errors'
+import { DomainError, type Reason } from '../domain/errors'
+import { isTransient } from '../domain/payments/events'
 import { formatError, toTRPCError } from './errors'
 import { recordCall, recordRefusal } from './observe'
 
@@ -14,10 +16,19 @@ export interface Context {
   socket?: LiveSocket
 }
 
+/**
+ * What a procedure tells its callers beyond its schemas, for the API document (tools/openapi): the
+ * reasons its own logic refuses with. The refusals every call can meet (bad input, credentials, a
+ * wrong method, limits, an unavailable service) are documented for every procedure without this.
+ */
+export interface Meta {
+  refusals?: readonly Reason[]
+}
+
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
 // Both handlers call the formatter once for every error they answer: it records the calls refused
 // before their procedure ran (observe.ts).
-const t = initTRPC.context<Context>().create({
+const t = initTRPC.context<Context>().meta<Meta>().create({
   isDev: false,
   errorFormatter: ({ shape, error, path, ctx }) => {
     recordRefusal(path, error, ctx?.requestId)
@@ -26,30 +37,59 @@ const t = initTRPC.context<Context>().create({
 })
 
 /**
- * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
- * their reason, and the call's latency, outcome and any internal error are recorded.
+ * What a call whose dependency failed or stalled answers: a mutation OUTCOME_UNKNOWN, since its work
+ * may have been sent before the failure (and may still complete); a query TRY_AGAIN_LATER.
  */
-const root = t.middleware(async ({ path, ctx, next }) => {
+function outage(type: string): DomainError {
+  return type === 'mutation' ? new DomainError('OUTCOME_UNKNOWN', 'We could not confirm this in time; check before trying again') : tryAgainLater()
+}
+const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
+
+/**
+ * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
+ * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
+ * the call's latency, outcome and any internal error are recorded.
+ */
+const root = t.middleware(async ({ path, type, ctx, next }) => {
   const started = performance.now()
   const result = await next()
   if (result.ok) {
     recordCall(path, started, undefined, ctx.requestId)
     return result
   }
-  const error = result.error.cause instanceof DomainError ? toTRPCError(result.error.cause) : result.error
+  const cause = result.error.cause
+  const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
+  const error = refusal ? toTRPCError(refusal) : result.error
   recordCall(path, started, error, ctx.requestId)
   if (error !== result.error) throw error
   return result
 })
 
+/**
+ * No call waits longer than REQUEST_DEADLINE_MS, however its dependencies stall (each client has
+ * deadlines too; several in a row could add up past it). The work in flight is not cancelled.
+ */
+const withinDeadline = t.middleware(async ({ type, next }) => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(outage(type)), config().REQUEST_DEADLINE_MS) })
+  try {
+    return await Promise.race([next(), late])
+  } finally {
+    clearTimeout(timer)
+  }
+})
+
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(root)
+export const publicProcedure = t.procedure.use(root).use(withinDeadline)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
-  const user = await ensureUser(ctx.identity)
+  // Nothing of the call has run yet: an outage here is a plain TRY_AGAIN_LATER, mutations included.
+  const user = await ensureUser(ctx.identity).catch((error: unknown) => {
+    throw isTransient(error) ? tryAgainLater() : error
+  })
   return next({ ctx: { ...ctx, user } })
 })
 

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
+import { appRouter } from '../../server/trpc/routers/_app'
 import { generate } from '../../tools/openapi/generate.mjs'
 import { startWeb, type Proc } from '../support/processes'
 
@@ -41,8 +43,22 @@ describe('the API document', () => {
     const { json, markdown } = await generate()
     expect(json, 'run: node tools/openapi/generate.mjs').toBe(readFileSync('docs/openapi.json', 'utf8'))
     expect(markdown, 'run: node tools/openapi/generate.mjs').toBe(readFileSync('docs/api.md', 'utf8'))
-    expect(Object.keys(doc.paths)).toHaveLength(16)
   }, 180_000)
+
+  it('has an operation for every query and mutation, and a description for every subscription, and nothing else', () => {
+    const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, AnyProcedure>)
+    const expected = procedures.filter(([, p]) => p._def.type !== 'subscription').map(([path, p]) => `${p._def.type === 'query' ? 'get' : 'post'} /api/trpc/${path}`)
+    const documented = Object.entries(doc.paths as Record<string, Record<string, { operationId: string, description: string }>>)
+      .flatMap(([url, ops]) => Object.entries(ops).map(([method, op]) => {
+        expect(op.description, `${method} ${url} has no description`).toBeTruthy()
+        return `${method} ${url}`
+      }))
+    expect(documented.sort()).toEqual(expected.sort())
+    const subscriptions = doc['x-subscriptions'].procedures as Record<string, { description: string, message: unknown }>
+    expect(Object.keys(subscriptions).sort()).toEqual(procedures.filter(([, p]) => p._def.type === 'subscription').map(([path]) => path).sort())
+    for (const [path, s] of Object.entries(subscriptions)) expect(s.description, `${path} has no description`).toBeTruthy()
+    expect(doc['x-subscriptions'].url).toBe('/ws')
+  })
 
   it('describes the answers of a running web instance: results, refusals and their reasons', async () => {
     web = await startWeb()
@@ -51,13 +67,14 @@ describe('the API document', () => {
       const op = doc.paths[`/api/trpc/${path}`]
       const method = op.get ? 'get' : 'post'
       const url = `${base}/api/trpc/${path}${method === 'get' && init.input !== undefined ? `?input=${encodeURIComponent(JSON.stringify(init.input))}` : ''}`
-      const res = await fetch(url, method === 'get' ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) })
+      const res = await fetch(url, method === 'get' ? { method: init.method } : { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) })
       const body = await res.json()
       const documented = op[method].responses[String(res.status)]
       expect(documented, `${path} answered ${res.status}, which the document does not list`).toBeDefined()
       const error = mismatch(documented.content['application/json'].schema, body, doc)
       expect(error, `${path}: ${JSON.stringify(body).slice(0, 300)}`).toBeNull()
-      return { status: res.status, body }
+      for (const [name, header] of Object.entries(documented.headers ?? {}) as [string, { required?: boolean }][]) if (header.required) expect(res.headers.get(name), `${path}: ${res.status} without ${name}`).not.toBeNull()
+      return { status: res.status, body, allow: res.headers.get('allow') }
     }
     expect((await call('system.ping')).status).toBe(200)
     expect((await call('coupon.list', { input: { page: 1, pageSize: 5 } })).status).toBe(200)
@@ -67,5 +84,7 @@ describe('the API document', () => {
     expect([missing.status, missing.body.error.data.reason]).toEqual([404, 'NOT_FOUND'])
     const anonymous = await call('order.purchase', { input: { couponId: 1 } })
     expect([anonymous.status, anonymous.body.error.data.reason]).toEqual([401, 'UNAUTHORIZED'])
+    const wrongMethod = await call('coupon.list', { method: 'DELETE' })
+    expect([wrongMethod.status, wrongMethod.allow, wrongMethod.body.error.data.reason]).toEqual([405, 'GET', 'INVALID_INPUT'])
   })
 })

@@ -210,12 +210,14 @@ describe('one refusal body', () => {
   it('writes out exactly the app\'s refusal bodies in NGINX (npm start\'s templates and compose\'s copy)', () => {
     const template = bodiesIn(readFileSync('nginx/locations.conf.template', 'utf8'))
     const compose = bodiesIn(readFileSync('deploy/compose/nginx/locations.conf', 'utf8'))
-    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 413, 429, 503, 504])
+    expect(template.map((b) => b.status).sort()).toEqual([400, 404, 405, 413, 429, 503, 504])
     expect(compose).toEqual(template)
     for (const { status, body } of template) {
       const reason = body.error.data.reason as Reason
-      expect(REASON_CODES[reason]).toBe(body.error.data.code)
-      expect(body).toEqual(refusalBody(reason, body.error.message))
+      // a wrong method is INVALID_INPUT with HTTP's more precise code, as the app answers it
+      const code = status === 405 ? 'METHOD_NOT_SUPPORTED' : REASON_CODES[reason]
+      expect(code).toBe(body.error.data.code)
+      expect(body).toEqual(refusalBody(reason, body.error.message, code))
       expect(body.error.data.httpStatus).toBe(status)
     }
   })

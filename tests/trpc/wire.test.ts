@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTRPCClient, httpBatchLink, httpLink, TRPCClientError } from '@trpc/client'
 import type { AppRouter } from '../../server/trpc/routers/_app'
@@ -29,7 +30,7 @@ interface Req { name: string, method?: string, path: string, body?: string, head
 
 async function answer(base: string, req: Req) {
   const res = await fetch(`${base}${req.path}`, { method: req.method ?? 'GET', body: req.body, headers: req.headers })
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), contentType: res.headers.get('content-type'), body: await res.json() as unknown }
+  return { status: res.status, retryAfter: res.headers.get('retry-after'), allow: res.headers.get('allow'), contentType: res.headers.get('content-type'), body: await res.json() as unknown }
 }
 
 const q = (input: unknown) => encodeURIComponent(JSON.stringify(input))
@@ -67,6 +68,36 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
     const res = await answer(fast.url, { name: 'batch', path: `/api/trpc/system.ping,coupon.get?batch=1&input=${q({ 1: { id: couponId } })}` })
     expect(res.status).toBe(200)
     expect(res.body).toEqual([{ result: { data: { ok: true } } }, { result: { data: expect.objectContaining({ id: couponId, stock: 0 }) } }])
+  })
+
+  it('answers a method a procedure does not take with 405, the method it does take in Allow, and the one refusal body', async () => {
+    // node:http rather than fetch, which refuses to send TRACE
+    const send = (base: string, method: string, path: string) => new Promise<{ status: number, allow?: string, body: string }>((resolve, reject) => {
+      const req = request(`${base}${path}`, { method, headers: method === 'POST' ? json : {} }, (res) => {
+        let body = ''
+        res.on('data', (chunk: Buffer) => { body += chunk })
+        res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body }))
+      })
+      req.on('error', reject)
+      req.end(method === 'POST' ? '{}' : undefined)
+    })
+    const cases = [
+      ...['TRACE', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST'].map((method) => ({ method, path: '/api/trpc/coupon.list', allow: 'GET' })),
+      ...['TRACE', 'PUT', 'DELETE', 'OPTIONS', 'GET'].map((method) => ({ method, path: '/api/trpc/order.purchase', allow: 'POST' })),
+      { method: 'DELETE', path: `/api/trpc/coupon.get?batch=1&input=${q({ 0: { id: couponId } })}`, allow: 'GET' },
+      { method: 'GET', path: `/api/trpc/order.purchase,order.purchase?batch=1&input=${q({})}`, allow: 'POST' },
+    ]
+    for (const base of [fast.url, stock.url]) {
+      for (const { method, path, allow } of cases) {
+        const res = await send(base, method, path)
+        expect({ method, path, status: res.status, allow: res.allow }).toEqual({ method, path, status: 405, allow })
+        if (method === 'HEAD') continue
+        const body = JSON.parse(res.body)
+        const error = Array.isArray(body) ? body.find((b) => b.error?.data?.code === 'METHOD_NOT_SUPPORTED').error : body.error
+        expect(error).toMatchObject({ code: -32005, data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405, reason: 'INVALID_INPUT' } })
+      }
+      expect((await send(base, 'PUT', '/api/trpc/coupon.nope')).status).toBe(404)
+    }
   })
 
   it('refuses a body over 64 KB with PAYLOAD_TOO_LARGE before parsing it', async () => {

@@ -8,7 +8,7 @@ export function newOrderId(couponId: number): string {
   return `${couponId}-${nextUlid()}`
 }
 
-export const orderIdSchema = z.string().max(64).regex(/^[1-9]\d{0,9}-[0-9A-HJKMNP-TV-Z]{26}$/, 'not an order id')
+export const orderIdSchema = z.string().regex(/^[1-9][0-9]{0,9}-[0-9A-HJKMNP-TV-Z]{26}$/, 'not an order id')
 
 export function couponOfOrder(orderId: string): number {
   return Number(orderId.slice(0, orderId.indexOf('-')))

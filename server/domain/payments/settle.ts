@@ -1,11 +1,13 @@
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import type { DB } from '../../db'
+import type { Database } from '../../db/types'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
 import { claimScript, type Reservation } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
 import { newRedemptionCode } from '../redemption/code'
+import { failpoint } from '../failpoints'
 import { settledFromRow, type SettledOrder } from './followup'
 import { log } from '../../observability/log'
 
@@ -84,11 +86,7 @@ const STOCK_RETRIES = 5
  */
 async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decision[]): Promise<Decision[]> {
   const decisions = [...earlier]
-  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
-  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
-  // with error 1020 whenever another batch committed the row since this one read it — the overlap
-  // this design expects. Each statement reading the latest commit is what the guards are written for.
-  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+  const write = async (trx: Transaction<Database>) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
@@ -138,6 +136,15 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
       if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
     }
+  }
+  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
+  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
+  // with error 1020 whenever another batch committed the row since this one read it — the overlap
+  // this design expects. Each statement reading the latest commit is what the guards are written for.
+  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+    await write(trx)
+    // Tests stop here to lose a COMMIT's answer: sent, carried out, never acknowledged.
+    await failpoint('worker.before-commit')
   })
   return decisions
 }

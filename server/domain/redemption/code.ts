@@ -11,6 +11,12 @@ export const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 export const CODE_LENGTH = 28
 export const CODE_PATTERN = new RegExp(`^[${CODE_ALPHABET}]{${CODE_LENGTH}}$`)
 
+/**
+ * A code as a person types or a scanner reads it: the 28 symbols in either case, the look-alikes
+ * O, I and L included (read as 0, 1, 1), with spaces or dashes between them (normalizeCode maps it).
+ */
+export const TYPED_CODE = new RegExp(`^[ -]*(?:[${CODE_ALPHABET}OILoil${CODE_ALPHABET.toLowerCase()}][ -]*){${CODE_LENGTH}}$`)
+
 /** A fresh code; 256 is a multiple of 32, so masking a random byte keeps every symbol equally likely. */
 export function newRedemptionCode(): string {
   return [...randomBytes(CODE_LENGTH)].map((b) => CODE_ALPHABET[b & 31]).join('')
