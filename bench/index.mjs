@@ -11,8 +11,9 @@
 //   stores: Redis+Lua reserve (in-process ioredis EVALSHA, 200 callers) · MySQL pessimistic
 //         (SELECT … FOR UPDATE) and optimistic (version-checked UPDATE) reservations on one hot row ·
 //         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
-//   purchase → WebSocket result latency; the waiting room (bench/queue.mjs); RSS of web and workers
-//   during a long burst (--soak); audit.
+//   purchase → result on the order.onUpdate subscription; 10,000 open subscriptions at rest on one
+//   instance (--tabs 5000: CPU, RSS and heap above the idle instance's); RSS of web and workers during
+//   a long burst (--soak); the waiting room (bench/queue.mjs); audit.
 //   Every target of issue 13 is printed with its verdict and its distance from the goal ("by").
 //
 // Needs the build (`npm run build`): it runs .output/server and .output/worker. By default it starts
@@ -22,7 +23,7 @@
 // Results: .bench/<timestamp>/{result.json,summary.md,chart.svg}.
 //
 //   npm run bench -- [--duration 6] [--connections 50] [--users 2000] [--soak 60] [--rounds 1]
-//                    [--stack DIR] [--keep] [--skip-soak]
+//                    [--tabs 5000] [--stack DIR] [--keep] [--skip-soak]
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -38,6 +39,7 @@ import { BENCH_DIR, ROOT, cpuMeter, cpuSeconds, loadAverage, withChildren, perce
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
+import { measureOpenSubscriptions } from './lib/live.mjs'
 import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 import { queueScenarios } from './queue.mjs'
@@ -49,6 +51,7 @@ const { values: args } = parseArgs({
     users: { type: 'string', default: '2000' },
     soak: { type: 'string', default: '60' },
     rounds: { type: 'string', default: '1' },
+    tabs: { type: 'string', default: '5000' },
     stack: { type: 'string' },
     keep: { type: 'boolean', default: false },
     'skip-soak': { type: 'boolean', default: false },
@@ -62,8 +65,9 @@ const SALE_COUPONS = 100 // coupons of the duration-matched purchase run (× USE
 const NGINX_COUPONS = 40 // coupons of each run through NGINX (× USERS distinct pairs)
 const ROUNDS = Math.max(1, Number(args.rounds))
 const SOAK = args['skip-soak'] ? 0 : Number(args.soak)
+const TABS = Number(args.tabs) // sockets of the open-subscriptions scenario, 2 subscriptions each
 
-for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.output/worker/audit.mjs']) {
+for (const f of ['.output/server/index.mjs', '.output/worker/index.mjs', '.output/worker/cli.mjs']) {
   if (!fs.existsSync(path.join(ROOT, f))) {
     console.error(`missing ${f}: run \`npm run build\` first`)
     process.exit(1)
@@ -133,9 +137,9 @@ async function cleanup() {
 }
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(signal, () => { cleanup().finally(() => process.exit(code)) })
 
-function node(script, extraEnv = {}) {
+function node(script, ...args) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, script)], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [path.join(ROOT, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stdout.on('data', (c) => { out += c })
     child.stderr.on('data', (c) => { out += c })
@@ -191,7 +195,7 @@ const purchasePath = '/api/trpc/order.purchase'
 const body = (couponId) => JSON.stringify({ couponId })
 
 async function audit(when) {
-  const { code, out } = await node('.output/worker/audit.mjs')
+  const { code, out } = await node('.output/worker/cli.mjs', 'audit')
   // a failed check's line and the detail line under it
   const lines = out.split('\n')
   const failed = lines.flatMap((l, i) => (/FAIL/.test(l) ? [l.trim(), (lines[i + 1] ?? '').trim()] : [])).slice(0, 10).join(' | ')
@@ -249,7 +253,7 @@ async function measureSettlement(label, coupons, expected, workers) {
 let exitCode = 0
 try {
   step('migrations')
-  const m = await node('.output/worker/migrate.mjs')
+  const m = await node('.output/worker/cli.mjs', 'migrate')
   if (m.code !== 0) throw new Error(`migrations failed:\n${m.out}`)
   db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 4 })
   redis = new Redis(env.REDIS_URL)
@@ -428,7 +432,17 @@ try {
   // where the time goes: the workers' own histograms (batch settle time; reservation → settled)
   const histograms = await Promise.all(two.procs.map((p) => settleHistograms(p.metricsPort)))
   const mean = (name) => histogramMeanMs(name, histograms)
-  const sWs = record({ name: 'purchase → WebSocket order.updated', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases); workers since start: settling a batch ${mean('flash_settle_batch_seconds').toFixed(1)} ms mean, reservation → settled ${mean('flash_settle_latency_seconds').toFixed(1)} ms mean; Kafka alone p50 ${sKafka.p50.toFixed(1)} ms` })
+  const sWs = record({ name: 'purchase → result on order.onUpdate (WebSocket)', group: 'latency', rps: wsLat.length, unit: 'results received', p50: percentile(wsLat, 50), p95: percentile(wsLat, 95), p99: percentile(wsLat, 99), note: `${wsLat.length}/${spare.length} results pushed (10 concurrent purchases); workers since start: settling a batch ${mean('flash_settle_batch_seconds').toFixed(1)} ms mean, reservation → settled ${mean('flash_settle_latency_seconds').toFixed(1)} ms mean; Kafka alone p50 ${sKafka.p50.toFixed(1)} ms` })
+
+  // ---- open subscriptions at rest, on an instance of their own (its RSS is not the soak's)
+  step(`${TABS} tabs at rest on a fresh web instance: ${TABS * 2} subscriptions (order.onUpdate + coupon.onStock of 12 coupons each)`)
+  const liveCoupons = []
+  for (let i = 0; i < 48; i++) liveCoupons.push(await createCoupon(1000, `live ${i}`))
+  const liveWeb = await stack.startWeb({ env: { ...WEB_ENV, WS_SOCKETS_PER_USER: String(Math.ceil(TABS / spare.length)), WS_CONNECT_RATE_LIMIT: '0' } })
+  started.push(liveWeb)
+  const live = await withTicker(`opening ${TABS} tabs, then measuring at rest`, measureOpenSubscriptions({ web: liveWeb, users: spare, coupons: liveCoupons, tabs: TABS }))
+  await stopProc(liveWeb)
+  record({ name: `${live.server.subscriptions.toLocaleString('en-US')} open subscriptions at rest (${live.server.sockets.toLocaleString('en-US')} sockets)`, group: 'latency', key: 'open-subscriptions', rps: live.server.subscriptions, unit: 'subscriptions', note: `CPU ${live.open.cpuPct.toFixed(1)} % of a core (idle instance ${live.before.cpuPct.toFixed(1)} %); RSS ${live.rssAboveIdleMb.toFixed(0)} MB and live heap ${live.heapAboveIdleMb.toFixed(0)} MB above the idle instance's ${live.before.rssMb.toFixed(0)} / ${live.before.heapMb.toFixed(0)} MB` })
 
   // ---- the waiting room (bench/queue.mjs): joins by script and through HTTP into a 100,000-place
   // line, the opening's place reads
@@ -445,7 +459,7 @@ try {
     result.soakWindow = { from: t0, to: Date.now() }
     await withTicker('settling the soak', settled([couponSoak], soak.codes?.['200'] ?? 0))
   }
-  for (const ws of sockets) ws.close()
+  await Promise.all(sockets.map((s) => s.close()))
   await sleep(1000)
   const last = await audit('at the end (quiet)')
   if (!last.ok) {
@@ -494,6 +508,8 @@ try {
   target('settlement: worker CPU-µs per payment, 2 workers vs 1', one.s.perCpuSecond / two.s.perCpuSecond, { atMost: 1.15 })
   target('purchase → WebSocket result p50 (10 concurrent)', sWs.p50, { atMost: 20, unit: 'ms', digits: 1 })
   target('purchase → WebSocket result p99 (10 concurrent)', sWs.p99, { atMost: 60, unit: 'ms', digits: 1 })
+  target(`${live.server.subscriptions} open subscriptions at rest: CPU of the instance`, live.open.cpuPct, { atMost: 10, unit: '% of a core', digits: 1 })
+  target(`${live.server.subscriptions} open subscriptions at rest: RSS above the idle instance's`, live.rssAboveIdleMb, { atMost: 100, unit: 'MB', digits: 0 })
   const viaNginx = [1, 2, 3].map((n) => result.scenarios.find((x) => x.key === `nginx-${n}`))
   result.targets.push({ name: 'through NGINX with 1, 2, 3 web instances (purchases/s; CPU split in the scenario notes)', goal: 'a table', met: viaNginx.every(Boolean), measured: viaNginx.map((x) => `${Math.round(x.rps).toLocaleString('en-US')}`).join(' / '), by: '' })
   result.targets.push({ name: '(info) settlement, 2 workers vs one transaction per payment', goal: '—', met: null, measured: `${ratio(two.s, sPerTxn).toFixed(2)}×`, by: '', perCpu: cpuRatio(two.s, sPerTxn) })

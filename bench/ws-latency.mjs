@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Purchase → WebSocket result on a running stack, with the workers' own histograms beside it:
+// Purchase → result on the `order.onUpdate` subscription on a running stack, with the workers' own
+// histograms beside it:
 //   node bench/ws-latency.mjs --stack .stack/test [--shoppers 200] [--concurrency 10]
 // Starts one web instance and two payment workers on the stack (which must run none of its own), gives
-// the shoppers of DIR/bench-users.json (left by `npm run bench -- --stack DIR`) an open /ws each,
+// the shoppers of DIR/bench-users.json (left by `npm run bench -- --stack DIR`) a subscription each,
 // buys a warm-up coupon, then the measured one, with `--concurrency` purchases in flight, and prints the PENDING answer's and the
 // pushed result's latency, then each worker's mean batch settle time (flash_settle_batch_seconds) and
 // reservation → settled time (flash_settle_latency_seconds).

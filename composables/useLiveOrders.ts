@@ -1,8 +1,9 @@
+import type { Unsubscribable } from '@trpc/server/observable'
 import type { Order, OrderStatus } from './contract'
-import { describeReason } from './errors'
+import { describeReason, reasonOf } from './errors'
 import { refreshViewer } from './useMe'
 
-/** What the page knows of an order; `order.updated` messages and `order.get` refreshes keep it current. */
+/** What the page knows of an order; `order.onUpdate` and `order.get` refreshes keep it current. */
 export interface LiveOrder {
   orderId: string
   couponId: number
@@ -10,47 +11,35 @@ export interface LiveOrder {
   reason?: string | null
 }
 
-interface OrderUpdated extends LiveOrder {
-  type: 'order.updated'
-}
-
-type Notify = (order: LiveOrder) => void
-
-// One socket per tab, shared by every component that uses the composable (client only).
-let socket: WebSocket | null = null
-let reconnectTimer: ReturnType<typeof setTimeout> | undefined
-let failures = 0
+// One subscription per tab, shared by every component that uses the composable (client only).
+let subscription: Unsubscribable | null = null
 let wanted = false
 const notified = new Set<string>()
-/** Coupons whose stock this tab shows (the coupon page), subscribed again on every (re)connect. */
-const stockWatched = new Map<number, number>()
 
-function send(message: object) {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message))
-}
-
-const MAX_BACKOFF_MS = 30_000
-
-/** Exponential backoff with jitter, so a restarted server is not hit by every tab at once. */
-function backoff(attempt: number): number {
-  const ceiling = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt)
-  return ceiling / 2 + Math.random() * ceiling / 2
+/**
+ * The id of the last update this tab received, kept across reloads of the tab: a subscription without
+ * one starts with the last minute's updates (server/realtime/streams.ts), which would show a result
+ * toasted before the reload again.
+ */
+const LAST_EVENT = 'flash-live-last-event'
+function resumeFrom(): { lastEventId: string } | undefined {
+  const id = sessionStorage.getItem(LAST_EVENT)
+  return id && Date.now() - Date.parse(id.slice(0, 24)) < 60_000 ? { lastEventId: id } : undefined
 }
 
 /**
- * Live order results: one `/ws` connection, reconnecting with backoff; a toast when an order becomes
- * PAID or FAILED; on every (re)connect the PENDING orders are re-read with `order.get`, because
- * pub/sub may have dropped a message while the socket was down.
+ * Live order results: the tab's `order.onUpdate` subscription (over its one socket, resumed with the
+ * last event id after a reconnect); a toast when an order becomes PAID or FAILED. On every (re)start
+ * the PENDING orders the page shows are read again with `order.get`, and components poll them while
+ * the socket is down (`connected`), so nobody waits on a lost message.
  */
 export function useLiveOrders() {
   const nuxtApp = useNuxtApp()
   const toast = useToast()
   const orders = useState<Record<string, LiveOrder>>('live-orders', () => ({}))
   const connected = useState('live-connected', () => false)
-  /** Live stock by coupon, pushed by the server's per-instance tick while a page watches it. */
-  const stock = useState<Record<number, number>>('live-stock', () => ({}))
 
-  const notify: Notify = (order) => {
+  function notify(order: LiveOrder) {
     if (order.status === 'PENDING' || notified.has(order.orderId)) return
     notified.add(order.orderId)
     const paid = order.status === 'PAID'
@@ -86,70 +75,34 @@ export function useLiveOrders() {
       try {
         const fresh = await nuxtApp.$trpc.order.get.query({ orderId: o.orderId })
         apply({ orderId: fresh.orderId, couponId: fresh.couponId, status: fresh.status, reason: fresh.reason })
-      } catch { /* the next reconnect or message tells us */ }
+      } catch { /* the subscription or the next refresh tells us */ }
     }))
   }
 
-  function open() {
-    if (!wanted || socket) return
-    const url = new URL('/ws', window.location.href)
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:'
-    const ws = new WebSocket(url)
-    socket = ws
-    ws.onopen = () => {
-      failures = 0
-      connected.value = true
-      for (const couponId of stockWatched.keys()) send({ type: 'subscribe', couponId })
-      refreshPending()
-    }
-    ws.onmessage = (event) => {
-      let message: Partial<OrderUpdated> | { type: 'stock', couponId: number, stock: number }
-      try { message = JSON.parse(String(event.data)) } catch { return }
-      if (message.type === 'stock') {
-        const m = message as { couponId: number, stock: number }
-        if (Number.isInteger(m.couponId) && Number.isFinite(m.stock)) stock.value = { ...stock.value, [m.couponId]: m.stock }
-        return
-      }
-      if (message.type !== 'order.updated' || !message.orderId || !message.status) return
-      apply({ orderId: message.orderId, couponId: Number(message.couponId), status: message.status, reason: message.reason })
-    }
-    ws.onclose = (event) => {
-      socket = null
-      connected.value = false
-      if (!wanted) return
-      // 1012 = the server is restarting: come back quickly (still jittered) instead of backing off.
-      const delay = event.code === 1012 ? backoff(0) : backoff(failures++)
-      reconnectTimer = setTimeout(open, delay)
-    }
-    // onerror is always followed by onclose, which schedules the reconnect.
-  }
-
-  /** Opens the tab's socket (idempotent). Call from onMounted once the user is signed in. */
+  /** Subscribes the tab to the shopper's order updates (idempotent). Call once the user is signed in. */
   function connect() {
     if (import.meta.server) return
     wanted = true
-    open()
+    if (subscription) return
+    subscription = nuxtApp.$trpc.order.onUpdate.subscribe(resumeFrom(), {
+      onStarted: () => { refreshPending() },
+      onData: ({ id, data }) => {
+        sessionStorage.setItem(LAST_EVENT, id)
+        apply(data)
+      },
+      onError: (error) => {
+        subscription = null
+        // Signed out meanwhile (the server closed the socket, the session is gone): nothing to resume.
+        if (reasonOf(error) !== 'UNAUTHORIZED') setTimeout(() => { if (wanted) connect() }, 5_000)
+      },
+    })
   }
 
   function disconnect() {
     wanted = false
-    clearTimeout(reconnectTimer)
-    socket?.close(1000)
-    socket = null
+    subscription?.unsubscribe()
+    subscription = null
   }
 
-  /** Live stock of a coupon while a page shows it; returns the function that stops watching. */
-  function watchStock(couponId: number): () => void {
-    if (import.meta.server) return () => {}
-    stockWatched.set(couponId, (stockWatched.get(couponId) ?? 0) + 1)
-    send({ type: 'subscribe', couponId })
-    return () => {
-      const n = (stockWatched.get(couponId) ?? 1) - 1
-      if (n > 0) return void stockWatched.set(couponId, n)
-      stockWatched.delete(couponId)
-      send({ type: 'unsubscribe', couponId })
-    }
-  }
-
-  return { orders, connected, stock, track, connect, disconnect, refreshPending, watchStock }
+  return { orders, connected, track, connect, disconnect, refreshPending }
 }

@@ -1,8 +1,9 @@
+import type { Unsubscribable } from '@trpc/server/observable'
 import type { QueueStatus } from '~~/server/domain/queue/schemas'
 import type { ProofMessage, ProofRequest } from '~~/workers/proof-of-work'
 import { describeError } from './errors'
 
-/** How often the page asks for its status while it has no live subscription. */
+/** How often the page asks for its status while it has no live subscription (the socket is down). */
 const POLL_MS = 2_000
 
 /**
@@ -24,11 +25,13 @@ function solve(request: ProofRequest, onProgress: (share: number) => void): Prom
 
 /**
  * A coupon's waiting room as the page sees it: the shopper's status (docs/api.md, QueueStatus), and
- * joining it (challenge → proof of work → join). The status is read now and then; `start()` and
- * `stop()` bracket a page's interest.
+ * joining it (challenge → proof of work → join). The status comes live from `queue.onStatus` over the
+ * tab's socket; while the socket is down (or the subscription was refused) it is read every 2 s.
+ * `start()` and `stop()` bracket a page's interest.
  */
 export function useQueue(couponId: number) {
   const { $trpc } = useNuxtApp()
+  const connected = useState('live-connected', () => false)
   const status = ref<QueueStatus | null>(null)
   const joining = ref(false)
   /** 0..1 while the proof of work runs. */
@@ -45,11 +48,27 @@ export function useQueue(couponId: number) {
   }
 
   let timer: ReturnType<typeof setInterval> | undefined
+  let subscription: Unsubscribable | null = null
+  function subscribe() {
+    subscription?.unsubscribe()
+    subscription = $trpc.queue.onStatus.subscribe({ couponId }, {
+      onData: (next) => {
+        status.value = next
+        problem.value = null
+      },
+      onError: () => { subscription = null }, // a full server, an outage: the poll below covers it
+    })
+  }
   function start() {
     void refresh()
-    timer ??= setInterval(() => { if (document.visibilityState === 'visible' && !joining.value) void refresh() }, POLL_MS)
+    subscribe()
+    timer ??= setInterval(() => {
+      if ((!connected.value || !subscription) && document.visibilityState === 'visible' && !joining.value) void refresh()
+    }, POLL_MS)
   }
   function stop() {
+    subscription?.unsubscribe()
+    subscription = null
     clearInterval(timer)
     timer = undefined
   }
@@ -63,6 +82,7 @@ export function useQueue(couponId: number) {
       const challenge = await $trpc.queue.challenge.mutate({ couponId })
       const nonce = await solve(challenge, (share) => { progress.value = share })
       status.value = await $trpc.queue.join.mutate({ couponId, challenge: challenge.challenge, nonce })
+      if (timer) subscribe() // the subscription started before the join: its instance reads the new place at once
     } catch (error) {
       problem.value = describeError(error)
     } finally {

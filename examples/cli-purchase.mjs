@@ -2,17 +2,20 @@
 // @ts-check
 /**
  * A developer's script against the Flash Sale API: signs in with the public `flash-sale-cli` client
- * (OAuth password grant), then calls the tRPC procedures with a typed client and a bearer token.
+ * (OAuth password grant), subscribes to its order updates over the WebSocket, buys a coupon and
+ * awaits the payment's result on the subscription — no polling — all through one typed client.
  *
  *   node examples/cli-purchase.mjs                      # alice@example.com / alice on the local stack
  *   FLASH_SALE_USER=bob@example.com FLASH_SALE_PASSWORD=bob COUPON_ID=3 node examples/cli-purchase.mjs
  *
- * Plain JavaScript so it runs on Node 20 with nothing to install; the JSDoc types below give editors
- * and `tsc --checkJs` the full AppRouter types (only the TYPE is imported from the server code).
+ * Plain JavaScript (Node 22 or newer: it uses Node's own WebSocket), with nothing to install but
+ * `@trpc/client`; the JSDoc types below give editors and `tsc --checkJs` the full AppRouter types
+ * (only the TYPE is imported from the server code).
  */
-import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client'
+import { createTRPCClient, createWSClient, httpBatchLink, splitLink, TRPCClientError, wsLink } from '@trpc/client'
 
 /** @typedef {import('../server/trpc/routers/_app').AppRouter} AppRouter */
+/** @typedef {import('../server/domain/orders/updates').OrderUpdate} OrderUpdate what order.onUpdate yields */
 
 const BASE_URL = process.env.FLASH_SALE_URL ?? process.env.PUBLIC_URL ?? 'http://localhost:8080'
 const ISSUER = process.env.OIDC_ISSUER ?? 'http://localhost:8180/realms/flash-sale'
@@ -57,11 +60,25 @@ async function findOrder(api, couponId, before) {
 
 async function main() {
   const token = await getToken()
+  // The socket carries the token in its first message (connectionParams), never in the URL.
+  const socket = createWSClient({ url: `${BASE_URL.replace(/^http/, 'ws')}/ws`, connectionParams: () => ({ token }) })
   /** @type {import('@trpc/client').TRPCClient<AppRouter>} */
   const api = createTRPCClient({
-    links: [httpBatchLink({ url: `${BASE_URL}/api/trpc`, headers: () => ({ authorization: `Bearer ${token}` }) })],
+    links: [splitLink({
+      condition: (op) => op.type === 'subscription',
+      true: wsLink({ client: socket }),
+      false: httpBatchLink({ url: `${BASE_URL}/api/trpc`, headers: () => ({ authorization: `Bearer ${token}` }) }),
+    })],
   })
+  try {
+    await run(api)
+  } finally {
+    await socket.close()
+  }
+}
 
+/** @param {import('@trpc/client').TRPCClient<AppRouter>} api */
+async function run(api) {
   const me = await api.user.me.query()
   console.log(`signed in as ${me.email} (user ${me.id}), credit ${(me.credit / 100).toFixed(2)}${me.isAdmin ? ', admin' : ''}`)
 
@@ -79,40 +96,62 @@ async function main() {
   const coupon = await api.coupon.get.query({ id: target })
   console.log(`buying #${coupon.id} ${coupon.name}: ${(coupon.price / 100).toFixed(2)}, ${coupon.stock} left`)
 
-  let orderId
-  const before = new Set((await api.order.mine.query()).items.filter((o) => o.couponId === target).map((o) => o.orderId))
+  // Subscribe first, so the result cannot slip past; after a reconnect the server sends what the
+  // socket missed (tRPC resubscribes with the last event id it received).
+  /** @type {Map<string, OrderUpdate>} */
+  const results = new Map()
+  /** @type {(update: OrderUpdate) => void} */
+  let onResult = () => {}
+  /** @type {import('@trpc/server/observable').Unsubscribable} */
+  const subscription = await new Promise((resolve, reject) => {
+    const s = api.order.onUpdate.subscribe(undefined, {
+      onStarted: () => resolve(s),
+      onData: ({ data }) => {
+        results.set(data.orderId, data)
+        onResult(data)
+      },
+      onError: reject,
+    })
+  })
   try {
-    const placed = await api.order.purchase.mutate({ couponId: target })
-    orderId = placed.orderId
-    console.log(`purchase of #${target}: ${placed.status} (order ${orderId})`)
-  } catch (error) {
-    if (reasonOf(error) !== 'OUTCOME_UNKNOWN') {
-      console.log(`purchase of #${target} refused: ${reasonOf(error) ?? error}`)
-      process.exitCode = 2
+    let orderId
+    const before = new Set((await api.order.mine.query()).items.filter((o) => o.couponId === target).map((o) => o.orderId))
+    try {
+      const placed = await api.order.purchase.mutate({ couponId: target })
+      orderId = placed.orderId
+      console.log(`purchase of #${target}: ${placed.status} (order ${orderId})`)
+    } catch (error) {
+      if (reasonOf(error) !== 'OUTCOME_UNKNOWN') {
+        console.log(`purchase of #${target} refused: ${reasonOf(error) ?? error}`)
+        process.exitCode = 2
+        return
+      }
+      // No answer in time: the purchase may have been taken (and may be charged). Sending it again is
+      // not the way to know: look for the order of this coupon among ours, pending ones included.
+      console.log(`purchase of #${target}: outcome unknown, looking for the order…`)
+      orderId = await findOrder(api, target, before)
+      if (!orderId) {
+        console.log(`no order for #${target} showed within ${WAIT_SECONDS} s: it was not taken`)
+        process.exitCode = 2
+        return
+      }
+      console.log(`found order ${orderId}`)
+    }
+    const id = orderId
+    /** @type {OrderUpdate | undefined} */
+    const result = results.get(id) ?? await new Promise((resolve) => {
+      onResult = (update) => { if (update.orderId === id) resolve(update) }
+      setTimeout(resolve, WAIT_SECONDS * 1000)
+    })
+    if (!result) {
+      console.log(`order ${id}: no result within ${WAIT_SECONDS} s (order.get tells its state)`)
+      process.exitCode = 3
       return
     }
-    // No answer in time: the purchase may have been taken (and may be charged). Sending it again is
-    // not the way to know: look for the order of this coupon among ours, pending ones included.
-    console.log(`purchase of #${target}: outcome unknown, looking for the order…`)
-    orderId = await findOrder(api, target, before)
-    if (!orderId) {
-      console.log(`no order for #${target} showed within ${WAIT_SECONDS} s: it was not taken`)
-      process.exitCode = 2
-      return
-    }
-    console.log(`found order ${orderId}`)
+    console.log(`order ${id}: ${result.status}${result.reason ? ` (${result.reason})` : ''}${result.code ? `, redemption code ${result.code}` : ''}`)
+  } finally {
+    subscription.unsubscribe()
   }
-
-  // The payment settles asynchronously: poll order.get (the WebSocket /ws?access_token= pushes it too).
-  for (let i = 0; i < WAIT_SECONDS; i++) {
-    const order = await api.order.get.query({ orderId })
-    if (order.status !== 'PENDING') {
-      console.log(`order ${orderId}: ${order.status}${order.reason ? ` (${order.reason})` : ''}`)
-      return
-    }
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-  console.log(`order ${orderId}: still PENDING after ${WAIT_SECONDS} s`)
 }
 
 main().catch((error) => {

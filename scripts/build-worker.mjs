@@ -1,12 +1,9 @@
-// Bundles the worker-side entrypoints (payment worker, migrations, seed, audit, the operator CLI) into .output/worker/,
-// so they run with plain `node` and no TypeScript toolchain.
+// Bundles the worker-side entrypoints (the payment worker, and the operator CLI with its one-shot commands:
+// migrate, seed, audit …) into .output/worker/, so they run with plain `node` and no TypeScript toolchain.
 import { build } from 'esbuild'
 
 const entryPoints = {
-  index: 'server/workers/payment-worker.ts',
-  migrate: 'server/workers/migrate.ts',
-  seed: 'server/workers/seed.ts',
-  audit: 'server/workers/audit.ts',
+  index: 'server/workers/index.ts',
   cli: 'server/cli/index.ts',
 }
 

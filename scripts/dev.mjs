@@ -28,7 +28,7 @@ async function main() {
   const stack = await startStack({ name: 'dev', dir: path.join(ROOT, '.stack', 'dev'), ports: defaultPorts() })
 
   // migrations run from the worker bundle: rebuild it when the server code changed
-  const bundle = path.join(ROOT, '.output', 'worker', 'migrate.mjs')
+  const bundle = path.join(ROOT, '.output', 'worker', 'cli.mjs')
   if (!fs.existsSync(bundle) || newestMtime([path.join(ROOT, 'server'), path.join(ROOT, 'lua')]) > mtime(bundle)) {
     await step('worker bundle', npm, npmArgs('run', 'build:worker'))
   }

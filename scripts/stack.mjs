@@ -37,8 +37,8 @@ async function up() {
   const stack = await startStack({ name, dir, ports: name === 'dev' ? defaultPorts() : {} })
   try {
     if (!flags.has('--no-migrate')) {
-      if (fs.existsSync(path.join(ROOT, '.output', 'worker', 'migrate.mjs'))) await migrate(stack.env, { seed: name === 'dev' })
-      else warn('no .output/worker/migrate.mjs yet: run `npm run build` (or build:worker), then `node scripts/stack.mjs up` again or migrate by hand')
+      if (fs.existsSync(path.join(ROOT, '.output', 'worker', 'cli.mjs'))) await migrate(stack.env, { seed: name === 'dev' })
+      else warn('no .output/worker/cli.mjs yet: run `npm run build` (or build:worker), then `node scripts/stack.mjs up` again or migrate by hand')
     }
   } catch (e) {
     await stopAll()

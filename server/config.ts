@@ -15,17 +15,34 @@ const realSecret = (value: string) => value.length >= 32 && !KNOWN_SECRET.test(v
 const csv = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
 const int = (def: number) => z.coerce.number().int().nonnegative().default(def)
 
+/**
+ * Deadlines of every MySQL connect and query (0: none). A stalled server keeps its connections open
+ * and answers nothing; without them a caller would wait as long as the stall lasts.
+ */
+const databaseDeadlineSchema = z.object({
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).default(3_000),
+  DATABASE_QUERY_TIMEOUT_MS: int(3_000),
+})
+
 const serverIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected 1–64 of A-Z a-z 0-9 _ . : -').optional()
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   DATABASE_URL: z.url({ protocol: /^mysql$/ }),
   DATABASE_POOL_SIZE: int(20),
+  ...databaseDeadlineSchema.shape,
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** Comma-separated host:port list; when set, the ioredis Cluster client is used instead of REDIS_URL. */
   REDIS_CLUSTER_NODES: csv.optional(),
+  /**
+   * Deadline of each Redis command: a stalled Redis answers the caller with a timeout, not silence.
+   * Longer than a purchase's own deadline (4 s), which answers a reservation in doubt OUTCOME_UNKNOWN.
+   */
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(50).default(4_500),
   KAFKA_BROKERS: csv.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'expected host:port')).min(1)),
   KAFKA_CLIENT_ID: z.string().default('flash-sale'),
+  /** Deadline of each request to a Kafka broker (a send, a commit, a heartbeat; fetches and joins add their own wait). */
+  KAFKA_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(500).default(5_000),
   OIDC_ISSUER: z.url(),
   /**
    * Where this server reaches the identity provider when not at OIDC_ISSUER's own address (a
@@ -46,6 +63,14 @@ const schema = z.object({
   LOCALE: z.string().refine((l) => { try { return Intl.getCanonicalLocales(l).length === 1 } catch { return false } }, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
   /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
   PURCHASE_RATE_LIMIT: int(10),
+  /** /ws: sockets a shopper may open per 10 seconds, across instances (0: no limit). NGINX cannot see a connectionParams token. */
+  WS_CONNECT_RATE_LIMIT: int(20),
+  /** /ws: sockets one shopper may hold on one web instance (a tab holds one). */
+  WS_SOCKETS_PER_USER: z.coerce.number().int().min(1).default(5),
+  /** /ws: subscriptions one socket may hold (a tab needs its orders, the stock on screen, its queue place). */
+  WS_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(10),
+  /** /ws: subscriptions of every kind one web instance holds at most (each costs a few KB). */
+  WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(20_000),
   /**
    * Waiting room: leading zero bits the proof of work of queue.join needs (SHA-256); each bit doubles
    * a shopper's work (16 ≈ 65,000 hashes: a second or two in a browser). Tests and benchmarks lower it.
@@ -55,6 +80,12 @@ const schema = z.object({
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: partitions whose batches it settles at the same time (each in its own transaction). */
   SETTLE_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  /**
+   * Worker: a consumer that has made no progress this long while its partitions have lag (or has not
+   * been a member of the group this long) is not ready; past the second, not live either.
+   */
+  WORKER_STALL_NOT_READY_MS: z.coerce.number().int().min(1_000).default(15_000),
+  WORKER_STALL_NOT_LIVE_MS: z.coerce.number().int().min(1_000).default(120_000),
   /** Worker: HTTP port for /healthz, /readyz and /metrics. */
   METRICS_PORT: int(9101),
   /** Worker: address of that HTTP server; 0.0.0.0 in containers so probes and Prometheus reach it. */
@@ -65,6 +96,11 @@ const schema = z.object({
    * name to find an instance's orders and logs by name. Must be unique per running instance.
    */
   SERVER_ID: serverIdSchema,
+  /**
+   * Web: the longest a tRPC call waits for its dependencies; then a query answers TRY_AGAIN_LATER and
+   * a mutation OUTCOME_UNKNOWN (its work may still complete). Below NGINX's and the shoppers' 5 s.
+   */
+  REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).default(4_500),
   /** SIGTERM: how long web and worker wait for in-flight work before exiting anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -136,6 +172,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 export function serverIdSetting(env: Record<string, string | undefined> = process.env): string | undefined {
   const result = serverIdSchema.safeParse(env.SERVER_ID)
   if (!result.success) throw new ConfigError(`Invalid configuration:\n  SERVER_ID: ${result.error.issues[0]!.message}`)
+  return result.data
+}
+
+/**
+ * The MySQL deadlines alone, by the same rules as in config(): a database made for an explicit URL
+ * (a test's scratch database) must not freeze the whole configuration.
+ */
+export function databaseDeadlines(env: Record<string, string | undefined> = process.env): z.infer<typeof databaseDeadlineSchema> {
+  const result = databaseDeadlineSchema.safeParse(env)
+  if (!result.success) throw new ConfigError(`Invalid configuration:\n${result.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`)
   return result.data
 }
 

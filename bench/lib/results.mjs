@@ -1,20 +1,24 @@
 // Purchase → result over the WebSocket, shared by `npm run bench` and bench/ws-latency.mjs: shoppers
-// with an open /ws, purchases with a few in flight, and the workers' own settlement histograms.
-import WebSocket from 'ws'
+// with an `order.onUpdate` subscription (tRPC's own client, token in connectionParams), purchases with
+// a few in flight, and the workers' own settlement histograms.
+import { createTRPCClient, createWSClient, wsLink } from '@trpc/client'
 import { sleep } from './util.mjs'
 
 const RESULT_WAIT_MS = 2000
 
-/** One open /ws per shopper, each recording when an order's `order.updated` arrived. */
-export function openResultSockets(webUrl, users) {
-  return Promise.all(users.map((u) => new Promise((resolve, reject) => {
-    const ws = new WebSocket(`${webUrl.replace('http', 'ws')}/ws?access_token=${u.token}`)
-    ws.on('error', reject)
-    ws.arrivals = new Map()
-    ws.on('message', (data) => {
-      const msg = JSON.parse(String(data))
-      if (msg.type === 'hello') resolve(ws)
-      if (msg.type === 'order.updated') ws.arrivals.set(msg.orderId, process.hrtime.bigint())
+/**
+ * One socket per shopper with its `order.onUpdate` subscription started, each recording when an
+ * order's update arrived (`arrivals`: orderId → hrtime); `close()` ends them.
+ */
+export async function openResultSockets(webUrl, users) {
+  return await Promise.all(users.map((u) => new Promise((resolve, reject) => {
+    const socket = createWSClient({ url: `${webUrl.replace('http', 'ws')}/ws`, connectionParams: { token: u.token } })
+    const api = createTRPCClient({ links: [wsLink({ client: socket })] })
+    const arrivals = new Map()
+    api.order.onUpdate.subscribe(undefined, {
+      onStarted: () => resolve({ arrivals, close: () => socket.close() }),
+      onData: ({ data }) => arrivals.set(data.orderId, process.hrtime.bigint()),
+      onError: reject,
     })
   })))
 }
@@ -22,7 +26,7 @@ export function openResultSockets(webUrl, users) {
 /**
  * Every shopper buys `couponId` once, `concurrency` purchases in flight; each waits up to 2 s for its
  * result on its socket. Returns the latencies in ms: `answered` (request → PENDING answer) and
- * `pushed` (request → `order.updated` received).
+ * `pushed` (request → its update received on the subscription).
  */
 export async function buyAndAwaitResults({ webUrl, users, sockets, couponId, concurrency }) {
   const answered = []

@@ -6,8 +6,6 @@ command="${1:-web}"
 case "$command" in
   web) exec node /app/.output/server/index.mjs "$@" ;;
   worker) exec node /app/.output/worker/index.mjs "$@" ;;
-  migrate) exec node /app/.output/worker/migrate.mjs "$@" ;;
-  seed) exec node /app/.output/worker/seed.mjs "$@" ;;
-  audit) exec node /app/.output/worker/audit.mjs "$@" ;;
+  migrate|seed|audit) exec node /app/.output/worker/cli.mjs "$command" "$@" ;;
   *) exec "$command" "$@" ;;
 esac

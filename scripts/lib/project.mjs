@@ -61,8 +61,9 @@ export async function build({ force = false } = {}) {
 /** Migrations (and optionally the demo seed) with the stack env. */
 export async function migrate(env, { seed = false } = {}) {
   const e = { ...process.env, ...env }
-  await step('migrations', process.execPath, [path.join(ROOT, '.output', 'worker', 'migrate.mjs')], { env: e })
-  if (seed) await step('seed data', process.execPath, [path.join(ROOT, '.output', 'worker', 'seed.mjs')], { env: e })
+  const cli = path.join(ROOT, '.output', 'worker', 'cli.mjs')
+  await step('migrations', process.execPath, [cli, 'migrate'], { env: e })
+  if (seed) await step('seed data', process.execPath, [cli, 'seed'], { env: e })
 }
 
 export { npm, npmArgs, npx }

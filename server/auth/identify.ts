@@ -7,19 +7,18 @@ import type { Credentials, Identity } from './types'
 
 /**
  * The identity behind a set of credentials, the one check shared by tRPC and the WebSocket:
- * a bearer token (Authorization header, or `accessToken` for `/ws?access_token=`) decides when present;
- * else the nuxt-auth-utils session cookie; else anonymous (null).
+ * a bearer token (the Authorization header, or the token a socket sends in its connectionParams)
+ * decides when present; else the nuxt-auth-utils session cookie; else anonymous (null).
  * Throws DomainError('UNAUTHORIZED') for an invalid token or session cookie, and DomainError('FORBIDDEN')
  * for a cookie-authenticated state change (or socket) from another site when method/origin are given.
  */
 export async function identifyCredentials(credentials: Credentials): Promise<Identity | null> {
-  const { authorization, accessToken } = credentials
+  const { authorization } = credentials
   if (authorization) {
     const match = /^Bearer +(\S+)\s*$/i.exec(authorization)
     if (!match) throw new DomainError('UNAUTHORIZED', 'Unsupported Authorization header: expected Bearer <token>')
     return toIdentity(await verifyAccessToken(match[1]!))
   }
-  if (accessToken) return toIdentity(await verifyAccessToken(accessToken))
 
   const sealed = sessionCookieOf(credentials.cookie)
   if (!sealed) return null
@@ -52,26 +51,18 @@ export async function identifyEvent(event: H3Event): Promise<Identity | null> {
 }
 
 /**
- * The credentials of a WebSocket upgrade request (crossws' `upgrade(request)` hook): `?access_token=`
- * or the Authorization header, else the session cookie, which identifyCredentials refuses from another
- * site's page (cross-site WebSocket hijacking).
+ * The credentials of a WebSocket upgrade request (crossws' `upgrade(request)` hook): the session
+ * cookie, which identifyCredentials refuses from another site's page (cross-site WebSocket
+ * hijacking), or an Authorization header. Scripts send their token in connectionParams instead
+ * (server/trpc/context.ts); a token in the URL is refused, so none reaches a log.
  */
-export function upgradeCredentials(request: { url: string, headers: Headers }): Credentials {
+export function upgradeCredentials(request: { headers: Headers }): Credentials {
   const h = request.headers
-  let accessToken: string | null = null
-  const q = request.url.indexOf('?')
-  if (q >= 0) accessToken = new URLSearchParams(request.url.slice(q + 1)).get('access_token')
   return {
     authorization: h.get('authorization'),
-    accessToken,
     cookie: h.get('cookie'),
     method: 'UPGRADE',
     origin: h.get('origin'),
     secFetchSite: h.get('sec-fetch-site'),
   }
-}
-
-/** The identity behind a WebSocket upgrade request; null when anonymous; throws like identifyCredentials. */
-export async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<Identity | null> {
-  return await identifyCredentials(upgradeCredentials(request))
 }

@@ -11,8 +11,6 @@ export interface Credentials {
   authorization?: string | null
   /** The Cookie header; its `nuxt-session` cookie is used when there is no token. */
   cookie?: string | null
-  /** A token passed some other way (`/ws?access_token=`); treated like a bearer token. */
-  accessToken?: string | null
   /**
    * The request's HTTP method and its Origin / Sec-Fetch-Site headers. When given, a cookie-authenticated
    * state-changing request (non-GET/HEAD/OPTIONS) or WebSocket upgrade from another site is refused.

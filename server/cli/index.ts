@@ -1,5 +1,6 @@
 /**
- * The operator CLI: `npx flash-sale <command>` (bin/flash-sale.mjs → .output/worker/cli.mjs). It reads
+ * The operator CLI: `npx flash-sale <command>` (bin/flash-sale.mjs → .output/worker/cli.mjs), also the
+ * home of the one-shot commands (`npm run migrate`, `npm run audit`, the image's `migrate`). It reads
  * the same environment as the web and the worker (server/config.ts); `--env <file>` loads a file of
  * KEY=value lines first, e.g. `.stack/dev/env` for the `npm start` stack. Progress goes to stderr, the
  * result to stdout (`--json`: one JSON document). Exit 0 done, 1 failed (an invariant, a drain that
@@ -13,11 +14,15 @@ import { audit, repair } from './audit'
 import { couponLoad, couponStats } from './coupon'
 import { creditGrant } from './credit'
 import { dlqList, dlqReplay, dlqShow } from './dlq'
+import { migrate } from './migrate'
 import { createOutput, UsageError } from './output'
+import { seed } from './seed'
 import { workerDrain, workerResume } from './worker'
 
 export const USAGE = `flash-sale <command> [--json] [--env <file>]
 
+  migrate                        apply the database migrations not yet applied (before a rollout)
+  seed                           demo coupons for a fresh stack (nothing when coupons exist)
   dlq list                       dead letters of payment-requests.dlq, with their order's MySQL status
   dlq show <partition>:<offset>  one dead letter in full (headers, event)
   dlq replay [--dry-run]         re-publish the dead letters whose order has no MySQL row; others are skipped
@@ -48,11 +53,15 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2
   }
   if (values.env) process.loadEnvFile(values.env)
+  // One-shot commands read whole tables (the audit's sums): unless set, a longer query deadline than a request's.
+  process.env.DATABASE_QUERY_TIMEOUT_MS ??= '60000'
   const out = createOutput(values.json)
   const timeoutMs = Number(values.timeout) * 1000
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout is a number of seconds')
 
   const commands: Record<string, (args: string[]) => Promise<unknown>> = {
+    'migrate': () => migrate(out),
+    'seed': () => seed(db(), out),
     'dlq list': () => dlqList(db(), out),
     'dlq show': ([where]) => dlqShow(db(), out, where),
     'dlq replay': () => dlqReplay(db(), out, { dryRun: values['dry-run'] }),

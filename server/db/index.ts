@@ -1,23 +1,87 @@
-import { Kysely, MysqlDialect } from 'kysely'
+import { Kysely, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
 import { Migrator } from 'kysely/migration'
-import { createPool } from 'mysql2'
-import { config } from '../config'
+import { createPool, type Pool, type PoolConnection, type QueryError, type QueryOptions } from 'mysql2'
+import { config, databaseDeadlines } from '../config'
 import { migrations } from './migrations'
 import type { Database } from './types'
 
 export type DB = Kysely<Database>
 
-export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE): DB {
+/**
+ * `queryTimeoutMs`: the deadline of each query (0: none, e.g. for migrations that rewrite big tables).
+ */
+export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE, { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {}): DB {
   const pool = createPool({
     uri: url,
     connectionLimit: poolSize,
+    connectTimeout: databaseDeadlines().DATABASE_CONNECT_TIMEOUT_MS,
     timezone: 'Z',
     // BIGINT ids and credit stay far below 2^53, so plain numbers are safe and simpler for callers.
     supportBigNumbers: true,
     bigNumberStrings: false,
     decimalNumbers: true,
   })
-  return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
+  return new Kysely<Database>({ dialect: new MysqlDialect({ pool: queryTimeoutMs ? withQueryDeadline(pool, queryTimeoutMs) : pool }) })
+}
+
+/**
+ * The pool Kysely draws from, with deadlines (mysql2 sets none, and a stalled server keeps its
+ * connections open and silent). A query unanswered in time fails with PROTOCOL_SEQUENCE_TIMEOUT — an
+ * outage to its callers — and its connection is destroyed instead of going back to the pool, where
+ * the next query would queue behind the stalled one. If that query was a COMMIT, whether it took
+ * effect is unknown; the server rolls back a transaction whose connection is gone unless it had
+ * committed, and settlement is idempotent on the order id either way. Waiting for a connection (all
+ * of them busy, or new ones not getting through) has the same deadline.
+ */
+function withQueryDeadline(pool: Pool, timeoutMs: number): MysqlPool {
+  const wrapped = new WeakMap<PoolConnection, MysqlPoolConnection>()
+  const wrap = (connection: PoolConnection): MysqlPoolConnection => {
+    /** The statement that went unanswered, once one did (the text, never the values). */
+    let unanswered: string | undefined
+    const query = (sql: string, values: QueryOptions['values'], callback?: (error: QueryError | null, result: unknown) => void) => {
+      const options: QueryOptions = { sql, values, timeout: timeoutMs }
+      if (!callback) return connection.query(options)
+      if (unanswered) {
+        // e.g. the ROLLBACK after a COMMIT that timed out: the error says which statement's outcome is unknown
+        const error = Object.assign(new Error(`MySQL connection dropped: "${unanswered}" went unanswered for ${timeoutMs} ms`), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true, unanswered })
+        process.nextTick(() => callback(error as QueryError, undefined))
+        return undefined as unknown as ReturnType<PoolConnection['query']>
+      }
+      return connection.query(options, (error: QueryError | null, result: unknown) => {
+        if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+          unanswered = sql.slice(0, 200)
+          connection.destroy()
+          Object.assign(error, { unanswered })
+        }
+        callback(error, result)
+      })
+    }
+    return new Proxy(connection, {
+      get: (target, property) => {
+        if (property === 'query') return query
+        const value = Reflect.get(target, property, target) as unknown
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    }) as unknown as MysqlPoolConnection
+  }
+  return {
+    getConnection: (callback) => {
+      let late = false
+      const timer = setTimeout(() => {
+        late = true
+        callback(Object.assign(new Error(`no MySQL connection within ${timeoutMs} ms`), { code: 'ETIMEDOUT' }), undefined as unknown as MysqlPoolConnection)
+      }, timeoutMs)
+      pool.getConnection((error, connection) => {
+        clearTimeout(timer)
+        if (late) return connection?.release()
+        if (error || !connection) return callback(error, connection as unknown as MysqlPoolConnection)
+        let proxy = wrapped.get(connection)
+        if (!proxy) wrapped.set(connection, proxy = wrap(connection))
+        callback(null, proxy)
+      })
+    },
+    end: (callback) => pool.end(callback),
+  }
 }
 
 let shared: DB | undefined

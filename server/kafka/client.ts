@@ -34,8 +34,24 @@ export function kafka(): Kafka {
     logCreator,
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 2000 },
     connectionTimeout: 3000,
+    // A stalled broker keeps its connections open: without this a send or a commit would wait 30 s.
+    requestTimeout: cfg.KAFKA_REQUEST_TIMEOUT_MS,
   })
   return shared
+}
+
+/**
+ * Kafka's answers that mean this consumer is no longer the member that owns its partitions: its
+ * session expired (UNKNOWN_MEMBER_ID), or the group moved on to a new generation without it.
+ */
+const FENCED = new Set(['UNKNOWN_MEMBER_ID', 'ILLEGAL_GENERATION', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID'])
+
+/** The Kafka error, somewhere in `error`'s causes, that fenced this member; undefined if none did. */
+export function fencedBy(error: unknown): Error | undefined {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (FENCED.has(String((e as { type?: unknown }).type))) return e as Error
+  }
+  return undefined
 }
 
 /** An idempotent producer (acks from all in-sync replicas, no duplicates on retry). */

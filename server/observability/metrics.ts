@@ -14,7 +14,8 @@ export const metrics = {
   requests: new Histogram({ name: 'flash_trpc_request_seconds', help: 'tRPC procedure latency (its _count is the request rate) by procedure and tRPC code', labelNames: ['procedure', 'code'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
   purchases: new Counter({ name: 'flash_purchase_attempts_total', help: 'order.purchase answers by outcome: PENDING (reserved) or the refusal reason', labelNames: ['outcome'], registers }),
   wsConnections: new Gauge({ name: 'flash_ws_connections', help: 'Open WebSocket connections', registers }),
-  pubsubDeliveries: new Counter({ name: 'flash_pubsub_deliveries_total', help: 'Order updates received over pub/sub and pushed to sockets', registers }),
+  wsSubscriptions: new Gauge({ name: 'flash_ws_subscriptions', help: 'Open tRPC subscriptions on /ws (every kind)', registers }),
+  pubsubDeliveries: new Counter({ name: 'flash_pubsub_deliveries_total', help: 'Order updates received over pub/sub and pushed to order.onUpdate subscriptions', registers }),
   pubsubPublished: new Counter({ name: 'flash_pubsub_published_total', help: 'Order updates published to web instances (one per instance holding a socket of the shopper)', registers }),
   settled: new Counter({ name: 'flash_payments_settled_total', help: 'Settled payments by status and reason (rate = settlement throughput)', labelNames: ['status', 'reason'], registers }),
   settleSeconds: new Histogram({ name: 'flash_settle_batch_seconds', help: 'Time to settle one batch', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5], registers }),
@@ -30,6 +31,7 @@ export const metrics = {
   queueAdmitting: new Gauge({ name: 'flash_queue_admitting', help: '1 while a waiting room admits (open sale, stock in Redis), 0 before the opening', labelNames: ['coupon'], registers }),
   queueAdmitted: new Counter({ name: 'flash_queue_admitted_total', help: 'Shoppers admitted from a waiting room', labelNames: ['coupon'], registers }),
   queueRestored: new Counter({ name: 'flash_queue_restored_total', help: 'Waiting-room places Redis had lost, put back from their MySQL records', labelNames: ['coupon'], registers }),
+  consumerCrashes: new Counter({ name: 'flash_consumer_crashes_total', help: 'Kafka consumer crashes, by who restarted it: kafkajs itself, or the worker with a new consumer', labelNames: ['restart'], registers }),
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
 }
 

@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto'
 import { config } from '../config'
 
-/** /ws receives nothing but control frames: ws's default limit (100 MiB) would let one frame fill memory. */
-export const MAX_WS_PAYLOAD_BYTES = 4 * 1024
+/**
+ * /ws receives only small frames: subscription requests, and once per socket the connectionParams
+ * carrying an access token (~1.5 KB from the development realm, more with many roles). ws's default
+ * limit (100 MiB) would let one frame fill memory.
+ */
+export const MAX_WS_PAYLOAD_BYTES = 16 * 1024
 
 /**
  * Security settings of the web process:

@@ -5,9 +5,8 @@ import { closePaymentPublisher } from '../domain/orders/purchase'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { closeRedis } from '../redis/client'
-import { sockets } from '../realtime'
+import { connections } from '../realtime'
 import { setTimeout as sleep } from 'node:timers/promises'
-
 
 /** Resolves with `promise`, or after `ms` with nothing (shutdown must not hang on one dependency). */
 function bounded(promise: Promise<unknown>, ms: number): Promise<unknown> {
@@ -53,11 +52,11 @@ export default defineNitroPlugin((nitro) => {
     metrics.draining.set(1)
     const started = Date.now()
     const timeoutMs = config().SHUTDOWN_TIMEOUT_MS
-    log.info('web stopping', { signal, inFlight: inFlight.size, sockets: sockets.size })
+    log.info('web stopping', { signal, inFlight: inFlight.size, sockets: connections.size })
     // No new connections (probes and NGINX see this instance gone); idle keep-alive ones close now.
     server?.close()
     for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close')
-    sockets.closeAll()
+    connections.closeAll()
     metrics.wsConnections.set(0)
     if (inFlight.size) await bounded(new Promise<void>((resolve) => { allDone = resolve }), timeoutMs)
     if (inFlight.size) log.warn('requests still in flight at shutdown timeout', { inFlight: inFlight.size })

@@ -1,107 +1,101 @@
 import type { RedisClient } from '../redis/client'
 import { keys } from '../redis/keys'
-import type { Socket } from './sockets'
 
-/** How often this instance reads the stock of the coupons its sockets watch (a few times a second). */
+/** How often this instance reads the stock of the coupons its subscriptions watch (a few times a second). */
 export const STOCK_TICK_MS = 250
-/** A tab watches the coupon on screen; a few leave room for several tabs sharing nothing. */
-const MAX_COUPONS_PER_SOCKET = 4
 
-export interface StockMessage {
-  type: 'stock'
+/** What `coupon.onStock` yields for one coupon. */
+export interface StockUpdate {
   couponId: number
+  /** Units left to reserve. */
   stock: number
+  /** No unit left and none held by a pending order that could still come back. */
+  soldOut: boolean
 }
 
+export type StockListener = (update: StockUpdate) => void
+
 /**
- * Live stock for open coupon pages, off the purchase path: sockets subscribe to coupons
- * (`{ "type": "subscribe", "couponId": 1 }`), and one per-instance tick reads the stock of the coupons
- * that have subscribers (one pipelined round trip) and pushes `{ type: 'stock', couponId, stock }` to
- * their subscribers when it changed. However many purchases happen, a coupon costs one read per tick
- * and each socket at most one message per tick; a reservation does no extra work at all.
+ * Live stock for the coupons this instance's subscriptions watch, off the purchase path: one
+ * per-instance tick reads the stock and pending count of every watched coupon (one pipelined round
+ * trip) and hands each listener the coupons that changed. However many purchases happen, a coupon
+ * costs one read per tick and each subscription at most one message per coupon per tick; a
+ * reservation does no extra work at all.
  */
 export class StockFeed {
-  private readonly subscribers = new Map<number, Set<Socket>>()
-  private readonly watched = new Map<Socket, Set<number>>()
-  private readonly last = new Map<number, number>()
+  private readonly listeners = new Map<number, Set<StockListener>>()
+  private readonly last = new Map<number, StockUpdate>()
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking = false
 
   constructor(private readonly redis: () => RedisClient, private readonly tickMs = STOCK_TICK_MS) {}
 
-  /** Handles a client message; returns false when it is not one of this feed's. */
-  handle(socket: Socket, text: string): boolean {
-    let message: { type?: unknown, couponId?: unknown }
-    try {
-      message = JSON.parse(text)
-    } catch {
-      return false
+  /** Coupons watched by at least one listener. */
+  get couponCount(): number {
+    return this.listeners.size
+  }
+
+  /**
+   * Watches coupons: the listener gets their current values at once (those Redis holds), then their
+   * changes. Returns the function that stops watching.
+   */
+  async watch(couponIds: number[], listener: StockListener): Promise<() => void> {
+    const unknown = couponIds.filter((id) => !this.last.has(id))
+    const read = await this.read(unknown)
+    // From here on synchronous: no tick can slip a change in before the current values.
+    for (const update of read) if (!this.last.has(update.couponId)) this.last.set(update.couponId, update)
+    for (const id of couponIds) {
+      let set = this.listeners.get(id)
+      if (!set) this.listeners.set(id, (set = new Set()))
+      set.add(listener)
+      const current = this.last.get(id)
+      if (current) listener(current)
     }
-    const couponId = message.couponId
-    if (typeof couponId !== 'number' || !Number.isInteger(couponId) || couponId < 1 || couponId > 2_147_483_647) return false
-    if (message.type === 'subscribe') this.subscribe(socket, couponId)
-    else if (message.type === 'unsubscribe') this.unsubscribe(socket, couponId)
-    else return false
-    return true
-  }
-
-  subscribe(socket: Socket, couponId: number): void {
-    let mine = this.watched.get(socket)
-    if (!mine) this.watched.set(socket, (mine = new Set()))
-    if (mine.has(couponId)) return
-    // The oldest subscription makes room: a tab that moved on does not need it.
-    if (mine.size >= MAX_COUPONS_PER_SOCKET) this.unsubscribe(socket, mine.values().next().value!)
-    mine.add(couponId)
-    let set = this.subscribers.get(couponId)
-    if (!set) this.subscribers.set(couponId, (set = new Set()))
-    set.add(socket)
-    const known = this.last.get(couponId)
-    if (known !== undefined) socket.send(JSON.stringify({ type: 'stock', couponId, stock: known } satisfies StockMessage))
-    this.timer ??= setInterval(() => { void this.tick() }, this.tickMs)
+    this.timer ??= setInterval(() => void this.tick(), this.tickMs)
     this.timer.unref?.()
+    return () => this.unwatch(couponIds, listener)
   }
 
-  unsubscribe(socket: Socket, couponId: number): void {
-    this.watched.get(socket)?.delete(couponId)
-    const set = this.subscribers.get(couponId)
-    if (!set) return
-    set.delete(socket)
-    if (set.size) return
-    this.subscribers.delete(couponId)
-    this.last.delete(couponId)
-    if (!this.subscribers.size && this.timer) {
+  private unwatch(couponIds: number[], listener: StockListener): void {
+    for (const id of couponIds) {
+      const set = this.listeners.get(id)
+      if (!set?.delete(listener) || set.size) continue
+      this.listeners.delete(id)
+      this.last.delete(id)
+    }
+    if (!this.listeners.size && this.timer) {
       clearInterval(this.timer)
       this.timer = undefined
     }
   }
 
-  /** A closed socket leaves every coupon it watched. */
-  drop(socket: Socket): void {
-    for (const couponId of [...(this.watched.get(socket) ?? [])]) this.unsubscribe(socket, couponId)
-    this.watched.delete(socket)
+  /** Stock and pending count of each coupon, one pipelined round trip; coupons Redis does not hold are left out. */
+  private async read(couponIds: number[]): Promise<StockUpdate[]> {
+    const client = this.redis()
+    // Per coupon a GET and an HLEN of the same slot; ioredis pipelines them (Cluster: per node).
+    const values = await Promise.all(couponIds.map((id) => Promise.all([client.get(keys.stock(id)), client.hlen(keys.pending(id))])))
+    const out: StockUpdate[] = []
+    couponIds.forEach((couponId, i) => {
+      const [raw, pending] = values[i]!
+      if (raw === null || raw === undefined) return
+      const stock = Math.max(0, Number(raw))
+      out.push({ couponId, stock, soldOut: stock === 0 && pending === 0 })
+    })
+    return out
   }
 
-  get couponCount(): number {
-    return this.subscribers.size
-  }
-
-  /** One read of every watched coupon's stock; pushes the ones that changed. */
+  /** One read of every watched coupon; pushes the ones that changed. */
   async tick(): Promise<void> {
-    if (this.ticking || !this.subscribers.size) return
+    if (this.ticking || !this.listeners.size) return
     this.ticking = true
     try {
-      const ids = [...this.subscribers.keys()]
-      // One GET per coupon, pipelined (the keys live in different Redis Cluster slots).
-      const values = await Promise.all(ids.map((id) => this.redis().get(keys.stock(id))))
-      ids.forEach((couponId, i) => {
-        const raw = values[i]
-        if (raw === null || raw === undefined) return
-        const stock = Math.max(0, Number(raw))
-        if (this.last.get(couponId) === stock) return
-        this.last.set(couponId, stock)
-        const message = JSON.stringify({ type: 'stock', couponId, stock } satisfies StockMessage)
-        for (const socket of this.subscribers.get(couponId) ?? []) socket.send(message)
-      })
+      for (const update of await this.read([...this.listeners.keys()])) {
+        const before = this.last.get(update.couponId)
+        const listeners = this.listeners.get(update.couponId)
+        if (!listeners || (before?.stock === update.stock && before.soldOut === update.soldOut)) continue
+        this.last.set(update.couponId, update)
+        for (const listener of listeners) listener(update)
+      }
     } catch {
       // Redis unavailable: the next tick tries again; pages keep their last stock meanwhile.
     } finally {

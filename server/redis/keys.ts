@@ -43,6 +43,8 @@ export const keys = {
   userOfSubject: (sub: string) => `user:sub:${sub}`,
   /** A user's purchase attempts in the current one-second window (which starts with its first attempt). */
   rateLimit: (userId: number) => `ratelimit:purchase:${userId}`,
+  /** Sockets a shopper opened in the current window of the /ws connection rate (which starts with the first). */
+  socketRateLimit: (userId: number) => `ratelimit:ws:${userId}`,
   pageCache: (page: number, pageSize: number) => `cache:coupons:page:${page}:${pageSize}`,
   couponCache: (couponId: number) => `cache:coupon:${couponId}`,
   pageCacheIndex: 'cache:coupons:pages',

@@ -1,90 +1,92 @@
 import type { Peer } from 'crossws'
 import { identifyCredentials, upgradeCredentials } from '../auth/identify'
-import type { Credentials } from '../auth/types'
 import { DomainError, type Reason } from '../domain/errors'
+import { checkSocketRate } from '../domain/ratelimit'
 import { ensureUser } from '../domain/users/service'
 import { metrics } from '../observability/metrics'
-import { sockets, stockFeed } from '../realtime'
+import { connections } from '../realtime'
+import type { LiveSocket } from '../realtime/connections'
+import { createSocketContext, type UpgradeIdentity } from '../trpc/context'
 import { refusalBody } from '../trpc/errors'
+import { SocketSession } from '../trpc/ws'
 
 /**
- * /ws: live order results. Authenticated like tRPC (session cookie, or ?access_token=); the server
- * only pushes `order.updated` messages, and a client that missed one asks order.get.
- * Limits: MAX_SOCKETS_PER_USER per instance, frames of a few KB (server/plugins/security.ts; NGINX
- * limits the connection rate), and a socket lives only as long as its credential: each is checked
- * again every RECHECK_MS and closed with CREDENTIAL_ENDED once its session is signed out or expired,
- * or its token expired.
+ * /ws: the tRPC subscriptions (`order.onUpdate`, `coupon.onStock`, …), one socket per tab, on every
+ * web instance. Nitro's WebSocket (crossws) accepts the upgrade and carries the frames; a
+ * SocketSession speaks tRPC's WebSocket protocol on them (server/trpc/ws.ts), so `@trpc/client`'s
+ * wsLink works unchanged.
+ *
+ * The upgrade proves who comes with the session cookie (a browser); a script sends its token in
+ * `connectionParams` instead (server/trpc/context.ts). A token in the URL is refused, so none can
+ * reach a log. Anonymous sockets are welcome: live stock is public. Limits: sockets per shopper and a
+ * connection rate per shopper (here, and in NGINX per cookie and address), subscriptions per socket
+ * and per instance (server/realtime), frames of a few KB (server/plugins/security.ts).
  */
-export const MAX_SOCKETS_PER_USER = 5
-const RECHECK_MS = 2_000
-/** Close code (application range) telling the client its sign-in ended. */
-export const CREDENTIAL_ENDED = 4401
+interface Held { socket: LiveSocket, session: SocketSession }
+const held = new WeakMap<Peer, Held>()
 
-interface Held { userId: number, credentials: Credentials }
-const held = new Map<Peer, Held>()
-const perUser = new Map<number, number>()
-let recheckTimer: NodeJS.Timeout | undefined
-
-function refusal(reason: Reason, message: string): Response {
+function refusal(reason: Reason, message: string, retryAfterSeconds?: number): Response {
   const body = refusalBody(reason, message)
-  return new Response(JSON.stringify(body), { status: body.error.data.httpStatus, headers: { 'content-type': 'application/json' } })
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (reason === 'RATE_LIMITED' || reason === 'TRY_AGAIN_LATER') headers['retry-after'] = String(retryAfterSeconds ?? 1)
+  return new Response(JSON.stringify(body), { status: body.error.data.httpStatus, headers })
 }
 
-/** Whether a socket's credential still proves someone (an outage of the realm's keys does not end it). */
-async function stillValid(credentials: Credentials): Promise<boolean> {
-  try {
-    return (await identifyCredentials(credentials)) !== null
-  } catch (error) {
-    return !(error instanceof DomainError && error.reason === 'UNAUTHORIZED')
+/** Who the upgrade proves to be (session cookie, or an Authorization header); null when anonymous. */
+async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<UpgradeIdentity | null> {
+  if (new URL(request.url).searchParams.has('access_token')) {
+    throw new DomainError('INVALID_INPUT', 'Send the token in connectionParams, never in the URL')
   }
-}
-
-async function recheck() {
-  for (const [peer, { credentials }] of held) {
-    if (!(await stillValid(credentials))) peer.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
-  }
+  const identity = await identifyCredentials(upgradeCredentials(request))
+  if (!identity) return null
+  const { id: userId } = await ensureUser(identity)
+  connections.checkRoom(userId)
+  await checkSocketRate(userId)
+  return { identity, userId }
 }
 
 export default defineWebSocketHandler({
   async upgrade(request) {
-    const credentials = upgradeCredentials(request)
-    let userId: number | undefined
     try {
-      const identity = await identifyCredentials(credentials)
-      if (identity) userId = (await ensureUser(identity)).id
+      request.context.upgraded = await identifyUpgrade(request)
     } catch (error) {
-      throw error instanceof DomainError ? refusal(error.reason, error.message) : refusal('TRY_AGAIN_LATER', 'Try again in a moment')
+      throw error instanceof DomainError ? refusal(error.reason, error.message, error.retryAfterSeconds) : refusal('TRY_AGAIN_LATER', 'Try again in a moment')
     }
-    if (userId === undefined) throw refusal('UNAUTHORIZED', 'Sign in first')
-    if ((perUser.get(userId) ?? 0) >= MAX_SOCKETS_PER_USER) throw refusal('RATE_LIMITED', `At most ${MAX_SOCKETS_PER_USER} sockets per user`)
-    request.context.userId = userId
-    // Kept for the re-checks, without method and origin (those were checked now).
-    request.context.credentials = { authorization: credentials.authorization, accessToken: credentials.accessToken, cookie: credentials.cookie }
   },
-  async open(peer) {
-    const userId = peer.context.userId as number
-    const count = (perUser.get(userId) ?? 0) + 1
-    // Concurrent upgrades of one user may all have passed the check above.
-    if (count > MAX_SOCKETS_PER_USER) return peer.close(1008, 'too many sockets')
-    perUser.set(userId, count)
-    held.set(peer, { userId, credentials: peer.context.credentials as Credentials })
-    recheckTimer ??= setInterval(() => void recheck(), RECHECK_MS).unref()
-    await sockets.add(userId, peer)
-    metrics.wsConnections.set(sockets.size)
-    peer.send(JSON.stringify({ type: 'hello' }))
+  open(peer) {
+    const upgraded = (peer.context.upgraded as UpgradeIdentity | null) ?? null
+    const socket: LiveSocket = {
+      subscriptions: 0,
+      lastSeen: Date.now(),
+      send: (text) => peer.send(text),
+      close: (code, reason) => peer.close(code, reason),
+      terminate: () => peer.terminate(),
+    }
+    const awaitsParams = new URL(peer.request.url).searchParams.get('connectionParams') === '1'
+    const session = new SocketSession(socket, (params) => createSocketContext(socket, upgraded, params), awaitsParams)
+    held.set(peer, { socket, session })
+    connections.open(socket)
+    metrics.wsConnections.set(connections.size)
+    if (!upgraded) return
+    try {
+      connections.signIn(socket, upgraded.userId, upgradeCredentials(peer.request))
+    } catch {
+      // Concurrent upgrades of one shopper may all have passed the check of the upgrade.
+      peer.close(1008, 'too many sockets')
+    }
   },
   message(peer, message) {
-    stockFeed.handle(peer, message.text())
+    const entry = held.get(peer)
+    if (!entry) return
+    connections.seen(entry.socket)
+    entry.session.receive(message.text())
   },
-  async close(peer) {
-    stockFeed.drop(peer)
+  close(peer) {
     const entry = held.get(peer)
     if (!entry) return
     held.delete(peer)
-    const left = (perUser.get(entry.userId) ?? 1) - 1
-    if (left > 0) perUser.set(entry.userId, left)
-    else perUser.delete(entry.userId)
-    await sockets.remove(entry.userId, peer)
-    metrics.wsConnections.set(sockets.size)
+    entry.session.closed()
+    connections.closed(entry.socket)
+    metrics.wsConnections.set(connections.size)
   },
 })

@@ -2,7 +2,13 @@ import type { H3Event } from 'h3'
 import { getRequestHeader } from 'h3'
 import { randomUUID } from 'node:crypto'
 import { identifyEvent } from '../auth/identify'
+import { verifyAccessToken } from '../auth/jwt'
+import type { Identity } from '../auth/types'
 import { DomainError } from '../domain/errors'
+import { checkSocketRate } from '../domain/ratelimit'
+import { ensureUser } from '../domain/users/service'
+import { connections } from '../realtime'
+import type { LiveSocket } from '../realtime/connections'
 import { toTRPCError } from './errors'
 import type { Context } from './init'
 
@@ -10,6 +16,32 @@ export async function createContext(event: H3Event): Promise<Context> {
   try {
     const identity = await identifyEvent(event)
     return { identity, requestId: getRequestHeader(event, 'x-request-id') ?? randomUUID() }
+  } catch (error) {
+    throw error instanceof DomainError ? toTRPCError(error) : error
+  }
+}
+
+/** Who a socket is, as its upgrade proved (the session cookie) — null for an anonymous upgrade. */
+export interface UpgradeIdentity { identity: Identity, userId: number }
+
+/**
+ * The context of every call on one socket of /ws, made once per connection. A script's token comes
+ * in `connectionParams: { token }` (never in the URL) and decides over the session cookie, like a
+ * bearer token does over HTTP; the shopper it proves is held to their cap of sockets and their
+ * connection rate here, since NGINX cannot see it. A refusal closes the socket after the one error
+ * body (`id: null`).
+ */
+export async function createSocketContext(socket: LiveSocket, upgraded: UpgradeIdentity | null, connectionParams: Record<string, string | undefined> | null): Promise<Context> {
+  const requestId = randomUUID()
+  const token = connectionParams?.token
+  if (!token) return { identity: upgraded?.identity ?? null, requestId, socket }
+  try {
+    const { sub, email, isAdmin, exp } = await verifyAccessToken(token)
+    const identity = { sub, email, isAdmin }
+    const user = await ensureUser(identity)
+    await checkSocketRate(user.id)
+    connections.signIn(socket, user.id, { tokenExpiresAt: exp })
+    return { identity, requestId, socket }
   } catch (error) {
     throw error instanceof DomainError ? toTRPCError(error) : error
   }

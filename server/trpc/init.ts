@@ -1,7 +1,10 @@
 import { initTRPC } from '@trpc/server'
 import type { Identity } from '../auth/types'
+import type { LiveSocket } from '../realtime/connections'
+import { config } from '../config'
 import { ensureUser } from '../domain/users/service'
 import { DomainError, type Reason } from '../domain/errors'
+import { isTransient } from '../domain/payments/events'
 import { formatError, toTRPCError } from './errors'
 import { recordCall, recordRefusal } from './observe'
 
@@ -9,6 +12,8 @@ export interface Context {
   /** Null for anonymous requests; invalid credentials never get this far (they are UNAUTHORIZED). */
   identity: Identity | null
   requestId: string
+  /** The WebSocket a call came over (/ws); absent over HTTP. */
+  socket?: LiveSocket
 }
 
 /**
@@ -32,30 +37,59 @@ const t = initTRPC.context<Context>().meta<Meta>().create({
 })
 
 /**
- * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
- * their reason, and the call's latency, outcome and any internal error are recorded.
+ * What a call whose dependency failed or stalled answers: a mutation OUTCOME_UNKNOWN, since its work
+ * may have been sent before the failure (and may still complete); a query TRY_AGAIN_LATER.
  */
-const root = t.middleware(async ({ path, ctx, next }) => {
+function outage(type: string): DomainError {
+  return type === 'mutation' ? new DomainError('OUTCOME_UNKNOWN', 'We could not confirm this in time; check before trying again') : tryAgainLater()
+}
+const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
+
+/**
+ * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
+ * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
+ * the call's latency, outcome and any internal error are recorded.
+ */
+const root = t.middleware(async ({ path, type, ctx, next }) => {
   const started = performance.now()
   const result = await next()
   if (result.ok) {
     recordCall(path, started, undefined, ctx.requestId)
     return result
   }
-  const error = result.error.cause instanceof DomainError ? toTRPCError(result.error.cause) : result.error
+  const cause = result.error.cause
+  const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
+  const error = refusal ? toTRPCError(refusal) : result.error
   recordCall(path, started, error, ctx.requestId)
   if (error !== result.error) throw error
   return result
 })
 
+/**
+ * No call waits longer than REQUEST_DEADLINE_MS, however its dependencies stall (each client has
+ * deadlines too; several in a row could add up past it). The work in flight is not cancelled.
+ */
+const withinDeadline = t.middleware(async ({ type, next }) => {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(outage(type)), config().REQUEST_DEADLINE_MS) })
+  try {
+    return await Promise.race([next(), late])
+  } finally {
+    clearTimeout(timer)
+  }
+})
+
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(root)
+export const publicProcedure = t.procedure.use(root).use(withinDeadline)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
-  const user = await ensureUser(ctx.identity)
+  // Nothing of the call has run yet: an outage here is a plain TRY_AGAIN_LATER, mutations included.
+  const user = await ensureUser(ctx.identity).catch((error: unknown) => {
+    throw isTransient(error) ? tryAgainLater() : error
+  })
   return next({ ctx: { ...ctx, user } })
 })
 
@@ -63,3 +97,15 @@ export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
   if (!ctx.user.isAdmin) throw new DomainError('FORBIDDEN', 'Administrators only')
   return next()
 })
+
+/**
+ * Subscriptions are served over the WebSocket /ws only, where `ctx.socket` is the caller's socket
+ * (pass it to openStream in server/realtime). A subscription procedure is one of these two builders,
+ * an input, and a resolver that returns a stream.
+ */
+const overSocket = t.middleware(({ ctx, next }) => {
+  if (!ctx.socket) throw new DomainError('INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws')
+  return next({ ctx: { ...ctx, socket: ctx.socket } })
+})
+export const liveProcedure = publicProcedure.use(overSocket)
+export const protectedLiveProcedure = protectedProcedure.use(overSocket)

@@ -14,7 +14,7 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { accessToken, adminApi, adminToken, cliClientId, createClient, createUser, deleteClient, issuer, keycloakUrl, passwordGrant, uniqueEmail } from '../support/keycloak'
 import { closeTestDb, rowCounts, testDb, trpc } from './support'
-import { wsUpgradeStatus } from './ws'
+import { onUpdateAnswer, wsUpgradeStatus } from './ws'
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 const decode = (token: string) => {
@@ -52,8 +52,10 @@ describe('a flash-sale-cli token', () => {
     // the same token on the other instance names the same row; unbatched calls work too
     const again = await trpc(webB.url, 'user.me', { token, batch: false })
     expect(again.data).toEqual(me.data)
-    expect(await wsUpgradeStatus(webA.url, `?access_token=${token}`)).toBe(101)
-    expect(await wsUpgradeStatus(webB.url, '', { authorization: `Bearer ${token}` })).toBe(101)
+    // on /ws: in connectionParams (what scripts send), or an Authorization header; never in the URL
+    expect(await onUpdateAnswer(webA.url, token)).toBe('started')
+    expect(await onUpdateAnswer(webB.url, undefined, { authorization: `Bearer ${token}` })).toBe('started')
+    expect(await wsUpgradeStatus(webA.url, `?access_token=${token}`)).toBe(400)
   })
 
   it('of an admin carries the admin role', async () => {
@@ -157,17 +159,19 @@ describe('refused credentials are UNAUTHORIZED everywhere and change nothing', (
         const res = await trpc(webA.url, path, { token, mutation, input })
         expect({ name, path, status: res.status, reason: res.error?.reason }).toEqual({ name, path, status: 401, reason: 'UNAUTHORIZED' })
       }
-      expect({ name, ws: await wsUpgradeStatus(webB.url, `?access_token=${encodeURIComponent(token)}`) }).toEqual({ name, ws: 401 })
+      expect({ name, ws: await onUpdateAnswer(webB.url, token) }).toEqual({ name, ws: 'UNAUTHORIZED' })
+      expect({ name, upgrade: await wsUpgradeStatus(webB.url, '', { authorization: `Bearer ${token}` }) }).toEqual({ name, upgrade: 401 })
     }
     expect(await rowCounts()).toEqual(before)
   })
 
-  it('no token: protected procedures and /ws are UNAUTHORIZED, public ones answer', async () => {
+  it('no token: protected procedures and subscriptions are UNAUTHORIZED, public ones answer', async () => {
     const before = await rowCounts()
     expect((await trpc(webA.url, 'user.me')).error?.reason).toBe('UNAUTHORIZED')
     expect((await trpc(webA.url, 'order.purchase', { mutation: true, input: { couponId: 1 } })).status).toBe(401)
     expect((await trpc(webA.url, 'coupon.list', { input: { page: 1 } })).status).toBe(200)
-    expect(await wsUpgradeStatus(webA.url)).toBe(401)
+    expect(await wsUpgradeStatus(webA.url)).toBe(101) // anonymous sockets may watch stock
+    expect(await onUpdateAnswer(webA.url)).toBe('UNAUTHORIZED')
     // a malformed Authorization header is not anonymous
     expect((await trpc(webA.url, 'coupon.list', { headers: { authorization: 'Basic Zm9vOmJhcg==' } })).status).toBe(401)
     expect(await rowCounts()).toEqual(before)

@@ -1,26 +1,33 @@
 /**
  * examples/cli-purchase.mjs runs as documented (plain `node`, token from flash-sale-cli) against the
- * built app: it signs in, lists coupons, and places an order — and when the answer is OUTCOME_UNKNOWN,
- * finds that order instead of sending the purchase again.
+ * built app behind NGINX and a payment worker: it signs in, lists coupons, subscribes to its order
+ * updates over ws://<nginx>/ws (token in connectionParams), buys a fresh coupon, and gets the PAID
+ * result on the subscription — and when the answer is OUTCOME_UNKNOWN, finds that order instead of
+ * sending the purchase again, and gets its result the same way.
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { openStack } from '../../scripts/lib/stack.mjs'
 import { PURCHASE_DEADLINE_MS } from '../../server/domain/orders/purchase'
-import { startWeb, type Proc } from '../support/processes'
+import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
 import { accessToken, createUser } from '../support/keycloak'
 import { closeTestDb, testDb, trpc } from './support'
 
 let web: Proc
 /** An instance whose first purchase pauses after its reserve, past the purchase deadline. */
 let slow: Proc
+let worker: Proc
+let nginx: { url: string, stop: () => Promise<void> }
 
 beforeAll(async () => {
   await testDb()
-  ;[web, slow] = await Promise.all([startWeb(), startWeb({ FLASH_SALE_FAILPOINTS: `web.after-reserve=pause:${PURCHASE_DEADLINE_MS + 1_500}*1` })])
+  ;[web, slow, worker] = await Promise.all([startWeb(), startWeb({ FLASH_SALE_FAILPOINTS: `web.after-reserve=pause:${PURCHASE_DEADLINE_MS + 1_500}*1` }), startWorker()])
+  nginx = await openStack().startNginx({ name: 'nginx-example', port: await freePort(), upstreams: [web.port] })
 })
 afterAll(async () => {
-  await Promise.all([web?.stop(), slow?.stop()])
+  await nginx?.stop()
+  await Promise.all([web?.stop(), slow?.stop(), worker?.stop()])
   await closeTestDb()
 })
 
@@ -35,33 +42,42 @@ async function exampleCoupon() {
   return created.data.id as number
 }
 
-/** Runs the example as a developer would; exit code 2 = the shop refused the purchase (a business answer). */
+/** Runs the example as a developer would (exit code 0: a result arrived). */
 async function runExample(url: string, shopper: { email: string, password: string }, couponId: number) {
   return await promisify(execFile)(process.execPath, ['examples/cli-purchase.mjs'], {
-    env: { ...process.env, FLASH_SALE_URL: url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '3' },
-    timeout: 30_000,
-  }).then((r) => ({ ...r, code: 0 }), (e) => ({ stdout: String(e.stdout), code: e.code as number }))
+    env: { ...process.env, FLASH_SALE_URL: url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '20' },
+    timeout: 40_000,
+  }).then((r) => ({ ...r, code: 0 }), (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }))
 }
 
-it('signs in with flash-sale-cli and calls user.me, coupon.list, order.purchase and order.get', async () => {
+/** The shop agrees with what the script printed: the order is paid, the shopper charged once. */
+async function expectPaidOnce(shopper: { email: string, password: string }, orderId: string) {
+  const token = await accessToken(shopper)
+  expect((await trpc(web.url, 'order.get', { token, input: { orderId } })).data).toMatchObject({ orderId, status: 'PAID' })
+  expect((await trpc(web.url, 'user.me', { token })).data).toMatchObject({ credit: 10_000 - 250 })
+}
+
+it('signs in with flash-sale-cli, buys a fresh coupon and receives PAID on order.onUpdate', async () => {
   const couponId = await exampleCoupon()
   const shopper = await createUser()
-  const { stdout, code } = await runExample(web.url, shopper, couponId)
-  expect([0, 2], stdout).toContain(code)
+  const { stdout, stderr, code } = await runExample(nginx.url, shopper, couponId)
+  expect(code, `${stdout}\n${stderr}`).toBe(0)
   expect(stdout).toContain(`signed in as ${shopper.email}`)
   expect(stdout).toContain('credit 100.00')
   expect(stdout).toMatch(new RegExp(`buying #${couponId} Example coupon: 2\\.50, 5 left`))
-  // authenticated all the way: an order id, or a refusal of the sale itself (never UNAUTHORIZED)
-  expect(stdout).toMatch(new RegExp(`purchase of #${couponId}(: PENDING \\(order ${couponId}-[0-9A-Z]{26}\\)| refused: (SOLD_OUT|TRY_AGAIN_LATER|RATE_LIMITED|SALE_NOT_STARTED))`))
-  if (code === 0) expect(stdout).toMatch(/order \S+: (PAID|FAILED|still PENDING)/)
+  const placed = new RegExp(`purchase of #${couponId}: PENDING \\(order (${couponId}-[0-9A-Z]{26})\\)`).exec(stdout)
+  expect(placed, stdout).not.toBeNull()
+  expect(stdout).toMatch(new RegExp(`order ${placed![1]}: PAID, redemption code [0-9A-Z]{28}`))
+  await expectPaidOnce(shopper, placed![1]!)
 })
 
-it('answers OUTCOME_UNKNOWN by finding the order of that coupon (pending), not by buying again', async () => {
+it('answers OUTCOME_UNKNOWN by finding the order of that coupon (pending), not by buying again, and gets its result', async () => {
   const couponId = await exampleCoupon()
   const shopper = await createUser()
-  const { stdout, code } = await runExample(slow.url, shopper, couponId)
-  expect(code, stdout).toBe(0)
+  const { stdout, stderr, code } = await runExample(slow.url, shopper, couponId)
+  expect(code, `${stdout}\n${stderr}`).toBe(0)
   const found = new RegExp(`purchase of #${couponId}: outcome unknown, looking for the order…\\nfound order (${couponId}-[0-9A-Z]{26})`).exec(stdout)
   expect(found, stdout).not.toBeNull()
-  expect(stdout).toMatch(new RegExp(`order ${found![1]}: (PAID|FAILED|still PENDING)`))
+  expect(stdout).toMatch(new RegExp(`order ${found![1]}: PAID, redemption code [0-9A-Z]{28}`))
+  await expectPaidOnce(shopper, found![1]!)
 })

@@ -8,7 +8,7 @@ import { sealSession } from 'h3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accessToken, createUser, type TestUser } from '../support/keycloak'
 import { closeTestDb, rowCounts, signInWithoutBrowser, startAuthWeb, testDb, trpc, type AuthWeb } from './support'
-import { wsUpgradeStatus } from './ws'
+import { onUpdateAnswer, wsUpgradeStatus } from './ws'
 
 let app: AuthWeb
 let user: TestUser
@@ -65,6 +65,7 @@ describe('the session cookie', () => {
     await page.text()
     expect(page.headers.getSetCookie()).toEqual([])
     expect(await wsUpgradeStatus(app.web.url, '', { cookie })).toBe(101)
+    expect(await onUpdateAnswer(app.web.url, undefined, { cookie })).toBe('started')
   })
 
   it('tampered or forged: UNAUTHORIZED on every procedure and /ws, nothing changes', async () => {

@@ -1,5 +1,6 @@
 import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
+import WebSocket from 'ws'
 
 /**
  * Attempts a WebSocket upgrade of `${baseUrl}/ws${query}` with raw HTTP (no client library) and
@@ -33,4 +34,25 @@ export function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<str
     req.on('error', reject)
     req.end()
   })
+}
+
+/**
+ * Opens a socket on `${baseUrl}/ws` (with the token in connectionParams when given, or the headers on
+ * the upgrade) and subscribes to `order.onUpdate`: 'started' when the server accepted it, else the
+ * refusal's reason (the connection's or the subscription's).
+ */
+export function onUpdateAnswer(baseUrl: string, token?: string, headers: Record<string, string> = {}): Promise<string> {
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws${token ? '?connectionParams=1' : ''}`, { headers })
+  return new Promise<string>((resolve, reject) => {
+    ws.once('open', () => {
+      if (token) ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }))
+      ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+    })
+    ws.on('message', (raw) => {
+      const message = JSON.parse(String(raw)) as { result?: { type: string }, error?: { data: { reason: string } } }
+      resolve(message.error ? message.error.data.reason : String(message.result?.type))
+    })
+    ws.once('unexpected-response', (_req, res) => resolve(`HTTP ${res.statusCode}`))
+    ws.once('error', reject)
+  }).finally(() => ws.terminate())
 }

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { openStack } from '../../scripts/lib/stack.mjs'
 import { allowWebAddress } from '../support/keycloak'
 
 export const DESKTOP = { width: 1280, height: 800 }
@@ -81,19 +82,22 @@ export async function hydrated(page: Page) {
 export interface BrowserStack { browser: Browser, base: string, stop: () => Promise<void> }
 
 /**
- * A payment worker, a web instance and Chromium for one browser test file. E2E_BASE_URL points at
- * NGINX when the stack provides one; else the instance started here is its own public address, so
- * Keycloak must accept it as a redirect URI.
+ * A payment worker, a web instance behind NGINX (as `npm start` renders it: pages, tRPC and the
+ * /ws subscriptions all go through it) and Chromium for one browser test file. E2E_BASE_URL points
+ * at a running stack's NGINX instead when given. NGINX's address is the instance's public address,
+ * so Keycloak must accept it as a redirect URI.
  */
 export async function startBrowserStack(): Promise<BrowserStack> {
   const worker: Proc | undefined = process.env.E2E_WORKER_RUNNING ? undefined : await startWorker()
   let web: Proc | undefined
+  let nginx: { stop: () => Promise<void> } | undefined
   let base = process.env.E2E_BASE_URL
   if (!base) {
     const port = await freePort()
     base = `http://localhost:${port}`
     await allowWebAddress(base)
-    web = await startWeb({ PUBLIC_URL: base, PURCHASE_RATE_LIMIT: '100' }, port)
+    web = await startWeb({ PUBLIC_URL: base, PURCHASE_RATE_LIMIT: '100' })
+    nginx = await openStack().startNginx({ name: `nginx-browser-${port}`, port, upstreams: [web.port] })
   }
   const browser = await launchBrowser()
   return {
@@ -101,6 +105,7 @@ export async function startBrowserStack(): Promise<BrowserStack> {
     base,
     stop: async () => {
       await browser.close()
+      await nginx?.stop()
       await web?.stop()
       await worker?.stop()
     },

@@ -34,6 +34,15 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     expect(problems).toEqual([])
   })
 
+  /** The catalogue page (12 coupons a page, as pages/index.vue shows them) that lists the coupon. */
+  async function cataloguePageOf(couponId: number): Promise<number> {
+    for (let page = 1; ; page++) {
+      const list = await trpc<{ items: { id: number }[] }>(base, 'coupon.list', { input: { page, pageSize: 12 } })
+      if (list.data!.items.some((c) => c.id === couponId)) return page
+      if (!list.data!.items.length) throw new Error(`coupon ${couponId} is on no catalogue page`)
+    }
+  }
+
   /** tRPC calls a page makes from now on, by procedure name. */
   function countCalls(page: Page) {
     const calls: string[] = []
@@ -123,24 +132,33 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     await context.close()
   })
 
-  it('shows another shopper\'s purchase on an open coupon page over the socket, without polling', async () => {
-    const couponId = await createCouponOnSale({ stock: 15, price: 100, name: `Live stock ${Date.now()}` })
-    const context = await browser.newContext()
-    const { page, problems: seen } = await watchedPage(context)
-    await signIn(page, base, 'alice@example.com', 'alice', `/coupons/${couponId}`)
-    await hydrated(page)
-    const stock = page.locator('[data-test=stock]')
-    await expect.poll(() => stock.innerText()).toBe('15 in stock')
-    // Let the socket open and subscribe, then count every request the page makes from here on.
-    await page.waitForTimeout(1_000)
-    const calls = countCalls(page)
+  it('shows another shopper\'s purchase live (coupon.onStock) on a shopper\'s and a visitor\'s coupon page and on the catalogue, without polling', async () => {
+    const name = `Live stock ${Date.now()}`
+    // made by an admin, so the catalogue's caches know it at once
+    const created = await trpc(base, 'admin.createCoupon', { mutation: true, token: await accessToken(ADMIN), input: { name, description: 'live stock in the browser', price: 100, stock: 15, saleStartsAt: new Date(Date.now() - 60_000).toISOString() } })
+    const couponId = (created.data as { id: number }).id
+    const shopper = await watchedPage(await browser.newContext())
+    await signIn(shopper.page, base, 'alice@example.com', 'alice', `/coupons/${couponId}`)
+    const visitor = await watchedPage(await browser.newContext())
+    await visitor.page.goto(`${base}/coupons/${couponId}`)
+    const catalogue = await watchedPage(await browser.newContext())
+    await catalogue.page.goto(`${base}/?page=${await cataloguePageOf(couponId)}`)
+    const card = catalogue.page.locator(`[data-test=coupon-card]:has(a[href="/coupons/${couponId}"])`)
+    const badges = [shopper.page.locator('[data-test=stock]'), visitor.page.locator('[data-test=stock]'), card.locator('[data-test=stock]')]
+    for (const { page } of [shopper, visitor, catalogue]) await hydrated(page)
+    for (const badge of badges) await expect.poll(() => badge.innerText()).toBe('15 in stock')
+    // Let the sockets open and subscribe, then count every request the pages make from here on.
+    await shopper.page.waitForTimeout(1_000)
+    const calls = [shopper, visitor, catalogue].map(({ page }) => countCalls(page))
     const other = await accessToken(await createUser())
     const bought = await trpc(base, 'order.purchase', { mutation: true, token: other, input: { couponId } })
     expect(bought.status).toBe(200)
-    await expect.poll(() => stock.innerText(), { timeout: 5_000 }).toBe('14 in stock')
-    expect(calls).toEqual([])
-    problems.push(...seen)
-    await context.close()
+    for (const badge of badges) await expect.poll(() => badge.innerText(), { timeout: 5_000 }).toBe('14 in stock')
+    expect(calls).toEqual([[], [], []])
+    for (const { page, problems: seen } of [shopper, visitor, catalogue]) {
+      problems.push(...seen)
+      await page.context().close()
+    }
   })
 
   it('fills a visitor\'s cached coupon page in with one call: Sign in in the header and on the Buy button', async () => {

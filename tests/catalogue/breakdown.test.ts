@@ -17,6 +17,9 @@ const webEnv = () => ({
   ...stackEnv(),
   SESSION_PASSWORD: process.env.SESSION_PASSWORD || 'catalogue-test-session-password-0123456789',
   CATALOGUE_LOCK_LEASE_MS: String(LEASE),
+  // a rebuild slower than its lease (the table held locked) but within the query and request deadlines
+  DATABASE_QUERY_TIMEOUT_MS: '10000',
+  REQUEST_DEADLINE_MS: '10000',
 })
 
 let db: DB

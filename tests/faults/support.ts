@@ -7,6 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
+import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
+import { consumerLag } from '../../server/observability/kafka-lag'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
@@ -46,6 +48,7 @@ export interface StackApi {
   /** SIGTERM (a clean stop), then wait until it is gone */
   stopService(name: Service): Promise<void>
   processes(): Record<string, { pid: number, log: string }>
+  startNginx(o: { name: string, port: number, upstreams: number[] }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
   ports: Record<string, number>
   /** the broker's listeners kept for proxies, each advertised at its proxy's port (tests/faults/network) */
   kafkaProxySlots: { name: string, port: number, advertisedPort: number }[]
@@ -68,6 +71,8 @@ export interface Attempt {
   answer: string
   status: number | null
   orderId?: string
+  /** how long the answer took (ms) */
+  ms?: number
 }
 
 export interface BurstResult {
@@ -96,6 +101,7 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
     for (let attempt = 0; attempt < 500 && Date.now() < deadline; attempt++) {
       const list = urls()
       const url = list[web % list.length]!
+      const sent = Date.now()
       try {
         const res = await fetch(`${url}/api/trpc/order.purchase`, {
           method: 'POST',
@@ -106,19 +112,19 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
         const json = await res.json().catch(() => ({})) as { result?: { data?: { orderId: string } }, error?: { data?: { reason?: string } } }
         if (res.status === 200 && json.result?.data?.orderId) {
           result.accepted.push(json.result.data.orderId)
-          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId })
+          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId, ms: Date.now() - sent })
           count(result.outcomes, 'PENDING')
           return
         }
         const reason = json.error?.data?.reason ?? `HTTP ${res.status}`
-        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status })
+        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status, ms: Date.now() - sent })
         if (res.status === 409) {
           count(result.outcomes, reason)
           return
         }
         count(result.retries, reason)
       } catch (error) {
-        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null })
+        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null, ms: Date.now() - sent })
         count(result.retries, `connection: ${(error as Error).name}`)
         web++
       }
@@ -157,3 +163,18 @@ export async function redisRunId(): Promise<string> {
 }
 
 export { keys }
+
+/**
+ * Waits (bounded) until the payment-workers group has settled every event in the topic: a file that
+ * starts a worker armed to die at its first settlement must not hand it what earlier files left.
+ */
+export async function kafkaDrained(timeoutMs = 60_000): Promise<void> {
+  const admin = kafka().admin()
+  await admin.connect()
+  try {
+    const drained = await eventually(async () => (await consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.lag === 0), timeoutMs, 250)
+    if (!drained) throw new Error(`events still waiting in ${topics.paymentRequests} after ${timeoutMs / 1000} s`)
+  } finally {
+    await admin.disconnect()
+  }
+}

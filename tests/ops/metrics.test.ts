@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { createConnection, type Connection } from 'mysql2/promise'
 import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
+import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { callProcedure, sample, scrape } from './support/backends'
 
@@ -39,11 +39,11 @@ describe('/metrics during a purchase burst', () => {
     const tokens = await Promise.all(users.map((u) => accessToken(u)))
     const ids = await Promise.all(tokens.map(async (token) => (await callProcedure(web.url, 'user.me', { token })).data.id as number))
 
-    const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${tokens[0]}`)
-    const messages: { type: string, orderId?: string, status?: string }[] = []
-    socket.on('message', (raw) => messages.push(JSON.parse(String(raw))))
-    await eventually(async () => messages.some((m) => m.type === 'hello'), 10_000, 50)
-    expect(sample(await scrape(web.url), 'flash_ws_connections')).toBe(1)
+    const client = liveClient(web.url, { token: tokens[0] })
+    const updates = collect<{ data: { orderId: string, status: string } }>((h) => client.api.order.onUpdate.subscribe(undefined, h))
+    await updates.started
+    const open = await scrape(web.url)
+    expect([sample(open, 'flash_ws_connections'), sample(open, 'flash_ws_subscriptions')]).toEqual([1, 1])
 
     // Browsing: the first read misses both cache levels, the second hits L1.
     for (let i = 0; i < 2; i++) expect((await callProcedure(web.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
@@ -83,8 +83,8 @@ describe('/metrics during a purchase burst', () => {
     expect(sample(settled!, 'flash_settle_batch_seconds_count')).toBeGreaterThanOrEqual(1)
     expect(sample(settled!, 'flash_pubsub_published_total')).toBeGreaterThanOrEqual(1)
 
-    const told = await eventually(async () => messages.find((m) => m.type === 'order.updated' && m.orderId === first.data.orderId), 10_000, 50)
-    expect(told).toMatchObject({ status: 'PAID' })
+    const told = (await eventually(async () => updates.items.find((u) => u.data.orderId === first.data.orderId), 10_000, 50))!
+    expect(told.data).toMatchObject({ status: 'PAID' })
 
     const after = await scrape(web.url)
     expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'OK' })).toBe(5)
@@ -95,8 +95,9 @@ describe('/metrics during a purchase burst', () => {
     const settledLine = worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'order settled' && l.requestId === traceId)
     expect(settledLine).toMatchObject({ orderId: first.data.orderId, status: 'PAID', service: 'worker' })
 
-    socket.close()
+    await client.close()
     expect(await eventually(async () => sample(await scrape(web.url), 'flash_ws_connections') === 0, 10_000)).toBe(true)
+    expect(sample(await scrape(web.url), 'flash_ws_subscriptions')).toBe(0)
   })
 })
 

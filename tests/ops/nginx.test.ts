@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { closeDb } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
+import { collect, liveClient } from '../support/live'
 import { freePort, startWeb, type Proc } from '../support/processes'
 import { createShoppers, trpc, type Shopper } from '../support/shoppers'
 
@@ -50,20 +50,19 @@ describe('NGINX in front of the web instances', () => {
     expect((await fetch(`${nginx.url}/metrics`)).status).toBe(404) // only scraped per instance
   })
 
-  it('upgrades /ws and keeps the socket open', async () => {
-    const socket = new WebSocket(`${nginx.url.replace('http', 'ws')}/ws?access_token=${shopper!.token}`)
-    const first = await new Promise<string>((resolve, reject) => {
-      socket.once('message', (raw: Buffer) => resolve(raw.toString()))
-      socket.once('error', reject)
-    })
-    expect(JSON.parse(first)).toEqual({ type: 'hello' })
-    socket.close()
-    const refused = new WebSocket(`${nginx.url.replace('http', 'ws')}/ws?access_token=forged`)
-    const status = await new Promise<number>((resolve) => {
-      refused.once('unexpected-response', (_req: unknown, res: { statusCode?: number }) => resolve(res.statusCode ?? 0))
-      refused.once('open', () => resolve(101))
-    })
-    expect(status).toBe(401)
+  it('serves the subscriptions on /ws: a shopper\'s (token in connectionParams) and a visitor\'s', async () => {
+    const couponId = await createCouponOnSale({ stock: 3, price: 1 })
+    const shopperClient = liveClient(nginx.url, { token: shopper!.token })
+    const orders = collect((h) => shopperClient.api.order.onUpdate.subscribe(undefined, h))
+    const visitor = liveClient(nginx.url)
+    const stock = collect<{ stock: number }>((h) => visitor.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h))
+    await Promise.all([orders.started, stock.started])
+    expect(await eventually(async () => stock.items[0], 5_000, 20)).toEqual({ couponId, stock: 3, soldOut: false })
+    const forged = liveClient(nginx.url, { token: 'forged', retryDelayMs: () => 60_000 })
+    const refused = collect((h) => forged.api.order.onUpdate.subscribe(undefined, h))
+    await eventually(async () => forged.closes.length > 0 || undefined, 5_000, 20)
+    expect(refused.starts()).toBe(0)
+    await Promise.all([shopperClient.close(), visitor.close(), forged.close()])
   })
 
   it('answers a purchase burst above the limit with 429 in the API\'s error shape, never a 5xx', async () => {

@@ -128,7 +128,8 @@ describe('Redis Cluster: the whole purchase flow', () => {
       expect(await couponState(scarce)).toMatchObject({ mysqlStock: 10, redisStock: 10, pending: 0, buyers: 0, paid: 0 })
 
       const told = await eventually(async () => heard.map((m) => JSON.parse(m)).find((m) => m.userId === rich[0]), 10_000)
-      expect(told?.update).toMatchObject({ type: 'order.updated', couponId: plenty, status: 'PAID' })
+      expect(told?.update).toMatchObject({ couponId: plenty, status: 'PAID' })
+      expect(told?.id).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]{12}Z_${told?.update.orderId}$`))
 
       const checks = await auditInvariants(db(), redis())
       expect(checks.filter((c) => !c.ok)).toEqual([])

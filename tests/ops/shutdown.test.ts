@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { closeDb, db } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { auditInvariants } from '../../server/domain/audit'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
+import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { callProcedure, createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
 
@@ -55,9 +55,10 @@ describe('graceful shutdown', () => {
       userIds.set(token, me.data.id)
     }
 
-    const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${tokens[0]}`)
-    const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)))
-    await new Promise((resolve, reject) => { socket.once('message', resolve); socket.once('error', reject) })
+    // a shopper's subscription, which must be told to reconnect elsewhere (it would retry here, in vain)
+    const client = liveClient(web.url, { token: tokens[0], retryDelayMs: () => 60_000 })
+    const updates = collect((h) => client.api.order.onUpdate.subscribe(undefined, h))
+    await updates.started
 
     // In-process shoppers, in waves, for as long as the burst lasts.
     const inProcess = (async () => {
@@ -88,7 +89,9 @@ describe('graceful shutdown', () => {
     expect(workerExit, firstWorker.output()).toBe(0)
     expect(web.output()).toContain('"msg":"web stopped"')
     expect(firstWorker.output()).toContain('"msg":"worker stopped"')
-    expect(await closed).toBe(1012)
+    await eventually(async () => client.closes.length > 0 || undefined, 5_000, 20)
+    expect(client.closes).toEqual([1012])
+    await client.close()
 
     const httpResults = await Promise.all(http)
     const answered = httpResults.filter((r): r is Extract<HttpResult, { status: number }> => 'status' in r)

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { closeDb, db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit'
 import { closeRedis, redis } from '../../server/redis/client'
 import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
+import { collect, liveClient } from '../support/live'
 import { createShoppers, trpc, type Shopper } from '../support/shoppers'
+import type { OrderUpdate } from '../../server/domain/orders/updates'
+
+type Tracked = { id: string, data: OrderUpdate }
 
 const webs: Proc[] = []
 const workers: Proc[] = []
@@ -60,20 +63,61 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect(checks.filter((c) => !c.ok)).toEqual([])
   })
 
-  it('delivers the result to a socket on one instance when the purchase went through the other', async () => {
+  it('delivers the result to an order.onUpdate subscription on one instance when the purchase went through the other', async () => {
     const couponId = await createCouponOnSale({ stock: 5, price: 100 })
     const shopper = shoppers[0]!
-    const socket = new WebSocket(`${webs[1]!.url.replace('http', 'ws')}/ws?access_token=${shopper.token}`)
-    const messages: { type: string, orderId?: string, status?: string }[] = []
-    socket.on('message', (raw) => messages.push(JSON.parse(raw.toString())))
-    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
-    await eventually(async () => messages.some((m) => m.type === 'hello'), 5_000, 20)
+    const client = liveClient(webs[1]!.url, { token: shopper.token })
+    const updates = collect<Tracked>((h) => client.api.order.onUpdate.subscribe(undefined, h))
+    await updates.started
 
     const bought = await trpc<{ orderId: string }>(webs[0]!.url, 'order.purchase', { input: { couponId }, token: shopper.token, mutation: true })
     expect(bought.status).toBe(200)
-    const update = await eventually(async () => messages.find((m) => m.type === 'order.updated' && m.orderId === bought.data!.orderId), 30_000, 50)
-    socket.close()
-    expect(update).toMatchObject({ type: 'order.updated', orderId: bought.data!.orderId, couponId, status: 'PAID' })
+    const orderId = bought.data!.orderId
+    const update = (await eventually(async () => updates.items.find((u) => u.data.orderId === orderId), 30_000, 50))!
+    await client.close()
+    expect(update.data).toEqual({ orderId, couponId, status: 'PAID', code: expect.stringMatching(/^[0-9A-Z]{28}$/) })
+    // the id sorts by update time: the settlement's time, then the order id
+    const row = await db().selectFrom('orders').select(['updated_at', 'code']).where('id', '=', orderId).executeTakeFirstOrThrow()
+    expect(update.id).toBe(`${new Date(row.updated_at).toISOString()}_${orderId}`)
+    expect(update.data.code).toBe(row.code)
+  })
+
+  it('resumes from lastEventId on the other instance: every update after it, once each, none of another shopper\'s', async () => {
+    const coupons = await Promise.all(Array.from({ length: 5 }, () => createCouponOnSale({ stock: 5, price: 100 })))
+    const [me, other] = [shoppers[4]!, shoppers[5]!]
+    const buy = async (who: Shopper, couponId: number, web = webs[0]!) => (await trpc<{ orderId: string }>(web.url, 'order.purchase', { input: { couponId }, token: who.token, mutation: true })).data!.orderId
+    const paid = (orderId: string) => eventually(async () => (await db().selectFrom('orders').select('status').where('id', '=', orderId).executeTakeFirst())?.status === 'PAID' || undefined, 30_000, 50)
+
+    const first = liveClient(webs[0]!.url, { token: me.token })
+    const before = collect<Tracked>((h) => first.api.order.onUpdate.subscribe(undefined, h))
+    await before.started
+    const a = await buy(me, coupons[0]!)
+    const seenA = (await eventually(async () => before.items.find((u) => u.data.orderId === a), 30_000, 50))!
+    await first.close()
+
+    // While no socket is open: two of mine settle, and one of another shopper's.
+    const [b, c, theirs] = await Promise.all([buy(me, coupons[1]!, webs[1]!), buy(me, coupons[2]!), buy(other, coupons[3]!)])
+    await Promise.all([paid(b), paid(c), paid(theirs)])
+
+    const second = liveClient(webs[1]!.url, { token: me.token })
+    const after = collect<Tracked>((h) => second.api.order.onUpdate.subscribe({ lastEventId: seenA.id }, h))
+    await after.started
+    const d = await buy(me, coupons[4]!)
+    await eventually(async () => after.items.some((u) => u.data.orderId === d) || undefined, 30_000, 50)
+    const ids = after.items.map((u) => u.data.orderId)
+    // b and c from MySQL (in update order), then d live; a was before the cursor; another's never
+    expect(ids.slice(0, 2).sort()).toEqual([b, c].sort())
+    expect(ids.slice(2)).toEqual([d])
+    expect(after.items.map((u) => u.id)).toEqual([...after.items.map((u) => u.id)].sort())
+    expect(after.items.every((u) => u.id > seenA.id)).toBe(true)
+
+    // A replay gives an update the id it had live.
+    const third = liveClient(webs[0]!.url, { token: me.token })
+    const cursor = `${new Date(Date.parse(seenA.id.slice(0, 24)) - 1).toISOString()}_${a}`
+    const replayed = collect<Tracked>((h) => third.api.order.onUpdate.subscribe({ lastEventId: cursor }, h))
+    const again = await eventually(async () => replayed.items.find((u) => u.data.orderId === a), 10_000, 50)
+    expect(again).toEqual(seenA)
+    await Promise.all([second.close(), third.close()])
   })
 
   it('lists a shopper\'s orders newest first, from MySQL and the pending ledger, and only theirs', async () => {
@@ -97,13 +141,12 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect(me.data).toMatchObject({ email: shopper.email })
   })
 
-  it('refuses a socket without valid credentials', async () => {
-    const socket = new WebSocket(`${webs[0]!.url.replace('http', 'ws')}/ws?access_token=not-a-token`)
-    const status = await new Promise<number>((resolve) => {
-      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
-      socket.once('open', () => resolve(101))
-    })
-    expect(status).toBe(401)
+  it('refuses a socket whose token is not valid', async () => {
+    const client = liveClient(webs[0]!.url, { token: 'not-a-token', retryDelayMs: () => 60_000 })
+    const updates = collect((h) => client.api.order.onUpdate.subscribe(undefined, h))
+    await eventually(async () => client.closes.length > 0 || undefined, 5_000, 20)
+    expect(updates.starts()).toBe(0)
+    await client.close()
   })
 
   it('answers wrong input with the documented errors and changes nothing', async () => {

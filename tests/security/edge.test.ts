@@ -97,28 +97,35 @@ describe('what the public entrance adds', () => {
     expect(json.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
   })
 
-  it('keeps bearer tokens out of the access log', async () => {
-    const socket = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?access_token=${shopper.token}`, { rejectUnauthorized: false })
-    await new Promise((resolve, reject) => { socket.once('message', resolve); socket.once('error', reject) })
+  it('keeps bearer tokens out of the logs', async () => {
+    // a socket carries its token in its first message (connectionParams), never in the URL
+    const socket = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?connectionParams=1`, { rejectUnauthorized: false })
+    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+    socket.send(JSON.stringify({ method: 'connectionParams', data: { token: shopper.token } }))
+    socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+    expect(JSON.parse(String(await new Promise((resolve) => socket.once('message', resolve))))).toMatchObject({ id: 1, result: { type: 'started' } })
     socket.close()
+    // a client that still puts it in the URL is refused by the app, and its query string is not logged
+    const inUrl = await send(`${https}/ws?access_token=${shopper.token}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
+    expect({ status: inUrl.status, reason: reasonOf(inUrl.json) }).toEqual({ status: 400, reason: 'INVALID_INPUT' })
     await send(`${https}/api/trpc/user.me?input=${encodeURIComponent(JSON.stringify({ token: shopper.token }))}`, { headers: { authorization: `Bearer ${shopper.token}` } })
     await sleep(1_500) // the log is buffered and flushed every second
     const log = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
     expect(log).toContain('"GET /ws HTTP/1.1" 101')
+    expect(log).toContain('"GET /ws HTTP/1.1" 400')
     expect(log).toContain('GET /api/trpc/user.me HTTP')
-    expect(log).not.toContain(shopper.token.slice(-40))
+    for (const file of ['access.log', 'error.log']) expect(readFileSync(join(nginx.prefix, 'logs', file), 'utf8')).not.toContain(shopper.token.slice(-40))
   })
 
-  it('limits how fast one shopper opens sockets', async () => {
+  it('limits how fast one shopper opens sockets (by the credential it sees: a session cookie or an Authorization header)', async () => {
     const statuses = await Promise.all(Array.from({ length: 12 }, () => new Promise<{ status: number, byNginx: boolean }>((resolve) => {
-      const s = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws?access_token=${shopper.token}`, { rejectUnauthorized: false })
+      const s = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${shopper.token}` } })
       s.once('open', () => { resolve({ status: 101, byNginx: false }); setTimeout(() => s.close(), 200) })
       s.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, byNginx: res.headers['x-refused-by'] === 'nginx' }))
       s.once('error', () => resolve({ status: -1, byNginx: false }))
     })))
     expect(statuses.filter((s) => s.status === 429 && s.byNginx).length).toBeGreaterThan(0)
     expect(statuses.filter((s) => s.status >= 500 || s.status < 0)).toEqual([])
-    // the refused upgrades carried the token in their query string: no log may keep it
     await sleep(1_500) // the access log is flushed every second
     const access = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
     expect(access).toMatch(/"GET \/ws HTTP\/1\.1" 429/)

@@ -94,9 +94,12 @@ it('counts a failed refetch for an unknown key id against the 10 s interval too'
 it('closes a socket when its token expires', async () => {
   up = true
   const exp = Math.floor(Date.now() / 1000) + 3
-  const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?access_token=${token({ exp })}`)
+  const socket = new WebSocket(`${web.url.replace('http', 'ws')}/ws?connectionParams=1`)
   const closed = new Promise<{ code: number, at: number }>((resolve) => socket.once('close', (code) => resolve({ code, at: Date.now() })))
-  await new Promise((resolve, reject) => { socket.once('message', resolve); socket.once('error', reject) })
+  await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+  socket.send(JSON.stringify({ method: 'connectionParams', data: { token: token({ exp }) } }))
+  socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+  await new Promise((resolve) => socket.once('message', resolve)) // started
   const { code, at } = await closed
   expect(code).toBe(4401)
   // after exp (+5 s of tolerated clock skew), within one re-check period

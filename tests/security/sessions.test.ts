@@ -77,7 +77,9 @@ describe('sign-out', () => {
     expect((await trpc(a.publicUrl, 'user.me', { cookie })).status).toBe(200)
     expect((await trpc(b.url, 'user.me', { cookie })).status).toBe(200)
     const socket = new WebSocket(`${b.url.replace('http', 'ws')}/ws`, { headers: { cookie } })
-    await new Promise((resolve, reject) => { socket.once('message', resolve); socket.once('error', reject) })
+    await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
+    socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+    await new Promise((resolve) => socket.once('message', resolve)) // started
     const closed = new Promise<number>((resolve) => socket.once('close', resolve))
 
     const out = await fetch(`${a.publicUrl}/auth/logout`, { redirect: 'manual', headers: { cookie } })

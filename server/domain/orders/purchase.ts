@@ -20,7 +20,7 @@ const RECENT_ORDERS = 50
 /**
  * How long a purchase may take. Past it, the answer is OUTCOME_UNKNOWN once the reserve was sent (it
  * may hold a unit and be charged; the work goes on and settles it either way), TRY_AGAIN_LATER before
- * (and nothing is sent after). Below NGINX's 5 s proxy_read_timeout, so the shopper gets the app's answer.
+ * (and nothing is sent after). Below NGINX's 4.8 s proxy_read_timeout, so the shopper gets the app's answer.
  */
 export const PURCHASE_DEADLINE_MS = 4_000
 

@@ -30,7 +30,7 @@ export function reservationToOrder(orderId: string, couponId: number, entry: Res
   return { orderId, couponId, status: 'PENDING', price: entry.price, createdAt: at, updatedAt: at, coupon: coupon ?? unknownCoupon(couponId) }
 }
 
-const COLUMNS = ['id', 'user_id', 'coupon_id', 'status', 'reason', 'price', 'created_at', 'updated_at'] as const
+const COLUMNS = ['id', 'user_id', 'coupon_id', 'status', 'reason', 'price', 'created_at', 'updated_at', 'code'] as const
 
 /** Orders as shoppers see them: one query joining the coupon's name and image. */
 function shownOrders(db: DB) {

@@ -23,12 +23,3 @@ export interface OrderCoupon {
   name: string
   imageUrl: string | null
 }
-
-/** What a web instance pushes to a shopper's sockets when an order settles. */
-export interface OrderUpdate {
-  type: 'order.updated'
-  orderId: string
-  couponId: number
-  status: OrderStatus
-  reason?: FailureReason
-}

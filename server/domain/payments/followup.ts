@@ -2,7 +2,8 @@ import type { Invalidation } from '../../cache/invalidation'
 import type { RedisClient } from '../../redis/client'
 import { channels } from '../../redis/keys'
 import { finishScript, presenceServersScript, type FollowUpAction } from '../../redis/scripts'
-import type { FailureReason, OrderUpdate } from '../orders/schemas'
+import type { FailureReason } from '../orders/schemas'
+import { toUpdate, updateId, type PublishedUpdate } from '../orders/updates'
 import type { OrderRow, OrderStatus } from '../../db/types'
 
 export interface SettledOrder {
@@ -11,11 +12,20 @@ export interface SettledOrder {
   couponId: number
   status: Exclude<OrderStatus, 'PENDING'>
   reason?: FailureReason
+  /** The redemption code of a PAID order. */
+  code?: string
+  /** `orders.updated_at` as written: the update's event id is made from it. */
+  updatedAt?: Date
 }
 
 /** A settled order as MySQL holds it. */
-export function settledFromRow(row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id' | 'status' | 'reason'>): SettledOrder {
-  return { orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'], ...(row.reason ? { reason: row.reason as FailureReason } : {}) }
+export function settledFromRow(row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id' | 'status' | 'reason' | 'code' | 'updated_at'>): SettledOrder {
+  return {
+    orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'],
+    ...(row.reason ? { reason: row.reason as FailureReason } : {}),
+    ...(row.status === 'PAID' && row.code ? { code: row.code } : {}),
+    updatedAt: new Date(row.updated_at),
+  }
 }
 
 /**
@@ -51,11 +61,15 @@ export async function finishInRedis(client: RedisClient, orders: SettledOrder[])
   return results.reduce((a, b) => a + b, 0)
 }
 
-/** Sends the result to every web instance holding a socket of the user (presence judged on Redis' clock). */
+/**
+ * Sends the result to every web instance holding an `order.onUpdate` subscription of the user
+ * (presence judged on Redis' clock), with the event id a replay from MySQL gives the same update.
+ */
 export async function notifyShopper(client: RedisClient, order: SettledOrder): Promise<number> {
   const servers = await presenceServersScript(client, order.userId)
-  const update: OrderUpdate = { type: 'order.updated', orderId: order.orderId, couponId: order.couponId, status: order.status, ...(order.reason ? { reason: order.reason } : {}) }
-  const message = JSON.stringify({ userId: order.userId, update })
+  if (!servers.length) return 0
+  const update = toUpdate({ id: order.orderId, coupon_id: order.couponId, status: order.status, reason: order.reason ?? null, code: order.code ?? null })
+  const message = JSON.stringify({ userId: order.userId, id: updateId(order.updatedAt ?? new Date(), order.orderId), update } satisfies PublishedUpdate)
   await Promise.all(servers.map((serverId) => client.publish(channels.paymentUpdate(serverId), message)))
   return servers.length
 }

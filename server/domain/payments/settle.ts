@@ -1,11 +1,13 @@
-import { sql } from 'kysely'
+import { sql, type Transaction } from 'kysely'
 import type { DB } from '../../db'
+import type { Database } from '../../db/types'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
 import { claimScript, type Reservation } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { selectOrdersByIds } from '../orders/repository'
 import { newRedemptionCode } from '../redemption/code'
+import { failpoint } from '../failpoints'
 import { settledFromRow, type SettledOrder } from './followup'
 import { log } from '../../observability/log'
 
@@ -62,7 +64,7 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   for (let attempt = 1; ; attempt++) {
     try {
       const settled = await settleClaimed(db, claimed, decisions)
-      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}) }))]
+      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}), ...(code ? { code } : {}), updatedAt }))]
     } catch (error) {
       if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
     }
@@ -84,11 +86,7 @@ const STOCK_RETRIES = 5
  */
 async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decision[]): Promise<Decision[]> {
   const decisions = [...earlier]
-  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
-  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
-  // with error 1020 whenever another batch committed the row since this one read it — the overlap
-  // this design expects. Each statement reading the latest commit is what the guards are written for.
-  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+  const write = async (trx: Transaction<Database>) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
@@ -106,10 +104,17 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
 
     // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
     // the transaction rolls back, and the retry sees the order as settled.
+    // Taken with the batch's users locked: one shopper's settlements get increasing update times in
+    // commit order, which the ids of order.onUpdate are made from (domain/orders/updates.ts).
+    const updatedAt = new Date()
+    for (const d of decisions) {
+      d.updatedAt = updatedAt
+      if (d.status === 'PAID') d.code = newRedemptionCode()
+    }
     await trx.insertInto('orders').values(decisions.map((d) => ({
       id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
-      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: new Date(),
-      code: d.status === 'PAID' ? newRedemptionCode() : null,
+      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: updatedAt,
+      code: d.code ?? null,
     }))).execute()
 
     const paid = decisions.filter((d) => d.status === 'PAID')
@@ -131,6 +136,15 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
       if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
     }
+  }
+  // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
+  // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails
+  // with error 1020 whenever another batch committed the row since this one read it — the overlap
+  // this design expects. Each statement reading the latest commit is what the guards are written for.
+  await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
+    await write(trx)
+    // Tests stop here to lose a COMMIT's answer: sent, carried out, never acknowledged.
+    await failpoint('worker.before-commit')
   })
   return decisions
 }

@@ -87,6 +87,8 @@ export class QueueFeed {
    */
   async watch(couponId: number, userId: number, listener: QueueListener): Promise<() => void> {
     const watcher: Watcher = { couponId, userId, listener, pushedAt: 0 }
+    // A new subscription reads the place once (the shopper may have just joined through another instance).
+    this.places.delete(placeKey(couponId, userId))
     const first = await this.status(couponId, userId)
     watcher.last = first
     watcher.pushedAt = Date.now()

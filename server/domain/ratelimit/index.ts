@@ -39,3 +39,19 @@ export function countPurchaseAttempt(userId: number): Promise<boolean> {
 export async function checkPurchaseRate(userId: number): Promise<void> {
   if (!(await countPurchaseAttempt(userId))) throw rateLimited()
 }
+
+/** The window of the /ws connection rate (WS_CONNECT_RATE_LIMIT sockets per window). */
+export const SOCKET_RATE_WINDOW_MS = 10_000
+
+/**
+ * Counts one socket a shopper opens, in a window shared by every web instance that starts with their
+ * first socket (NGINX limits the rate per session cookie, but cannot see a token sent in
+ * connectionParams). Throws RATE_LIMITED beyond WS_CONNECT_RATE_LIMIT sockets per window, with the
+ * seconds left in it; 0 turns the limit off.
+ */
+export async function checkSocketRate(userId: number): Promise<void> {
+  const limit = config().WS_CONNECT_RATE_LIMIT
+  if (limit === 0) return
+  const { count, msLeft } = await countScript(redis(), keys.socketRateLimit(userId), SOCKET_RATE_WINDOW_MS)
+  if (count > limit) throw new DomainError('RATE_LIMITED', `At most ${limit} new sockets per ${SOCKET_RATE_WINDOW_MS / 1000} s`, Math.max(1, Math.ceil(msLeft / 1000)))
+}

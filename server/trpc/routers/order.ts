@@ -3,7 +3,9 @@ import { couponId } from '../../domain/coupons/schemas'
 import { orderIdSchema } from '../../domain/orders/ids'
 import { purchaseCoupon } from '../../domain/orders/purchase'
 import { getOrder, listMyOrders } from '../../domain/orders/service'
-import { protectedProcedure, router } from '../init'
+import { updateIdSchema } from '../../domain/orders/updates'
+import { orderUpdates } from '../../realtime/streams'
+import { protectedLiveProcedure, protectedProcedure, router } from '../init'
 
 export const orderRouter = router({
   /** Buys one unit of a coupon: answers at once with a PENDING order, settled by a payment worker (see order.get, order.onUpdate). */
@@ -18,4 +20,8 @@ export const orderRouter = router({
     .query(({ ctx, input }) => getOrder(ctx.user.id, input.orderId)),
   /** The caller's orders, newest first, the still pending ones included. */
   mine: protectedProcedure.query(({ ctx }) => listMyOrders(ctx.user.id)),
+  /** The caller's order updates, each tracked by an id that sorts by update time (resumable with lastEventId). */
+  onUpdate: protectedLiveProcedure
+    .input(z.object({ lastEventId: updateIdSchema.optional() }).strict().optional())
+    .subscription(({ ctx, input, signal }) => orderUpdates(ctx.socket, ctx.user.id, input?.lastEventId, signal)),
 })

@@ -1,7 +1,8 @@
 import { z } from 'zod'
 import { couponId } from '../../domain/coupons/schemas'
 import { joinQueue, queueChallenge, queueStatusOf } from '../../domain/queue/service'
-import { protectedProcedure, router } from '../init'
+import { queueUpdates } from '../../realtime/streams'
+import { protectedLiveProcedure, protectedProcedure, router } from '../init'
 
 const room = z.object({ couponId }).strict()
 const join = z.object({ couponId, challenge: z.string().min(1).max(200), nonce: z.string().min(1).max(64) }).strict()
@@ -23,4 +24,9 @@ export const queueRouter = router({
     .meta({ refusals: ['NOT_FOUND'] })
     .input(room)
     .query(({ ctx, input }) => queueStatusOf(ctx.user.id, input.couponId)),
+  /** The caller's waiting-room status as it changes (over the WebSocket /ws): the current one first, then each change, position-only changes at most once a second. */
+  onStatus: protectedLiveProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(room)
+    .subscription(({ ctx, input, signal }) => queueUpdates(ctx.socket, ctx.user.id, input.couponId, signal)),
 })

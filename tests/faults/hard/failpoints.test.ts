@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
-import { burst, keys, type StackProc } from '../support'
+import { burst, kafkaDrained, keys, type StackProc } from '../support'
 import { closeConnections, failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
 
 let shoppers: Shopper[] = []
@@ -22,9 +22,10 @@ let doomedWeb: StackProc & { url: string }
 
 beforeAll(async () => {
   const armed = (name: string) => ({ FLASH_SALE_FAILPOINTS: `${name}=kill`, FLASH_SALE_FAILPOINT_DIR: dir, PURCHASE_RATE_LIMIT: '100' })
-  ;[shoppers, procs, doomedWorker, doomedWeb] = await Promise.all([
-    sharedShoppers(120),
-    startSaleProcesses({ webs: 1, workers: 1 }),
+  ;[shoppers, procs] = await Promise.all([sharedShoppers(120), startSaleProcesses({ webs: 1, workers: 1 })])
+  // the armed worker's first settlement must be this file's: events earlier files left are settled first
+  await kafkaDrained()
+  ;[doomedWorker, doomedWeb] = await Promise.all([
     stack.startWorker({ env: armed('worker.after-commit') }),
     stack.startWeb({ env: armed('web.after-reserve') }),
   ])

@@ -4,7 +4,7 @@
  *
  *   const problems = await historyViolations(couponId, attempts)   // [] when the history holds
  *
- * Rules (issue 12):
+ * Rules:
  *  - no attempt is answered HTTP 500 (503 TRY_AGAIN_LATER is the designed answer to an outage, 504
  *    OUTCOME_UNKNOWN to an attempt whose fate could not be known in time);
  *  - every attempt answered PENDING ends in exactly one order, PAID or FAILED; an order id is answered
@@ -19,10 +19,13 @@ import { sql } from 'kysely'
 import { db } from '../../../server/db'
 import type { Attempt } from '../support'
 
+/** The 5xx answers that are refusals from the reason table, not failures. */
+export const OUTAGE_ANSWERS = new Set(['TRY_AGAIN_LATER', 'OUTCOME_UNKNOWN'])
+
 export async function historyViolations(couponId: number, attempts: Attempt[]): Promise<string[]> {
   const problems: string[] = []
   const mine = attempts.filter((a) => a.couponId === couponId)
-  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && a.answer !== 'TRY_AGAIN_LATER' && a.answer !== 'OUTCOME_UNKNOWN')
+  const http500 = mine.filter((a) => a.status !== null && a.status >= 500 && !OUTAGE_ANSWERS.has(a.answer))
   if (http500.length) problems.push(`${http500.length} attempts answered ${[...new Set(http500.map((a) => `${a.status} ${a.answer}`))].join(', ')}`)
 
   const rows = await db().selectFrom('orders').innerJoin('users', 'users.id', 'orders.user_id')

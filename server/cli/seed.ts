@@ -1,14 +1,17 @@
+import type { DB } from '../db'
+import type { Output } from './output'
+
 /**
  * Demo coupons for a fresh stack; does nothing when coupons exist. Demo users live in the Keycloak
  * realm. Prices are minor units of the default currency (EUR); the pictures are the project's own
  * SVGs in public/images/demo.
  */
-import { closeDb, db } from '../db'
-
-const existing = await db().selectFrom('coupons').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-if (Number(existing.n) > 0) {
-  console.log(`seed: ${existing.n} coupons exist, nothing to do`)
-} else {
+export async function seed(db: DB, out: Output) {
+  const existing = await db.selectFrom('coupons').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  if (Number(existing.n) > 0) {
+    out.result({ created: 0, existing: Number(existing.n) }, () => `seed: ${existing.n} coupons exist, nothing to do`)
+    return
+  }
   const minute = 60_000
   const now = Date.now()
   const demo = [
@@ -26,11 +29,10 @@ if (Number(existing.n) > 0) {
     ['language', 'Language app year', 'Twelve months of lessons.', 3000, 100, 0],
     ['plants', 'Plant starter kit', 'Three easy houseplants and pots.', 1100, 35, 0],
   ] as const
-  await db().insertInto('coupons').values(demo.map(([image, name, description, price, stock, opensIn]) => ({
+  await db.insertInto('coupons').values(demo.map(([image, name, description, price, stock, opensIn]) => ({
     name, description, price, stock, total_stock: stock, image_url: `/images/demo/${image}.svg`,
     sale_starts_at: new Date(now + opensIn - (opensIn ? 0 : minute)),
     sale_ends_at: new Date(now + 7 * 24 * 60 * minute),
   }))).execute()
-  console.log(`seed: ${demo.length} demo coupons created`)
+  out.result({ created: demo.length, existing: 0 }, () => `seed: ${demo.length} demo coupons created`)
 }
-await closeDb()
