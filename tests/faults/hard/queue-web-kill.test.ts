@@ -1,14 +1,17 @@
 /**
- * A web instance SIGKILLed while shoppers wait in a coupon's waiting room: the room lives in Redis
- * and MySQL, not in an instance, so through NGINX every shopper finds the same place on the other
- * instance, is admitted in turn and buys; the instance's death costs nobody their place.
+ * A web instance SIGKILLed while shoppers wait in a coupon's waiting room, watching their place over
+ * `queue.onStatus` (tRPC's wsLink through NGINX): the room lives in Redis and MySQL, not in an
+ * instance, so the clients whose socket died reconnect to the other instance and see the same place,
+ * then are admitted in turn and buy; the instance's death costs nobody their place.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { db } from '../../../server/db'
 import { openStack } from '../../../scripts/lib/stack.mjs'
 import { couponState, createCouponOnSale, eventually } from '../../support/data'
 import { freePort } from '../../support/processes'
+import { collect, liveClient, type Collected, type LiveClient } from '../../support/live'
 import { trpc, type Shopper } from '../../support/shoppers'
+import type { QueueStatus } from '../../../server/domain/queue/schemas'
 import { solveChallenge } from '../../../server/domain/queue/challenge'
 import { isAlive, type StackProc } from '../support'
 import { closeConnections, sharedShoppers, stack } from './support'
@@ -52,10 +55,22 @@ describe('the waiting room when a web instance dies', () => {
     }
     expect(places).toEqual(places.map((_, i) => places[0]! + i))
 
+    // every shopper watches their place over the WebSocket, through NGINX (either instance)
+    const clients: LiveClient[] = shoppers.map((s) => liveClient(nginx.url, { token: s.token }))
+    const watched: Collected<QueueStatus>[] = clients.map((c) => collect<QueueStatus>((h) => c.api.queue.onStatus.subscribe({ couponId }, h)))
+    await Promise.all(watched.map((w) => w.started))
+    await eventually(async () => watched.every((w) => w.items.length > 0), 5_000, 50)
+    expect(watched.map((w) => w.items.at(-1)!.position)).toEqual(places)
+
     const killed = webs[0]!
     await killed.kill()
     expect(isAlive(killed.pid), 'the web instance survived its SIGKILL').toBe(false)
-    // through NGINX (now the other instance only), each shopper finds their place
+    // the clients whose socket died reconnect through NGINX to the other instance: same places
+    const resumed = await eventually(async () => watched.every((w) => w.starts() >= 1) && clients.some((c) => c.closes.length > 0), 10_000, 100)
+    expect(resumed, 'no client lost its socket with the instance').toBe(true)
+    const reconnected = watched.filter((_, i) => clients[i]!.closes.length > 0)
+    expect(await eventually(async () => reconnected.every((w) => w.starts() >= 2), 15_000, 100)).toBe(true)
+    expect(watched.map((w) => w.items.at(-1)!.position)).toEqual(places)
     expect(await Promise.all(shoppers.map(async (s) => (await status(s, couponId)).position))).toEqual(places)
 
     // admitted one a second, in order of place; each buys
@@ -65,6 +80,8 @@ describe('the waiting room when a web instance dies', () => {
       expect(bought.status, JSON.stringify(bought.error)).toBe(200)
     }
     expect(await eventually(async () => (await couponState(couponId)).paid === STOCK, 30_000, 250)).toBe(true)
-    expect(await eventually(async () => (await status(shoppers[STOCK]!, couponId)).state === 'SOLD_OUT', 5_000, 100)).toBe(true)
+    // and the rest are told over their subscription
+    expect(await eventually(async () => watched.slice(STOCK).every((w) => w.items.at(-1)?.state === 'SOLD_OUT'), 5_000, 100)).toBe(true)
+    for (const c of clients) await c.close()
   }, 120_000)
 })
