@@ -6,7 +6,9 @@
 // (lua/queue-join-5.lua by EVALSHA, 200 in-process callers: Redis' own cost per join), then
 // --shoppers real shoppers join through one web instance's HTTP endpoint (queue.challenge, the proof
 // of work at 1 bit, queue.join: web CPU, Redis and MariaDB CPU per join). Then every place is read
-// the way instances read them at the opening (lua/queue-entry-3.lua: a rank each). Prints the rows
+// the way instances read them at the opening (lua/queue-entry-3.lua: a rank each); then 10,000
+// queue.onStatus subscribers wait on the instance while a worker's ticker admits 1,000 a second in
+// front of them (the instance's CPU for their position updates). Prints the rows
 // bench/RESULTS.md keeps ("## The waiting room"), which bench/capacity.mjs reads. `npm run bench`
 // runs the same (queueScenarios) on its own stack.
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
@@ -17,10 +19,11 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
+import WebSocket from 'ws'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
-import { BENCH_DIR, ROOT, cpuSeconds, loadAverage, percentile, runWrk, say } from './lib/util.mjs'
+import { BENCH_DIR, ROOT, cpuSeconds, loadAverage, percentile, runWrk, say, sleep } from './lib/util.mjs'
 
 /** Redis' own CPU seconds (INFO: used_cpu_sys + used_cpu_user), as Redis counts them. */
 async function redisCpu(redis) {
@@ -106,6 +109,10 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
     scenarios.push({ name: `queue-entry script (a place's rank, read once per shopper at the opening), ${fmt(members.length)} places`, unit: 'reads/s', ...reads, note: `Redis CPU ${reads.redisUsPerCall.toFixed(1)} µs per read` })
     say(`    place reads: ${fmt(reads.rps)}/s, Redis ${reads.redisUsPerCall.toFixed(1)} µs per read`)
 
+    // 4. position updates: 10,000 waiting subscribers (5 queue.onStatus per shopper's socket) on the
+    // instance while a worker's ticker admits 1,000 a second in front of them
+    scenarios.push(await positionUpdates({ stack, web, db, redis, users, prefill }))
+
     const lineBytes = Number(await redis.call('MEMORY', 'USAGE', line, 'SAMPLES', '0'))
     scenarios.push({ name: `waiting-room line in Redis, ${fmt(placed)} places`, unit: 'bytes/place', rps: lineBytes / placed, note: 'MEMORY USAGE of queue:{id}:line' })
     await redis.unlink(line) // a bench's line of a hundred thousand places is not kept
@@ -115,6 +122,78 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
     redis.disconnect()
   }
   return scenarios
+}
+
+/** Opens a socket speaking tRPC's protocol by hand (bench/lib/live.mjs' way), with `count` queue.onStatus subscriptions. */
+function openWatcher(webUrl, token, couponId, count, onUpdate) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${webUrl.replace('http', 'ws')}/ws?connectionParams=1`)
+    let started = 0
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }))
+      ws.send(JSON.stringify(Array.from({ length: count }, (_, i) => ({ id: i + 1, method: 'subscription', params: { path: 'queue.onStatus', input: { couponId } } }))))
+    })
+    ws.on('message', (data) => {
+      const text = String(data)
+      if (text === 'PING') return ws.send('PONG')
+      const msg = JSON.parse(text)
+      if (msg.error) reject(new Error(`subscription refused: ${JSON.stringify(msg.error)}`))
+      else if (msg.result?.type === 'started' && ++started === count) resolve(ws)
+      else if (msg.result?.type === 'data') onUpdate(msg.result.data)
+    })
+    ws.on('error', reject)
+  })
+}
+
+const SUBSCRIPTIONS_PER_SOCKET = 5
+const MEASURE_SECONDS = 30
+
+/**
+ * 10,000 subscribers waiting on one instance (5 per shopper's socket) behind `prefill` places, while
+ * a payment worker's ticker admits 1,000 a second: the instance's CPU for their position updates.
+ */
+async function positionUpdates({ stack, web, db, redis, users, prefill }) {
+  const opensInMs = 15_000
+  const couponId = await createBenchCoupon(db, redis, { name: 'Bench waiting room, position updates', description: 'bench/queue.mjs', stock: 1_000_000, price: 1 })
+  await db.query('UPDATE coupons SET waiting_room_enabled = 1, waiting_room_admit_per_second = 1000, waiting_room_admission_seconds = 60, waiting_room_enabled_at = NOW(3), sale_starts_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?', [opensInMs / 1000, couponId])
+  const opensAt = Date.now() + opensInMs
+  const [line, turns, admits, meta] = ['line', 'turns', 'admits', 'meta'].map((k) => `queue:{${couponId}}:${k}`)
+  const buyers = `coupon:{${couponId}}:buyers`
+  const join = (userId) => redis.queueJoin(line, turns, admits, meta, buyers, userId, Math.random().toPrecision(17), opensAt, '')
+  await inProcess(redis, prefill, 200, (i) => join(60_000_000 + i)) // the crowd in front, before the opening
+  await sleep(Math.max(0, opensAt - Date.now()) + 100)
+  // the shoppers join after the opening: first come, first served at the back
+  const [rows] = await db.query('SELECT id FROM users WHERE email IN (?)', [users.map((u) => u.email)])
+  for (const { id } of rows) await join(id)
+  let updates = 0
+  const sockets = []
+  let next = 0
+  await Promise.all(Array.from({ length: 50 }, async () => {
+    while (next < users.length) sockets.push(await openWatcher(web.url, users[next++].token, couponId, SUBSCRIPTIONS_PER_SOCKET, () => { updates++ }))
+  }))
+  const subscribers = sockets.length * SUBSCRIPTIONS_PER_SOCKET
+  const worker = await stack.startWorker({})
+  try {
+    await sleep(10_000) // the ticker takes its lease and admits; the first updates flow
+    const [cpu0, admitted0, updates0, client0] = [cpuSeconds(web.pid), Number(await redis.get(`queue:{${couponId}}:admitted`) ?? 0), updates, process.cpuUsage()]
+    const t0 = Date.now()
+    await sleep(MEASURE_SECONDS * 1000)
+    const seconds = (Date.now() - t0) / 1000
+    const cpu = cpuSeconds(web.pid) - cpu0
+    const admitted = Number(await redis.get(`queue:{${couponId}}:admitted`) ?? 0) - admitted0
+    const client = process.cpuUsage(client0)
+    const received = updates - updates0
+    say(`    position updates: ${fmt(received / seconds)}/s to ${fmt(subscribers)} subscribers, web CPU ${fmt(cpu / seconds * 100)} % of a core`)
+    return {
+      name: `queue.onStatus position updates, ${fmt(subscribers)} waiting subscribers on one instance (${fmt(sockets.length)} sockets × ${SUBSCRIPTIONS_PER_SOCKET})`,
+      unit: 'updates/s', rps: received / seconds, perCpuSecond: received / cpu, serverCpuPct: cpu / seconds * 100,
+      note: `${fmt(admitted / seconds)} admitted/s in front of them by the worker's ticker over ${MEASURE_SECONDS} s; web CPU ${fmt(cpu / seconds * 100, 1)} % of a core for them; the bench's own sockets ${fmt((client.user + client.system) / 1e6 / seconds * 100)} %`,
+    }
+  } finally {
+    for (const ws of sockets) ws.terminate()
+    await worker.stop()
+    await redis.unlink(line)
+  }
 }
 
 function leadingZeros(hash, bits) {
