@@ -126,7 +126,7 @@ function noted(s, label) {
  * Redis slot, so the question is whether one master carries the joins, the opening's reads and the
  * admitted purchases; web instances carry the joins and the waiting shoppers' position updates.
  */
-export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, placesWithin = 20, admitPerSecond = 1_000, utilization = 0.7 } = {}) {
+export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, placesWithin = 20, admitPerSecond = 1_000, utilization = 0.7, subscriptionsPerInstance = 20_000 } = {}) {
   const script = find(scenarios, 'queue-join script')
   const http = find(scenarios, 'queue.join through HTTP')
   const entry = find(scenarios, 'queue-entry script')
@@ -145,13 +145,16 @@ export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, pla
   const redisPeak = Math.max(redisJoinPhase, redisOpening)
   const webJoin = Math.ceil(joinsPerSecond / (http.perCpuSecond ?? http.rps) / utilization)
   const updatesPerCore = updates ? (updates.perCpuSecond ?? updates.rps) : undefined
-  const webWaiting = updatesPerCore ? Math.ceil(shoppers / updatesPerCore / utilization) : undefined
+  // one subscription per waiting shopper, each updated about once a second; an instance holds at most
+  // WS_MAX_SUBSCRIPTIONS (default 20,000) of them, whatever its CPU could do
+  const webWaitingCpu = updatesPerCore ? Math.ceil(shoppers / updatesPerCore / utilization) : undefined
+  const webWaiting = webWaitingCpu === undefined ? undefined : Math.max(webWaitingCpu, Math.ceil(shoppers / subscriptionsPerInstance))
   return {
-    inputs: { shoppers, joinWithin, placesWithin, admitPerSecond, utilization },
+    inputs: { shoppers, joinWithin, placesWithin, admitPerSecond, utilization, subscriptionsPerInstance },
     measured: { redisUsPerJoin, mariadbUsPerJoin, redisUsPerRead, joinsPerCore: http.perCpuSecond ?? http.rps, scriptJoins: script.rps, bytesPerPlace: memory.rps, updatesPerCore, reserveScriptsPerSecond: lua.rps },
     redis: { joinPhase: redisJoinPhase, opening: redisOpening, fits: redisPeak <= utilization, memoryMb: shoppers * memory.rps / 1e6 },
     mysql: { coresJoinPhase: joinsPerSecond * (mariadbUsPerJoin ?? 0) / 1e6 },
-    web: { joinPhase: webJoin, waiting: webWaiting },
+    web: { joinPhase: webJoin, waiting: webWaiting, waitingByCpu: webWaitingCpu },
     reserveScriptsPerSecond: admitPerSecond,
   }
 }
@@ -167,7 +170,7 @@ export function roomMarkdown(p, source) {
     `| the coupon's Redis master | **${p.redis.fits ? 'one: fits' : 'does not fit'}** (busiest second ${pct(Math.max(p.redis.joinPhase, p.redis.opening))} of a core) | joins: ${fmt(i.shoppers / i.joinWithin)}/s × ${fmt(m.redisUsPerJoin, 1)} µs of Redis CPU per HTTP join = ${pct(p.redis.joinPhase)}; opening: ${fmt(i.shoppers / i.placesWithin)} place reads/s × ${fmt(m.redisUsPerRead, 1)} µs + ${fmt(i.admitPerSecond)} admitted purchases/s (gate and reserve script, ${fmt(1e6 / m.reserveScriptsPerSecond, 1)} µs each at the measured script rate) = ${pct(p.redis.opening)}; the reserve script runs ${fmt(p.reserveScriptsPerSecond)} times a second instead of once per attempt |`,
     `| Redis memory for the line | **${fmt(p.redis.memoryMb)} MB** | ${fmt(m.bytesPerPlace, 1)} bytes per place (MEMORY USAGE of the benchmark's line); the line lives as long as the sale plus a day |`,
     `| web instances while shoppers join | **${fmt(p.web.joinPhase)}** | ${fmt(m.joinsPerCore)} joins per core-second through HTTP (tokens new to the instance, the place recorded in MySQL) |`,
-    `| web instances while shoppers wait | ${p.web.waiting === undefined ? 'not measured yet' : `**${fmt(p.web.waiting)}**`} | ${m.updatesPerCore === undefined ? 'the position updates of queue.onStatus are not in this result' : `${fmt(m.updatesPerCore)} position updates per core-second (one a second per waiting shopper)`} |`,
+    `| web instances while shoppers wait | ${p.web.waiting === undefined ? 'not measured yet' : `**${fmt(p.web.waiting)}**`} | ${m.updatesPerCore === undefined ? 'the position updates of queue.onStatus are not in this result' : `${fmt(m.updatesPerCore)} position updates per core-second, one a second per waiting shopper: ${fmt(p.web.waitingByCpu)} instances by CPU; at most ${fmt(i.subscriptionsPerInstance)} subscriptions per instance (\`WS_MAX_SUBSCRIPTIONS\`) makes it ${fmt(p.web.waiting)}`} |`,
     `| MySQL while shoppers join | **${fmt(p.mysql.coresJoinPhase, 1)} core(s)** | ${fmt(m.mariadbUsPerJoin)} µs of MariaDB CPU per join (places recorded in batches of a few milliseconds) |`,
   ].join('\n')
 }
