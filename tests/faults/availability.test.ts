@@ -1,5 +1,5 @@
 /**
- * Availability during a purchase burst (issue 8): clean (SIGTERM) restarts of Redis (AOF on) and of the
+ * Availability during a purchase burst: clean (SIGTERM) restarts of Redis (AOF on) and of the
  * Kafka broker, and a SIGKILLed web instance. A clean shutdown flushes Redis' AOF and Kafka's log, so the
  * two restarts prove availability, not durability: the hard crashes (SIGKILL, a lost AOF tail, a
  * lagging replica taking over, failpoints, …) are in tests/faults/hard/. Shoppers buy one coupon over HTTP through two web instances with two payment workers

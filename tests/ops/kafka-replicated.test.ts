@@ -1,5 +1,5 @@
 /*
- * Replicated Kafka (issue 6, item 7; issue 12, F3): three combined KRaft broker+controller nodes from
+ * Replicated Kafka (the 3-broker case of F3 in docs/reliability.md): three combined KRaft broker+controller nodes from
  * the cached Kafka jars, replication factor 3 and min.insync.replicas 2; two built payment workers
  * settle a burst of in-process purchases while the broker leading the most partitions is SIGKILLed in
  * the middle of it, and every accepted order is settled exactly once. Part of `npm test` (three extra

@@ -1,7 +1,8 @@
 /**
  * NGINX as `npm start` renders it, with TLS, in front of a web instance: what the public entrance
- * refuses and adds (items 4, 5, 9, 10, 11 and 12 of the security review), and that NGINX's refusals
- * are the app's one refusal body.
+ * refuses (internal paths, malformed tRPC paths, oversized bodies) and adds (HTTPS, HSTS, CSP,
+ * per-credential rate limits, token-free logs), and that NGINX's refusals are the app's one refusal
+ * body.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

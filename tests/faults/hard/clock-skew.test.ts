@@ -1,5 +1,5 @@
 /**
- * F6 (issue 12): clock skew between processes. A web instance runs under Debian's `faketime` 30 s
+ * F6 (docs/reliability.md): clock skew between processes. A web instance runs under Debian's `faketime` 30 s
  * ahead of the worker (libfaketime, LD_PRELOAD: the process's whole clock moves, not a test hook in
  * the app). Ages that two processes compare must be measured on Redis' clock:
  *  - the fast web cannot open a sale early (the window is checked against Redis' time);

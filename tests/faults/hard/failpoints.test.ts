@@ -1,5 +1,5 @@
 /**
- * F5 (issue 12): processes killed at the worst moment, by failpoints (server/domain/failpoints.ts,
+ * F5 (docs/reliability.md): processes killed at the worst moment, by failpoints (server/domain/failpoints.ts,
  * armed only through FLASH_SALE_FAILPOINTS):
  *  - `worker.after-commit=kill`: a worker SIGKILLs itself right after its MySQL transaction committed,
  *    before the Redis follow-up and the offset commit — the batch is delivered again to another worker,

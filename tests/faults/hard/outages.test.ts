@@ -1,5 +1,5 @@
 /**
- * F7 (issue 12): outages that are not disconnections. Each hits the middle of a burst for 5 s:
+ * F7 (docs/reliability.md): outages that are not disconnections. Each hits the middle of a burst for 5 s:
  *  - Redis out of memory (`CONFIG SET maxmemory 1` under noeviction: every write answers OOM);
  *  - Redis READONLY (it is made a replica of a master that is not there, as in a failover);
  *  - MySQL read-only (`SET GLOBAL read_only=1`: writes answer error 1290).

@@ -1,5 +1,5 @@
 /**
- * F8 (issue 12): poison inside the failure path must not wedge anything.
+ * F8 (docs/reliability.md): poison inside the failure path must not wedge anything.
  *  - A corrupt pending entry (garbage HSET into a coupon's pending hash): the reconciler skips and
  *    reports it instead of failing its whole pass, so a dead web's reservation on another coupon is
  *    still re-published and settled, and the audit does not choke on it.

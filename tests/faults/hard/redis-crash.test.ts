@@ -1,5 +1,5 @@
 /**
- * F1 (issue 12): Redis dies as in a power cut under `appendfsync everysec`, mid-burst. SIGKILL the
+ * F1 (docs/reliability.md): Redis dies as in a power cut under `appendfsync everysec`, mid-burst. SIGKILL the
  * server, cut half of what the burst appended to its newest AOF file, `redis-check-aof --fix`, start
  * it again: Redis comes back having forgotten its most recent scripts (reservations, claims,
  * follow-ups) that MySQL may already know about. The product must heal that by itself.

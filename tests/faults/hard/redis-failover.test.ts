@@ -1,5 +1,5 @@
 /**
- * F2 (issue 12): a Redis Cluster (3 masters + 3 replicas on loopback) fails over to a replica that
+ * F2 (docs/reliability.md): a Redis Cluster (3 masters + 3 replicas on loopback) fails over to a replica that
  * is behind. The replica of the coupon's master is SIGSTOPped during the burst and its replication
  * link cut (on loopback a running replica is never behind, so without this the test proves nothing);
  * the master keeps taking reservations it will never pass on; then the master is SIGKILLed, the

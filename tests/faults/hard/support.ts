@@ -1,5 +1,5 @@
 /**
- * The hard-fault suite's harness (issue 12): a sale through web instances and payment workers of the
+ * The hard-fault suite's harness (faults F1–F8 of docs/reliability.md): a sale through web instances and payment workers of the
  * test stack, a fault that really happens (SIGKILL, SIGSTOP, a fired failpoint, a full memory, …), and
  * the same checks after every fault — `recoversFully()`:
  *  1. within 60 s of recovery the audit command (`flash-sale audit`) passes;
