@@ -112,7 +112,7 @@ const schema = z.object({
   FLASH_SALE_FAILPOINTS: z.string().default(''),
   /** Tests only: a folder where each fired failpoint leaves a file named after it. */
   FLASH_SALE_FAILPOINT_DIR: z.string().optional(),
-  /** `off` sends every tRPC call through the stock adapter (for comparisons and benchmarks). */
+  /** `off` sends every tRPC call through trpc-nuxt's standard handler (for comparisons and benchmarks). */
   TRPC_FAST_LANE: z.enum(['on', 'off']).default('on'),
   /** Catalogue caching: `off` sends every coupon.list/get straight to MySQL (benchmarks, diagnosis). */
   CATALOGUE_CACHE: z.enum(['on', 'off']).default('on'),

@@ -9,19 +9,19 @@ import { startWeb, type Proc } from '../support/processes'
 import { createShoppers, type Shopper } from '../support/shoppers'
 
 let fast: Proc
-let stock: Proc
+let standard: Proc
 let shopper: Shopper
 let couponId: number
 
 beforeAll(async () => {
   await ensureStockLoaded()
-  ;[fast, stock] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
+  ;[fast, standard] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
   shopper = (await createShoppers(1))[0]!
   couponId = await createCouponOnSale({ stock: 0, price: 100 })
 }, 120_000)
 
 afterAll(async () => {
-  await Promise.all([fast?.stop(), stock?.stop()])
+  await Promise.all([fast?.stop(), standard?.stop()])
   await closeRedis()
   await closeDb()
 })
@@ -37,7 +37,7 @@ const q = (input: unknown) => encodeURIComponent(JSON.stringify(input))
 const json = { 'content-type': 'application/json' }
 
 describe('the fast lane speaks tRPC\'s wire format', () => {
-  it('answers every kind of single call exactly like the stock adapter', async () => {
+  it('answers every kind of single call exactly like the standard handler', async () => {
     const bearer = { authorization: `Bearer ${shopper.token}` }
     const requests: Req[] = [
       { name: 'query', path: '/api/trpc/system.ping' },
@@ -59,12 +59,12 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
       { name: 'forbidden admin call', method: 'POST', path: '/api/trpc/admin.grantCredit', body: '{"userId":1,"amount":5}', headers: { ...json, ...bearer } },
     ]
     for (const req of requests) {
-      const [a, b] = [await answer(fast.url, req), await answer(stock.url, req)]
+      const [a, b] = [await answer(fast.url, req), await answer(standard.url, req)]
       expect({ name: req.name, ...a }).toEqual({ name: req.name, ...b })
     }
   })
 
-  it('serves batches of several calls through the stock adapter', async () => {
+  it('serves batches of several calls through the standard handler', async () => {
     const res = await answer(fast.url, { name: 'batch', path: `/api/trpc/system.ping,coupon.get?batch=1&input=${q({ 1: { id: couponId } })}` })
     expect(res.status).toBe(200)
     expect(res.body).toEqual([{ result: { data: { ok: true } } }, { result: { data: expect.objectContaining({ id: couponId, stock: 0 }) } }])
@@ -87,7 +87,7 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
       { method: 'DELETE', path: `/api/trpc/coupon.get?batch=1&input=${q({ 0: { id: couponId } })}`, allow: 'GET' },
       { method: 'GET', path: `/api/trpc/order.purchase,order.purchase?batch=1&input=${q({})}`, allow: 'POST' },
     ]
-    for (const base of [fast.url, stock.url]) {
+    for (const base of [fast.url, standard.url]) {
       for (const { method, path, allow } of cases) {
         const res = await send(base, method, path)
         expect({ method, path, status: res.status, allow: res.allow }).toEqual({ method, path, status: 405, allow })
