@@ -12,11 +12,11 @@ export interface Check {
 }
 
 /**
- * Checks the invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `quiet` means traffic has
- * stopped, so Redis stock + pending + paid must add up exactly and nothing may still be pending.
+ * Checks the invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `trafficStopped`: no
+ * purchase is in flight, so Redis stock + pending + paid must add up exactly and nothing may still be pending.
  */
-export async function auditInvariants(db: DB, redis: RedisClient, options: { quiet?: boolean, pendingWindowMs?: number } = {}): Promise<Check[]> {
-  const quiet = options.quiet ?? true
+export async function auditInvariants(db: DB, redis: RedisClient, options: { trafficStopped?: boolean, pendingWindowMs?: number } = {}): Promise<Check[]> {
+  const trafficStopped = options.trafficStopped ?? true
   const window = options.pendingWindowMs ?? 60_000
   const checks: Check[] = []
 
@@ -38,12 +38,12 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
     const pending = Object.values(pendingRaw).map((raw) => parseReservation(raw) ?? { userId: -1, at: 0 })
     pendingTotal += pending.length
     stalePending += pending.filter((p) => now - p.at > window).length
-    if (live !== null && quiet && Number(live) + pending.length + paidCount !== Number(c.total_stock)) {
+    if (live !== null && trafficStopped && Number(live) + pending.length + paidCount !== Number(c.total_stock)) {
       const off = Number(live) + pending.length + paidCount - Number(c.total_stock)
       badRedis.push(`#${id}: redis ${live} + pending ${pending.length} + paid ${paidCount} ≠ total ${c.total_stock} (${off > 0 ? '+' : ''}${off})`)
     }
     if (live !== null && Number(live) < 0) badRedis.push(`#${id}: negative redis stock ${live}`)
-    if (live !== null && quiet) {
+    if (live !== null && trafficStopped) {
       const owners = await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', id).execute()
       const expected = new Set([...owners.map((o) => String(o.user_id)), ...pending.map((p) => String(p.userId))])
       const actual = new Set(buyers)
@@ -70,7 +70,7 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
 
   const pendingInDb = await db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'PENDING').executeTakeFirstOrThrow()
   const stuck = stalePending + Number(pendingInDb.n)
-  checks.push({ name: '4. nothing stuck pending', ok: quiet ? stuck === 0 && pendingTotal === 0 : stuck === 0, detail: `${pendingTotal} pending now, ${stalePending} older than ${window / 1000}s` })
+  checks.push({ name: '4. nothing stuck pending', ok: trafficStopped ? stuck === 0 && pendingTotal === 0 : stuck === 0, detail: `${pendingTotal} pending now, ${stalePending} older than ${window / 1000}s` })
 
   const { holdings } = (await sql<{ holdings: number }>`SELECT COUNT(*) AS holdings FROM user_coupons uc JOIN orders o ON o.id = uc.order_id AND o.status = 'PAID'`.execute(db)).rows[0]!
   const { allHoldings } = (await sql<{ allHoldings: number }>`SELECT COUNT(*) AS allHoldings FROM user_coupons`.execute(db)).rows[0]!

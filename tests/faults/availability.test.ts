@@ -14,7 +14,7 @@ import { closePaymentPublisher } from '../../server/domain/orders/purchase'
 import { closeRedis, redis } from '../../server/redis/client'
 import { createCouponOnSale } from '../support/data'
 import { createShoppers, type Shopper } from '../support/shoppers'
-import { burst, failedInvariants, isAlive, keys, quiet, redisRunId, sleep, statuses, testStack, type StackProc } from './support'
+import { burst, failedInvariants, isAlive, keys, redisRunId, sleep, statuses, testStack, untilSettled, type StackProc } from './support'
 
 const SHOPPERS = 120
 const STOCK = 80
@@ -43,14 +43,14 @@ afterAll(async () => {
 })
 
 /**
- * The checks every fault ends with: the coupon goes quiet (nothing stuck pending), every order a
+ * The checks every fault ends with: the coupon settles (nothing stuck pending), every order a
  * shopper was told PENDING ended PAID or FAILED (none lost), the audit passes; then units that came
  * back (reservations cancelled while Kafka was away, after other shoppers were told SOLD_OUT) are
  * really on sale again: a second pass of the same shoppers sells the coupon out exactly.
  */
 async function settlesCleanly(couponId: number, accepted: string[]) {
-  let state = await quiet(couponId)
-  expect(state, 'the coupon never went quiet (something stuck pending)').toBeTruthy()
+  let state = await untilSettled(couponId)
+  expect(state, 'the coupon never settled (something stuck pending)').toBeTruthy()
   expect(state!.paid).toBeLessThanOrEqual(STOCK)
   expect(state!.mysqlStock + state!.paid).toBe(STOCK)
   const settled = await statuses(accepted)
@@ -58,7 +58,7 @@ async function settlesCleanly(couponId: number, accepted: string[]) {
   expect(await failedInvariants()).toEqual([])
   if (state!.redisStock! > 0) {
     const again = await burst(urls, shoppers, couponId, { spreadMs: 500, deadlineMs: 60_000 })
-    state = await quiet(couponId)
+    state = await untilSettled(couponId)
     expect(state).toBeTruthy()
     const settledAgain = await statuses(again.accepted)
     expect(again.accepted.filter((id) => !['PAID', 'FAILED'].includes(settledAgain.get(id) ?? ''))).toEqual([])

@@ -136,7 +136,7 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
 }
 
 /** Waits (bounded) until nothing of the coupon is pending in Redis or MySQL and Redis adds up. */
-export async function quiet(couponId: number, timeoutMs = 120_000) {
+export async function untilSettled(couponId: number, timeoutMs = 120_000) {
   return await eventually(async () => {
     const state = await couponState(couponId)
     const [row] = await db().selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('coupon_id', '=', couponId).where('status', '=', 'PENDING').execute()

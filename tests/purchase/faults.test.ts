@@ -25,7 +25,7 @@ afterAll(async () => {
   await closeDb()
 })
 
-const quiet = async (couponId: number) => {
+const settledState = async (couponId: number) => {
   const state = await couponState(couponId)
   const pendingOrders = await db().selectFrom('orders').select('id').where('coupon_id', '=', couponId).where('status', '=', 'PENDING').execute()
   return state.pending === 0 && pendingOrders.length === 0 ? state : null
@@ -44,7 +44,7 @@ describe('failures on the purchase path', () => {
     const accepted = results.filter((r) => r.status === 'fulfilled').length
     expect(accepted).toBe(300)
     await track(startWorker()) // the killed worker's replacement
-    const state = await eventually(() => quiet(couponId), 90_000, 500)
+    const state = await eventually(() => settledState(couponId), 90_000, 500)
     expect(state).toMatchObject({ paid: 300, mysqlStock: 0, redisStock: 0 })
     // The whole audit (every coupon): the reconciler heals any drift within a few passes, so it is
     // given a moment, as after any fault.
@@ -67,7 +67,7 @@ describe('failures on the purchase path', () => {
     }, 40_000, 500)
     expect(order).toMatchObject({ status: 'PAID' })
     expect(await creditOf(user!)).toBe(900)
-    expect(await eventually(() => quiet(couponId), 10_000)).toMatchObject({ redisStock: 1, mysqlStock: 1, paid: 1 })
+    expect(await eventually(() => settledState(couponId), 10_000)).toMatchObject({ redisStock: 1, mysqlStock: 1, paid: 1 })
   }, 60_000)
 
   it('undoes the reservation and answers TRY_AGAIN_LATER when the payment event cannot be published', async () => {

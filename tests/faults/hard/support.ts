@@ -21,7 +21,7 @@ import { closeRedis } from '../../../server/redis/client'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { Shopper } from '../../support/shoppers'
 import { couponState } from '../../support/data'
-import { burst, quiet, sleep, testStack, type Attempt, type StackApi, type StackProc } from '../support'
+import { burst, sleep, testStack, untilSettled, type Attempt, type StackApi, type StackProc } from '../support'
 import { creditViolations, historyViolations, OUTAGE_ANSWERS } from './history'
 
 const run = promisify(execFile)
@@ -144,10 +144,10 @@ export async function recoversFully(sale: Sale, recoveredAt: number, env: Record
   expect(sale.shoppers.length - before.paid, 'the follow-up burst must want more than what is left').toBeGreaterThan(remaining)
   const again = await burst(sale.urls, sale.shoppers, sale.couponId, { spreadMs: 1_000, deadlineMs: 60_000 })
   sale.attempts.push(...again.attempts)
-  const after = await quiet(sale.couponId, 60_000)
+  const after = await untilSettled(sale.couponId, 60_000)
   const sold = (after?.paid ?? (await couponState(sale.couponId)).paid) - before.paid
   sale.row.remainingSold = `${before.paid}/${before.totalStock} sold in the fault's burst; the rest: ${sold} of ${remaining}`
-  expect(after, 'the coupon never went quiet after the follow-up burst').toBeTruthy()
+  expect(after, 'the coupon never settled after the follow-up burst').toBeTruthy()
   expect({ sold, redisStock: after!.redisStock, mysqlStock: after!.mysqlStock }).toEqual({ sold: remaining, redisStock: 0, mysqlStock: 0 })
 
   expect(await historyViolations(sale.couponId, sale.attempts)).toEqual([])
