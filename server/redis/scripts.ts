@@ -120,7 +120,7 @@ export interface CouponSnapshot {
 }
 
 export async function snapshotScript(client: RedisClient, couponId: number): Promise<CouponSnapshot> {
-  const raw = await run(client, 'snapshot-6', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), keys.loaded(couponId), keys.repair(couponId)) as (string | number)[]
+  const raw = await run(client, 'snapshot-6', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId)) as (string | number)[]
   const entries = new Map<string, Reservation | string>()
   for (let i = 6; i + 1 < raw.length; i += 2) entries.set(String(raw[i]), parseReservation(String(raw[i + 1])) ?? String(raw[i + 1]))
   return {
@@ -132,7 +132,7 @@ export async function snapshotScript(client: RedisClient, couponId: number): Pro
 export interface RepairWrite { version: string, token: string, mysqlStock: number, paidEntries: number, marker: string }
 export async function applyRepairScript(client: RedisClient, couponId: number, w: RepairWrite) {
   const [status, stock, buyers, quarantined] = await run(client, 'apply-repair-8',
-    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.version(couponId), keys.repair(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
     w.version, w.token, w.mysqlStock, w.paidEntries, w.marker) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
   return { status, stock, buyers, quarantined }
 }
@@ -217,7 +217,7 @@ export async function queueEntryScript(client: RedisClient, couponId: number, us
 
 export type QueueGate = 'ADMITTED' | 'NOT_ADMITTED' | 'SOLD_OUT'
 export async function queueGateScript(client: RedisClient, couponId: number, userId: number): Promise<QueueGate> {
-  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.pending(couponId), keys.buyers(couponId), userId) as QueueGate
+  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), userId) as QueueGate
 }
 
 export interface QueueProposal {
@@ -283,7 +283,7 @@ export interface QueueView {
 
 export async function queueViewScript(client: RedisClient, couponId: number): Promise<QueueView> {
   const [now, admitted, stock, lineLength, epoch, pending] = await run(client, 'queue-view-5',
-    keys.queueAdmitted(couponId), keys.stock(couponId), keys.queueLine(couponId), keys.queueMeta(couponId), keys.pending(couponId)) as [number, number, number, number, string, number]
+    keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueMeta(couponId), keys.stock(couponId), keys.pending(couponId)) as [number, number, number, number, string, number]
   return { now, admitted, stock: stock < 0 ? null : stock, lineLength, epoch: String(epoch), pending }
 }
 
