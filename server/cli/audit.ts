@@ -1,6 +1,6 @@
 import type { DB } from '../db'
 import type { RedisClient } from '../redis/client'
-import { auditInvariants, describeDrift, findDrift } from '../domain/audit'
+import { auditInvariants, describeDrift, findDrift } from '../domain/audit/service'
 import { checkCoupon, inBalance, repairCoupon } from '../domain/stock/repair'
 import { couponIdArg } from './coupon'
 import { UsageError, type Output } from './output'

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
 import { consumerLag } from '../../server/observability/kafka-lag'
 import { redis } from '../../server/redis/client'

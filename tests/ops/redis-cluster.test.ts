@@ -6,7 +6,7 @@ import { closeRedis, createRedis, redis, type RedisClient } from '../../server/r
 import { channels, keys } from '../../server/redis/keys'
 import { cancelScript, claimScript, finishScript } from '../../server/redis/scripts'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { couponState, createCouponOnSale, createUsers, eventually } from '../support/data'
 import { redisOnlyCoupon, reserve } from '../support/reservations'
 import { startWeb, startWorker, type Proc } from '../support/processes'

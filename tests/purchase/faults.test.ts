@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { closeRedis, redis } from '../../server/redis/client'
 import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { describeDrift, findDrift } from '../../server/domain/audit'
+import { describeDrift, findDrift } from '../../server/domain/audit/service'
 import { finishInRedis } from '../../server/domain/payments/followup'
 import { Reconciler } from '../../server/domain/payments/reconciler'
 import { settleBatch } from '../../server/domain/payments/settle'

@@ -3,7 +3,9 @@ import type { DB } from '../../db'
 import type { RedisClient } from '../../redis/client'
 import { channels, keys } from '../../redis/keys'
 import { applyRepairScript, leaseScript, snapshotScript, type CouponSnapshot } from '../../redis/scripts'
+import { countOwners, selectOwnerIds, selectStocks } from '../coupons/repository'
 import { failpoint } from '../failpoints'
+import { selectPaidAmong } from '../orders/repository'
 import { log } from '../../observability/log'
 
 /** How long a repair lease lives without renewal (a dead repairer frees the coupon within this). */
@@ -46,13 +48,7 @@ export async function balanceOf(db: DB, snapshots: (readonly [number, CouponSnap
   if (!snapshots.length) return []
   const couponIds = snapshots.map(([id]) => id)
   const entryIds = snapshots.flatMap(([, s]) => [...s.entries.keys()])
-  const [stocks, owners, paid] = await Promise.all([
-    db.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute(),
-    db.selectFrom('user_coupons').select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', 'in', couponIds).groupBy('coupon_id').execute(),
-    paidAmong(db, entryIds),
-  ])
-  const stockOf = new Map(stocks.map((r) => [Number(r.id), Number(r.stock)]))
-  const ownersOf = new Map(owners.map((r) => [Number(r.coupon_id), Number(r.n)]))
+  const [stockOf, ownersOf, paid] = await Promise.all([selectStocks(db, couponIds), countOwners(db, couponIds), selectPaidAmong(db, entryIds)])
   return snapshots.filter(([id]) => stockOf.has(id)).map(([id, s]) => balance(id, s, stockOf.get(id)!, ownersOf.get(id) ?? 0, paid))
 }
 
@@ -72,15 +68,6 @@ function balance(couponId: number, s: CouponSnapshot, mysqlStock: number, owners
   }
 }
 
-async function paidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
-  const paid = new Set<string>()
-  for (let i = 0; i < orderIds.length; i += CHUNK) {
-    const rows = await db.selectFrom('orders').select('id').where('id', 'in', orderIds.slice(i, i + CHUNK)).where('status', '=', 'PAID').execute()
-    for (const r of rows) paid.add(r.id)
-  }
-  return paid
-}
-
 /**
  * The slower check: the buyer set's members against owners ∪ users(E), which equal counts can hide
  * (a swapped member). Read in SSCAN chunks between two snapshots, so a reservation made meanwhile is
@@ -97,7 +84,7 @@ export async function compareBuyers(db: DB, redis: RedisClient, couponId: number
     cursor = next
   } while (cursor !== '0')
   const second = users(await snapshotScript(redis, couponId))
-  const owners = new Set((await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()).map((o) => String(o.user_id)))
+  const owners = new Set(await selectOwnerIds(db, couponId))
   const heldThroughout = new Set([...owners, ...[...first].filter(([id]) => second.has(id)).map(([, u]) => u)])
   const heldAtAll = new Set([...owners, ...first.values(), ...second.values()])
   return {
@@ -174,11 +161,10 @@ export async function repairUnderLease(db: DB, redis: RedisClient, couponId: num
  */
 async function readMysqlSide(db: DB, couponId: number, entryIds: string[]) {
   return await db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
-    const row = await trx.selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirst()
-    if (!row) return null
-    const paid = await paidAmong(trx, entryIds)
-    const owners = await trx.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
-    return { stock: Number(row.stock), paidEntries: paid.size, owners: owners.map((o) => String(o.user_id)) }
+    const stock = (await selectStocks(trx, [couponId])).get(couponId)
+    if (stock === undefined) return null
+    const paid = await selectPaidAmong(trx, entryIds)
+    return { stock, paidEntries: paid.size, owners: await selectOwnerIds(trx, couponId) }
   })
 }
 
