@@ -9,7 +9,7 @@ import { DomainError } from '../errors'
 import { isTransient } from '../payments/events'
 import { checkProof, issueChallenge, type Challenge, type ProofProblem } from './challenge'
 import { QueueFeed, type QueueListener } from './feed'
-import { PlaceRecorder } from './records'
+import { PlaceRecorder } from './repository'
 import type { QueueStatus } from './schemas'
 
 /*

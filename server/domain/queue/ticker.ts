@@ -5,7 +5,7 @@ import { keys } from '../../redis/keys'
 import { leaseScript, queueAdmitScript, queueMember, queueNextScript, queueRestoreScript } from '../../redis/scripts'
 import { log } from '../../observability/log'
 import { metrics } from '../../observability/metrics'
-import { recordAdmissions, selectOpenRooms, selectPlacesAfter, type OpenRoom } from './records'
+import { recordAdmissions, selectOpenRooms, selectPlacesAfter, type OpenRoom } from './repository'
 
 /** How often the rooms admit: each second's admissions are spread over its ticks. */
 export const ADMISSION_TICK_MS = 250
