@@ -1,6 +1,7 @@
 import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
+import { subscribeMessage } from '../support/api'
 
 /**
  * Attempts a WebSocket upgrade of `${baseUrl}/ws${query}` with raw HTTP (no client library) and
@@ -46,7 +47,7 @@ export function onUpdateAnswer(baseUrl: string, token?: string, headers: Record<
   return new Promise<string>((resolve, reject) => {
     ws.once('open', () => {
       if (token) ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }))
-      ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+      ws.send(subscribeMessage(1, 'order.onUpdate'))
     })
     ws.on('message', (raw) => {
       const message = JSON.parse(String(raw)) as { result?: { type: string }, error?: { data: { reason: string } } }

@@ -14,8 +14,8 @@ import { openStack } from '../../scripts/lib/stack.mjs'
 import { couponState, createCouponOnSale, eventually } from '../support/data'
 import { accessToken, allowWebAddress, createUser, type TestUser } from '../support/keycloak'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
-import { trpc } from '../support/shoppers'
 import { hydrated, launchBrowser, screenshots, signIn, watchedPage } from './browser'
+import { call, procedureUrl } from '../support/api'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin' }
 const STOCK = 3
@@ -86,14 +86,14 @@ describe('the waiting room in the browser', () => {
 
     // not admitted: the API refuses the purchase, through NGINX, before the reserve script
     const token = await accessToken(outsider)
-    const refused = await trpc(nginx.url, 'order.purchase', { token, mutation: true, input: { couponId } })
+    const refused = await call(nginx.url, 'order.purchase', { token, mutation: true, input: { couponId } })
     expect({ status: refused.status, reason: refused.error?.data.reason }).toEqual({ status: 403, reason: 'NOT_ADMITTED' })
 
     // at the opening, places are drawn: 1..4 among the shoppers, shown with the people ahead
     await sleep(opensAt - Date.now())
     const places = await Promise.all(pages.map(async (page) => {
       await page.locator('[data-test=queue-position], [data-test=queue-admitted]').first().waitFor({ timeout: 15_000 })
-      return await page.evaluate(async (id) => (await (await fetch(`/api/trpc/queue.status?input=${encodeURIComponent(JSON.stringify({ couponId: id }))}`)).json()).result.data.position as number, couponId)
+      return await page.evaluate(async (url) => (await (await fetch(url)).json()).result.data.position as number, procedureUrl('', 'queue.status', { couponId }))
     }))
     expect([...places].sort()).toEqual([1, 2, 3, 4])
     const byPlace = places.map((p, i) => ({ p, page: pages[i]! })).sort((a, b) => a.p - b.p).map((x) => x.page)

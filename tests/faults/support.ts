@@ -14,6 +14,7 @@ import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import type { Shopper } from '../support/shoppers'
 import { couponState, eventually } from '../support/data'
+import { procedureUrl } from '../support/api'
 
 /** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
 export { isAlive } from '../../scripts/lib/proc.mjs'
@@ -103,7 +104,7 @@ export async function burst(urls: () => string[], shoppers: Shopper[], couponId:
       const url = list[web % list.length]!
       const sent = Date.now()
       try {
-        const res = await fetch(`${url}/api/trpc/order.purchase`, {
+        const res = await fetch(procedureUrl(url, 'order.purchase'), {
           method: 'POST',
           headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ couponId }),

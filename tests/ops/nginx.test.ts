@@ -6,7 +6,8 @@ import { keys } from '../../server/redis/keys'
 import { createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
 import { collect, liveClient } from '../support/live'
 import { freePort, startWeb, type Proc } from '../support/processes'
-import { createShoppers, trpc, type Shopper } from '../support/shoppers'
+import { createShoppers, type Shopper } from '../support/shoppers'
+import { call, procedureUrl } from '../support/api'
 
 // NGINX as `npm start` runs it (same template, rendered by the stack library), in front of three web
 // instances, with a low purchase limit so a burst from one address crosses it.
@@ -30,7 +31,7 @@ afterAll(async () => {
 
 async function purchase(base: string, couponId: number) {
   const started = performance.now()
-  const res = await fetch(`${base}/api/trpc/order.purchase`, {
+  const res = await fetch(procedureUrl(base, 'order.purchase'), {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` },
     body: JSON.stringify({ couponId }),
@@ -41,7 +42,7 @@ async function purchase(base: string, couponId: number) {
 
 describe('NGINX in front of the web instances', () => {
   it('serves the API with security headers and a request id', async () => {
-    const res = await fetch(`${nginx.url}/api/trpc/system.ping`)
+    const res = await fetch(procedureUrl(nginx.url, 'system.ping'))
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ result: { data: { ok: true } } })
     expect(res.headers.get('x-content-type-options')).toBe('nosniff')
@@ -68,7 +69,7 @@ describe('NGINX in front of the web instances', () => {
   it('answers a purchase burst above the limit with 429 in the API\'s error shape, never a 5xx', async () => {
     const couponId = await createCouponOnSale({ stock: 1000, price: 1 })
     const answers = await Promise.all(Array.from({ length: 40 }, async () => {
-      const res = await fetch(`${nginx.url}/api/trpc/order.purchase`, {
+      const res = await fetch(procedureUrl(nginx.url, 'order.purchase'), {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper!.token}` },
         body: JSON.stringify({ couponId }),
@@ -86,7 +87,7 @@ describe('NGINX in front of the web instances', () => {
   })
 
   it('refuses a body over the size limit with 413 in the API\'s error shape', async () => {
-    const res = await fetch(`${nginx.url}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
+    const res = await fetch(procedureUrl(nginx.url, 'order.purchase'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
     expect(res.status).toBe(413)
     expect(await res.json()).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } })
   })
@@ -118,7 +119,7 @@ describe('NGINX in front of the web instances', () => {
     expect(res.ms).toBeLessThan(6_500)
     // "Try again later" would have been false: once resumed, the instance reserved the unit.
     const mine = await eventually(async () => {
-      const orders = await trpc<{ items: { couponId: number }[] }>(webs[0]!.url, 'order.mine', { token: shopper.token })
+      const orders = await call(webs[0]!.url, 'order.mine', { token: shopper.token })
       return orders.data?.items.find((o) => o.couponId === couponId)
     })
     expect(mine).toMatchObject({ couponId, status: 'PENDING' })
@@ -145,7 +146,7 @@ describe('NGINX in front of the web instances', () => {
     await webs[1]!.stop('SIGKILL')
     expect(webs[1]!.proc.signalCode).toBe('SIGKILL')
     const statuses = []
-    for (let i = 0; i < 30; i++) statuses.push((await fetch(`${nginx.url}/api/trpc/coupon.list`)).status)
+    for (let i = 0; i < 30; i++) statuses.push((await fetch(procedureUrl(nginx.url, 'coupon.list'))).status)
     expect(statuses).toEqual(Array(30).fill(200))
   })
 })

@@ -4,6 +4,7 @@ import type { AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
 import { appRouter } from '../../server/trpc/routers/_app'
 import { generate } from '../../tools/openapi/generate.mjs'
 import { startWeb, type Proc } from '../support/processes'
+import type { CallPath } from '../support/api'
 
 /*
  * docs/openapi.json and docs/api.md are what tools/openapi/generate.mjs makes from the router now,
@@ -63,7 +64,7 @@ describe('the API document', () => {
   it('describes the answers of a running web instance: results, refusals and their reasons', async () => {
     web = await startWeb()
     const base = web.url
-    const call = async (path: string, init: { input?: unknown, method?: string } = {}) => {
+    const call = async (path: CallPath, init: { input?: unknown, method?: string } = {}) => {
       const op = doc.paths[`/api/trpc/${path}`]
       const method = op.get ? 'get' : 'post'
       const url = `${base}/api/trpc/${path}${method === 'get' && init.input !== undefined ? `?input=${encodeURIComponent(JSON.stringify(init.input))}` : ''}`

@@ -9,6 +9,7 @@ import { openStack } from '../../scripts/lib/stack.mjs'
 import { ensurePrometheus, PROMETHEUS_RULE, rulesFromPrometheusRule, startPrometheus } from '../../scripts/lib/prometheus.mjs'
 import { eventually } from '../support/data'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { procedureUrl } from '../support/api'
 
 /*
  * The alert rules of deploy/k8s/monitoring are valid for Prometheus (`promtool check rules`) and
@@ -119,7 +120,7 @@ const PROM_CLIENT_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requ
 
 describe('live /metrics', () => {
   it('of a web instance and a worker pass promtool check metrics', async () => {
-    await fetch(`${web.url}/api/trpc/system.ping`) // a request, so the histograms have samples
+    await fetch(procedureUrl(web.url, 'system.ping')) // a request, so the histograms have samples
     for (const target of [web, worker]) {
       const text = await (await fetch(`${target.url}/metrics`)).text()
       expect(text).toContain('flash_')

@@ -11,6 +11,7 @@ import { couponState, createCouponOnSale, createUsers, eventually } from '../sup
 import { redisOnlyCoupon, reserve } from '../support/reservations'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createScratchDatabase, startRedisCluster, type RedisServers, type ScratchDatabase } from './support/backends'
+import { procedureUrl } from '../support/api'
 
 /*
  * The app against a real 3-master Redis Cluster: this process buys in-process (purchaseCoupon), a built
@@ -144,7 +145,7 @@ describe('Redis Cluster: the whole purchase flow', () => {
     const ready = await fetch(`${web.url}/readyz`)
     expect(ready.status, await ready.clone().text()).toBe(200)
     for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${web.url}/api/trpc/coupon.get?input=${encodeURIComponent(JSON.stringify({ id: couponId }))}`)
+      const res = await fetch(procedureUrl(web.url, 'coupon.get', { id: couponId }))
       expect(res.status).toBe(200)
       const body = await res.json() as { result: { data: { id: number, stock: number } } }
       expect(body.result.data).toMatchObject({ id: couponId, stock: 7 })

@@ -7,7 +7,8 @@ import { createCouponOnSale, createUsers, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
 import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { callProcedure, createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { call } from '../support/api'
 
 /*
  * SIGTERM to a web instance and to a worker in the middle of a burst: the web finishes the purchases
@@ -50,9 +51,9 @@ describe('graceful shutdown', () => {
     const tokens = await Promise.all(accounts.map((a) => accessToken(a)))
     const userIds = new Map<string, number>()
     for (const token of tokens) {
-      const me = await callProcedure(web.url, 'user.me', { token })
+      const me = await call(web.url, 'user.me', { token })
       expect(me.status).toBe(200)
-      userIds.set(token, me.data.id)
+      userIds.set(token, me.data!.id)
     }
 
     // a shopper's subscription, which must be told to reconnect elsewhere (it would retry here, in vain)
@@ -72,7 +73,7 @@ describe('graceful shutdown', () => {
     // HTTP shoppers on the web instance that is about to stop.
     const http: Promise<HttpResult>[] = tokens.flatMap((token) => coupons.map(async (couponId) => {
       try {
-        const r = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+        const r = await call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
         return { status: r.status, orderId: r.data?.orderId, reason: r.reason, userId: userIds.get(token)!, couponId, at: Date.now() }
       } catch (error) {
         return { error: String(error), at: Date.now() }

@@ -6,8 +6,9 @@ import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { createShoppers, trpc } from '../support/shoppers'
+import { createShoppers } from '../support/shoppers'
 import { reserve } from '../support/reservations'
+import { call } from '../support/api'
 
 const started: Proc[] = []
 async function track<T extends Proc>(p: Promise<T>): Promise<T> {
@@ -74,7 +75,7 @@ describe('failures on the purchase path', () => {
     const web = await track(startWeb({ KAFKA_BROKERS: '127.0.0.1:9' })) // nothing listens there
     const couponId = await createCouponOnSale({ stock: 4, price: 100 })
     const [shopper] = await createShoppers(1)
-    const answer = await trpc(web.url, 'order.purchase', { input: { couponId }, token: shopper!.token, mutation: true })
+    const answer = await call(web.url, 'order.purchase', { input: { couponId }, token: shopper!.token, mutation: true })
     expect(answer).toMatchObject({ status: 503, error: { data: { reason: 'TRY_AGAIN_LATER' } } })
     expect(await couponState(couponId)).toMatchObject({ redisStock: 4, pending: 0, buyers: 0 })
     expect(await redis().hlen(keys.pending(couponId))).toBe(0)

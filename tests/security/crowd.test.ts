@@ -14,6 +14,7 @@ import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { importShoppers, type Shopper } from '../support/shoppers'
 import { closeAgents, cpuSeconds, purchase, send, startNginx, tally, type Answer, type Nginx } from './support'
+import { procedureUrl } from '../support/api'
 
 const CROWD = 300
 const webs: Proc[] = []
@@ -37,7 +38,7 @@ beforeAll(async () => {
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (next < shoppers.length) {
       const i = next++
-      const res = await send(`${webs[i % webs.length]!.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${shoppers[i]!.token}` } })
+      const res = await send(procedureUrl(webs[i % webs.length]!.url, 'user.me'), { headers: { authorization: `Bearer ${shoppers[i]!.token}` } })
       if (res.status !== 200) throw new Error(`user.me answered ${res.status}: ${res.text}`)
     }
   }))

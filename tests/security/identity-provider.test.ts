@@ -14,6 +14,7 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { startWeb, type Proc } from '../support/processes'
 import { closeAgents, send } from './support'
+import { procedureUrl, subscribeMessage } from '../support/api'
 
 let issuerServer: Server
 let issuer: string
@@ -60,7 +61,7 @@ afterAll(async () => {
   await closeDb()
 })
 
-const me = (t: string) => send(`${web.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${t}` } })
+const me = (t: string) => send(procedureUrl(web.url, 'user.me'), { headers: { authorization: `Bearer ${t}` } })
 
 it('asks a realm that is down for its keys at most about once a second, and tells the client no internal address', async () => {
   up = false
@@ -98,7 +99,7 @@ it('closes a socket when its token expires', async () => {
   const closed = new Promise<{ code: number, at: number }>((resolve) => socket.once('close', (code) => resolve({ code, at: Date.now() })))
   await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
   socket.send(JSON.stringify({ method: 'connectionParams', data: { token: token({ exp }) } }))
-  socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+  socket.send(subscribeMessage(1, 'order.onUpdate'))
   await new Promise((resolve) => socket.once('message', resolve)) // started
   const { code, at } = await closed
   expect(code).toBe(4401)

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { freePort, type Proc } from '../support/processes'
+import { procedureUrl } from '../support/api'
 
 export interface Answer {
   status: number
@@ -77,7 +78,7 @@ export function purchase(baseUrl: string, couponId: number, options: { token?: s
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (options.token) headers.authorization = `Bearer ${options.token}`
   if (options.cookie) headers.cookie = options.cookie
-  return send(`${baseUrl}/api/trpc/order.purchase`, { method: 'POST', headers, body: JSON.stringify({ couponId }), from: options.from })
+  return send(procedureUrl(baseUrl, 'order.purchase'), { method: 'POST', headers, body: JSON.stringify({ couponId }), from: options.from })
 }
 
 export interface Nginx { url: string, port: number, prefix: string, stop: () => Promise<void> }

@@ -16,6 +16,7 @@ import { createCouponOnSale } from '../support/data'
 import { collect, liveClient, type LiveClient } from '../support/live'
 import { startWeb, type Proc } from '../support/processes'
 import { createShoppers, type Shopper } from '../support/shoppers'
+import { procedureUrl, subscribeMessage, type InputOf, type SubscriptionPath } from '../support/api'
 
 let web: Proc
 let shoppers: Shopper[]
@@ -56,8 +57,8 @@ async function rawSocket(token?: string): Promise<{ ws: WebSocket, messages: Mes
   return { ws, messages, closed }
 }
 
-function subscribe(ws: WebSocket, id: number, path: string, input: unknown) {
-  ws.send(JSON.stringify({ id, method: 'subscription', params: { path, input } }))
+function subscribe<P extends SubscriptionPath>(ws: WebSocket, id: number, path: P, input: InputOf<P>) {
+  ws.send(subscribeMessage(id, path, input))
 }
 
 async function until<T>(check: () => T | undefined, ms = 5_000): Promise<T> {
@@ -194,6 +195,6 @@ it('caps subscriptions per socket (RATE_LIMITED) and per instance (TRY_AGAIN_LAT
 })
 
 it('serves subscriptions over /ws only: over HTTP they are refused, never streamed', async () => {
-  const res = await fetch(`${web.url}/api/trpc/coupon.onStock?input=${encodeURIComponent(JSON.stringify({ couponIds: [couponId] }))}`)
+  const res = await fetch(procedureUrl(web.url, 'coupon.onStock', { couponIds: [couponId] }))
   expect({ status: res.status, body: await res.json() }).toEqual({ status: 405, body: refusalBody('INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws', 'METHOD_NOT_SUPPORTED') })
 })

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { db } from '../../../server/db'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
-import { trpc, type Shopper } from '../../support/shoppers'
+import type { Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
 import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import { call } from '../../support/api'
 
 const SKEW_S = 30
 const FAST_WEB = `fast-web-${process.pid}`
@@ -53,7 +54,7 @@ describe('F6: a web 30 s ahead of the worker (faketime)', () => {
     const soon = await createCouponOnSale({ stock: 5, price: 10 })
     await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() + 15_000) }).where('id', '=', soon).execute()
     // (had it reserved, its failpoint would have killed it before it answered)
-    const early = await trpc(fastWeb.url, 'order.purchase', { input: { couponId: soon }, token: shoppers[0]!.token, mutation: true })
+    const early = await call(fastWeb.url, 'order.purchase', { input: { couponId: soon }, token: shoppers[0]!.token, mutation: true })
       .catch((error: Error) => ({ error: { data: { reason: `no answer: ${error.message}` } } }))
     expect(early.error?.data.reason, 'a web whose clock is ahead opened the sale early').toBe('SALE_NOT_STARTED')
 

@@ -10,11 +10,12 @@ import { openStack } from '../../../scripts/lib/stack.mjs'
 import { couponState, createCouponOnSale, eventually } from '../../support/data'
 import { freePort } from '../../support/processes'
 import { collect, liveClient, type Collected, type LiveClient } from '../../support/live'
-import { trpc, type Shopper } from '../../support/shoppers'
+import type { Shopper } from '../../support/shoppers'
 import type { QueueStatus } from '../../../server/domain/queue/schemas'
 import { solveChallenge } from '../../../server/domain/queue/challenge'
 import { isAlive, type StackProc } from '../support'
 import { closeConnections, sharedShoppers, stack } from './support'
+import { call } from '../../support/api'
 
 type Web = StackProc & { url: string, port: number }
 const SHOPPERS = 6
@@ -40,7 +41,7 @@ afterAll(async () => {
   await closeConnections()
 })
 
-const status = async (s: Shopper, couponId: number) => (await trpc<{ state: string, position?: number }>(nginx.url, 'queue.status', { token: s.token, input: { couponId } })).data!
+const status = async (s: Shopper, couponId: number) => (await call(nginx.url, 'queue.status', { token: s.token, input: { couponId } })).data!
 
 describe('the waiting room when a web instance dies', () => {
   it('keeps every shopper\'s place on the other instance, and admits them in turn to buy', async () => {
@@ -49,9 +50,9 @@ describe('the waiting room when a web instance dies', () => {
     // the sale is open: places are first come, first served, given in join's answer
     const places: number[] = []
     for (const s of shoppers) {
-      const { data: challenge } = await trpc<{ challenge: string, difficulty: number }>(webs[0]!.url, 'queue.challenge', { token: s.token, mutation: true, input: { couponId } })
-      const joined = await trpc<{ position: number }>(webs[0]!.url, 'queue.join', { token: s.token, mutation: true, input: { couponId, challenge: challenge!.challenge, nonce: solveChallenge(challenge!) } })
-      places.push(joined.data!.position)
+      const { data: challenge } = await call(webs[0]!.url, 'queue.challenge', { token: s.token, mutation: true, input: { couponId } })
+      const joined = await call(webs[0]!.url, 'queue.join', { token: s.token, mutation: true, input: { couponId, challenge: challenge!.challenge, nonce: solveChallenge(challenge!) } })
+      places.push(joined.data!.position!)
     }
     expect(places).toEqual(places.map((_, i) => places[0]! + i))
 
@@ -76,7 +77,7 @@ describe('the waiting room when a web instance dies', () => {
     // admitted one a second, in order of place; each buys
     for (const s of shoppers.slice(0, STOCK)) {
       expect(await eventually(async () => (await status(s, couponId)).state === 'ADMITTED', 15_000, 200)).toBe(true)
-      const bought = await trpc(nginx.url, 'order.purchase', { token: s.token, mutation: true, input: { couponId } })
+      const bought = await call(nginx.url, 'order.purchase', { token: s.token, mutation: true, input: { couponId } })
       expect(bought.status, JSON.stringify(bought.error)).toBe(200)
     }
     expect(await eventually(async () => (await couponState(couponId)).paid === STOCK, 30_000, 250)).toBe(true)

@@ -9,6 +9,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { StackProc } from '../support'
 import { consuming, membersUntil, networkFaults, pause, pauseService, procState, roundTrip, type NetworkFaults, type Part } from './harness'
+import { procedureUrl } from '../../support/api'
 
 let net: NetworkFaults
 let webs: Part, w1: Part, w2: Part, client: Part
@@ -173,7 +174,7 @@ describe('the network-fault harness', () => {
 
   it('the web reaches Keycloak through its proxy: cut, a valid token is TRY_AGAIN_LATER and sign-in unavailable; healed, both work, the issuer still public', async () => {
     const token = await accessToken(user)
-    const me = () => fetch(`${web.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${token}` } })
+    const me = () => fetch(procedureUrl(web.url, 'user.me'), { headers: { authorization: `Bearer ${token}` } })
     const signIn = () => fetch(`${web.url}/auth/login`, { redirect: 'manual' })
     const refused = await me()
     expect(refused.status).toBe(503)

@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest'
 import { sleep } from '../support'
 import { faultMidBurst, networkSale, ANSWER_WITHIN_MS } from './support'
 import type { Link } from './harness'
+import { procedureUrl } from '../../support/api'
 
 const fixture = networkSale()
 
@@ -77,7 +78,7 @@ describe('faults on the web instances\' links', () => {
     const probeUnknownKey = async () => {
       for (let i = 0; i < 5; i++) {
         const sent = Date.now()
-        const res = await fetch(`${fixture.procs.urls()[0]}/api/trpc/order.purchase`, {
+        const res = await fetch(procedureUrl(fixture.procs.urls()[0]!, 'order.purchase'), {
           method: 'POST',
           headers: { authorization: `Bearer ${tokenOfUnknownKey()}`, 'content-type': 'application/json' },
           body: JSON.stringify({ couponId: 1 }),

@@ -13,6 +13,7 @@ import { REASON_CODES } from '../../../server/trpc/errors'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
+import { procedureUrl, type CallPath } from '../../support/api'
 import { burst, isAlive, kafkaDrained, keys, sleep, type Attempt, type StackProc } from '../support'
 import { closeConnections, newSale, recoversFully, reporting, sharedShoppers, until, type Sale, type SaleProcesses } from '../hard/support'
 import { consuming, membersUntil, networkFaults, procState, type NetworkFaults, type Part, type Paused } from './harness'
@@ -152,7 +153,7 @@ export async function faultMidBurst(fault: string, fixture: NetworkSale, inject:
 }
 
 export interface Read {
-  path: string
+  path: CallPath
   status: number
   /** `OK`, the refusal's reason, or NO_ANSWER */
   answer: string
@@ -167,19 +168,18 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
   const reads: Read[] = []
   const end = Date.now() + ms
   for (let round = 0; Date.now() < end; round++) {
-    const paths = [
-      'user.me',
-      'order.mine',
-      `coupon.get?input=${encodeURIComponent(JSON.stringify({ id: couponId }))}`,
+    const calls: [CallPath, string][] = [
+      ['user.me', procedureUrl(url, 'user.me')],
+      ['order.mine', procedureUrl(url, 'order.mine')],
+      ['coupon.get', procedureUrl(url, 'coupon.get', { id: couponId })],
       // a page size nobody asked for yet: past both cache levels, to MySQL
-      `coupon.list?input=${encodeURIComponent(JSON.stringify({ page: 1 + round, pageSize: 13 + (round % 30) }))}`,
+      ['coupon.list', procedureUrl(url, 'coupon.list', { page: 1 + round, pageSize: 13 + (round % 30) })],
     ]
     const started = Date.now()
-    reads.push(...await Promise.all(paths.map(async (path) => {
+    reads.push(...await Promise.all(calls.map(async ([name, callUrl]) => {
       const sent = Date.now()
-      const name = path.split('?')[0]!
       try {
-        const res = await fetch(`${url}/api/trpc/${path}`, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
+        const res = await fetch(callUrl, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
         const json = await res.json().catch(() => ({})) as { error?: { data?: { reason?: string } } }
         return { path: name, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
       } catch {
@@ -192,10 +192,10 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
 }
 
 /** Every read answered within ANSWER_WITHIN_MS, with its data or TRY_AGAIN_LATER; returns the answers each path got. */
-export function expectTimelyReads(reads: Read[]): Record<string, string[]> {
+export function expectTimelyReads(reads: Read[]): Partial<Record<CallPath, string[]>> {
   const wrong = reads.filter((r) => !['OK', 'TRY_AGAIN_LATER'].includes(r.answer) || r.ms > ANSWER_WITHIN_MS)
   expect(wrong.map((r) => `${r.path}: ${r.answer} after ${r.ms} ms`), 'reads answered late or otherwise than with data or TRY_AGAIN_LATER').toEqual([])
-  const byPath: Record<string, string[]> = {}
+  const byPath: Partial<Record<CallPath, string[]>> = {}
   for (const r of reads) byPath[r.path] = [...new Set([...byPath[r.path] ?? [], r.answer])]
   return byPath
 }

@@ -155,21 +155,6 @@ export function sample(text: string, name: string, labels: Record<string, string
   return found ? total : 0
 }
 
-/** One tRPC call over HTTP (unbatched): status, parsed body, response headers. */
-export async function callProcedure(baseUrl: string, path: string, options: { input?: unknown, token?: string, mutation?: boolean, headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  let url = `${baseUrl}/api/trpc/${path}`
-  let init: RequestInit = { headers }
-  if (options.mutation) {
-    headers['content-type'] = 'application/json'
-    init = { method: 'POST', headers, body: JSON.stringify(options.input ?? {}) }
-  } else if (options.input !== undefined) url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
-  const res = await fetch(url, init)
-  const body = await res.json() as { result?: { data: ReturnType<typeof JSON.parse> }, error?: { data?: { reason?: string } } }
-  return { status: res.status, data: body.result?.data, reason: body.error?.data?.reason, headers: res.headers }
-}
-
 export async function scrape(url: string): Promise<string> {
   const res = await fetch(`${url}/metrics`)
   if (!res.ok) throw new Error(`${url}/metrics: ${res.status}`)
