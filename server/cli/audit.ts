@@ -26,11 +26,20 @@ export async function audit(db: DB, redis: RedisClient, out: Output, options: { 
   out.progress(`checking the invariants${options.live ? ' (live: traffic may be flowing)' : ''}`)
   const checks = await auditInvariants(db, redis, { trafficStopped: !options.live })
   const ok = checks.every((c) => c.ok) && (options.live || !drift.length)
-  out.result({ ok, drift: drift.map((c) => ({ couponId: c.couponId, stockDrift: c.stockDrift, buyersDrift: c.buyersDrift, detail: describeDrift(c) })), repairs, checks }, () => [
-    ...drift.map((c) => `DRIFT ${describeDrift(c)}`),
-    ...repairs.map((r) => `REPAIR #${r.couponId}: ${r.status}`),
-    ...checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}\n      ${c.detail}`),
-  ].join('\n'))
+  out.result(
+    {
+      ok,
+      drift: drift.map((c) => ({ couponId: c.couponId, stockDrift: c.stockDrift, buyersDrift: c.buyersDrift, detail: describeDrift(c) })),
+      repairs,
+      checks,
+    },
+    () =>
+      [
+        ...drift.map((c) => `DRIFT ${describeDrift(c)}`),
+        ...repairs.map((r) => `REPAIR #${r.couponId}: ${r.status}`),
+        ...checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}\n      ${c.detail}`),
+      ].join('\n'),
+  )
   return ok
 }
 

@@ -10,7 +10,11 @@ export type DB = Kysely<Database>
 /**
  * `queryTimeoutMs`: the deadline of each query (0: none, e.g. for migrations that rewrite big tables).
  */
-export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE, { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {}): DB {
+export function createDb(
+  url = config().DATABASE_URL,
+  poolSize = config().DATABASE_POOL_SIZE,
+  { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {},
+): DB {
   const pool = createPool({
     uri: url,
     connectionLimit: poolSize,

@@ -145,7 +145,9 @@ export class LiveConnections {
     try {
       for (const socket of this.sockets) {
         const expired = socket.tokenExpiresAt !== undefined && Date.now() / 1000 >= socket.tokenExpiresAt + CLOCK_SKEW_SECONDS
-        if (expired || (socket.credentials && !(await stillValid(socket.credentials)))) socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
+        if (expired || (socket.credentials && !(await stillValid(socket.credentials)))) {
+          socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
+        }
       }
     } finally {
       this.rechecking = false

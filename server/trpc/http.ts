@@ -125,7 +125,14 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
  * generic path, which copies its options object for every call: a sold-out storm is answered here).
  */
 function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Context | undefined): string {
-  const shape = formatError({ error, type: call.type, path: call.path, input, ctx, shape: getDefaultErrorShape({ error, path: call.path, isDev: false }) })
+  const shape = formatError({
+    error,
+    type: call.type,
+    path: call.path,
+    input,
+    ctx,
+    shape: getDefaultErrorShape({ error, path: call.path, isDev: false }),
+  })
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')

@@ -40,14 +40,24 @@ export class ReconcilerLoop {
     const { producer, admin, consuming } = this.deps
     const lockKey = keys.lock('reconciler')
     const reconcile = new Reconciler({
-      db: db(), redis: redis(), consuming,
+      db: db(),
+      redis: redis(),
+      consuming,
       barrier: new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)),
-      republish: async (events) => { await producer.send({ topic: topics.paymentRequests, acks: -1, messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })) }) },
+      republish: async (events) => {
+        await producer.send({
+          topic: topics.paymentRequests,
+          acks: -1,
+          messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })),
+        })
+      },
     })
     while (!this.stopping) {
       let renew: NodeJS.Timeout | undefined
       try {
-        const mine = (await redis().set(lockKey, this.token, 'PX', LEASE_MS, 'NX')) === 'OK' || await leaseScript(redis(), lockKey, this.token, 'renew', LEASE_MS)
+        const mine =
+          (await redis().set(lockKey, this.token, 'PX', LEASE_MS, 'NX')) === 'OK' ||
+          (await leaseScript(redis(), lockKey, this.token, 'renew', LEASE_MS))
         if (mine) {
           renew = setInterval(() => { leaseScript(redis(), lockKey, this.token, 'renew', LEASE_MS).catch(() => {}) }, LEASE_MS / 3)
           const done = await reconcile.pass()

@@ -45,7 +45,9 @@ describe('the API as its document describes it', () => {
     for (const [path, allow] of [['coupon.list', 'GET'], ['order.purchase', 'POST']] satisfies [CallPath, string][]) {
       const res = await send(procedureUrl(nginx.url, path), 'TRACE')
       expect({ path, status: res.status, allow: res.allow }).toEqual({ path, status: 405, allow })
-      expect(JSON.parse(res.body)).toMatchObject({ error: { data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405, reason: 'INVALID_INPUT' } } })
+      expect(JSON.parse(res.body)).toMatchObject({
+        error: { data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405, reason: 'INVALID_INPUT' } },
+      })
     }
   })
 

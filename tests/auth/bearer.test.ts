@@ -12,7 +12,19 @@ import { startWeb, type Proc } from '../support/processes'
 import { createCouponOnSale, ensureStockLoaded } from '../support/data'
 import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
-import { accessToken, adminApi, adminToken, cliClientId, createClient, createUser, deleteClient, issuer, keycloakUrl, passwordGrant, uniqueEmail } from '../support/keycloak'
+import {
+  accessToken,
+  adminApi,
+  adminToken,
+  cliClientId,
+  createClient,
+  createUser,
+  deleteClient,
+  issuer,
+  keycloakUrl,
+  passwordGrant,
+  uniqueEmail,
+} from '../support/keycloak'
 import { closeTestDb, rowCounts, testDb } from './support'
 import { onUpdateAnswer, wsUpgradeStatus } from './ws'
 import { call, request } from '../support/api'
@@ -110,14 +122,30 @@ describe('refused credentials are UNAUTHORIZED everywhere and change nothing', (
         realm: otherRealm,
         enabled: true,
         clients: [{ clientId: cliClientId(), publicClient: true, directAccessGrantsEnabled: true, standardFlowEnabled: false }],
-        users: [{ username: otherUser.email, email: otherUser.email, firstName: 'O', lastName: 'Ther', enabled: true, emailVerified: true, requiredActions: [], credentials: [{ type: 'password', value: otherUser.password, temporary: false }] }],
+        users: [
+          {
+            username: otherUser.email,
+            email: otherUser.email,
+            firstName: 'O',
+            lastName: 'Ther',
+            enabled: true,
+            emailVerified: true,
+            requiredActions: [],
+            credentials: [{ type: 'password', value: otherUser.password, temporary: false }],
+          },
+        ],
       }),
     })
     expect(created.status).toBe(201)
     cleanups.push(async () => fetch(`${keycloakUrl()}/admin/realms/${otherRealm}`, { method: 'DELETE', headers: { authorization: `Bearer ${await adminToken()}` } }))
     const otherRes = await fetch(`${keycloakUrl()}/realms/${otherRealm}/protocol/openid-connect/token`, {
       method: 'POST',
-      body: new URLSearchParams({ grant_type: 'password', client_id: cliClientId(), username: otherUser.email, password: otherUser.password }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: cliClientId(),
+        username: otherUser.email,
+        password: otherUser.password,
+      }),
     })
     const otherToken = (await otherRes.json()).access_token as string
     expect(decode(otherToken).payload).toMatchObject({ azp: cliClientId() })
@@ -126,13 +154,19 @@ describe('refused credentials are UNAUTHORIZED everywhere and change nothing', (
 
     // An expired but genuine token: flash-sale-cli issues 1-second tokens for a moment.
     const [cli] = await adminApi<Array<{ id: string, attributes?: Record<string, string> }>>(`/clients?clientId=${cliClientId()}`)
-    await adminApi(`/clients/${cli!.id}`, { method: 'PUT', body: { ...cli, attributes: { ...cli!.attributes, 'access.token.lifespan': '1' } } })
+    await adminApi(`/clients/${cli!.id}`, {
+      method: 'PUT',
+      body: { ...cli, attributes: { ...cli!.attributes, 'access.token.lifespan': '1' } },
+    })
     let expired: string
     try {
       expired = (await passwordGrant(await fresh())).access_token
     } finally {
       // Keycloak merges attributes on update: an empty value removes the override again
-      await adminApi(`/clients/${cli!.id}`, { method: 'PUT', body: { ...cli, attributes: { ...cli!.attributes, 'access.token.lifespan': cli!.attributes?.['access.token.lifespan'] ?? '' } } })
+      await adminApi(`/clients/${cli!.id}`, {
+        method: 'PUT',
+        body: { ...cli, attributes: { ...cli!.attributes, 'access.token.lifespan': cli!.attributes?.['access.token.lifespan'] ?? '' } },
+      })
     }
     const exp = decode(expired).payload.exp as number
     // and the client is back to the realm's lifespan
@@ -183,12 +217,15 @@ describe('users', () => {
   it('two simultaneous first requests of a new subject create exactly one user row', async () => {
     const user = await createUser()
     const token = await accessToken(user)
-    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => call(i % 2 ? webA.url : webB.url, 'user.me', { batch: true, token })))
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => call(i % 2 ? webA.url : webB.url, 'user.me', { batch: true, token })),
+    )
     for (const r of results) expect(r.status, JSON.stringify(r.body)).toBe(200)
     expect(new Set(results.map((r) => r.data!.id)).size).toBe(1)
     const db = await testDb()
     const { rows } = await sql<{ n: number, ledger: number }>`
-      select count(*) as n, (select count(*) from credit_ledger l join users u on u.id = l.user_id where u.sub = ${user.id} and l.kind = 'STARTING') as ledger
+      select count(*) as n,
+        (select count(*) from credit_ledger l join users u on u.id = l.user_id where u.sub = ${user.id} and l.kind = 'STARTING') as ledger
       from users where sub = ${user.id}`.execute(db)
     expect({ users: Number(rows[0]!.n), startingRows: Number(rows[0]!.ledger) }).toEqual({ users: 1, startingRows: 1 })
   })

@@ -38,7 +38,13 @@ async function exampleCoupon() {
     batch: true,
     token: await accessToken(admin),
     mutation: true,
-    input: { name: 'Example coupon', description: 'for the example script', price: 250, stock: 5, saleStartsAt: new Date(Date.now() - 60_000).toISOString() },
+    input: {
+      name: 'Example coupon',
+      description: 'for the example script',
+      price: 250,
+      stock: 5,
+      saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+    },
   })
   expect(created.status, JSON.stringify(created.body)).toBe(200)
   return created.data!.id
@@ -47,9 +53,19 @@ async function exampleCoupon() {
 /** Runs the example as a developer would (exit code 0: a result arrived). */
 async function runExample(url: string, shopper: { email: string, password: string }, couponId: number) {
   return await promisify(execFile)(process.execPath, ['examples/cli-purchase.mjs'], {
-    env: { ...process.env, FLASH_SALE_URL: url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '20' },
+    env: {
+      ...process.env,
+      FLASH_SALE_URL: url,
+      FLASH_SALE_USER: shopper.email,
+      FLASH_SALE_PASSWORD: shopper.password,
+      COUPON_ID: String(couponId),
+      WAIT_SECONDS: '20',
+    },
     timeout: 40_000,
-  }).then((r) => ({ ...r, code: 0 }), (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }))
+  }).then(
+    (r) => ({ ...r, code: 0 }),
+    (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }),
+  )
 }
 
 /** The shop agrees with what the script printed: the order is paid, the shopper charged once. */

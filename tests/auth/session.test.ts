@@ -114,9 +114,15 @@ describe('the session cookie', () => {
     // the cross-site check also covers the sign-out form and the socket
     const logout = await fetch(`${app.web.url}/auth/logout`, { method: 'POST', headers: { cookie, origin: 'https://evil.example' }, redirect: 'manual' })
     expect(logout.status).toBe(403)
-    const crossSiteLink = await fetch(`${app.web.url}/auth/logout`, { headers: { cookie, 'sec-fetch-site': 'cross-site' }, redirect: 'manual' })
-    expect({ status: crossSiteLink.status, location: crossSiteLink.headers.get('location'), setCookie: crossSiteLink.headers.getSetCookie() })
-      .toEqual({ status: 302, location: `${app.publicUrl}/`, setCookie: [] })
+    const crossSiteLink = await fetch(`${app.web.url}/auth/logout`, {
+      headers: { cookie, 'sec-fetch-site': 'cross-site' },
+      redirect: 'manual',
+    })
+    expect({
+      status: crossSiteLink.status,
+      location: crossSiteLink.headers.get('location'),
+      setCookie: crossSiteLink.headers.getSetCookie(),
+    }).toEqual({ status: 302, location: `${app.publicUrl}/`, setCookie: [] })
     expect(await wsUpgradeStatus(app.web.url, '', { cookie, origin: 'https://evil.example' })).toBe(403) // FORBIDDEN, as the same request to tRPC
     expect(await rowCounts()).toEqual(before)
 

@@ -107,7 +107,11 @@ const unescapeHtml = (s: string) => s.replace(/&amp;/g, '&').replace(/&#x3D;/g, 
 export async function signInWithoutBrowser(publicUrl: string, user: Pick<TestUser, 'email' | 'password'>): Promise<string> {
   const jar = new Jar()
   const go = async (url: string, init: RequestInit = {}) => {
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } })
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: jar.header() },
+    })
     jar.take(res)
     return res
   }

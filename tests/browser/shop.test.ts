@@ -135,7 +135,17 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
   it('shows another shopper\'s purchase live (coupon.onStock) on a shopper\'s and a visitor\'s coupon page and on the catalogue, without polling', async () => {
     const name = `Live stock ${Date.now()}`
     // made by an admin, so the catalogue's caches know it at once
-    const created = await call(base, 'admin.createCoupon', { mutation: true, token: await accessToken(ADMIN), input: { name, description: 'live stock in the browser', price: 100, stock: 15, saleStartsAt: new Date(Date.now() - 60_000).toISOString() } })
+    const created = await call(base, 'admin.createCoupon', {
+      mutation: true,
+      token: await accessToken(ADMIN),
+      input: {
+        name,
+        description: 'live stock in the browser',
+        price: 100,
+        stock: 15,
+        saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+      },
+    })
     const couponId = (created.data as { id: number }).id
     const shopper = await watchedPage(await browser.newContext())
     await signIn(shopper.page, base, 'alice@example.com', 'alice', `/coupons/${couponId}`)

@@ -127,7 +127,11 @@ describe.skipIf(!stackReady)('storefront in the browser', () => {
       return { ctx, p }
     }))
     await Promise.all(shoppers.map(({ p }) => p.evaluate(async ({ url, couponId }) => {
-      await fetch(`${url}?batch=1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ 0: { couponId } }) })
+      await fetch(`${url}?batch=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ 0: { couponId } }),
+      })
     }, { url: procedureUrl('', 'order.purchase'), couponId: id })))
     await expect.poll(async () => Number(await paid.innerText()), { timeout: 30_000 }).toBeGreaterThan(before)
     await screenshots(page, 'admin-dashboard-burst')

@@ -33,7 +33,11 @@ beforeAll(async () => {
   await allowWebAddress(base)
   const env = { PUBLIC_URL: base, QUEUE_POW_DIFFICULTY: '14' }
   procs.push(...await Promise.all([startWeb(env), startWeb(env), startWorker()]))
-  nginx = await openStack().startNginx({ name: `nginx-queue-${port}`, port, upstreams: procs.slice(0, 2).map((p) => p.port) }) as typeof nginx
+  nginx = (await openStack().startNginx({
+    name: `nginx-queue-${port}`,
+    port,
+    upstreams: procs.slice(0, 2).map((p) => p.port),
+  })) as typeof nginx
   browser = await launchBrowser()
 }, 120_000)
 
@@ -71,8 +75,16 @@ describe('the waiting room in the browser', () => {
     await admin.locator('[data-test=waiting-room-rate]').fill('1')
     await admin.locator('[data-test=waiting-room-seconds]').fill('60')
     await Promise.all([admin.waitForURL(`${base}/admin/coupons/${couponId}`), admin.getByRole('button', { name: 'Save changes' }).click()])
-    const coupon = await db().selectFrom('coupons').select(['waiting_room_enabled', 'waiting_room_admit_per_second', 'sale_starts_at']).where('id', '=', couponId).executeTakeFirstOrThrow()
-    expect({ enabled: Boolean(coupon.waiting_room_enabled), rate: coupon.waiting_room_admit_per_second, opensAt: new Date(coupon.sale_starts_at!).getTime() }).toEqual({ enabled: true, rate: 1, opensAt })
+    const coupon = await db()
+      .selectFrom('coupons')
+      .select(['waiting_room_enabled', 'waiting_room_admit_per_second', 'sale_starts_at'])
+      .where('id', '=', couponId)
+      .executeTakeFirstOrThrow()
+    expect({
+      enabled: Boolean(coupon.waiting_room_enabled),
+      rate: coupon.waiting_room_admit_per_second,
+      opensAt: new Date(coupon.sale_starts_at!).getTime(),
+    }).toEqual({ enabled: true, rate: 1, opensAt })
 
     // shoppers join before the opening: the proof of work runs in their browser
     const pages = await Promise.all(users.map((u) => shopperPage(u, couponId)))
@@ -93,7 +105,10 @@ describe('the waiting room in the browser', () => {
     await sleep(opensAt - Date.now())
     const places = await Promise.all(pages.map(async (page) => {
       await page.locator('[data-test=queue-position], [data-test=queue-admitted]').first().waitFor({ timeout: 15_000 })
-      return await page.evaluate(async (url) => (await (await fetch(url)).json()).result.data.position as number, procedureUrl('', 'queue.status', { couponId }))
+      return await page.evaluate(
+        async (url) => (await (await fetch(url)).json()).result.data.position as number,
+        procedureUrl('', 'queue.status', { couponId }),
+      )
     }))
     expect([...places].sort()).toEqual([1, 2, 3, 4])
     const byPlace = places.map((p, i) => ({ p, page: pages[i]! })).sort((a, b) => a.p - b.p).map((x) => x.page)

@@ -2,7 +2,8 @@
  * Availability during a purchase burst: clean (SIGTERM) restarts of Redis (AOF on) and of the
  * Kafka broker, and a SIGKILLed web instance. A clean shutdown flushes Redis' AOF and Kafka's log, so the
  * two restarts prove availability, not durability: the hard crashes (SIGKILL, a lost AOF tail, a
- * lagging replica taking over, failpoints, …) are in tests/faults/hard/. Shoppers buy one coupon over HTTP through two web instances with two payment workers
+ * lagging replica taking over, failpoints, …) are in tests/faults/hard/. Shoppers buy one coupon over
+ * HTTP through two web instances with two payment workers
  * settling; the fault hits mid-burst; afterwards the test checks that the fault really happened and that
  * the audit passes: no oversell, no duplicate, credits conserved, nothing stuck pending, no accepted
  * order lost. (A SIGKILLed worker, a web that died before publishing and a failed publish are in

@@ -141,7 +141,9 @@ describe('replicated Kafka: 3 KRaft brokers, RF 3, min ISR 2', () => {
     const settled = await eventually(async () => {
       const rows = await db().selectFrom('orders').select(['id', 'status']).where('id', 'in', acceptedIds).execute()
       const state = await couponState(couponId)
-      return rows.length === acceptedIds.length && rows.every((r) => r.status === 'PAID' || r.status === 'FAILED') && state.pending === 0 ? rows : undefined
+      return rows.length === acceptedIds.length && rows.every((r) => r.status === 'PAID' || r.status === 'FAILED') && state.pending === 0
+        ? rows
+        : undefined
     }, 90_000, 500)
     expect(settled, 'every accepted order settled').toBeTruthy()
 
@@ -168,6 +170,15 @@ describe('replicated Kafka: 3 KRaft brokers, RF 3, min ISR 2', () => {
     // The victim's partitions were taken over: every partition is led by a live broker.
     const after = await partitions()
     expect(after.every((p) => p.leader !== victimId && p.isr.length >= 2)).toBe(true)
-    console.info(JSON.stringify({ victim: victimId, led: leads.get(victimId), accepted: accepted.length, refused: refusals.length, afterKill: accepted.filter((r) => r.at > killedAt).length, paid: paid.length }))
+    console.info(
+      JSON.stringify({
+        victim: victimId,
+        led: leads.get(victimId),
+        accepted: accepted.length,
+        refused: refusals.length,
+        afterKill: accepted.filter((r) => r.at > killedAt).length,
+        paid: paid.length,
+      }),
+    )
   }, 180_000)
 })

@@ -60,10 +60,17 @@ describe('/metrics during a purchase burst', () => {
     await locker.query(`SELECT id FROM users WHERE id IN (${ids.join(',')}) FOR UPDATE`)
 
     const traceId = `trace-${randomUUID()}`
-    const first = await call(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true, headers: { 'x-request-id': traceId } })
+    const first = await call(web.url, 'order.purchase', {
+      input: { couponId },
+      token: tokens[0],
+      mutation: true,
+      headers: { 'x-request-id': traceId },
+    })
     expect(first.headers.get('x-request-id')).toBe(traceId)
     expect(first.data).toMatchObject({ status: 'PENDING' })
-    const rest = await Promise.all(tokens.slice(1).map((token) => call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })))
+    const rest = await Promise.all(
+      tokens.slice(1).map((token) => call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })),
+    )
     const again = await call(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true })
     expect(rest.filter((r) => r.status === 200)).toHaveLength(3)
     // Every unit is held by a pending order that may still fail: TRY_AGAIN_LATER, not SOLD_OUT.
@@ -89,11 +96,18 @@ describe('/metrics during a purchase burst', () => {
 
     const after = await scrape(web.url)
     expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase' satisfies CallPath, code: 'OK' })).toBe(5)
-    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase' satisfies CallPath, code: 'SERVICE_UNAVAILABLE' })).toBe(2)
+    expect(
+      sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase' satisfies CallPath, code: 'SERVICE_UNAVAILABLE' }),
+    ).toBe(2)
     expect(sample(after, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(5)
     expect(sample(after, 'flash_pubsub_deliveries_total')).toBeGreaterThanOrEqual(1)
 
-    const settledLine = worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'order settled' && l.requestId === traceId)
+    const settledLine = worker
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'order settled' && l.requestId === traceId)
     expect(settledLine).toMatchObject({ orderId: first.data!.orderId, status: 'PAID', service: 'worker' })
 
     await client.close()
@@ -105,7 +119,8 @@ describe('/metrics during a purchase burst', () => {
 describe('/metrics of calls the fast lane does not serve', () => {
   it('records a batch of several calls, and every call of a web with TRPC_FAST_LANE=off, as the fast lane does', async () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 100 })
-    const count = (text: string, procedure: CallPath | 'unknown', code: string) => sample(text, 'flash_trpc_request_seconds_count', { procedure, code })
+    const count = (text: string, procedure: CallPath | 'unknown', code: string) =>
+      sample(text, 'flash_trpc_request_seconds_count', { procedure, code })
 
     // tRPC's standard handler serves a batch of several calls, on the fast-lane web too
     const before = await scrape(web.url)
@@ -125,7 +140,12 @@ describe('/metrics of calls the fast lane does not serve', () => {
       const bought = await call(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })
       expect(bought.data).toMatchObject({ status: 'PENDING' })
       // paid (while pending, a repeat would be answered with the order itself): a repeat is ALREADY_PURCHASED
-      expect(await eventually(async () => (await call(laneOff.url, 'order.get', { input: { orderId: bought.data!.orderId }, token })).data?.status === 'PAID', 20_000)).toBe(true)
+      expect(
+        await eventually(
+          async () => (await call(laneOff.url, 'order.get', { input: { orderId: bought.data!.orderId }, token })).data?.status === 'PAID',
+          20_000,
+        ),
+      ).toBe(true)
       expect((await call(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })).status).toBe(409)
       expect((await call(laneOff.url, 'order.purchase', { input: { couponId }, mutation: true })).status).toBe(401)
       expect((await fetch(`${laneOff.url}/api/trpc/made.up${randomUUID().replaceAll('-', '')}`)).status).toBe(404)
@@ -138,7 +158,9 @@ describe('/metrics of calls the fast lane does not serve', () => {
       expect(count(off, 'unknown', 'NOT_FOUND')).toBe(1)
       expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(1)
       expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'ALREADY_PURCHASED' })).toBe(1)
-      expect(sample(off, 'flash_trpc_request_seconds_sum', { procedure: 'order.purchase' satisfies CallPath, code: 'OK' })).toBeGreaterThan(0)
+      expect(sample(off, 'flash_trpc_request_seconds_sum', { procedure: 'order.purchase' satisfies CallPath, code: 'OK' })).toBeGreaterThan(
+        0,
+      )
       // refusals are answers, not internal errors: nothing was logged as one
       expect(laneOff.output()).not.toContain('procedure failed')
     } finally {

@@ -18,7 +18,13 @@ let shopper: Shopper
 beforeAll(async () => {
   await ensureStockLoaded()
   webs.push(...await Promise.all([startWeb(), startWeb(), startWeb()]))
-  nginx = await openStack().startNginx({ name: 'nginx-test', port: await freePort(), upstreams: webs.map((w) => w.port), purchaseRate: 5, purchaseBurst: 5 })
+  nginx = await openStack().startNginx({
+    name: 'nginx-test',
+    port: await freePort(),
+    upstreams: webs.map((w) => w.port),
+    purchaseRate: 5,
+    purchaseBurst: 5,
+  })
   shopper = (await createShoppers(1))[0]!
 }, 120_000)
 
@@ -37,7 +43,13 @@ async function purchase(base: string, couponId: number) {
     body: JSON.stringify({ couponId }),
   })
   const body = await res.json() as { error?: { data: { code: string, httpStatus: number, reason?: string } } }
-  return { status: res.status, refusedBy: res.headers.get('x-refused-by'), retryAfter: res.headers.get('retry-after'), body, ms: performance.now() - started }
+  return {
+    status: res.status,
+    refusedBy: res.headers.get('x-refused-by'),
+    retryAfter: res.headers.get('retry-after'),
+    body,
+    ms: performance.now() - started,
+  }
 }
 
 describe('NGINX in front of the web instances', () => {
@@ -74,12 +86,19 @@ describe('NGINX in front of the web instances', () => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper!.token}` },
         body: JSON.stringify({ couponId }),
       })
-      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() as { result?: { data: { orderId: string } }, error?: { data: { reason?: string } } } }
+      return {
+        status: res.status,
+        retryAfter: res.headers.get('retry-after'),
+        body: (await res.json()) as { result?: { data: { orderId: string } }, error?: { data: { reason?: string } } },
+      }
     }))
     const limited = answers.filter((a) => a.status === 429)
     expect(limited.length).toBeGreaterThan(0)
     expect(answers.filter((a) => a.status >= 500)).toEqual([])
-    expect(limited[0]).toMatchObject({ retryAfter: '1', body: { error: { data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, reason: 'RATE_LIMITED' } } } })
+    expect(limited[0]).toMatchObject({
+      retryAfter: '1',
+      body: { error: { data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, reason: 'RATE_LIMITED' } } },
+    })
     // What got through reached the app: one order, and the shopper's other attempts were answered with it.
     const through = answers.filter((a) => a.status !== 429)
     expect(through.map((a) => a.status)).toEqual(through.map(() => 200))
@@ -87,16 +106,29 @@ describe('NGINX in front of the web instances', () => {
   })
 
   it('refuses a body over the size limit with 413 in the API\'s error shape', async () => {
-    const res = await fetch(procedureUrl(nginx.url, 'order.purchase'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) })
+    const res = await fetch(procedureUrl(nginx.url, 'order.purchase'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(2 * 1024 * 1024),
+    })
     expect(res.status).toBe(413)
     expect(await res.json()).toMatchObject({ error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } })
   })
 
   it('answers a purchase no instance took (every connect refused) with TRY_AGAIN_LATER', async () => {
-    const edge = await openStack().startNginx({ name: 'nginx-refused', port: await freePort(), upstreams: [await freePort(), await freePort()] })
+    const edge = await openStack().startNginx({
+      name: 'nginx-refused',
+      port: await freePort(),
+      upstreams: [await freePort(), await freePort()],
+    })
     try {
       const res = await purchase(edge.url, await createCouponOnSale({ stock: 1, price: 1 }))
-      expect(res).toMatchObject({ status: 503, refusedBy: 'nginx', retryAfter: '1', body: { error: { data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, reason: 'TRY_AGAIN_LATER' } } } })
+      expect(res).toMatchObject({
+        status: 503,
+        refusedBy: 'nginx',
+        retryAfter: '1',
+        body: { error: { data: { code: 'SERVICE_UNAVAILABLE', httpStatus: 503, reason: 'TRY_AGAIN_LATER' } } },
+      })
     } finally {
       await edge.stop()
     }
@@ -114,7 +146,12 @@ describe('NGINX in front of the web instances', () => {
       stalled.proc.kill('SIGCONT')
       await edge.stop()
     }
-    expect(res).toMatchObject({ status: 504, refusedBy: 'nginx', retryAfter: null, body: { error: { data: { code: 'GATEWAY_TIMEOUT', httpStatus: 504, reason: 'OUTCOME_UNKNOWN' } } } })
+    expect(res).toMatchObject({
+      status: 504,
+      refusedBy: 'nginx',
+      retryAfter: null,
+      body: { error: { data: { code: 'GATEWAY_TIMEOUT', httpStatus: 504, reason: 'OUTCOME_UNKNOWN' } } },
+    })
     expect(res.ms).toBeGreaterThan(4_500)
     expect(res.ms).toBeLessThan(6_500)
     // "Try again later" would have been false: once resumed, the instance reserved the unit.
@@ -132,7 +169,12 @@ describe('NGINX in front of the web instances', () => {
     try {
       const res = await purchase(edge.url, couponId)
       expect(await eventually(async () => doomed.proc.signalCode)).toBe('SIGKILL')
-      expect(res).toMatchObject({ status: 504, refusedBy: 'nginx', retryAfter: null, body: { error: { data: { reason: 'OUTCOME_UNKNOWN' } } } })
+      expect(res).toMatchObject({
+        status: 504,
+        refusedBy: 'nginx',
+        retryAfter: null,
+        body: { error: { data: { reason: 'OUTCOME_UNKNOWN' } } },
+      })
       // the reservation stands: the reconciler will publish it and the order will be charged
       const entries = Object.values(await redis().hgetall(keys.pending(couponId))).map((e) => JSON.parse(e) as { userId: number })
       expect(entries).toHaveLength(1)

@@ -11,7 +11,16 @@ import type { CallPath } from '../support/api'
  * and the document describes what a running web instance really answers.
  */
 
-type Schema = { type?: string, properties?: Record<string, Schema>, required?: string[], items?: Schema, anyOf?: Schema[], enum?: unknown[], const?: unknown, $ref?: string }
+type Schema = {
+  type?: string
+  properties?: Record<string, Schema>
+  required?: string[]
+  items?: Schema
+  anyOf?: Schema[]
+  enum?: unknown[]
+  const?: unknown
+  $ref?: string
+}
 type Parsed = ReturnType<typeof JSON.parse>
 
 /** The JSON Schema subset the document uses; returns the first mismatch, or null. */
@@ -22,7 +31,12 @@ function mismatch(schema: Schema, value: unknown, doc: Parsed, at = '$'): string
   if (schema.enum) return schema.enum.includes(value) ? null : `${at}: ${JSON.stringify(value)} not in enum`
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
   if (schema.type && !(schema.type === type || (schema.type === 'integer' && Number.isInteger(value)))) return `${at}: expected ${schema.type}, got ${type}`
-  if (type === 'array' && schema.items) for (const [i, v] of (value as unknown[]).entries()) { const m = mismatch(schema.items, v, doc, `${at}[${i}]`); if (m) return m }
+  if (type === 'array' && schema.items) {
+    for (const [i, v] of (value as unknown[]).entries()) {
+      const m = mismatch(schema.items, v, doc, `${at}[${i}]`)
+      if (m) return m
+    }
+  }
   if (type === 'object' && schema.properties) {
     for (const key of schema.required ?? []) if (!(key in (value as object))) return `${at}.${key}: missing`
     for (const [key, v] of Object.entries(value as object)) {
@@ -56,7 +70,12 @@ describe('the API document', () => {
       }))
     expect(documented.sort()).toEqual(expected.sort())
     const subscriptions = doc['x-subscriptions'].procedures as Record<string, { description: string, message: unknown }>
-    expect(Object.keys(subscriptions).sort()).toEqual(procedures.filter(([, p]) => p._def.type === 'subscription').map(([path]) => path).sort())
+    expect(Object.keys(subscriptions).sort()).toEqual(
+      procedures
+        .filter(([, p]) => p._def.type === 'subscription')
+        .map(([path]) => path)
+        .sort(),
+    )
     for (const [path, s] of Object.entries(subscriptions)) expect(s.description, `${path} has no description`).toBeTruthy()
     expect(doc['x-subscriptions'].url).toBe('/ws')
   })
@@ -68,13 +87,20 @@ describe('the API document', () => {
       const op = doc.paths[`/api/trpc/${path}`]
       const method = op.get ? 'get' : 'post'
       const url = `${base}/api/trpc/${path}${method === 'get' && init.input !== undefined ? `?input=${encodeURIComponent(JSON.stringify(init.input))}` : ''}`
-      const res = await fetch(url, method === 'get' ? { method: init.method } : { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) })
+      const res = await fetch(
+        url,
+        method === 'get'
+          ? { method: init.method }
+          : { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) },
+      )
       const body = await res.json()
       const documented = op[method].responses[String(res.status)]
       expect(documented, `${path} answered ${res.status}, which the document does not list`).toBeDefined()
       const error = mismatch(documented.content['application/json'].schema, body, doc)
       expect(error, `${path}: ${JSON.stringify(body).slice(0, 300)}`).toBeNull()
-      for (const [name, header] of Object.entries(documented.headers ?? {}) as [string, { required?: boolean }][]) if (header.required) expect(res.headers.get(name), `${path}: ${res.status} without ${name}`).not.toBeNull()
+      for (const [name, header] of Object.entries(documented.headers ?? {}) as [string, { required?: boolean }][]) {
+        if (header.required) expect(res.headers.get(name), `${path}: ${res.status} without ${name}`).not.toBeNull()
+      }
       return { status: res.status, body, allow: res.headers.get('allow') }
     }
     expect((await call('system.ping')).status).toBe(200)

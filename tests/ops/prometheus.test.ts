@@ -68,35 +68,65 @@ describe('alert rules', () => {
     const tests = {
       rule_files: [rulesFile],
       evaluation_interval: '15s',
-      tests: [{
-        interval: '15s',
-        input_series: [
-          { series: 'flash_worker_paused{job="flash-sale-worker",instance="w1"}', values: '1x10' },
-          { series: 'flash_worker_paused{job="flash-sale-worker",instance="w2"}', values: '0x10' },
-          { series: 'flash_payments_dead_lettered_total{job="flash-sale-worker",instance="w1"}', values: '0 0 1 1 1' },
-          { series: 'flash_purchase_attempts_total{outcome="PENDING"}', values: '0+90x20' },
-          { series: 'flash_purchase_attempts_total{outcome="TRY_AGAIN_LATER"}', values: '0+10x20' },
-          // room 7 admits until 60s, then stalls with shoppers waiting and units free; room 8 is sold out
-          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="7"}', values: '500x20' },
-          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="7"}', values: '40x20' },
-          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="7"}', values: '1x20' },
-          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="7"}', values: '0 50 100 150 200 200x16' },
-          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="8"}', values: '500x20' },
-          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
-          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="8"}', values: '1x20' },
-          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
-        ],
-        alert_rule_test: [
-          { eval_time: '30s', alertname: 'FlashWorkerPaused', exp_alerts: [] },
-          { eval_time: '90s', alertname: 'FlashWorkerPaused', exp_alerts: [{ exp_labels: { severity: 'critical', instance: 'w1' }, exp_annotations: annotations('FlashWorkerPaused', { instance: 'w1' }) }] },
-          { eval_time: '0s', alertname: 'FlashDeadLetters', exp_alerts: [] },
-          { eval_time: '60s', alertname: 'FlashDeadLetters', exp_alerts: [{ exp_labels: { severity: 'warning' } , exp_annotations: annotations('FlashDeadLetters', {}, '1') }] },
-          { eval_time: '1m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [] },
-          { eval_time: '4m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [{ exp_labels: { severity: 'critical' }, exp_annotations: annotations('FlashPurchasesTryAgainLater', {}, '10%') }] },
-          { eval_time: '90s', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [] },
-          { eval_time: '4m', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [{ exp_labels: { severity: 'critical', coupon: '7' }, exp_annotations: annotations('FlashQueueAdmissionStalled', { coupon: '7' }) }] },
-        ],
-      }],
+      tests: [
+        {
+          interval: '15s',
+          input_series: [
+            { series: 'flash_worker_paused{job="flash-sale-worker",instance="w1"}', values: '1x10' },
+            { series: 'flash_worker_paused{job="flash-sale-worker",instance="w2"}', values: '0x10' },
+            { series: 'flash_payments_dead_lettered_total{job="flash-sale-worker",instance="w1"}', values: '0 0 1 1 1' },
+            { series: 'flash_purchase_attempts_total{outcome="PENDING"}', values: '0+90x20' },
+            { series: 'flash_purchase_attempts_total{outcome="TRY_AGAIN_LATER"}', values: '0+10x20' },
+            // room 7 admits until 60s, then stalls with shoppers waiting and units free; room 8 is sold out
+            { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="7"}', values: '500x20' },
+            { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="7"}', values: '40x20' },
+            { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="7"}', values: '1x20' },
+            { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="7"}', values: '0 50 100 150 200 200x16' },
+            { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="8"}', values: '500x20' },
+            { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
+            { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="8"}', values: '1x20' },
+            { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
+          ],
+          alert_rule_test: [
+            { eval_time: '30s', alertname: 'FlashWorkerPaused', exp_alerts: [] },
+            {
+              eval_time: '90s',
+              alertname: 'FlashWorkerPaused',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'critical', instance: 'w1' },
+                  exp_annotations: annotations('FlashWorkerPaused', { instance: 'w1' }),
+                },
+              ],
+            },
+            { eval_time: '0s', alertname: 'FlashDeadLetters', exp_alerts: [] },
+            {
+              eval_time: '60s',
+              alertname: 'FlashDeadLetters',
+              exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: annotations('FlashDeadLetters', {}, '1') }],
+            },
+            { eval_time: '1m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [] },
+            {
+              eval_time: '4m',
+              alertname: 'FlashPurchasesTryAgainLater',
+              exp_alerts: [
+                { exp_labels: { severity: 'critical' }, exp_annotations: annotations('FlashPurchasesTryAgainLater', {}, '10%') },
+              ],
+            },
+            { eval_time: '90s', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [] },
+            {
+              eval_time: '4m',
+              alertname: 'FlashQueueAdmissionStalled',
+              exp_alerts: [
+                {
+                  exp_labels: { severity: 'critical', coupon: '7' },
+                  exp_annotations: annotations('FlashQueueAdmissionStalled', { coupon: '7' }),
+                },
+              ],
+            },
+          ],
+        },
+      ],
     }
     const file = join(dir, 'rules.test.yml')
     writeFileSync(file, JSON.stringify(tests))
@@ -141,7 +171,8 @@ describe('live /metrics', () => {
     expect(up!.map((s) => s.metric.job).sort()).toEqual(['flash-sale-web', 'flash-sale-worker'])
     const lag = await eventually(async () => (await query('flash:kafka_consumer_lag:sum')).length === 1, 30_000, 500)
     expect(lag).toBe(true)
-    const loaded = async () => (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()).data.groups as { name: string, rules: { health: string }[] }[]
+    const loaded = async () =>
+      (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()).data.groups as { name: string, rules: { health: string }[] }[]
     const evaluated = await eventually(async () => {
       const rules = await loaded()
       return rules.flatMap((g) => g.rules).every((r) => r.health === 'ok') ? rules : undefined
@@ -153,7 +184,16 @@ describe('live /metrics', () => {
   it('answer every query of the Grafana dashboard, and every metric it names exists', async () => {
     const dashboard = JSON.parse(readFileSync('deploy/k8s/monitoring/grafana-dashboard.json', 'utf8')) as { panels: { title: string, targets: { expr: string }[] }[] }
     const titles = dashboard.panels.map((p) => p.title)
-    for (const want of ['Purchases/s by outcome', 'p99 latency per procedure', 'Kafka consumer lag (payment-workers)', 'Settlement rate', 'Catalogue cache hit ratio', 'Open WebSockets', 'Memory (resident)']) expect(titles).toContain(want)
+    for (const want of [
+      'Purchases/s by outcome',
+      'p99 latency per procedure',
+      'Kafka consumer lag (payment-workers)',
+      'Settlement rate',
+      'Catalogue cache hit ratio',
+      'Open WebSockets',
+      'Memory (resident)',
+    ])
+      expect(titles).toContain(want)
     const exposed = `${await (await fetch(`${web.url}/metrics`)).text()}\n${await (await fetch(`${worker.url}/metrics`)).text()}`
     for (const { title, targets } of dashboard.panels) {
       for (const { expr } of targets) {

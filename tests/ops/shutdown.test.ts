@@ -39,7 +39,8 @@ afterAll(async () => {
   process.env = savedEnv
 })
 
-type HttpResult = { status: number, orderId?: string, reason?: string, userId: number, couponId: number, at: number } | { error: string, at: number }
+type HttpResult =
+  { status: number, orderId?: string, reason?: string, userId: number, couponId: number, at: number } | { error: string, at: number }
 
 describe('graceful shutdown', () => {
   it('loses no order when a web instance and a worker get SIGTERM during a burst', async () => {
@@ -117,7 +118,13 @@ describe('graceful shutdown', () => {
     expect(settled!.filter((r) => r.status === 'PAID').length).toBeLessThanOrEqual(240)
     // a shopper told to try again was not charged for that attempt (each token tried each coupon once)
     for (const r of answered.filter((a) => a.status === 503)) {
-      const owned = await db().selectFrom('orders').select('id').where('user_id', '=', r.userId).where('coupon_id', '=', r.couponId).where('status', '=', 'PAID').execute()
+      const owned = await db()
+        .selectFrom('orders')
+        .select('id')
+        .where('user_id', '=', r.userId)
+        .where('coupon_id', '=', r.couponId)
+        .where('status', '=', 'PAID')
+        .execute()
       expect(owned, `TRY_AGAIN_LATER for user ${r.userId}, coupon ${r.couponId}`).toEqual([])
     }
 

@@ -44,7 +44,11 @@ it('sells until the sale really ends, whatever the instance\'s clock says', asyn
   const couponId = await createCouponOnSale({ stock: 5 })
   await db().updateTable('coupons').set({ sale_ends_at: new Date(Date.now() + 30_000) }).where('id', '=', couponId).execute()
   const answer = await purchase(couponId)
-  expect({ status: answer.status, reason: answer.error?.data.reason, order: answer.data?.status }).toEqual({ status: 200, reason: undefined, order: 'PENDING' })
+  expect({ status: answer.status, reason: answer.error?.data.reason, order: answer.data?.status }).toEqual({
+    status: 200,
+    reason: undefined,
+    order: 'PENDING',
+  })
 })
 
 it('counts a shopper\'s attempts in one window across instances whose clocks disagree', async () => {

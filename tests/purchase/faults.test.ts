@@ -28,7 +28,12 @@ afterAll(async () => {
 
 const settledState = async (couponId: number) => {
   const state = await couponState(couponId)
-  const pendingOrders = await db().selectFrom('orders').select('id').where('coupon_id', '=', couponId).where('status', '=', 'PENDING').execute()
+  const pendingOrders = await db()
+    .selectFrom('orders')
+    .select('id')
+    .where('coupon_id', '=', couponId)
+    .where('status', '=', 'PENDING')
+    .execute()
   return state.pending === 0 && pendingOrders.length === 0 ? state : null
 }
 
@@ -37,7 +42,9 @@ describe('failures on the purchase path', () => {
     const [first, second] = await Promise.all([track(startWorker()), track(startWorker())])
     const couponId = await createCouponOnSale({ stock: 300, price: 10 })
     const users = await createUsers(400, 1_000)
-    const burst = Promise.allSettled(users.map((u, i) => new Promise((r) => setTimeout(r, i)).then(() => purchaseCoupon(u, couponId, `fault-${i}`))))
+    const burst = Promise.allSettled(
+      users.map((u, i) => new Promise((r) => setTimeout(r, i)).then(() => purchaseCoupon(u, couponId, `fault-${i}`))),
+    )
     await new Promise((r) => setTimeout(r, 150))
     await first.stop('SIGKILL')
     expect(first.proc.signalCode).toBe('SIGKILL')

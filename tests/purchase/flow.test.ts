@@ -39,7 +39,9 @@ describe('the purchase flow across two web instances and two workers', () => {
   it('sells exactly the stock to 2,000 concurrent attempts by 500 users, at most one each, and the audit passes', async () => {
     const couponId = await createCouponOnSale({ stock: 100, price: 100 })
     const attempts = Array.from({ length: 2000 }, (_, i) => shoppers[i % 500]!)
-    const answers = await Promise.all(attempts.map((s, i) => call(webs[i % 2]!.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })))
+    const answers = await Promise.all(
+      attempts.map((s, i) => call(webs[i % 2]!.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })),
+    )
 
     const accepted = answers.filter((a) => a.status === 200)
     const refused = answers.filter((a) => a.status !== 200)
@@ -86,8 +88,15 @@ describe('the purchase flow across two web instances and two workers', () => {
   it('resumes from lastEventId on the other instance: every update after it, once each, none of another shopper\'s', async () => {
     const coupons = await Promise.all(Array.from({ length: 5 }, () => createCouponOnSale({ stock: 5, price: 100 })))
     const [me, other] = [shoppers[4]!, shoppers[5]!]
-    const buy = async (who: Shopper, couponId: number, web = webs[0]!) => (await call(web.url, 'order.purchase', { input: { couponId }, token: who.token, mutation: true })).data!.orderId
-    const paid = (orderId: string) => eventually(async () => (await db().selectFrom('orders').select('status').where('id', '=', orderId).executeTakeFirst())?.status === 'PAID' || undefined, 30_000, 50)
+    const buy = async (who: Shopper, couponId: number, web = webs[0]!) =>
+      (await call(web.url, 'order.purchase', { input: { couponId }, token: who.token, mutation: true })).data!.orderId
+    const paid = (orderId: string) =>
+      eventually(
+        async () =>
+          (await db().selectFrom('orders').select('status').where('id', '=', orderId).executeTakeFirst())?.status === 'PAID' || undefined,
+        30_000,
+        50,
+      )
 
     const first = liveClient(webs[0]!.url, { token: me.token })
     const before = collect<Tracked>((h) => first.api.order.onUpdate.subscribe(undefined, h))
@@ -134,7 +143,8 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect(others.data!.items.map((o) => o.orderId)).not.toContain(first.data!.orderId)
     const settled = await eventually(async () => {
       const again = await call(webs[1]!.url, 'order.mine', { token: shopper.token })
-      const statuses = again.data!.items.filter((o) => o.orderId === first.data!.orderId || o.orderId === second.data!.orderId).map((o) => o.status)
+      const ours = [first.data!.orderId, second.data!.orderId]
+      const statuses = again.data!.items.filter((o) => ours.includes(o.orderId)).map((o) => o.status)
       return statuses.length === 2 && statuses.every((st) => st === 'PAID')
     })
     expect(settled).toBe(true)
@@ -155,7 +165,11 @@ describe('the purchase flow across two web instances and two workers', () => {
     const notYet = await createCouponOnSale({ stock: 3, price: 100 })
     await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() + 3_600_000) }).where('id', '=', notYet).execute()
     const over = await createCouponOnSale({ stock: 3, price: 100 })
-    await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() - 7_200_000), sale_ends_at: new Date(Date.now() - 3_600_000) }).where('id', '=', over).execute()
+    await db()
+      .updateTable('coupons')
+      .set({ sale_starts_at: new Date(Date.now() - 7_200_000), sale_ends_at: new Date(Date.now() - 3_600_000) })
+      .where('id', '=', over)
+      .execute()
     const token = shoppers[1]!.token
     const before = await call(webs[0]!.url, 'user.me', { token })
     const cases: [unknown, string | undefined, number, string][] = [
@@ -173,13 +187,21 @@ describe('the purchase flow across two web instances and two workers', () => {
       expect({ input, status: res.status, reason: res.error?.data.reason }).toEqual({ input, status, reason })
       expect(JSON.stringify(res.error)).not.toMatch(/at .*\.(ts|js|mjs):\d+|SELECT|INSERT/)
     }
-    const huge = await call(webs[0]!.url, 'order.purchase', { input: malformed({ couponId, pad: 'x'.repeat(200_000) }), token, mutation: true })
+    const huge = await call(webs[0]!.url, 'order.purchase', {
+      input: malformed({ couponId, pad: 'x'.repeat(200_000) }),
+      token,
+      mutation: true,
+    })
     expect(huge).toMatchObject({ status: 413, error: { data: { code: 'PAYLOAD_TOO_LARGE' } } })
     const bad = await call(webs[0]!.url, 'order.get', { input: { orderId: 'nonsense' }, token })
     expect(bad).toMatchObject({ status: 400, error: { data: { reason: 'INVALID_INPUT', zodError: expect.any(Object) } } })
 
     expect(await couponState(couponId)).toMatchObject({ redisStock: 3, mysqlStock: 3, pending: 0, buyers: 0 })
     const after = await call(webs[0]!.url, 'user.me', { token })
-    expect({ status: after.status, data: after.data, error: after.error }).toEqual({ status: before.status, data: before.data, error: before.error })
+    expect({ status: after.status, data: after.data, error: after.error }).toEqual({
+      status: before.status,
+      data: before.data,
+      error: before.error,
+    })
   })
 })

@@ -30,7 +30,14 @@ async function settle(events: PaymentRequest[]) {
 
 /** The app's database, with every connection under snapshot isolation (as on MariaDB 11.6.2 and later). */
 function createSnapshotIsolationDb(): DB {
-  const pool = createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 8, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: false, decimalNumbers: true })
+  const pool = createPool({
+    uri: process.env.DATABASE_URL!,
+    connectionLimit: 8,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+  })
   pool.on('connection', (connection) => connection.query('SET SESSION innodb_snapshot_isolation = ON'))
   return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
 }

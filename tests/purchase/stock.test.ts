@@ -42,7 +42,13 @@ async function settleLeftoverEvents() {
   connected = true
   const drain = await startWorker()
   try {
-    expect(await eventually(async () => (await groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.position >= p.end), 60_000, 500)).toBe(true)
+    expect(
+      await eventually(
+        async () => (await groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.position >= p.end),
+        60_000,
+        500,
+      ),
+    ).toBe(true)
   } finally {
     await drain.stop()
   }

@@ -68,7 +68,11 @@ async function joinAll(shoppers: TestShopper[], couponId: number) {
 describe('the opening of a sale behind a waiting room', () => {
   it('lets 2,000 queued shoppers storm a 100-unit coupon with the reserve script run at most 120 times, and no 5xx', async () => {
     const shoppers = await bulkShoppers(SHOPPERS)
-    const { couponId, opensAt } = await createRoom({ stock: STOCK, opensInMs: 12_000, room: { admitPerSecond: RATE, admissionSeconds: 20 } })
+    const { couponId, opensAt } = await createRoom({
+      stock: STOCK,
+      opensInMs: 12_000,
+      room: { admitPerSecond: RATE, admissionSeconds: 20 },
+    })
     await joinAll(shoppers, couponId)
     expect(Date.now()).toBeLessThan(opensAt)
 

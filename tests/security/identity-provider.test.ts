@@ -26,7 +26,16 @@ let web: Proc
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 function token(claims: Record<string, unknown> = {}, kid = 'k1') {
   const now = Math.floor(Date.now() / 1000)
-  const payload = { iss: issuer, sub: `idp-test-${Math.random()}`, azp: 'flash-sale-cli', typ: 'Bearer', iat: now, exp: now + 3600, email: `idp-${Math.random()}@example.test`, ...claims }
+  const payload = {
+    iss: issuer,
+    sub: `idp-test-${Math.random()}`,
+    azp: 'flash-sale-cli',
+    typ: 'Bearer',
+    iat: now,
+    exp: now + 3600,
+    email: `idp-${Math.random()}@example.test`,
+    ...claims,
+  }
   const data = `${b64({ alg: 'RS256', typ: 'JWT', kid })}.${b64(payload)}`
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key.privateKey).toString('base64url')}`
 }
@@ -37,10 +46,11 @@ beforeAll(async () => {
     if (!up) {
       res.statusCode = 500
       res.end('{"error":"down"}')
-    }
-    else if (req.url?.endsWith('/.well-known/openid-configuration')) res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` }))
-    else if (req.url?.endsWith('/certs')) res.end(JSON.stringify({ keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig', alg: 'RS256' }] }))
-    else {
+    } else if (req.url?.endsWith('/.well-known/openid-configuration')) {
+      res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` }))
+    } else if (req.url?.endsWith('/certs')) {
+      res.end(JSON.stringify({ keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig', alg: 'RS256' }] }))
+    } else {
       res.statusCode = 404
       res.end('{}')
     }

@@ -136,7 +136,10 @@ describe('revocation while Redis cannot be reached', () => {
       await stack.startService('redis')
     }
     // the signed-out copy is not let back in, and the live session is not ended
-    expect(answers).toEqual([{ status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }, { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }])
+    expect(answers).toEqual([
+      { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' },
+      { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' },
+    ])
     await eventually(async () => (await call(b.url, 'user.me', { batch: true, cookie: live })).status === 200, 20_000, 200)
     expect((await call(b.url, 'user.me', { batch: true, cookie: copied })).status).toBe(401)
   }, 60_000)

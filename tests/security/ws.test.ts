@@ -43,7 +43,11 @@ afterAll(async () => {
   await closeDb()
 })
 
-type Message = { id: number | string | null, result?: { type: string, data?: unknown }, error?: { message: string, code: number, data: Record<string, unknown> } }
+type Message = {
+  id: number | string | null
+  result?: { type: string, data?: unknown }
+  error?: { message: string, code: number, data: Record<string, unknown> }
+}
 
 /** A raw socket speaking tRPC's protocol, keeping every message and its close code. */
 async function rawSocket(token?: string): Promise<{ ws: WebSocket, messages: Message[], closed: Promise<number> }> {
@@ -74,7 +78,15 @@ async function until<T>(check: () => T | undefined, ms = 5_000): Promise<T> {
 /** The status and JSON body of a refused upgrade. */
 function refusedUpgrade(query: string, headers: Record<string, string> = {}): Promise<{ status: number, body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = request(`${web.url}/ws${query}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-version': '13', ...headers } })
+    const req = request(`${web.url}/ws${query}`, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        'sec-websocket-version': '13',
+        ...headers,
+      },
+    })
     req.on('upgrade', (_res, socket) => { socket.destroy(); reject(new Error('the upgrade was accepted')) })
     req.on('response', (res) => {
       let text = ''
@@ -107,7 +119,10 @@ it('refuses a forged token in connectionParams with UNAUTHORIZED in the one erro
   const { messages, closed } = await rawSocket('forged')
   await closed
   expect(messages).toHaveLength(1)
-  expect(messages[0]).toMatchObject({ id: null, error: { code: -32001, data: { code: 'UNAUTHORIZED', httpStatus: 401, reason: 'UNAUTHORIZED' } } })
+  expect(messages[0]).toMatchObject({
+    id: null,
+    error: { code: -32001, data: { code: 'UNAUTHORIZED', httpStatus: 401, reason: 'UNAUTHORIZED' } },
+  })
 })
 
 it('caps one shopper\'s sockets at 5 and refuses the next with RATE_LIMITED in the one error body', async () => {
@@ -145,7 +160,9 @@ it(`limits how fast one shopper opens sockets to ${WS_CONNECT_RATE_LIMIT} per 10
 it('lets anonymous sockets watch stock but not anyone\'s orders', async () => {
   const anonymous = liveClient(web.url)
   clients.push(anonymous)
-  const stock = collect<{ couponId: number, stock: number, soldOut: boolean }>((h) => anonymous.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h))
+  const stock = collect<{ couponId: number, stock: number, soldOut: boolean }>((h) =>
+    anonymous.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h),
+  )
   await stock.started
   expect(await until(() => stock.items[0])).toEqual({ couponId, stock: 10, soldOut: false })
   const orders = collect((h) => anonymous.api.order.onUpdate.subscribe(undefined, h))

@@ -49,8 +49,12 @@ describe.skipIf(!stackReady)('the credit ledger', () => {
   it('refuses credit lookups and grants to non-admins and unknown emails with clear reasons', async () => {
     const shopper = await accessToken(await createUser())
     const admin = await accessToken(await createUser({ roles: ['admin'] }))
-    expect((await call(web.url, 'admin.account', { token: shopper, input: { email: 'a@example.com' } })).error?.data.reason).toBe('FORBIDDEN')
-    expect((await call(web.url, 'admin.account', { token: admin, input: { email: 'nobody-here@example.com' } })).error?.data.reason).toBe('NOT_FOUND')
+    expect((await call(web.url, 'admin.account', { token: shopper, input: { email: 'a@example.com' } })).error?.data.reason).toBe(
+      'FORBIDDEN',
+    )
+    expect((await call(web.url, 'admin.account', { token: admin, input: { email: 'nobody-here@example.com' } })).error?.data.reason).toBe(
+      'NOT_FOUND',
+    )
     expect((await call(web.url, 'admin.account', { token: admin, input: { email: 'not an email' } })).status).toBe(400)
     expect((await call(web.url, 'user.ledger', {})).error?.data.reason).toBe('UNAUTHORIZED')
   })

@@ -99,7 +99,9 @@ describe.skipIf(!stackReady)('redemption codes', () => {
       expect(second.error).toMatchObject({ data: { reason: 'ALREADY_REDEEMED', httpStatus: 409 } })
       expect(second.error!.message).toContain(adminUser.email)
 
-      expect((await call(web.url, 'admin.redeem', { input: { code }, token: shopper, mutation: true })).error?.data.reason).toBe('FORBIDDEN')
+      expect((await call(web.url, 'admin.redeem', { input: { code }, token: shopper, mutation: true })).error?.data.reason).toBe(
+        'FORBIDDEN',
+      )
       const malformed = await call(web.url, 'admin.redeem', { input: { code: 'not-a-code' }, token: admin, mutation: true })
       expect(malformed).toMatchObject({ status: 400, error: { data: { reason: 'INVALID_INPUT' } } })
       const unknown = await call(web.url, 'admin.redeem', { input: { code: '0'.repeat(28) }, token: admin, mutation: true })

@@ -11,7 +11,16 @@ export async function buyAndSettle(couponId: number, userId: number, price: numb
   const at = Date.now()
   const { orderId, status } = await reserve(couponId, userId, undefined, price)
   expect(status).toBe('OK')
-  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date(at).toISOString() }
+  const event: PaymentRequest = {
+    v: 1,
+    orderId,
+    userId,
+    couponId,
+    price,
+    serverId: 'test',
+    requestId: 'test',
+    createdAt: new Date(at).toISOString(),
+  }
   const [outcome] = await settleBatch(db(), redis(), [event])
   await finishInRedis(redis(), [outcome!])
   return { orderId, outcome: outcome! }

@@ -16,7 +16,10 @@ import { reserve } from '../support/reservations'
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
 process.env.FLASH_SALE_FAILPOINTS = 'repair.before-apply=pause:1500'
 process.env.FLASH_SALE_FAILPOINT_DIR = failpointDir
-const hits = () => (existsSync(join(failpointDir, 'repair.before-apply')) ? readFileSync(join(failpointDir, 'repair.before-apply'), 'utf8').trim().split('\n').length : 0)
+const hits = () =>
+  existsSync(join(failpointDir, 'repair.before-apply'))
+    ? readFileSync(join(failpointDir, 'repair.before-apply'), 'utf8').trim().split('\n').length
+    : 0
 
 afterAll(async () => {
   await closeRedis()
@@ -36,7 +39,18 @@ describe('a repair racing live settlement', () => {
     const repairing = repairCoupon(db(), redis(), couponId)
     expect(await eventually(async () => hits() > before, 5_000, 20)).toBe(true) // paused at the failpoint
     // Meanwhile the poor buyer's order settles: INSUFFICIENT_CREDIT, released (unit back, version bumped).
-    const outcomes = await settleBatch(db(), redis(), [{ v: 1, orderId: b.orderId, userId: poor!, couponId, price: 100, serverId: 'test', requestId: 'race', createdAt: new Date().toISOString() }])
+    const outcomes = await settleBatch(db(), redis(), [
+      {
+        v: 1,
+        orderId: b.orderId,
+        userId: poor!,
+        couponId,
+        price: 100,
+        serverId: 'test',
+        requestId: 'race',
+        createdAt: new Date().toISOString(),
+      },
+    ])
     expect(outcomes).toEqual([expect.objectContaining({ status: 'FAILED', reason: 'INSUFFICIENT_CREDIT' })])
     expect(await finishInRedis(redis(), outcomes)).toBe(1)
 

@@ -27,7 +27,21 @@ describe('the anti-entropy check and repair', () => {
     const couponId = await createCouponOnSale({ stock: 5 })
     const [owner, user] = await createUsers(2)
     const bought = await reserve(couponId, owner!)
-    await finishInRedis(redis(), await settleBatch(db(), redis(), [{ v: 1, orderId: bought.orderId, userId: owner!, couponId, price: 100, serverId: 'test', requestId: 'owner', createdAt: new Date().toISOString() }]))
+    await finishInRedis(
+      redis(),
+      await settleBatch(db(), redis(), [
+        {
+          v: 1,
+          orderId: bought.orderId,
+          userId: owner!,
+          couponId,
+          price: 100,
+          serverId: 'test',
+          requestId: 'owner',
+          createdAt: new Date().toISOString(),
+        },
+      ]),
+    )
     await reserve(couponId, user!)
     expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true)
 

@@ -97,13 +97,23 @@ export async function call<P extends CallPath>(baseUrl: string, path: P, ...[opt
     body = text
   }
   const first = (Array.isArray(body) ? body[0] : body) as { error?: CallError, result?: { data?: OutputOf<P> } } | undefined
-  return { status: res.status, headers: res.headers, body, data: first?.result?.data, error: first?.error, reason: first?.error?.data?.reason }
+  return {
+    status: res.status,
+    headers: res.headers,
+    body,
+    data: first?.result?.data,
+    error: first?.error,
+    reason: first?.error?.data?.reason,
+  }
 }
 
 /** A call prepared for a table of calls: its path, and `send` to make it with some credentials. */
 export function request<P extends CallPath>(path: P, ...[options]: OptionsArg<P>) {
   const send = (baseUrl: string, credentials: { token?: string, cookie?: string, headers?: Record<string, string> } = {}) =>
-    (call as (baseUrl: string, path: P, options: CallOptions<P>) => Promise<CallResult<P>>)(baseUrl, path, { ...options, ...credentials } as CallOptions<P>)
+    (call as (baseUrl: string, path: P, options: CallOptions<P>) => Promise<CallResult<P>>)(baseUrl, path, {
+      ...options,
+      ...credentials,
+    } as CallOptions<P>)
   return { path, send }
 }
 

@@ -17,7 +17,11 @@ export interface Check {
  * Checks the invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `trafficStopped`: no
  * purchase is in flight, so Redis stock + pending + paid must add up exactly and nothing may still be pending.
  */
-export async function auditInvariants(db: DB, redis: RedisClient, options: { trafficStopped?: boolean, pendingWindowMs?: number } = {}): Promise<Check[]> {
+export async function auditInvariants(
+  db: DB,
+  redis: RedisClient,
+  options: { trafficStopped?: boolean, pendingWindowMs?: number } = {},
+): Promise<Check[]> {
   const trafficStopped = options.trafficStopped ?? true
   const window = options.pendingWindowMs ?? 60_000
   const checks: Check[] = []
@@ -35,40 +39,74 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { tra
     const id = c.id
     const paidCount = paid.get(id) ?? 0
     if (c.totalStock !== c.stock + paidCount) badStock.push(`#${id}: total ${c.totalStock} ≠ stock ${c.stock} + paid ${paidCount}`)
-    const [live, pendingRaw, buyers] = await Promise.all([redis.get(keys.stock(id)), redis.hgetall(keys.pending(id)), redis.smembers(keys.buyers(id))])
+    const [live, pendingRaw, buyers] = await Promise.all([
+      redis.get(keys.stock(id)),
+      redis.hgetall(keys.pending(id)),
+      redis.smembers(keys.buyers(id)),
+    ])
     const pending = Object.values(pendingRaw).map((raw) => parseReservation(raw) ?? { userId: -1, at: 0 })
     pendingTotal += pending.length
     stalePending += pending.filter((p) => now - p.at > window).length
     if (live !== null && trafficStopped && Number(live) + pending.length + paidCount !== c.totalStock) {
       const off = Number(live) + pending.length + paidCount - c.totalStock
-      badRedis.push(`#${id}: redis ${live} + pending ${pending.length} + paid ${paidCount} ≠ total ${c.totalStock} (${off > 0 ? '+' : ''}${off})`)
+      badRedis.push(
+        `#${id}: redis ${live} + pending ${pending.length} + paid ${paidCount} ≠ total ${c.totalStock} (${off > 0 ? '+' : ''}${off})`,
+      )
     }
     if (live !== null && Number(live) < 0) badRedis.push(`#${id}: negative redis stock ${live}`)
     if (live !== null && trafficStopped) {
-      const expected = new Set([...await selectOwnerIds(db, id), ...pending.map((p) => String(p.userId))])
+      const expected = new Set([...(await selectOwnerIds(db, id)), ...pending.map((p) => String(p.userId))])
       const actual = new Set(buyers)
       const missing = [...expected].filter((u) => !actual.has(u)).length
       const extra = [...actual].filter((u) => !expected.has(u)).length
-      if (missing || extra) badBuyers.push(`#${id}: buyers set ${actual.size} ≠ owners+pending ${expected.size} (${extra} extra, ${missing} missing)`)
+      if (missing || extra) {
+        badBuyers.push(`#${id}: buyers set ${actual.size} ≠ owners+pending ${expected.size} (${extra} extra, ${missing} missing)`)
+      }
     }
   }
-  checks.push({ name: '1. never oversold: total = MySQL stock + paid', ok: !badStock.length, detail: badStock.length ? badStock.slice(0, 5).join('; ') : `${coupons.length} coupons, ${[...paid.values()].reduce((a, b) => a + b, 0)} paid` })
-  checks.push({ name: '1. Redis stock + pending + paid = total', ok: !badRedis.length, detail: badRedis.length ? badRedis.slice(0, 5).join('; ') : `${pendingTotal} pending` })
+  checks.push({
+    name: '1. never oversold: total = MySQL stock + paid',
+    ok: !badStock.length,
+    detail: badStock.length
+      ? badStock.slice(0, 5).join('; ')
+      : `${coupons.length} coupons, ${[...paid.values()].reduce((a, b) => a + b, 0)} paid`,
+  })
+  checks.push({
+    name: '1. Redis stock + pending + paid = total',
+    ok: !badRedis.length,
+    detail: badRedis.length ? badRedis.slice(0, 5).join('; ') : `${pendingTotal} pending`,
+  })
 
   const dupes = await selectDuplicateHoldings(db)
-  checks.push({ name: '2. one coupon per user (MySQL and Redis agree)', ok: !dupes.length && !badBuyers.length, detail: [dupes.length ? `${dupes.length} duplicate holdings` : 'no duplicate holdings', ...badBuyers.slice(0, 5)].join('; ') })
+  checks.push({
+    name: '2. one coupon per user (MySQL and Redis agree)',
+    ok: !dupes.length && !badBuyers.length,
+    detail: [dupes.length ? `${dupes.length} duplicate holdings` : 'no duplicate holdings', ...badBuyers.slice(0, 5)].join('; '),
+  })
 
   const usersOff = await selectUsersOffLedger(db)
   const { paidOrders, purchaseRows, matched } = await countPurchases(db)
   const creditOk = !usersOff.length && paidOrders === purchaseRows && matched === paidOrders
-  checks.push({ name: '3. credit conserved (credit = Σ ledger; one PURCHASE row per PAID order)', ok: creditOk, detail: `${usersOff.length} users off; ${paidOrders} paid orders, ${purchaseRows} purchase rows, ${matched} matching` })
+  checks.push({
+    name: '3. credit conserved (credit = Σ ledger; one PURCHASE row per PAID order)',
+    ok: creditOk,
+    detail: `${usersOff.length} users off; ${paidOrders} paid orders, ${purchaseRows} purchase rows, ${matched} matching`,
+  })
 
-  const stuck = stalePending + await countPendingOrders(db)
-  checks.push({ name: '4. nothing stuck pending', ok: trafficStopped ? stuck === 0 && pendingTotal === 0 : stuck === 0, detail: `${pendingTotal} pending now, ${stalePending} older than ${window / 1000}s` })
+  const stuck = stalePending + (await countPendingOrders(db))
+  checks.push({
+    name: '4. nothing stuck pending',
+    ok: trafficStopped ? stuck === 0 && pendingTotal === 0 : stuck === 0,
+    detail: `${pendingTotal} pending now, ${stalePending} older than ${window / 1000}s`,
+  })
 
   const { holdings, ofPaidOrders } = await countHoldings(db)
   const once = ofPaidOrders === paidOrders && holdings === paidOrders
-  checks.push({ name: '5. each order settled exactly once', ok: once, detail: `${paidOrders} paid orders, ${holdings} holdings (${ofPaidOrders} matching a paid order)` })
+  checks.push({
+    name: '5. each order settled exactly once',
+    ok: once,
+    detail: `${paidOrders} paid orders, ${holdings} holdings (${ofPaidOrders} matching a paid order)`,
+  })
   checks.push(await admittedBuyers(db))
   return checks
 }

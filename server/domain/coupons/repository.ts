@@ -4,12 +4,31 @@ import type { CouponRow, CouponsTable, NewCoupon } from '../../db/types'
 import type { WaitingRoom } from '../queue/schemas'
 import type { Coupon } from './schemas'
 
-const COLUMNS = ['id', 'name', 'description', 'image_url', 'price', 'total_stock', 'stock', 'sale_starts_at', 'sale_ends_at', 'created_at', 'updated_at',
-  'waiting_room_enabled', 'waiting_room_admit_per_second', 'waiting_room_admission_seconds'] as const
+const COLUMNS = [
+  'id',
+  'name',
+  'description',
+  'image_url',
+  'price',
+  'total_stock',
+  'stock',
+  'sale_starts_at',
+  'sale_ends_at',
+  'created_at',
+  'updated_at',
+  'waiting_room_enabled',
+  'waiting_room_admit_per_second',
+  'waiting_room_admission_seconds',
+] as const
 
 type WaitingRoomColumns = 'waiting_room_enabled' | 'waiting_room_admit_per_second' | 'waiting_room_admission_seconds'
 
-export function toCoupon(row: Pick<CouponRow, 'id' | 'name' | 'description' | 'image_url' | 'price' | 'stock' | 'sale_starts_at' | 'sale_ends_at' | WaitingRoomColumns>): Coupon {
+export function toCoupon(
+  row: Pick<
+    CouponRow,
+    'id' | 'name' | 'description' | 'image_url' | 'price' | 'stock' | 'sale_starts_at' | 'sale_ends_at' | WaitingRoomColumns
+  >,
+): Coupon {
   return {
     id: Number(row.id),
     name: row.name,
@@ -26,7 +45,11 @@ export function toCoupon(row: Pick<CouponRow, 'id' | 'name' | 'description' | 'i
 /** The coupon's waiting room; null when it never had one. */
 export function toWaitingRoom(row: Pick<CouponRow, WaitingRoomColumns>): WaitingRoom | null {
   if (row.waiting_room_admit_per_second === null || row.waiting_room_admission_seconds === null) return null
-  return { enabled: Boolean(row.waiting_room_enabled), admitPerSecond: Number(row.waiting_room_admit_per_second), admissionSeconds: Number(row.waiting_room_admission_seconds) }
+  return {
+    enabled: Boolean(row.waiting_room_enabled),
+    admitPerSecond: Number(row.waiting_room_admit_per_second),
+    admissionSeconds: Number(row.waiting_room_admission_seconds),
+  }
 }
 
 export async function selectCouponPage(db: DB, page: number, pageSize: number) {
@@ -79,7 +102,12 @@ export async function selectSaleWindow(db: DB, id: number) {
 
 /** The coupon's row locked until the transaction `trx` ends: its stock and whether its waiting room is on. */
 export async function lockCoupon(trx: DB, id: number) {
-  const row = await trx.selectFrom('coupons').select(['stock', 'waiting_room_enabled']).where('id', '=', id).forUpdate().executeTakeFirstOrThrow()
+  const row = await trx
+    .selectFrom('coupons')
+    .select(['stock', 'waiting_room_enabled'])
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirstOrThrow()
   return { stock: Number(row.stock), waitingRoomEnabled: Boolean(row.waiting_room_enabled) }
 }
 

@@ -28,7 +28,15 @@ export function rowToOrder(row: ShownRow & { user_id?: number }): Order {
 
 export function reservationToOrder(orderId: string, couponId: number, entry: Reservation, coupon: OrderCoupon | null): Order {
   const at = new Date(entry.at).toISOString()
-  return { orderId, couponId, status: 'PENDING', price: entry.price, createdAt: at, updatedAt: at, coupon: coupon ?? unknownCoupon(couponId) }
+  return {
+    orderId,
+    couponId,
+    status: 'PENDING',
+    price: entry.price,
+    createdAt: at,
+    updatedAt: at,
+    coupon: coupon ?? unknownCoupon(couponId),
+  }
 }
 
 const COLUMNS = ['id', 'user_id', 'coupon_id', 'status', 'reason', 'price', 'created_at', 'updated_at', 'code'] as const
@@ -72,7 +80,12 @@ const ID_CHUNK = 1_000
 export async function selectPaidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
   const paid = new Set<string>()
   for (let i = 0; i < orderIds.length; i += ID_CHUNK) {
-    const rows = await db.selectFrom('orders').select('id').where('id', 'in', orderIds.slice(i, i + ID_CHUNK)).where('status', '=', 'PAID').execute()
+    const rows = await db
+      .selectFrom('orders')
+      .select('id')
+      .where('id', 'in', orderIds.slice(i, i + ID_CHUNK))
+      .where('status', '=', 'PAID')
+      .execute()
     for (const r of rows) paid.add(r.id)
   }
   return paid
@@ -80,18 +93,32 @@ export async function selectPaidAmong(db: DB, orderIds: string[]): Promise<Set<s
 
 /** How many orders of the coupon are in each status. */
 export async function countOrdersByStatus(db: DB, couponId: number): Promise<Map<OrderStatus, number>> {
-  const rows = await db.selectFrom('orders').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', '=', couponId).groupBy('status').execute()
+  const rows = await db
+    .selectFrom('orders')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('coupon_id', '=', couponId)
+    .groupBy('status')
+    .execute()
   return new Map(rows.map((r) => [r.status, Number(r.n)]))
 }
 
 /** How many PAID orders each coupon has (absent: none). */
 export async function countPaidByCoupon(db: DB): Promise<Map<number, number>> {
-  const rows = await db.selectFrom('orders').select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')]).where('status', '=', 'PAID').groupBy('coupon_id').execute()
+  const rows = await db
+    .selectFrom('orders')
+    .select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '=', 'PAID')
+    .groupBy('coupon_id')
+    .execute()
   return new Map(rows.map((r) => [Number(r.coupon_id), Number(r.n)]))
 }
 
 export async function countPendingOrders(db: DB): Promise<number> {
-  const row = await db.selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'PENDING').executeTakeFirstOrThrow()
+  const row = await db
+    .selectFrom('orders')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', 'PENDING')
+    .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 

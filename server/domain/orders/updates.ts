@@ -50,7 +50,13 @@ export function parseUpdateId(id: string): UpdateCursor | null {
   return { after, orderId }
 }
 
-export function toUpdate(row: { id: string, coupon_id: number, status: OrderStatus, reason: string | null, code: string | null }): OrderUpdate {
+export function toUpdate(row: {
+  id: string
+  coupon_id: number
+  status: OrderStatus
+  reason: string | null
+  code: string | null
+}): OrderUpdate {
   return {
     orderId: row.id,
     couponId: Number(row.coupon_id),

@@ -63,7 +63,9 @@ export class AdmissionTicker {
     while (!this.stopping) {
       try {
         if (!this.holding || Date.now() - renewedAt > LEASE_MS / 3) {
-          const held = (await redis.set(lockKey, this.token, 'PX', LEASE_MS, 'NX')) === 'OK' || await leaseScript(redis, lockKey, this.token, 'renew', LEASE_MS)
+          const held =
+            (await redis.set(lockKey, this.token, 'PX', LEASE_MS, 'NX')) === 'OK' ||
+            (await leaseScript(redis, lockKey, this.token, 'renew', LEASE_MS))
           renewedAt = Date.now()
           if (!held && this.holding) this.clearGauges()
           this.holding = held
@@ -153,7 +155,12 @@ export class AdmissionTicker {
       const unsettled = settled ? rows.findIndex((r) => r.joinedAt.getTime() > settledBefore) : 0
       const verified = unsettled === 0 ? null : rows[(unsettled < 0 ? rows.length : unsettled) - 1]!.id
       if (unsettled >= 0) settled = false
-      const result = await queueRestoreScript(redis, couponId, verified, doubtful.map((r) => ({ userId: r.userId, turn: r.turn, score: String(r.score) })))
+      const result = await queueRestoreScript(
+        redis,
+        couponId,
+        verified,
+        doubtful.map((r) => ({ userId: r.userId, turn: r.turn, score: String(r.score) })),
+      )
       if (result.restored) {
         metrics.queueRestored.inc({ coupon: String(couponId) }, result.restored)
         log.warn('waiting-room places put back from their records', { couponId, restored: result.restored, holes: result.holes.length })

@@ -48,7 +48,11 @@ export async function balanceOf(db: DB, snapshots: (readonly [number, CouponSnap
   if (!snapshots.length) return []
   const couponIds = snapshots.map(([id]) => id)
   const entryIds = snapshots.flatMap(([, s]) => [...s.entries.keys()])
-  const [stockOf, ownersOf, paid] = await Promise.all([selectStocks(db, couponIds), countOwners(db, couponIds), selectPaidAmong(db, entryIds)])
+  const [stockOf, ownersOf, paid] = await Promise.all([
+    selectStocks(db, couponIds),
+    countOwners(db, couponIds),
+    selectPaidAmong(db, entryIds),
+  ])
   return snapshots.filter(([id]) => stockOf.has(id)).map(([id, s]) => balance(id, s, stockOf.get(id)!, ownersOf.get(id) ?? 0, paid))
 }
 
@@ -74,7 +78,8 @@ function balance(couponId: number, s: CouponSnapshot, mysqlStock: number, owners
  * not "extra" and one released meanwhile is not "missing".
  */
 export async function compareBuyers(db: DB, redis: RedisClient, couponId: number): Promise<{ missing: string[], extra: string[] }> {
-  const users = (s: CouponSnapshot) => new Map([...s.entries].flatMap(([id, e]) => (typeof e === 'string' ? [] : [[id, String(e.userId)] as const])))
+  const users = (s: CouponSnapshot) =>
+    new Map([...s.entries].flatMap(([id, e]) => (typeof e === 'string' ? [] : [[id, String(e.userId)] as const])))
   const first = users(await snapshotScript(redis, couponId))
   const members = new Set<string>()
   let cursor = '0'
@@ -102,19 +107,27 @@ export type RepairResult =
  * runs, released after): reservations of the coupon answer TRY_AGAIN_LATER meanwhile. Undefined when
  * another owner holds the lease.
  */
-export async function withRepairLease<T>(redis: RedisClient, couponId: number, work: (token: string) => Promise<T>): Promise<T | undefined> {
+export async function withRepairLease<T>(
+  redis: RedisClient,
+  couponId: number,
+  work: (token: string) => Promise<T>,
+): Promise<T | undefined> {
   const token = randomUUID()
   const leaseKey = keys.repair(couponId)
   if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return undefined
   const renew = setInterval(() => {
-    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error }))
+    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) =>
+      log.warn('repair lease renewal failed', { couponId, error }),
+    )
   }, REPAIR_LEASE_MS / 3)
   renew.unref()
   try {
     return await work(token)
   } finally {
     clearInterval(renew)
-    await leaseScript(redis, leaseKey, token, 'release').catch(() => { /* it expires by itself */ })
+    await leaseScript(redis, leaseKey, token, 'release').catch(() => {
+      /* it expires by itself */
+    })
   }
 }
 
@@ -141,7 +154,11 @@ export async function repairUnderLease(db: DB, redis: RedisClient, couponId: num
     await failpoint('repair.before-apply')
     await stageBuyers(redis, couponId, mysql.owners)
     const result = await applyRepairScript(redis, couponId, {
-      version: snapshot.version, token, mysqlStock: mysql.stock, paidEntries: mysql.paidEntries, marker: new Date(snapshot.now).toISOString(),
+      version: snapshot.version,
+      token,
+      mysqlStock: mysql.stock,
+      paidEntries: mysql.paidEntries,
+      marker: new Date(snapshot.now).toISOString(),
     })
     if (result.status === 'LEASE_LOST') return { status: 'lease-lost', attempts }
     if (result.status === 'OK') {

@@ -12,7 +12,19 @@ import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
-import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import {
+  closeConnections,
+  failpointDir,
+  fired,
+  newSale,
+  recoversFully,
+  reporting,
+  sharedShoppers,
+  stack,
+  startSaleProcesses,
+  within,
+  type SaleProcesses,
+} from './support'
 import { call } from '../../support/api'
 
 const SKEW_S = 30
@@ -28,7 +40,12 @@ beforeAll(async () => {
     startSaleProcesses({ webs: 1, workers: 1 }),
     stack.startWeb({
       wrap: ['faketime', '-f', `+${SKEW_S}`],
-      env: { SERVER_ID: FAST_WEB, FLASH_SALE_FAILPOINTS: 'web.after-reserve=kill', FLASH_SALE_FAILPOINT_DIR: dir, PURCHASE_RATE_LIMIT: '100' },
+      env: {
+        SERVER_ID: FAST_WEB,
+        FLASH_SALE_FAILPOINTS: 'web.after-reserve=kill',
+        FLASH_SALE_FAILPOINT_DIR: dir,
+        PURCHASE_RATE_LIMIT: '100',
+      },
     }),
   ])
 }, 240_000)
@@ -68,7 +85,9 @@ describe('F6: a web 30 s ahead of the worker (faketime)', () => {
       await within(fastWeb.exited, 60_000, 'the fast web never reserved')
       const diedAt = Date.now()
       expect(fired(dir, 'web.after-reserve')).toBe(1)
-      const stranded = Object.entries(await redis().hgetall(keys.pending(couponId))).filter(([, v]) => v.includes(`"serverId":"${FAST_WEB}"`)).map(([k]) => k)
+      const stranded = Object.entries(await redis().hgetall(keys.pending(couponId)))
+        .filter(([, v]) => v.includes(`"serverId":"${FAST_WEB}"`))
+        .map(([k]) => k)
       // (requests in flight reach the reserve script side by side: the kill may strand more than one)
       expect(stranded.length, 'the fast web died without leaving its reservation').toBeGreaterThan(0)
       // its reservation is settled within the reconciler's window plus two passes of slack

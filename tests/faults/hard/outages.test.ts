@@ -16,7 +16,16 @@ import { createCouponOnSale } from '../../support/data'
 import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, statuses } from '../support'
-import { closeConnections, until, newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses } from './support'
+import {
+  closeConnections,
+  until,
+  newSale,
+  recoversFully,
+  reporting,
+  sharedShoppers,
+  startSaleProcesses,
+  type SaleProcesses,
+} from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -43,7 +52,10 @@ afterAll(async () => {
 })
 
 /** A burst with `outage` on for 5 s in its middle; `proof` shows the outage is real (and says how). */
-async function pausesAndFailsNothing(fault: string, outage: { start: () => Promise<unknown>, proof: () => Promise<string>, end: () => Promise<unknown> }) {
+async function pausesAndFailsNothing(
+  fault: string,
+  outage: { start: () => Promise<unknown>, proof: () => Promise<string>, end: () => Promise<unknown> },
+) {
   const couponId = await createCouponOnSale({ stock: 80, price: 10 })
   const sale = newSale(fault, couponId, shoppers, procs.urls)
   await reporting(sale, async () => {
@@ -62,7 +74,10 @@ async function pausesAndFailsNothing(fault: string, outage: { start: () => Promi
     expect(first.outcomes.GAVE_UP ?? 0).toBe(0)
     await recoversFully(sale, recoveredAt)
     const settled = await statuses(first.accepted)
-    expect(first.accepted.filter((id) => settled.get(id) !== 'PAID'), 'orders failed because of the outage').toEqual([])
+    expect(
+      first.accepted.filter((id) => settled.get(id) !== 'PAID'),
+      'orders failed because of the outage',
+    ).toEqual([])
   })
 }
 

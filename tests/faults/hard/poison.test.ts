@@ -14,7 +14,19 @@ import { createCouponOnSale, eventually } from '../../support/data'
 import { onDeadLetters } from '../../support/dead-letters'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, type StackProc } from '../support'
-import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import {
+  closeConnections,
+  failpointDir,
+  fired,
+  newSale,
+  recoversFully,
+  reporting,
+  sharedShoppers,
+  stack,
+  startSaleProcesses,
+  within,
+  type SaleProcesses,
+} from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -56,7 +68,10 @@ describe('F8: poison in the failure path', () => {
 
       const running = burst(urls, shoppers, couponId, { spreadMs: 3_000 })
       expect(await within(doomedWeb.exited, 60_000, 'web.after-reserve did not fire')).toBe('SIGKILL')
-      expect(await eventually(async () => fired(dir, 'worker.dead-letter') >= 1, 30_000, 500), 'the dead-letter failpoint never fired').toBe(true)
+      expect(
+        await eventually(async () => fired(dir, 'worker.dead-letter') >= 1, 30_000, 500),
+        'the dead-letter failpoint never fired',
+      ).toBe(true)
       const recoveredAt = Date.now()
       sale.row.happened = 'garbage entry written; dead-letter send threw once (failpoint fired); a web died with a reservation in hand'
       expect(await onDeadLetters(poisonKey, 30_000), 'the malformed event never reached the dead-letter topic').toBe(true)

@@ -104,11 +104,27 @@ describe('the waiting room after Redis loses the tail of its AOF', () => {
 
     await joining
     // the fault happened: the workers' ticker found places missing from the line and put them back
-    const restored = await eventually(async () => (await Promise.all(procs.workers.map((w) => restoredPlaces((w as { metricsPort?: number }).metricsPort!, couponId)))).reduce((a, b) => a + b, 0), 20_000, 250)
+    const restored = await eventually(
+      async () =>
+        (await Promise.all(procs.workers.map((w) => restoredPlaces((w as { metricsPort?: number }).metricsPort!, couponId)))).reduce(
+          (a, b) => a + b,
+          0,
+        ),
+      20_000,
+      250,
+    )
     console.info(`AOF cut by ${cut.cut} of ${cut.appended} bytes; ${placesBefore} places before the kill, ${restored} put back from their records`)
     expect(restored, 'Redis lost none of the places it had').toBeGreaterThan(0)
     // every place is back: as many as the records, each at the place its shopper was told
-    const records = Number((await db().selectFrom('queue_entries').select((eb) => eb.fn.countAll<number>().as('n')).where('coupon_id', '=', couponId).executeTakeFirstOrThrow()).n)
+    const records = Number(
+      (
+        await db()
+          .selectFrom('queue_entries')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('coupon_id', '=', couponId)
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
     expect(await eventually(async () => (await redis().zcard(keys.queueLine(couponId))) === records, 20_000, 200)).toBe(true)
     expect(records).toBe(EARLY + LATE)
     const earlyAfter = await Promise.all(early.map(async (s) => (await as(s).queue.status({ couponId })).position))

@@ -41,24 +41,40 @@ afterAll(async () => {
   await closeConnections()
 })
 
-const status = async (s: Shopper, couponId: number) => (await call(nginx.url, 'queue.status', { token: s.token, input: { couponId } })).data!
+const status = async (s: Shopper, couponId: number) =>
+  (await call(nginx.url, 'queue.status', { token: s.token, input: { couponId } })).data!
 
 describe('the waiting room when a web instance dies', () => {
   it('keeps every shopper\'s place on the other instance, and admits them in turn to buy', async () => {
     const couponId = await createCouponOnSale({ stock: STOCK, price: 10 })
-    await db().updateTable('coupons').set({ waiting_room_enabled: true, waiting_room_admit_per_second: 1, waiting_room_admission_seconds: 60, waiting_room_enabled_at: new Date() }).where('id', '=', couponId).execute()
+    await db()
+      .updateTable('coupons')
+      .set({
+        waiting_room_enabled: true,
+        waiting_room_admit_per_second: 1,
+        waiting_room_admission_seconds: 60,
+        waiting_room_enabled_at: new Date(),
+      })
+      .where('id', '=', couponId)
+      .execute()
     // the sale is open: places are first come, first served, given in join's answer
     const places: number[] = []
     for (const s of shoppers) {
       const { data: challenge } = await call(webs[0]!.url, 'queue.challenge', { token: s.token, mutation: true, input: { couponId } })
-      const joined = await call(webs[0]!.url, 'queue.join', { token: s.token, mutation: true, input: { couponId, challenge: challenge!.challenge, nonce: solveChallenge(challenge!) } })
+      const joined = await call(webs[0]!.url, 'queue.join', {
+        token: s.token,
+        mutation: true,
+        input: { couponId, challenge: challenge!.challenge, nonce: solveChallenge(challenge!) },
+      })
       places.push(joined.data!.position!)
     }
     expect(places).toEqual(places.map((_, i) => places[0]! + i))
 
     // every shopper watches their place over the WebSocket, through NGINX (either instance)
     const clients: LiveClient[] = shoppers.map((s) => liveClient(nginx.url, { token: s.token }))
-    const watched: Collected<QueueStatus>[] = clients.map((c) => collect<QueueStatus>((h) => c.api.queue.onStatus.subscribe({ couponId }, h)))
+    const watched: Collected<QueueStatus>[] = clients.map((c) =>
+      collect<QueueStatus>((h) => c.api.queue.onStatus.subscribe({ couponId }, h)),
+    )
     await Promise.all(watched.map((w) => w.started))
     await eventually(async () => watched.every((w) => w.items.length > 0), 5_000, 50)
     expect(watched.map((w) => w.items.at(-1)!.position)).toEqual(places)
@@ -67,7 +83,11 @@ describe('the waiting room when a web instance dies', () => {
     await killed.kill()
     expect(isAlive(killed.pid), 'the web instance survived its SIGKILL').toBe(false)
     // the clients whose socket died reconnect through NGINX to the other instance: same places
-    const resumed = await eventually(async () => watched.every((w) => w.starts() >= 1) && clients.some((c) => c.closes.length > 0), 10_000, 100)
+    const resumed = await eventually(
+      async () => watched.every((w) => w.starts() >= 1) && clients.some((c) => c.closes.length > 0),
+      10_000,
+      100,
+    )
     expect(resumed, 'no client lost its socket with the instance').toBe(true)
     const reconnected = watched.filter((_, i) => clients[i]!.closes.length > 0)
     expect(await eventually(async () => reconnected.every((w) => w.starts() >= 2), 15_000, 100)).toBe(true)

@@ -59,7 +59,10 @@ export function fired(dir: string, name: string): number {
 /** Runs the real audit command; ok = exit 0 (every invariant passes). */
 export async function runAudit(env: Record<string, string | undefined> = {}): Promise<{ ok: boolean, output: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], { env: { ...process.env, ...env }, timeout: 30_000 })
+    const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], {
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    })
     return { ok: true, output: stdout }
   } catch (error) {
     const e = error as { stdout?: string, stderr?: string, message: string }
@@ -129,10 +132,20 @@ export function http500s(attempts: Attempt[]): number {
  * was back, the replica had taken over, …). `env`: where the audit looks (another Redis, another DB).
  * `auditWithinMs`: how long after recovery the audit may take to pass.
  */
-export async function recoversFully(sale: Sale, recoveredAt: number, env: Record<string, string | undefined> = {}, auditWithinMs = 60_000): Promise<void> {
+export async function recoversFully(
+  sale: Sale,
+  recoveredAt: number,
+  env: Record<string, string | undefined> = {},
+  auditWithinMs = 60_000,
+): Promise<void> {
   const audit = await auditPassesBy(recoveredAt, recoveredAt + auditWithinMs, env)
   const within = `${auditWithinMs / 1000} s`
-  sale.row.auditAfterRecovery = audit.ok ? `passed after ${audit.seconds.toFixed(1)} s` : `FAILED for ${within}: ${audit.output.split('\n').filter((l) => l.startsWith('FAIL')).join('; ')}`
+  sale.row.auditAfterRecovery = audit.ok
+    ? `passed after ${audit.seconds.toFixed(1)} s`
+    : `FAILED for ${within}: ${audit.output
+        .split('\n')
+        .filter((l) => l.startsWith('FAIL'))
+        .join('; ')}`
   expect(audit.ok, `the audit still failed ${within} after recovery:\n${audit.output}`).toBe(true)
 
   const before = await couponState(sale.couponId)
@@ -166,7 +179,11 @@ export interface SaleProcesses {
 }
 
 /** Web instances and payment workers of the test stack (shared env plus each one's own). */
-export async function startSaleProcesses({ webs = 2, workers = 2, env = {} }: { webs?: number, workers?: number, env?: Record<string, string> } = {}): Promise<SaleProcesses> {
+export async function startSaleProcesses({
+  webs = 2,
+  workers = 2,
+  env = {},
+}: { webs?: number, workers?: number, env?: Record<string, string> } = {}): Promise<SaleProcesses> {
   const all: StackProc[] = []
   const webList = await Promise.all(Array.from({ length: webs }, () => stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '100', ...env } })))
   const workerList = await Promise.all(Array.from({ length: workers }, () => stack.startWorker({ env })))
@@ -177,15 +194,21 @@ export async function startSaleProcesses({ webs = 2, workers = 2, env = {} }: { 
     webs: webList,
     workers: workerList,
     urls: () => webList.filter((w) => !gone.has(w.pid)).map((w) => w.url),
-    stop: async () => { await Promise.all(all.map((p) => p.stop(15_000).catch(() => {}))) },
+    stop: async () => {
+      await Promise.all(all.map((p) => p.stop(15_000).catch(() => {})))
+    },
   }
 }
 
 /** `promise`, or a rejection naming `what` after `ms` (so a fault that never happens fails, not hangs). */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout
-  return Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms) })])
-    .finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
 }
 
 /** Starts a stack service again if a failed test left it dead (so the next test files find it). */

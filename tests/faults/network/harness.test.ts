@@ -142,7 +142,12 @@ describe('the network-fault harness', () => {
   })
 
   it('Kafka through a proxied listener: the broker is advertised at the proxy\'s port, messages go round, and the link\'s latency shows', async () => {
-    const kafka = new Kafka({ clientId: 'harness-client', brokers: [client.env.KAFKA_BROKERS!], logLevel: logLevel.NOTHING, retry: { retries: 3 } })
+    const kafka = new Kafka({
+      clientId: 'harness-client',
+      brokers: [client.env.KAFKA_BROKERS!],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 3 },
+    })
     const admin = kafka.admin()
     const producer = kafka.producer()
     const consumer = kafka.consumer({ groupId: `harness-${Date.now()}` })

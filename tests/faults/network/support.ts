@@ -34,7 +34,8 @@ export interface NetworkSale {
 }
 
 /**
- * The suite's set-up for a file: 121 shoppers (the last one reads while the others buy), two web instances behind the `net-webs` proxies and
+ * The suite's set-up for a file: 121 shoppers (the last one reads while the others buy), two web
+ * instances behind the `net-webs` proxies and
  * (unless `workers` is false, for tests that arm failpoints in their own) two workers, each behind
  * its own proxies (`net-worker-1`, `net-worker-2`: their Kafka client ids too).
  */
@@ -53,7 +54,11 @@ export function networkSale({ workers = true } = {}): NetworkSale {
       return worker
     }
     const webEnv = { PURCHASE_RATE_LIMIT: '100' }
-    const [shoppers, ...webs] = await Promise.all([sharedShoppers(121), sale.net.startWeb(sale.webs, { env: webEnv }), sale.net.startWeb(sale.webs, { env: webEnv })])
+    const [shoppers, ...webs] = await Promise.all([
+      sharedShoppers(121),
+      sale.net.startWeb(sale.webs, { env: webEnv }),
+      sale.net.startWeb(sale.webs, { env: webEnv }),
+    ])
     sale.shoppers = shoppers as Shopper[]
     const webList = webs as (StackProc & { url: string, port: number })[]
     running.push(...webList)
@@ -83,7 +88,11 @@ export function networkSale({ workers = true } = {}): NetworkSale {
  * Holds `paused` (harness pause(): SIGSTOP of a process group, state T seen) for `ms` while `during`
  * runs, then SIGCONT — also when the test fails meanwhile. Asserts it was still stopped at the end.
  */
-export async function heldPaused(paused: Paused, ms: number, during: () => Promise<unknown> = async () => {}): Promise<{ resumedAt: number, happened: string }> {
+export async function heldPaused(
+  paused: Paused,
+  ms: number,
+  during: () => Promise<unknown> = async () => {},
+): Promise<{ resumedAt: number, happened: string }> {
   let stoppedMs: number
   try {
     await Promise.all([sleep(ms), during()])
@@ -131,7 +140,12 @@ export interface FaultOptions {
  * injected once the burst is under way (`inject` returns when it is healed, saying how it happened),
  * then every check of the suite. Returns the sale, its row filled in.
  */
-export async function faultMidBurst(fault: string, fixture: NetworkSale, inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>, { stock = 60, urls = fixture.procs.urls, workers = WORKERS }: FaultOptions = {}): Promise<Sale> {
+export async function faultMidBurst(
+  fault: string,
+  fixture: NetworkSale,
+  inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>,
+  { stock = 60, urls = fixture.procs.urls, workers = WORKERS }: FaultOptions = {},
+): Promise<Sale> {
   const shoppers = fixture.shoppers.slice(0, 2 * stock)
   expect(shoppers.length, 'demand must be twice the stock').toBe(2 * stock)
   const couponId = await createCouponOnSale({ stock, price: 10 })
@@ -144,7 +158,10 @@ export async function faultMidBurst(fault: string, fixture: NetworkSale, inject:
     const first = await running
     sale.attempts.push(...first.attempts)
     sale.row.answers = answerSummary(first.attempts)
-    expect(first.outcomes.GAVE_UP ?? 0, `shoppers still unanswered when the burst's deadline passed: ${JSON.stringify(first.outcomes)}`).toBe(0)
+    expect(
+      first.outcomes.GAVE_UP ?? 0,
+      `shoppers still unanswered when the burst's deadline passed: ${JSON.stringify(first.outcomes)}`,
+    ).toBe(0)
     sale.row.workersConsumingAfter = `${(await consumingAgain(resumedAt, workers)).toFixed(1)} s`
     await recoversFully(sale, resumedAt, {}, 90_000)
     expectTimelyTableAnswers(sale.attempts)
@@ -181,7 +198,12 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
       try {
         const res = await fetch(callUrl, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
         const json = await res.json().catch(() => ({})) as { error?: { data?: { reason?: string } } }
-        return { path: name, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
+        return {
+          path: name,
+          status: res.status,
+          answer: res.ok ? 'OK' : (json.error?.data?.reason ?? `HTTP ${res.status}`),
+          ms: Date.now() - sent,
+        }
       } catch {
         return { path: name, status: 0, answer: 'NO_ANSWER', ms: Date.now() - sent }
       }
