@@ -24,15 +24,10 @@ export const keys = {
   /** Hash of the room's bookkeeping: `last` FCFS score, `second`/`count` admitted this second, `verified` record id, `epoch`. */
   queueMeta: (couponId: number) => `queue:{${couponId}}:meta`,
   /** Every key of one coupon's waiting room (one slot). */
-  queueKeys: (couponId: number) =>
-    [
-      keys.queueLine(couponId),
-      keys.queueTurns(couponId),
-      keys.queueAdmitted(couponId),
-      keys.queueAdmits(couponId),
-      keys.queueLive(couponId),
-      keys.queueMeta(couponId),
-    ] as const,
+  queueKeys: (couponId: number) => [
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmitted(couponId),
+    keys.queueAdmits(couponId), keys.queueLive(couponId), keys.queueMeta(couponId),
+  ] as const,
   /* A coupon's reservation state. */
   stock: (couponId: number) => `coupon:{${couponId}}:stock`,
   buyers: (couponId: number) => `coupon:{${couponId}}:buyers`,
@@ -52,18 +47,10 @@ export const keys = {
   /** Pending entries a repair found unparsable, moved out of the ledger: orderId → raw value. */
   quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
   /** Every key of one coupon's reservation state (one slot). */
-  couponKeys: (couponId: number) =>
-    [
-      keys.stock(couponId),
-      keys.buyers(couponId),
-      keys.pending(couponId),
-      keys.loaded(couponId),
-      keys.repair(couponId),
-      keys.version(couponId),
-      keys.holders(couponId),
-      keys.buyersStaging(couponId),
-      keys.quarantine(couponId),
-    ] as const,
+  couponKeys: (couponId: number) => [
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId),
+    keys.version(couponId), keys.holders(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+  ] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,

@@ -6,24 +6,9 @@ import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
 const SCRIPTS = [
-  'reserve-8',
-  'cancel-4',
-  'claim-2',
-  'finish-4',
-  'snapshot-6',
-  'apply-repair-8',
-  'lease-1',
-  'presence-touch-1',
-  'presence-servers-1',
-  'count-1',
-  'push-recent-1',
-  'queue-join-5',
-  'queue-entry-3',
-  'queue-gate-4',
-  'queue-next-5',
-  'queue-admit-4',
-  'queue-restore-5',
-  'queue-view-5',
+  'reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
+  'presence-touch-1', 'presence-servers-1',
+  'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5',
 ] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
@@ -90,24 +75,18 @@ export interface ReserveRequest {
   saleEndsAt?: number | null
 }
 
+/** The keys every script of a coupon's reservations takes first. */
+const reservationKeys = (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId)]
+/** What cancel-4 and finish-4 take: the reservations and the version. */
+const ledgerKeys = (couponId: number) => [...reservationKeys(couponId), keys.version(couponId)]
+/** What the reserve, snapshot and repair scripts take first: the reservations, the marker, the repair lease and the version. */
+const stateKeys = (couponId: number) => [...reservationKeys(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId)]
+
 /** The reserve script's keys and arguments (`reserve` is also a command of a client's MULTI). */
 export function reserveArgs(couponId: number, r: ReserveRequest): (string | number)[] {
   return [
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    keys.loaded(couponId),
-    keys.repair(couponId),
-    keys.version(couponId),
-    keys.saleStats(couponId),
-    keys.holders(couponId),
-    r.userId,
-    r.orderId,
-    r.price,
-    r.serverId,
-    r.requestId ?? '',
-    r.saleStartsAt ?? '',
-    r.saleEndsAt ?? '',
+    ...stateKeys(couponId), keys.saleStats(couponId), keys.holders(couponId),
+    r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '',
   ]
 }
 
@@ -123,15 +102,7 @@ export async function reserveScript(
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
 export async function cancelScript(client: RedisClient, couponId: number, orderId: string) {
-  return (await run(
-    client,
-    'cancel-4',
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    keys.version(couponId),
-    orderId,
-  )) as CancelOutcome
+  return (await run(client, 'cancel-4', ...ledgerKeys(couponId), orderId)) as CancelOutcome
 }
 
 /** Claims entries of one coupon; per order id, the claimed entry (unparsable: 'CORRUPT') or 'MISSING'. */
@@ -151,15 +122,7 @@ export type FollowUpAction = 'drop' | 'release' | 'keep-buyer' | 'drop-buyer'
 /** Runs the follow-ups of one coupon's orders; returns how many entries it removed and units it restored. */
 export async function finishScript(client: RedisClient, couponId: number, actions: [orderId: string, action: FollowUpAction][]) {
   if (!actions.length) return { removed: 0, restored: 0 }
-  const [removed, restored] = (await run(
-    client,
-    'finish-4',
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    keys.version(couponId),
-    ...actions.flat(),
-  )) as [number, number]
+  const [removed, restored] = (await run(client, 'finish-4', ...ledgerKeys(couponId), ...actions.flat())) as [number, number]
   return { removed, restored }
 }
 
@@ -176,16 +139,7 @@ export interface CouponSnapshot {
 }
 
 export async function snapshotScript(client: RedisClient, couponId: number): Promise<CouponSnapshot> {
-  const raw = (await run(
-    client,
-    'snapshot-6',
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    keys.loaded(couponId),
-    keys.repair(couponId),
-    keys.version(couponId),
-  )) as (string | number)[]
+  const raw = (await run(client, 'snapshot-6', ...stateKeys(couponId))) as (string | number)[]
   const entries = new Map<string, Reservation | string>()
   for (let i = 6; i + 1 < raw.length; i += 2) entries.set(String(raw[i]), parseReservation(String(raw[i + 1])) ?? String(raw[i + 1]))
   return {
@@ -196,24 +150,15 @@ export async function snapshotScript(client: RedisClient, couponId: number): Pro
 
 export interface RepairWrite { version: string, token: string, mysqlStock: number, paidEntries: number, marker: string }
 export async function applyRepairScript(client: RedisClient, couponId: number, w: RepairWrite) {
-  const [status, stock, buyers, quarantined] = (await run(
-    client,
-    'apply-repair-8',
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    keys.loaded(couponId),
-    keys.repair(couponId),
-    keys.version(couponId),
-    keys.buyersStaging(couponId),
-    keys.quarantine(couponId),
-    w.version,
-    w.token,
-    w.mysqlStock,
-    w.paidEntries,
-    w.marker,
-  )) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
+  const [status, stock, buyers, quarantined] = (await run(client, 'apply-repair-8',
+    ...stateKeys(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker)) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
   return { status, stock, buyers, quarantined }
+}
+
+/** Takes the lease `key` for `token`, or renews it when this owner holds it already; false while another owner holds it. */
+export async function holdLease(client: RedisClient, key: string, token: string, ms: number): Promise<boolean> {
+  return (await client.set(key, token, 'PX', ms, 'NX')) === 'OK' || await leaseScript(client, key, token, 'renew', ms)
 }
 
 /** Renews or releases a lease this owner holds; false when it no longer holds it. */
@@ -271,25 +216,11 @@ export interface QueueJoined {
 }
 
 export async function queueJoinScript(
-  client: RedisClient,
-  couponId: number,
-  userId: number,
-  random: number,
-  w: QueueWindow,
+  client: RedisClient, couponId: number, userId: number, random: number, w: QueueWindow,
 ): Promise<QueueJoined> {
-  const [status, turn, score, rank, now] = (await run(
-    client,
-    'queue-join-5',
-    keys.queueLine(couponId),
-    keys.queueTurns(couponId),
-    keys.queueAdmits(couponId),
-    keys.queueMeta(couponId),
-    keys.buyers(couponId),
-    userId,
-    random.toPrecision(17),
-    w.startsAt ?? '',
-    w.endsAt ?? '',
-  )) as [QueueJoinStatus, number, string, number, number]
+  const [status, turn, score, rank, now] = await run(client, 'queue-join-5',
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), keys.queueMeta(couponId), keys.buyers(couponId),
+    userId, random.toPrecision(17), w.startsAt ?? '', w.endsAt ?? '') as [QueueJoinStatus, number, string, number, number]
   return { status, turn, score, rank: rank < 0 ? null : rank, now }
 }
 
@@ -305,40 +236,18 @@ export interface QueueEntry {
 }
 
 export async function queueEntryScript(
-  client: RedisClient,
-  couponId: number,
-  userId: number,
-  startsAt: number | null,
+  client: RedisClient, couponId: number, userId: number, startsAt: number | null,
 ): Promise<QueueEntry> {
-  const [turn, joined, rank, admittedUntil, now] = (await run(
-    client,
-    'queue-entry-3',
-    keys.queueLine(couponId),
-    keys.queueTurns(couponId),
-    keys.queueAdmits(couponId),
-    userId,
-    startsAt ?? '',
-  )) as number[]
-  return {
-    turn: turn!,
-    joined: joined === 1,
-    rank: rank! < 0 ? null : rank!,
-    admittedUntil: admittedUntil! < 0 ? null : admittedUntil!,
-    now: now!,
-  }
+  const [turn, joined, rank, admittedUntil, now] = await run(client, 'queue-entry-3',
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), userId, startsAt ?? '') as number[]
+  const orNull = (n: number) => (n < 0 ? null : n)
+  return { turn: turn!, joined: joined === 1, rank: orNull(rank!), admittedUntil: orNull(admittedUntil!), now: now! }
 }
 
 export type QueueGate = 'ADMITTED' | 'NOT_ADMITTED' | 'SOLD_OUT'
 export async function queueGateScript(client: RedisClient, couponId: number, userId: number): Promise<QueueGate> {
-  return (await run(
-    client,
-    'queue-gate-4',
-    keys.queueAdmits(couponId),
-    keys.stock(couponId),
-    keys.buyers(couponId),
-    keys.pending(couponId),
-    userId,
-  )) as QueueGate
+  return await run(client, 'queue-gate-4',
+    keys.queueAdmits(couponId), keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), userId) as QueueGate
 }
 
 export interface QueueProposal {
@@ -352,32 +261,15 @@ export interface QueueProposal {
 }
 
 export async function queueNextScript(
-  client: RedisClient,
-  couponId: number,
-  admitPerSecond: number,
-  w: QueueWindow,
+  client: RedisClient, couponId: number, admitPerSecond: number, w: QueueWindow,
 ): Promise<QueueProposal> {
-  const raw = (await run(
-    client,
-    'queue-next-5',
-    keys.queueLine(couponId),
-    keys.queueAdmitted(couponId),
-    keys.queueLive(couponId),
-    keys.queueMeta(couponId),
-    keys.stock(couponId),
-    admitPerSecond,
-    w.startsAt ?? '',
-    w.endsAt ?? '',
-  )) as (number | string)[]
+  const raw = await run(client, 'queue-next-5',
+    keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueLive(couponId), keys.queueMeta(couponId), keys.stock(couponId),
+    admitPerSecond, w.startsAt ?? '', w.endsAt ?? '') as (number | string)[]
   const next: QueueProposal['next'] = []
   for (let i = 5; i + 1 < raw.length; i += 2) next.push({ ...parseQueueMember(String(raw[i])), score: String(raw[i + 1]) })
-  return {
-    admitted: Number(raw[0]),
-    lineLength: Number(raw[1]),
-    now: Number(raw[2]),
-    free: Number(raw[3]) < 0 ? null : Number(raw[3]),
-    next,
-  }
+  const free = Number(raw[3]) < 0 ? null : Number(raw[3])
+  return { admitted: Number(raw[0]), lineLength: Number(raw[1]), now: Number(raw[2]), free, next }
 }
 
 export interface QueueGrant {
@@ -423,15 +315,9 @@ export interface QueueView {
 }
 
 export async function queueViewScript(client: RedisClient, couponId: number): Promise<QueueView> {
-  const [now, admitted, stock, lineLength, epoch, pending] = (await run(
-    client,
-    'queue-view-5',
-    keys.queueLine(couponId),
-    keys.queueAdmitted(couponId),
-    keys.queueMeta(couponId),
-    keys.stock(couponId),
-    keys.pending(couponId),
-  )) as [number, number, number, number, string, number]
+  const [now, admitted, stock, lineLength, epoch, pending] = await run(client, 'queue-view-5',
+    keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueMeta(couponId), keys.stock(couponId), keys.pending(couponId),
+  ) as [number, number, number, number, string, number]
   return { now, admitted, stock: stock < 0 ? null : stock, lineLength, epoch: String(epoch), pending }
 }
 
@@ -439,14 +325,8 @@ export async function queueViewScript(client: RedisClient, couponId: number): Pr
 export function parseReservation(raw: string): Reservation | null {
   try {
     const e = JSON.parse(raw) as Partial<Reservation>
-    if (
-      (e.state !== 'reserved' && e.state !== 'claimed') ||
-      !Number.isInteger(e.userId) ||
-      !Number.isInteger(e.price) ||
-      typeof e.at !== 'number'
-    )
-      return null
-    return e as Reservation
+    const state = e.state === 'reserved' || e.state === 'claimed'
+    return state && Number.isInteger(e.userId) && Number.isInteger(e.price) && typeof e.at === 'number' ? e as Reservation : null
   } catch {
     return null
   }
