@@ -17,21 +17,8 @@ import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
 import { ensureKafka, ensureKeycloak } from './downloads.mjs'
 import {
-  launch,
-  startMariadb,
-  startRedis,
-  startKafka,
-  startKeycloak,
-  startNginxProcess,
-  reloadNginxProcess,
-  syncWebClient,
-  keycloakAdminToken,
-  createKafkaTopics,
-  describeGroupMembers,
-  startToxiproxyProcess,
-  REALM,
-  WEB_CLIENT_ID,
-  CLI_CLIENT_ID,
+  launch, startMariadb, startRedis, startKafka, startKeycloak, startNginxProcess, reloadNginxProcess, syncWebClient, keycloakAdminToken,
+  createKafkaTopics, describeGroupMembers, startToxiproxyProcess, REALM, WEB_CLIENT_ID, CLI_CLIENT_ID,
 } from './services.mjs'
 
 export { REALM, WEB_CLIENT_ID, CLI_CLIENT_ID, keycloakAdminToken, createKafkaTopics }

@@ -9,14 +9,7 @@ import { verifyAccessToken } from './jwt'
 import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
 import { revokeSession } from './revocation'
 import {
-  forgetSessionCookie,
-  readSessionData,
-  SESSION_COOKIE,
-  secureCookies,
-  sessionCookieOf,
-  sessionOptions,
-  sessionPassword,
-  type SessionData,
+  forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData,
 } from './session'
 import { log } from '../observability/log'
 

@@ -13,17 +13,7 @@ import { createCouponOnSale, ensureStockLoaded } from '../support/data'
 import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import {
-  accessToken,
-  adminApi,
-  adminToken,
-  cliClientId,
-  createClient,
-  createUser,
-  deleteClient,
-  issuer,
-  keycloakUrl,
-  passwordGrant,
-  uniqueEmail,
+  accessToken, adminApi, adminToken, cliClientId, createClient, createUser, deleteClient, issuer, keycloakUrl, passwordGrant, uniqueEmail,
 } from '../support/keycloak'
 import { closeTestDb, rowCounts, testDb } from './support'
 import { onUpdateAnswer, wsUpgradeStatus } from './ws'

@@ -5,10 +5,10 @@ import { subscribeMessage } from '../support/api'
 
 /**
  * Attempts a WebSocket upgrade of `${baseUrl}/ws${query}` with raw HTTP (no client library) and
- * reports the status: 101 when the server accepted the socket (which is closed at once), else the
- * HTTP status of the refusal.
+ * reports the answer: status 101 when the server accepted the socket (which is closed at once), else
+ * the HTTP status of the refusal and its body (parsed JSON, or the text).
  */
-export function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<number> {
+export function wsUpgrade(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<{ status: number, body?: unknown }> {
   const url = new URL(`/ws${query}`, baseUrl)
   return new Promise((resolve, reject) => {
     const req = request({
@@ -26,15 +26,27 @@ export function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<str
     req.setTimeout(10_000, () => req.destroy(new Error('no answer to the upgrade')))
     req.on('upgrade', (res, socket) => {
       socket.destroy()
-      resolve(res.statusCode ?? 101)
+      resolve({ status: res.statusCode ?? 101 })
     })
     req.on('response', (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
+      let text = ''
+      res.on('data', (c: Buffer) => { text += c })
+      res.on('end', () => {
+        let body: unknown = text
+        try {
+          body = JSON.parse(text)
+        } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, body })
+      })
     })
     req.on('error', reject)
     req.end()
   })
+}
+
+/** wsUpgrade's status alone. */
+export async function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<number> {
+  return (await wsUpgrade(baseUrl, query, headers)).status
 }
 
 /**

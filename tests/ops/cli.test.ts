@@ -11,6 +11,7 @@ import { ensureScripts, reserveScript } from '../../server/redis/scripts'
 import { eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { createScratchDatabase, sample, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { paymentEvent } from '../support/reservations'
 
 /*
  * `npx flash-sale …` (bin/flash-sale.mjs → .output/worker/cli.mjs) against the real services: a
@@ -104,7 +105,7 @@ async function reservation(couponId: number, userId: number) {
   const orderId = newOrderId(couponId)
   const { status } = await reserveScript(redis, couponId, { userId, orderId, price: 100, serverId: 'cli-test', requestId: 'cli-test' })
   expect(status).toBe('OK')
-  return { v: 1, orderId, userId, couponId, price: 100, serverId: 'cli-test', requestId: 'cli-test', createdAt: new Date().toISOString() }
+  return paymentEvent({ orderId, userId, couponId, serverId: 'cli-test', requestId: 'cli-test' })
 }
 
 // Each command is a fresh Node process joining Kafka: allow for a busy machine.
@@ -214,16 +215,9 @@ describe('flash-sale dlq', SLOW, () => {
     expect((await cli('coupon', 'load', String(couponId))).code).toBe(0)
     const [buyer, other] = [await insertUser(), await insertUser()]
     // An event whose reservation is gone from Redis (had it one, the reconciler would re-publish it by itself).
-    const unsettled = {
-      v: 1,
-      orderId: newOrderId(couponId),
-      userId: buyer.id,
-      couponId,
-      price: 100,
-      serverId: 'cli-test',
-      requestId: 'cli-test',
-      createdAt: new Date().toISOString(),
-    }
+    const unsettled = paymentEvent({
+      orderId: newOrderId(couponId), userId: buyer.id, couponId, serverId: 'cli-test', requestId: 'cli-test',
+    })
     const settledId = newOrderId(couponId)
     await db
       .insertInto('orders')

@@ -68,65 +68,35 @@ describe('alert rules', () => {
     const tests = {
       rule_files: [rulesFile],
       evaluation_interval: '15s',
-      tests: [
-        {
-          interval: '15s',
-          input_series: [
-            { series: 'flash_worker_paused{job="flash-sale-worker",instance="w1"}', values: '1x10' },
-            { series: 'flash_worker_paused{job="flash-sale-worker",instance="w2"}', values: '0x10' },
-            { series: 'flash_payments_dead_lettered_total{job="flash-sale-worker",instance="w1"}', values: '0 0 1 1 1' },
-            { series: 'flash_purchase_attempts_total{outcome="PENDING"}', values: '0+90x20' },
-            { series: 'flash_purchase_attempts_total{outcome="TRY_AGAIN_LATER"}', values: '0+10x20' },
-            // room 7 admits until 60s, then stalls with shoppers waiting and units free; room 8 is sold out
-            { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="7"}', values: '500x20' },
-            { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="7"}', values: '40x20' },
-            { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="7"}', values: '1x20' },
-            { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="7"}', values: '0 50 100 150 200 200x16' },
-            { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="8"}', values: '500x20' },
-            { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
-            { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="8"}', values: '1x20' },
-            { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
-          ],
-          alert_rule_test: [
-            { eval_time: '30s', alertname: 'FlashWorkerPaused', exp_alerts: [] },
-            {
-              eval_time: '90s',
-              alertname: 'FlashWorkerPaused',
-              exp_alerts: [
-                {
-                  exp_labels: { severity: 'critical', instance: 'w1' },
-                  exp_annotations: annotations('FlashWorkerPaused', { instance: 'w1' }),
-                },
-              ],
-            },
-            { eval_time: '0s', alertname: 'FlashDeadLetters', exp_alerts: [] },
-            {
-              eval_time: '60s',
-              alertname: 'FlashDeadLetters',
-              exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: annotations('FlashDeadLetters', {}, '1') }],
-            },
-            { eval_time: '1m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [] },
-            {
-              eval_time: '4m',
-              alertname: 'FlashPurchasesTryAgainLater',
-              exp_alerts: [
-                { exp_labels: { severity: 'critical' }, exp_annotations: annotations('FlashPurchasesTryAgainLater', {}, '10%') },
-              ],
-            },
-            { eval_time: '90s', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [] },
-            {
-              eval_time: '4m',
-              alertname: 'FlashQueueAdmissionStalled',
-              exp_alerts: [
-                {
-                  exp_labels: { severity: 'critical', coupon: '7' },
-                  exp_annotations: annotations('FlashQueueAdmissionStalled', { coupon: '7' }),
-                },
-              ],
-            },
-          ],
-        },
-      ],
+      tests: [{
+        interval: '15s',
+        input_series: [
+          { series: 'flash_worker_paused{job="flash-sale-worker",instance="w1"}', values: '1x10' },
+          { series: 'flash_worker_paused{job="flash-sale-worker",instance="w2"}', values: '0x10' },
+          { series: 'flash_payments_dead_lettered_total{job="flash-sale-worker",instance="w1"}', values: '0 0 1 1 1' },
+          { series: 'flash_purchase_attempts_total{outcome="PENDING"}', values: '0+90x20' },
+          { series: 'flash_purchase_attempts_total{outcome="TRY_AGAIN_LATER"}', values: '0+10x20' },
+          // room 7 admits until 60s, then stalls with shoppers waiting and units free; room 8 is sold out
+          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="7"}', values: '500x20' },
+          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="7"}', values: '40x20' },
+          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="7"}', values: '1x20' },
+          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="7"}', values: '0 50 100 150 200 200x16' },
+          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="8"}', values: '500x20' },
+          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
+          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="8"}', values: '1x20' },
+          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
+        ],
+        alert_rule_test: [
+          silent('30s', 'FlashWorkerPaused'),
+          fires('90s', 'FlashWorkerPaused', 'critical', { instance: 'w1' }),
+          silent('0s', 'FlashDeadLetters'),
+          fires('60s', 'FlashDeadLetters', 'warning', {}, '1'),
+          silent('1m', 'FlashPurchasesTryAgainLater'),
+          fires('4m', 'FlashPurchasesTryAgainLater', 'critical', {}, '10%'),
+          silent('90s', 'FlashQueueAdmissionStalled'),
+          fires('4m', 'FlashQueueAdmissionStalled', 'critical', { coupon: '7' }),
+        ],
+      }],
     }
     const file = join(dir, 'rules.test.yml')
     writeFileSync(file, JSON.stringify(tests))
@@ -135,6 +105,15 @@ describe('alert rules', () => {
     expect(code).toBe(0)
   })
 })
+
+/** A promtool check that `alertname` is not firing at `at`. */
+const silent = (at: string, alertname: string) => ({ eval_time: at, alertname, exp_alerts: [] })
+
+/** A promtool check that `alertname` fires at `at`, with its labels (severity and `labels`) and its annotations filled in. */
+function fires(at: string, alertname: string, severity: string, labels: Record<string, string> = {}, value = '1') {
+  const alert = { exp_labels: { severity, ...labels }, exp_annotations: annotations(alertname, labels, value) }
+  return { eval_time: at, alertname, exp_alerts: [alert] }
+}
 
 /** An alert's annotations with its template filled in the simple way promtool does for these. */
 function annotations(alert: string, labels: Record<string, string>, value = '1') {

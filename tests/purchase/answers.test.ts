@@ -15,6 +15,7 @@ import { settleBatch } from '../../server/domain/payments/settle'
 import { closeRedis, redis } from '../../server/redis/client'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
 import { testStack } from '../faults/support'
+import { paymentEvent } from '../support/reservations'
 
 afterAll(async () => {
   await closePaymentPublisher()
@@ -59,16 +60,7 @@ it('tells the shopper who holds the unit about their order through a Redis stall
 
   // Paid: the other shopper is told SOLD_OUT (this instance raises its sold-out flag) …
   const outcomes = await settleBatch(db(), redis(), [
-    {
-      v: 1,
-      orderId: pending!.orderId,
-      userId: holder!,
-      couponId,
-      price: 100,
-      serverId: 'test',
-      requestId: 'stalled',
-      createdAt: pending!.createdAt,
-    },
+    paymentEvent({ orderId: pending!.orderId, userId: holder!, couponId, requestId: 'stalled', createdAt: pending!.createdAt }),
   ])
   await finishInRedis(redis(), outcomes)
   expect(outcomes).toEqual([expect.objectContaining({ status: 'PAID' })])

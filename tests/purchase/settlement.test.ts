@@ -14,12 +14,12 @@ import { kafka, topics, type PaymentRequest } from '../../server/kafka/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { onDeadLetters } from '../support/dead-letters'
-import { reserve as reserveInRedis } from '../support/reservations'
+import { reserve as reserveInRedis, paymentEvent } from '../support/reservations'
 
 async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
   const { orderId, status } = await reserveInRedis(couponId, userId, undefined, price)
   expect(status).toBe('OK')
-  return { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date().toISOString() }
+  return paymentEvent({ orderId, userId, couponId, price })
 }
 
 async function settle(events: PaymentRequest[]) {

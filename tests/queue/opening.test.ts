@@ -15,7 +15,7 @@ import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
-import { as, bulkShoppers, createRoom, join, refusal, type TestShopper } from './support'
+import { as, bulkShoppers, createRoom, join, keepTrying, type TestShopper } from './support'
 
 process.env.QUEUE_POW_DIFFICULTY = '4'
 
@@ -40,22 +40,6 @@ afterAll(async () => {
 async function reserveRuns(): Promise<number> {
   const stats = await redis().info('commandstats')
   return Number(/cmdstat_hexists:calls=(\d+)/.exec(stats)?.[1] ?? 0)
-}
-
-/** Buys until the purchase is taken or the coupon is sold out, waiting a second between refusals. */
-async function keepTrying(s: TestShopper, couponId: number, answers: string[]): Promise<string> {
-  for (;;) {
-    try {
-      await as(s).order.purchase({ couponId })
-      answers.push('PENDING')
-      return 'PENDING'
-    } catch (error) {
-      const { reason, httpStatus } = refusal(error)
-      answers.push(httpStatus >= 500 ? `${httpStatus} ${reason}` : reason)
-      if (reason !== 'NOT_ADMITTED') return reason
-      await sleep(700 + Math.random() * 600)
-    }
-  }
 }
 
 async function joinAll(shoppers: TestShopper[], couponId: number) {

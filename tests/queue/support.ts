@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { getHTTPStatusCodeFromError } from '@trpc/server/http'
 import { TRPCError } from '@trpc/server'
 import { db } from '../../server/db'
@@ -71,6 +72,29 @@ export async function join(s: TestShopper, couponId: number): Promise<QueueStatu
   const caller = as(s)
   const challenge = await caller.queue.challenge({ couponId })
   return await caller.queue.join({ couponId, challenge: challenge.challenge, nonce: solveChallenge(challenge) })
+}
+
+/**
+ * Buys until the purchase is taken or refused for good: a refusal whose reason is in `retry` is tried
+ * again after `pauseMs` (up to twice that, at random), until `deadline` ('STUCK' past it). Every answer
+ * goes to `answers`, a 5xx with its status unless its reason is one to retry.
+ */
+export async function keepTrying(
+  s: TestShopper, couponId: number, answers: string[], { retry = ['NOT_ADMITTED'], pauseMs = 700, deadline = Infinity } = {},
+): Promise<string> {
+  while (Date.now() < deadline) {
+    try {
+      await as(s).order.purchase({ couponId })
+      answers.push('PENDING')
+      return 'PENDING'
+    } catch (error) {
+      const { reason, httpStatus } = refusal(error)
+      answers.push(httpStatus >= 500 && !retry.includes(reason) ? `${httpStatus} ${reason}` : reason)
+      if (!retry.includes(reason)) return reason
+      await sleep(pauseMs * (1 + Math.random()))
+    }
+  }
+  return 'STUCK'
 }
 
 /** A refusal's reason and HTTP status (as the HTTP handler would answer it). */

@@ -6,7 +6,6 @@
  * sessions.test.ts and identity-provider.test.ts.)
  */
 import { randomBytes } from 'node:crypto'
-import { request } from 'node:http'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { closeDb } from '../../server/db'
@@ -17,6 +16,7 @@ import { collect, liveClient, type LiveClient } from '../support/live'
 import { startWeb, type Proc } from '../support/processes'
 import { createShoppers, type Shopper } from '../support/shoppers'
 import { procedureUrl, subscribeMessage, type InputOf, type SubscriptionPath } from '../support/api'
+import { wsUpgrade } from '../auth/ws'
 
 let web: Proc
 let shoppers: Shopper[]
@@ -76,26 +76,10 @@ async function until<T>(check: () => T | undefined, ms = 5_000): Promise<T> {
 }
 
 /** The status and JSON body of a refused upgrade. */
-function refusedUpgrade(query: string, headers: Record<string, string> = {}): Promise<{ status: number, body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${web.url}/ws${query}`, {
-      headers: {
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-key': randomBytes(16).toString('base64'),
-        'sec-websocket-version': '13',
-        ...headers,
-      },
-    })
-    req.on('upgrade', (_res, socket) => { socket.destroy(); reject(new Error('the upgrade was accepted')) })
-    req.on('response', (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => { text += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
+async function refusedUpgrade(query: string, headers: Record<string, string> = {}): Promise<{ status: number, body?: unknown }> {
+  const answer = await wsUpgrade(web.url, query, headers)
+  if (answer.status === 101) throw new Error('the upgrade was accepted')
+  return answer
 }
 
 it('closes a socket that sends a frame larger than a few KB (1009), and keeps one that sends small ones', async () => {

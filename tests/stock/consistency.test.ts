@@ -17,7 +17,7 @@ import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { reserveArgs } from '../../server/redis/scripts'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
-import { reserve } from '../support/reservations'
+import { reserve, paymentEvent } from '../support/reservations'
 
 afterAll(async () => {
   await closeRedis()
@@ -56,7 +56,7 @@ describe('an admin stock removal', () => {
     // The removal counted that unit as held: only what was free is removed.
     expect(await removal).toBe('INVALID_INPUT')
     const outcomes = await settleBatch(db(), redis(), [
-      { v: 1, orderId, userId: shopper!, couponId, price: 100, serverId: 'test', requestId: 'lease', createdAt: new Date().toISOString() },
+      paymentEvent({ orderId, userId: shopper!, couponId, requestId: 'lease' }),
     ])
     await finishInRedis(redis(), outcomes)
     expect(outcomes).toEqual([expect.objectContaining({ orderId, status: 'PAID' })])

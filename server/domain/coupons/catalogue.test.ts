@@ -5,13 +5,7 @@ import { cacheStats, resetCacheStats } from '../../cache/metrics'
 import { keys } from '../../redis/keys'
 import { DomainError } from '../errors'
 import {
-  forgetCoupons,
-  getCoupon,
-  findCoupon,
-  invalidateCoupon,
-  listCoupons,
-  useCatalogueSources,
-  type CatalogueSources,
+  forgetCoupons, getCoupon, findCoupon, invalidateCoupon, listCoupons, useCatalogueSources, type CatalogueSources,
 } from './catalogue'
 import type { Coupon } from './schemas'
 

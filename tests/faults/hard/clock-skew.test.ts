@@ -13,16 +13,7 @@ import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
 import {
-  closeConnections,
-  failpointDir,
-  fired,
-  newSale,
-  recoversFully,
-  reporting,
-  sharedShoppers,
-  stack,
-  startSaleProcesses,
-  within,
+  closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within,
   type SaleProcesses,
 } from './support'
 import { call } from '../../support/api'

@@ -13,16 +13,7 @@ import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, kafkaDrained, keys, type StackProc } from '../support'
 import {
-  closeConnections,
-  failpointDir,
-  fired,
-  newSale,
-  within,
-  recoversFully,
-  reporting,
-  sharedShoppers,
-  stack,
-  startSaleProcesses,
+  closeConnections, failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses,
   type SaleProcesses,
 } from './support'
 

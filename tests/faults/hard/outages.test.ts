@@ -17,14 +17,7 @@ import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, statuses } from '../support'
 import {
-  closeConnections,
-  until,
-  newSale,
-  recoversFully,
-  reporting,
-  sharedShoppers,
-  startSaleProcesses,
-  type SaleProcesses,
+  closeConnections, until, newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses,
 } from './support'
 
 let shoppers: Shopper[] = []

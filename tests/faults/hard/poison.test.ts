@@ -15,16 +15,7 @@ import { onDeadLetters } from '../../support/dead-letters'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, type StackProc } from '../support'
 import {
-  closeConnections,
-  failpointDir,
-  fired,
-  newSale,
-  recoversFully,
-  reporting,
-  sharedShoppers,
-  stack,
-  startSaleProcesses,
-  within,
+  closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within,
   type SaleProcesses,
 } from './support'
 

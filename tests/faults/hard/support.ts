@@ -21,7 +21,8 @@ import { closeRedis } from '../../../server/redis/client'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { Shopper } from '../../support/shoppers'
 import { couponState } from '../../support/data'
-import { burst, sleep, testStack, untilSettled, type Attempt, type StackApi, type StackProc } from '../support'
+import { loseAofTail } from '../../../scripts/lib/crash.mjs'
+import { burst, isAlive, redisRunId, sleep, testStack, untilSettled, type Attempt, type StackApi, type StackProc } from '../support'
 import { creditViolations, historyViolations, OUTAGE_ANSWERS } from './history'
 
 const run = promisify(execFile)
@@ -244,6 +245,25 @@ export function saleFixture({ restore = [] }: { restore?: ('redis' | 'kafka' | '
  * Waits until `count()` reaches `atLeast` (e.g. the coupon's buyers: the burst is really under way),
  * so a fault lands mid-burst however slow the machine is; fails after `timeoutMs`.
  */
+/**
+ * Redis dies as in a power cut under `appendfsync everysec`: SIGKILLed, half of what was appended to its
+ * newest AOF file since `aofAtStart` (its size then) cut, started again on the rest. Asserts that the
+ * fault happened (the process died, a new Redis answers, bytes were cut); returns the cut and when
+ * Redis answered again.
+ */
+export async function crashRedisLosingAofTail(aofAtStart: number) {
+  const runIdBefore = await redisRunId()
+  const pidBefore = stack.processes().redis!.pid
+  await stack.killService('redis')
+  expect(isAlive(pidBefore), 'Redis survived its SIGKILL').toBe(false)
+  const cut = await loseAofTail(stack.redisDir, { from: aofAtStart, fraction: 0.5 })
+  await stack.startService('redis')
+  const recoveredAt = Date.now()
+  expect(await redisRunId()).not.toBe(runIdBefore)
+  expect(cut.cut).toBeGreaterThan(0)
+  return { cut, recoveredAt }
+}
+
 export async function until(what: string, count: () => Promise<number>, atLeast: number, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs
   let n = await count()

@@ -49,26 +49,14 @@ function tokenOfUnknownKey(): string {
 describe('faults on the web instances\' links', () => {
   it('N1: web → Redis black hole 10 s — every purchase answered in time, no reservation in doubt left behind', async () => {
     const redis = fixture.webs.redis
-    await faultMidBurst('N1 web → Redis black hole 10 s', fixture, () =>
-      onLink(
-        redis,
-        () => redis.blackHole(),
-        () => redis.proveBlackHole(),
-        10_000,
-      ),
-    )
+    await faultMidBurst('N1 web → Redis black hole 10 s', fixture,
+      () => onLink(redis, () => redis.blackHole(), () => redis.proveBlackHole(), 10_000))
   }, 360_000)
 
   it('N3: web → Kafka black hole 10 s (Redis answering) — publishes in doubt are undone or settled, never both', async () => {
     const kafka = fixture.webs.kafka
-    await faultMidBurst('N3 web → Kafka black hole 10 s', fixture, () =>
-      onLink(
-        kafka,
-        () => kafka.blackHole(),
-        () => kafka.proveBlackHole(),
-        10_000,
-      ),
-    )
+    await faultMidBurst('N3 web → Kafka black hole 10 s', fixture,
+      () => onLink(kafka, () => kafka.blackHole(), () => kafka.proveBlackHole(), 10_000))
   }, 360_000)
 
   it('N5: every link 200 ms ± 100 ms late with replies capped at 256 KB/s for 30 s — slower, never wrong', async () => {
