@@ -67,7 +67,11 @@ export default defineNuxtConfig({
       // Its GET /api/_auth/session (called by useUserSession during every server render) creates a
       // session too: replace it with a read-only handler.
       nitroConfig.handlers = (nitroConfig.handlers ?? []).filter((h) => !!h && !(h.route === '/api/_auth/session' && h.method === 'get'))
-      nitroConfig.handlers.push({ route: '/api/_auth/session', method: 'get', handler: fileURLToPath(new URL('./server/auth/session-endpoint.ts', import.meta.url)) })
+      nitroConfig.handlers.push({
+        route: '/api/_auth/session',
+        method: 'get',
+        handler: fileURLToPath(new URL('./server/auth/session-endpoint.ts', import.meta.url)),
+      })
     },
   },
   typescript: {

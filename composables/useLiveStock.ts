@@ -31,7 +31,11 @@ export function useLiveStock(couponIds: () => number[], refresh?: () => unknown)
 
   onMounted(() => {
     watch(() => couponIds().join(','), () => subscribe(couponIds()), { immediate: true })
-    if (refresh) timer = setInterval(() => { if ((!connected.value || !subscription) && document.visibilityState === 'visible') refresh() }, FALLBACK_POLL_MS)
+    if (refresh) {
+      timer = setInterval(() => {
+        if ((!connected.value || !subscription) && document.visibilityState === 'visible') refresh()
+      }, FALLBACK_POLL_MS)
+    }
   })
   onBeforeUnmount(() => {
     subscription?.unsubscribe()

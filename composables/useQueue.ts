@@ -1,6 +1,6 @@
 import type { Unsubscribable } from '@trpc/server/observable'
 import type { QueueStatus } from '~~/server/domain/queue/schemas'
-import type { ProofMessage, ProofRequest } from '~~/workers/proof-of-work'
+import type { ProofMessage, ProofRequest } from './workers/proof-of-work'
 import { describeError } from './errors'
 
 /** How often the page asks for its status while it has no live subscription (the socket is down). */
@@ -11,7 +11,7 @@ const POLL_MS = 2_000
  * have been found by now: with 2^difficulty tries expected, an honest bar that never stalls at 99 %.
  */
 function solve(request: ProofRequest, onProgress: (share: number) => void): Promise<string> {
-  const worker = new Worker(new URL('../workers/proof-of-work.ts', import.meta.url), { type: 'module' })
+  const worker = new Worker(new URL('./workers/proof-of-work.ts', import.meta.url), { type: 'module' })
   const expected = 2 ** request.difficulty
   return new Promise<string>((resolve, reject) => {
     worker.onmessage = ({ data }: MessageEvent<ProofMessage>) => {

@@ -87,7 +87,11 @@ async function run(api) {
   for (const c of list.items) console.log(`  #${c.id} ${c.name} — ${(c.price / 100).toFixed(2)}, stock ${c.stock}, sale ${c.saleStartsAt ?? 'open'} → ${c.saleEndsAt ?? '∞'}`)
 
   const now = Date.now()
-  const target = COUPON_ID ?? list.items.find((c) => c.stock > 0 && (!c.saleStartsAt || Date.parse(c.saleStartsAt) <= now) && (!c.saleEndsAt || Date.parse(c.saleEndsAt) > now))?.id
+  const target =
+    COUPON_ID ??
+    list.items.find(
+      (c) => c.stock > 0 && (!c.saleStartsAt || Date.parse(c.saleStartsAt) <= now) && (!c.saleEndsAt || Date.parse(c.saleEndsAt) > now),
+    )?.id
   if (!target) {
     console.log('nothing on sale right now: set COUPON_ID to try one anyway')
     return

@@ -10,8 +10,8 @@
   KEYS[2] coupon:{id}:buyers
   KEYS[3] coupon:{id}:pending
   KEYS[4] coupon:{id}:loaded
-  KEYS[5] coupon:{id}:ver
-  KEYS[6] coupon:{id}:repair          the lease, held by ARGV[2]
+  KEYS[5] coupon:{id}:repair          the lease, held by ARGV[2]
+  KEYS[6] coupon:{id}:ver
   KEYS[7] coupon:{id}:buyers:staging  MySQL's owners, written in chunks by the repairer
   KEYS[8] coupon:{id}:quarantine      pending entries that did not parse: orderId -> raw value
   ARGV[1] version of the snapshot
@@ -23,11 +23,11 @@
   Returns { "OK", stock, buyers, quarantined }, { "MOVED" } when the version changed (repair again), or
   { "LEASE_LOST" } when the lease expired or went to another repairer.
 ]]
-if redis.call('GET', KEYS[6]) ~= ARGV[2] then
+if redis.call('GET', KEYS[5]) ~= ARGV[2] then
   redis.call('DEL', KEYS[7])
   return { 'LEASE_LOST' }
 end
-if (redis.call('GET', KEYS[5]) or '0') ~= ARGV[1] then
+if (redis.call('GET', KEYS[6]) or '0') ~= ARGV[1] then
   redis.call('DEL', KEYS[7])
   return { 'MOVED' }
 end
@@ -54,6 +54,6 @@ else
   redis.call('DEL', KEYS[2])
 end
 redis.call('SET', KEYS[4], ARGV[5])
-redis.call('INCR', KEYS[5])
-redis.call('DEL', KEYS[6])
+redis.call('INCR', KEYS[6])
+redis.call('DEL', KEYS[5])
 return { 'OK', stock, redis.call('SCARD', KEYS[2]), quarantined }

@@ -2,7 +2,7 @@
   Puts an id at the head of a capped, expiring list (a user's recent orders, which order.mine reads
   for orders not settled yet). One command instead of MULTI, LPUSH, LTRIM, EXPIRE, EXEC.
 
-  KEYS[1] the list (e.g. user:{id}:recent-orders)
+  KEYS[1] the list (e.g. user:<id>:recent)
   ARGV[1] the id
   ARGV[2] how many ids the list keeps
   ARGV[3] the list's lifetime in seconds

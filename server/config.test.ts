@@ -58,7 +58,10 @@ describe('parseConfig', () => {
   })
 
   it('coerces numbers and refuses negative, fractional and out-of-range ones', () => {
-    expect(parseConfig({ ...minimal, STARTING_CREDIT: '2500', SETTLE_BATCH_SIZE: '1000' })).toMatchObject({ STARTING_CREDIT: 2500, SETTLE_BATCH_SIZE: 1000 })
+    expect(parseConfig({ ...minimal, STARTING_CREDIT: '2500', SETTLE_BATCH_SIZE: '1000' })).toMatchObject({
+      STARTING_CREDIT: 2500,
+      SETTLE_BATCH_SIZE: 1000,
+    })
     expect(refusal({ ...minimal, STARTING_CREDIT: '-1' })).toMatch(/STARTING_CREDIT/)
     expect(refusal({ ...minimal, PURCHASE_RATE_LIMIT: '1.5' })).toMatch(/PURCHASE_RATE_LIMIT/)
     expect(refusal({ ...minimal, SETTLE_BATCH_SIZE: '1001' })).toMatch(/SETTLE_BATCH_SIZE/)
@@ -89,7 +92,10 @@ describe('parseConfig', () => {
 
   it('needs a bucket and both keys once S3_ENDPOINT is set', () => {
     const s3 = { S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'images', S3_ACCESS_KEY_ID: 'id', S3_SECRET_ACCESS_KEY: 'key' }
-    expect(parseConfig({ ...minimal, ...s3, S3_FORCE_PATH_STYLE: 'false' })).toMatchObject({ S3_BUCKET: 'images', S3_FORCE_PATH_STYLE: false })
+    expect(parseConfig({ ...minimal, ...s3, S3_FORCE_PATH_STYLE: 'false' })).toMatchObject({
+      S3_BUCKET: 'images',
+      S3_FORCE_PATH_STYLE: false,
+    })
     expect(refusal({ ...minimal, ...s3, S3_SECRET_ACCESS_KEY: undefined })).toMatch(/S3_ENDPOINT: S3_ENDPOINT needs S3_BUCKET/)
     expect(refusal({ ...minimal, ...s3, S3_ENDPOINT: 'ftp://host' })).toMatch(/S3_ENDPOINT/)
   })

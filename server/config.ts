@@ -24,6 +24,14 @@ const databaseDeadlineSchema = z.object({
   DATABASE_QUERY_TIMEOUT_MS: int(3_000),
 })
 
+function isLocale(tag: string): boolean {
+  try {
+    return Intl.getCanonicalLocales(tag).length === 1
+  } catch {
+    return false
+  }
+}
+
 const serverIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'expected 1–64 of A-Z a-z 0-9 _ . : -').optional()
 
 const schema = z.object({
@@ -58,9 +66,11 @@ const schema = z.object({
   SESSION_PASSWORD: z.string().default(''),
   STARTING_CREDIT: int(10000),
   /** The shop's currency (ISO 4217): prices and credit are integer minor units of it. */
-  CURRENCY: z.string().refine((c) => /^[A-Z]{3}$/.test(c) && Intl.supportedValuesOf('currency').includes(c), 'expected an ISO 4217 code such as EUR').default('EUR'),
+  CURRENCY: z.string()
+    .refine((c) => /^[A-Z]{3}$/.test(c) && Intl.supportedValuesOf('currency').includes(c), 'expected an ISO 4217 code such as EUR')
+    .default('EUR'),
   /** The locale (BCP 47) prices and dates are shown in. */
-  LOCALE: z.string().refine((l) => { try { return Intl.getCanonicalLocales(l).length === 1 } catch { return false } }, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
+  LOCALE: z.string().refine(isLocale, 'expected a BCP 47 locale such as en-IE').default('en-IE'),
   /** order.purchase attempts a user may make per second before TOO_MANY_REQUESTS. */
   PURCHASE_RATE_LIMIT: int(10),
   /** /ws: sockets a shopper may open per 10 seconds, across instances (0: no limit). NGINX cannot see a connectionParams token. */
@@ -112,7 +122,7 @@ const schema = z.object({
   FLASH_SALE_FAILPOINTS: z.string().default(''),
   /** Tests only: a folder where each fired failpoint leaves a file named after it. */
   FLASH_SALE_FAILPOINT_DIR: z.string().optional(),
-  /** `off` sends every tRPC call through the stock adapter (for comparisons and benchmarks). */
+  /** `off` sends every tRPC call through trpc-nuxt's standard handler (for comparisons and benchmarks). */
   TRPC_FAST_LANE: z.enum(['on', 'off']).default('on'),
   /** Catalogue caching: `off` sends every coupon.list/get straight to MySQL (benchmarks, diagnosis). */
   CATALOGUE_CACHE: z.enum(['on', 'off']).default('on'),

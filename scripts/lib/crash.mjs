@@ -32,7 +32,11 @@ export async function loseAofTail(redisDir, { from, fraction = 0.5 }) {
   const appended = size - from
   if (appended <= 0) throw new Error(`nothing was appended to ${file} after byte ${from}`)
   fs.truncateSync(file, size - Math.max(1, Math.floor(appended * fraction)))
-  const manifest = path.join(redisDir, 'appendonlydir', fs.readdirSync(path.join(redisDir, 'appendonlydir')).find((f) => f.endsWith('.manifest')))
+  const manifest = path.join(
+    redisDir,
+    'appendonlydir',
+    fs.readdirSync(path.join(redisDir, 'appendonlydir')).find((f) => f.endsWith('.manifest')),
+  )
   // it asks "Continue? [y/N]" before truncating; exits 0 whether it had to fix or not
   await run(findBin('redis-check-aof'), ['--fix', manifest], { input: 'y\n', timeoutMs: 30_000 })
   const sizeAfter = fs.statSync(file).size

@@ -22,7 +22,12 @@ export async function ensureGoTool(tool) {
   if (!go) throw new Error(`${tool.name} is built from ${tool.module}@${tool.version} with Go, and no \`go\` is installed: install Go (e.g. apt-get install golang-go)`)
   const t0 = Date.now()
   log(`building ${tool.name} ${tool.version} (go install ${tool.module})`)
-  await atomicDir(dir, (tmp) => run(go, ['install', `${tool.module}@${tool.version}`], { env: { ...process.env, GOBIN: tmp, GOFLAGS: '-mod=mod' }, timeoutMs: 300_000 }))
+  await atomicDir(dir, (tmp) =>
+    run(go, ['install', `${tool.module}@${tool.version}`], {
+      env: { ...process.env, GOBIN: tmp, GOFLAGS: '-mod=mod' },
+      timeoutMs: 300_000,
+    }),
+  )
   ok(`${tool.name} built in ${secs(t0)}`)
   return bin
 }

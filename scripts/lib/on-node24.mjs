@@ -10,6 +10,9 @@ if (Number(process.versions.node.split('.')[0]) < MIN_NODE_MAJOR) {
   process.stdout.write(`✓ Node ${node.version} (${node.source})\n`)
   // Ctrl-C reaches the child too; this process only waits for it.
   process.on('SIGINT', () => {})
-  const r = spawnSync(node.bin, process.argv.slice(1), { stdio: 'inherit', env: { ...envWithNode(node), FLASH_SALE_NODE_SOURCE: node.source } })
+  const r = spawnSync(node.bin, process.argv.slice(1), {
+    stdio: 'inherit',
+    env: { ...envWithNode(node), FLASH_SALE_NODE_SOURCE: node.source },
+  })
   process.exit(r.status ?? 1)
 }

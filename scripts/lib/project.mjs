@@ -28,7 +28,8 @@ export async function ensureNodeModules() {
   const lock = path.join(ROOT, 'package-lock.json')
   const installed = path.join(ROOT, 'node_modules', '.package-lock.json')
   const hasLock = fs.existsSync(lock)
-  const stale = !fs.existsSync(installed) || (hasLock ? mtime(lock) > mtime(installed) : mtime(path.join(ROOT, 'package.json')) > mtime(installed))
+  const stale =
+    !fs.existsSync(installed) || (hasLock ? mtime(lock) > mtime(installed) : mtime(path.join(ROOT, 'package.json')) > mtime(installed))
   if (!stale) {
     ok('node_modules up to date')
     return

@@ -22,7 +22,11 @@ export async function ensurePythonTool(tool) {
   log(`installing ${tool.name} ${tool.version} (pip, into ${dir})`)
   await atomicDir(dir, async (tmp) => {
     await makeVenv(tmp)
-    await run(path.join(tmp, 'bin', 'python'), ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${tool.name}==${tool.version}`], { timeoutMs: 600_000 })
+    await run(
+      path.join(tmp, 'bin', 'python'),
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `${tool.name}==${tool.version}`],
+      { timeoutMs: 600_000 },
+    )
   })
   ok(`${tool.name} ${tool.version} installed in ${secs(t0)}`)
   return command

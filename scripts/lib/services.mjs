@@ -134,7 +134,8 @@ export async function startMariadb(stack) {
     cmd: server,
     args,
     timeoutMs: 60_000,
-    ready: async () => (await canConnect(port)) && (await run(client, [...mariadbClientArgs(stack), '-e', 'SELECT 1'], { timeoutMs: 5000 }), true),
+    ready: async () =>
+      (await canConnect(port)) && (await run(client, [...mariadbClientArgs(stack), '-e', 'SELECT 1'], { timeoutMs: 5000 }), true),
   })
   const sql = `
     CREATE DATABASE IF NOT EXISTS flash_sale CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
@@ -634,16 +635,23 @@ export function renderNginxFiles(prefix, { port, upstreams, host = '127.0.0.1', 
     WORKER_PROCESSES: workers,
     ACCESS_LOG: accessLog || 'off',
     ...nginxRates(rateOpts),
-    UPSTREAM_SERVERS: upstreams.map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`).join('\n'),
+    UPSTREAM_SERVERS: upstreams
+      .map((u) => `        server ${typeof u === 'number' ? `127.0.0.1:${u}` : u} max_fails=3 fail_timeout=5s;`)
+      .join('\n'),
     // With TLS, plain HTTP only redirects (and answers NGINX's own health check).
     PLAIN_SERVER: `
     server {
         listen ${host}:${port};
         server_name _;
-        ${tls ? `location = /nginx-healthz { access_log off; default_type text/plain; return 200 "ok\\n"; }
-        location / { return 301 https://$host${tlsPort === 443 ? '' : `:${tlsPort}`}$request_uri; }` : `include ${prefix}/conf/locations.conf;`}
+        ${
+          tls
+            ? `location = /nginx-healthz { access_log off; default_type text/plain; return 200 "ok\\n"; }
+        location / { return 301 https://$host${tlsPort === 443 ? '' : `:${tlsPort}`}$request_uri; }`
+            : `include ${prefix}/conf/locations.conf;`
+        }
     }`,
-    TLS_SERVER: tls ? `
+    TLS_SERVER: tls
+      ? `
     server {
         listen ${host}:${tlsPort} ssl http2;
         server_name _;
@@ -652,10 +660,16 @@ export function renderNginxFiles(prefix, { port, upstreams, host = '127.0.0.1', 
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_cache shared:SSL:10m;
         include ${prefix}/conf/locations.conf;
-    }` : '',
+    }`
+      : '',
   }
   const dir = path.join(ROOT, 'nginx')
-  return Object.fromEntries(['nginx', 'locations', 'headers'].map((name) => [name, renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars)]))
+  return Object.fromEntries(
+    ['nginx', 'locations', 'headers'].map((name) => [
+      name,
+      renderTemplate(fs.readFileSync(path.join(dir, `${name}.conf.template`), 'utf8'), vars),
+    ]),
+  )
 }
 
 /** Renders nginx.conf, locations.conf and headers.conf into `prefix`; returns the conf path. */

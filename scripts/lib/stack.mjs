@@ -17,21 +17,8 @@ import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
 import { ensureKafka, ensureKeycloak } from './downloads.mjs'
 import {
-  launch,
-  startMariadb,
-  startRedis,
-  startKafka,
-  startKeycloak,
-  startNginxProcess,
-  reloadNginxProcess,
-  syncWebClient,
-  keycloakAdminToken,
-  createKafkaTopics,
-  describeGroupMembers,
-  startToxiproxyProcess,
-  REALM,
-  WEB_CLIENT_ID,
-  CLI_CLIENT_ID,
+  launch, startMariadb, startRedis, startKafka, startKeycloak, startNginxProcess, reloadNginxProcess, syncWebClient, keycloakAdminToken,
+  createKafkaTopics, describeGroupMembers, startToxiproxyProcess, REALM, WEB_CLIENT_ID, CLI_CLIENT_ID,
 } from './services.mjs'
 
 export { REALM, WEB_CLIENT_ID, CLI_CLIENT_ID, keycloakAdminToken, createKafkaTopics }
@@ -62,7 +49,12 @@ export const KAFKA_PROXY_SLOTS = 6
 /** Infrastructure services in start order; stopped in reverse. */
 export const SERVICES = ['mariadb', 'redis', 'kafka', 'keycloak']
 const EXTERNAL_VAR = { mariadb: 'DATABASE_URL', redis: 'REDIS_URL', kafka: 'KAFKA_BROKERS', keycloak: 'OIDC_ISSUER' }
-const SERVICE_PORTS = { mariadb: ['mysql'], redis: ['redis'], kafka: ['kafka', 'kafkaController'], keycloak: ['keycloak', 'keycloakManagement'] }
+const SERVICE_PORTS = {
+  mariadb: ['mysql'],
+  redis: ['redis'],
+  kafka: ['kafka', 'kafkaController'],
+  keycloak: ['keycloak', 'keycloakManagement'],
+}
 const STARTERS = { mariadb: startMariadb, redis: startRedis, kafka: startKafka, keycloak: startKeycloak }
 const STOP_TIMEOUT = { mariadb: 30_000, redis: 10_000, kafka: 30_000, keycloak: 20_000 }
 
@@ -157,7 +149,10 @@ export class Stack {
   track(key, handle) {
     this.handles.set(key, handle)
     mkdirp(this.pidsDir)
-    writeAtomic(path.join(this.pidsDir, `${key}.json`), JSON.stringify({ pid: handle.pid, startTime: procStartTime(handle.pid), owner: process.pid, log: handle.logFile }))
+    writeAtomic(
+      path.join(this.pidsDir, `${key}.json`),
+      JSON.stringify({ pid: handle.pid, startTime: procStartTime(handle.pid), owner: process.pid, log: handle.logFile }),
+    )
   }
   untrack(key) {
     this.handles.delete(key)
@@ -262,7 +257,15 @@ export class Stack {
       port,
       ...nodeCommand(wrap, path.join(ROOT, '.output', 'server', 'index.mjs')),
       cwd: ROOT,
-      env: { ...process.env, ...this.env, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port), ...env },
+      env: {
+        ...process.env,
+        ...this.env,
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        NITRO_HOST: '127.0.0.1',
+        NITRO_PORT: String(port),
+        ...env,
+      },
       timeoutMs,
       ready: async () => (await httpStatus(`http://127.0.0.1:${port}/healthz`, 2000)) === 200,
     })
@@ -281,7 +284,14 @@ export class Stack {
       timeoutMs,
       ready: async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/healthz`, 2000)) === 200,
     })
-    return { metricsPort, pid: handle.pid, log: handle.logFile, exited: handle.exited, stop: (t) => this.stopKey(`worker-${metricsPort}`, t), kill: () => this.killKey(`worker-${metricsPort}`) }
+    return {
+      metricsPort,
+      pid: handle.pid,
+      log: handle.logFile,
+      exited: handle.exited,
+      stop: (t) => this.stopKey(`worker-${metricsPort}`, t),
+      kill: () => this.killKey(`worker-${metricsPort}`),
+    }
   }
   async killKey(key) {
     const rec = this.processes()[key]
@@ -391,7 +401,15 @@ export const startNginx = (opts = {}, dir) => openStack(dir).startNginx(opts)
  * @param {boolean} [o.faultTools] a Toxiproxy port and Kafka's proxied listeners (default: test stacks)
  * @returns {Promise<Stack>} stack.env, stack.stop(), …
  */
-export async function startStack({ name = 'dev', dir, ports = {}, services = SERVICES, extraRedirectUris = [], withNginx = false, faultTools = name === 'test' } = {}) {
+export async function startStack({
+  name = 'dev',
+  dir,
+  ports = {},
+  services = SERVICES,
+  extraRedirectUris = [],
+  withNginx = false,
+  faultTools = name === 'test',
+} = {}) {
   if (!dir) throw new Error('startStack: dir is required')
   dir = path.resolve(dir)
   mkdirp(path.join(dir, 'logs'))
@@ -400,7 +418,9 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   const ownerFile = path.join(dir, 'owner')
   if (fs.existsSync(ownerFile)) {
     const owner = Number(fs.readFileSync(ownerFile, 'utf8'))
-    if (owner !== process.pid && isAlive(owner)) throw new Error(`the ${name} stack in ${dir} is already running (pid ${owner}) — stop it first`)
+    if (owner !== process.pid && isAlive(owner)) {
+      throw new Error(`the ${name} stack in ${dir} is already running (pid ${owner}) — stop it first`)
+    }
   }
   writeAtomic(ownerFile, String(process.pid))
   const leftovers = new Stack({ dir, env: {}, ports: {} })
@@ -410,7 +430,9 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   }
 
   const external = Object.fromEntries(SERVICES.map((s) => [s, !!process.env[EXTERNAL_VAR[s]] || !services.includes(s)]))
-  for (const s of SERVICES) if (process.env[EXTERNAL_VAR[s]]) log(`${s}: using ${EXTERNAL_VAR[s]}=${process.env[EXTERNAL_VAR[s]]} (not started here)`)
+  for (const s of SERVICES) {
+    if (process.env[EXTERNAL_VAR[s]]) log(`${s}: using ${EXTERNAL_VAR[s]}=${process.env[EXTERNAL_VAR[s]]} (not started here)`)
+  }
 
   // ports: fixed ones must be free (before anything starts), the rest are picked
   const resolved = {}
@@ -429,7 +451,9 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   if (faultTools) {
     resolved.toxiproxy = await freePort()
     if (!external.kafka) {
-      for (let i = 1; i <= KAFKA_PROXY_SLOTS; i++) kafkaProxySlots.push({ name: `PROXIED${i}`, port: await freePort(), advertisedPort: await freePort() })
+      for (let i = 1; i <= KAFKA_PROXY_SLOTS; i++) {
+        kafkaProxySlots.push({ name: `PROXIED${i}`, port: await freePort(), advertisedPort: await freePort() })
+      }
     }
   }
 
@@ -437,7 +461,9 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
   const [kafkaLibs, keycloakDist] = await Promise.all([external.kafka ? null : ensureKafka(), external.keycloak ? null : ensureKeycloak()])
   const secrets = loadSecrets(dir)
 
-  const keycloakUrl = process.env.OIDC_ISSUER ? process.env.OIDC_ISSUER.replace(/\/realms\/.*$/, '') : `http://localhost:${resolved.keycloak}`
+  const keycloakUrl = process.env.OIDC_ISSUER
+    ? process.env.OIDC_ISSUER.replace(/\/realms\/.*$/, '')
+    : `http://localhost:${resolved.keycloak}`
   const publicUrl = process.env.PUBLIC_URL || `http://localhost:${resolved.shop}`
   const env = {
     DATABASE_URL: process.env.DATABASE_URL || `mysql://flash:flash@127.0.0.1:${resolved.mysql}/flash_sale`,
@@ -454,7 +480,20 @@ export async function startStack({ name = 'dev', dir, ports = {}, services = SER
     SESSION_PASSWORD: secrets.sessionPassword,
     NUXT_SESSION_PASSWORD: secrets.sessionPassword,
   }
-  const state = { name, dir, owner: process.pid, ports: resolved, external, java, kafkaLibs, keycloakDist, secrets, env, extraRedirectUris, kafkaProxySlots }
+  const state = {
+    name,
+    dir,
+    owner: process.pid,
+    ports: resolved,
+    external,
+    java,
+    kafkaLibs,
+    keycloakDist,
+    secrets,
+    env,
+    extraRedirectUris,
+    kafkaProxySlots,
+  }
   writeAtomic(path.join(dir, 'stack.json'), JSON.stringify(state, null, 2))
   const stack = new Stack(state, { owned: true })
   activeStacks.add(stack)

@@ -214,7 +214,10 @@ export function renderTemplate(text, vars) {
 }
 
 /** Newest mtime (ms) of files under the given paths, skipping heavy folders. */
-export function newestMtime(paths, skip = new Set(['node_modules', '.nuxt', '.output', '.stack', '.git', '.data', '.bench', 'test-results'])) {
+export function newestMtime(
+  paths,
+  skip = new Set(['node_modules', '.nuxt', '.output', '.stack', '.git', '.data', '.bench', 'test-results']),
+) {
   let newest = 0
   const walk = (p) => {
     let st

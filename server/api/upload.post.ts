@@ -31,7 +31,9 @@ function detectImageType(data: Uint8Array): keyof typeof MIME | null {
  */
 export default defineEventHandler(async (event) => {
   // A cross-site form must not post with the admin's cookie (SameSite covers most browsers; this covers the rest).
-  if (isCrossSite(getRequestHeader(event, 'origin'), getRequestHeader(event, 'sec-fetch-site'))) return refuse(event, 'FORBIDDEN', 'Cross-site upload refused')
+  if (isCrossSite(getRequestHeader(event, 'origin'), getRequestHeader(event, 'sec-fetch-site'))) {
+    return refuse(event, 'FORBIDDEN', 'Cross-site upload refused')
+  }
 
   let identity
   try {

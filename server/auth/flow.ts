@@ -8,7 +8,9 @@ import { isCrossSite } from './csrf'
 import { verifyAccessToken } from './jwt'
 import { client, oidcClient, postLogoutRedirectUri, redirectUri } from './oidc'
 import { revokeSession } from './revocation'
-import { forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData } from './session'
+import {
+  forgetSessionCookie, readSessionData, SESSION_COOKIE, secureCookies, sessionCookieOf, sessionOptions, sessionPassword, type SessionData,
+} from './session'
 import { log } from '../observability/log'
 
 /**
@@ -92,7 +94,8 @@ function refusePage(event: H3Event, reason: Reason, message: string, next: { hre
   return `<!doctype html><title>${message}</title><p>${message}. <a href="${next.href}">${next.text}</a>.</p>`
 }
 
-const unavailable = (event: H3Event) => refusePage(event, 'TRY_AGAIN_LATER', 'Sign-in is unavailable for a moment', { href: '/', text: 'Back to the shop' })
+const unavailable = (event: H3Event) =>
+  refusePage(event, 'TRY_AGAIN_LATER', 'Sign-in is unavailable for a moment', { href: '/', text: 'Back to the shop' })
 
 /** Keycloak's discovery document, or undefined (logged) when Keycloak cannot be reached. */
 async function oidcOrUndefined() {

@@ -190,7 +190,9 @@ async function verifyUncached(token: string, now: number): Promise<VerifiedToken
   // One spelling per signature: padding, base64 instead of base64url or set unused bits decode to the
   // same bytes, and would let one token be respelled into endless "new" tokens (each a fresh rate-limit
   // key at NGINX, a fresh RSA check and cache entry here).
-  if (!BASE64URL.test(parts[2]) || Buffer.from(parts[2], 'base64url').toString('base64url') !== parts[2]) throw unauthorized('malformed signature')
+  if (!BASE64URL.test(parts[2]) || Buffer.from(parts[2], 'base64url').toString('base64url') !== parts[2]) {
+    throw unauthorized('malformed signature')
+  }
   const header = decodePart(parts[0]!)
   if (!header || header.alg !== 'RS256') throw unauthorized('algorithm not allowed')
   if (typeof header.kid !== 'string') throw unauthorized('no key id')

@@ -7,7 +7,8 @@ import { identityOfSessionCookie, SESSION_COOKIE, sessionCookieOf, sessionOption
  * Replaces nuxt-auth-utils' GET /api/_auth/session (which `useUserSession().fetch()` calls during every
  * server render): the module's handler goes through h3's getSession and so seals and sets a new cookie
  * for each anonymous visitor. This one only reads: `{}` for anonymous visitors, `{ user, exp }` when
- * signed in, and a tampered or stale cookie is deleted (one that cannot be checked right now is kept). Wired in nuxt.config.ts (`nitro:config`).
+ * signed in, and a tampered or stale cookie is deleted (one that cannot be checked right now is kept).
+ * Wired in nuxt.config.ts (`nitro:config`).
  */
 export default defineEventHandler(async (event) => {
   setResponseHeader(event, 'cache-control', 'private, no-store')

@@ -1,6 +1,6 @@
 import type { DB } from '../db'
 import type { RedisClient } from '../redis/client'
-import { auditInvariants, describeDrift, findDrift } from '../domain/audit'
+import { auditInvariants, describeDrift, findDrift } from '../domain/audit/service'
 import { checkCoupon, inBalance, repairCoupon } from '../domain/stock/repair'
 import { couponIdArg } from './coupon'
 import { UsageError, type Output } from './output'
@@ -8,7 +8,7 @@ import { UsageError, type Output } from './output'
 /**
  * Checks the invariants and names the coupons whose Redis state drifted from MySQL; `--repair`
  * repairs those (under their repair lease, as the reconciler would) and checks again. False (exit 1)
- * when an invariant fails or, traffic being quiet, drift remains.
+ * when an invariant fails or, traffic having stopped, drift remains.
  */
 export async function audit(db: DB, redis: RedisClient, out: Output, options: { live: boolean, repair: boolean }) {
   out.progress('comparing every coupon\'s Redis state with MySQL')
@@ -24,13 +24,22 @@ export async function audit(db: DB, redis: RedisClient, out: Output, options: { 
     drift = await findDrift(db, redis)
   }
   out.progress(`checking the invariants${options.live ? ' (live: traffic may be flowing)' : ''}`)
-  const checks = await auditInvariants(db, redis, { quiet: !options.live })
+  const checks = await auditInvariants(db, redis, { trafficStopped: !options.live })
   const ok = checks.every((c) => c.ok) && (options.live || !drift.length)
-  out.result({ ok, drift: drift.map((c) => ({ couponId: c.couponId, stockDrift: c.stockDrift, buyersDrift: c.buyersDrift, detail: describeDrift(c) })), repairs, checks }, () => [
-    ...drift.map((c) => `DRIFT ${describeDrift(c)}`),
-    ...repairs.map((r) => `REPAIR #${r.couponId}: ${r.status}`),
-    ...checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}\n      ${c.detail}`),
-  ].join('\n'))
+  out.result(
+    {
+      ok,
+      drift: drift.map((c) => ({ couponId: c.couponId, stockDrift: c.stockDrift, buyersDrift: c.buyersDrift, detail: describeDrift(c) })),
+      repairs,
+      checks,
+    },
+    () =>
+      [
+        ...drift.map((c) => `DRIFT ${describeDrift(c)}`),
+        ...repairs.map((r) => `REPAIR #${r.couponId}: ${r.status}`),
+        ...checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}\n      ${c.detail}`),
+      ].join('\n'),
+  )
   return ok
 }
 

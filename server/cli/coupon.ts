@@ -46,7 +46,11 @@ export async function couponLoad(db: DB, redis: RedisClient, out: Output, id: st
       }
       const result = await repairCoupon(db, redis, couponId)
       out.progress(`#${couponId}: ${result.status}`)
-      results.push({ couponId, status: result.status === 'repaired' ? 'loaded' : result.status, ...(result.status === 'repaired' ? { stock: result.stock } : {}) })
+      results.push({
+        couponId,
+        status: result.status === 'repaired' ? 'loaded' : result.status,
+        ...(result.status === 'repaired' ? { stock: result.stock } : {}),
+      })
     }
   } finally {
     await admin.disconnect()
@@ -61,5 +65,17 @@ export async function couponStats(out: Output, id: string | undefined) {
     throw error.name === 'DomainError' ? new UsageError(`no coupon #${couponId}`) : error
   })
   const lastMinute = stats.ordersPerSecond.reduce((a, b) => a + b, 0)
-  out.result(stats, () => table([{ coupon: couponId, total: stats.totalStock, left: stats.stockLeft, pending: stats.pending, paid: stats.paid, failed: stats.failed, 'orders last 60s': lastMinute }]))
+  out.result(stats, () =>
+    table([
+      {
+        coupon: couponId,
+        total: stats.totalStock,
+        left: stats.stockLeft,
+        pending: stats.pending,
+        paid: stats.paid,
+        failed: stats.failed,
+        'orders last 60s': lastMinute,
+      },
+    ]),
+  )
 }

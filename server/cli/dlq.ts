@@ -38,7 +38,8 @@ async function deadLetters(db: DB, out: Output): Promise<{ letters: DeadLetter[]
   return { letters, messages }
 }
 
-const rowsOf = (letters: DeadLetter[]) => letters.map((l) => ({ id: l.id, order: l.orderId, settled: l.settled ?? '—', valid: l.valid ? 'yes' : 'no', at: l.at, error: l.error }))
+const rowsOf = (letters: DeadLetter[]) =>
+  letters.map((l) => ({ id: l.id, order: l.orderId, settled: l.settled ?? '—', valid: l.valid ? 'yes' : 'no', at: l.at, error: l.error }))
 
 export async function dlqList(db: DB, out: Output) {
   const { letters } = await deadLetters(db, out)
@@ -49,7 +50,9 @@ export async function dlqList(db: DB, out: Output) {
 export async function dlqShow(db: DB, out: Output, where: string | undefined) {
   if (!where || !/^(\d+:)?\d+$/.test(where)) throw new UsageError('usage: flash-sale dlq show <partition>:<offset> (or <offset>), as `dlq list` shows it')
   const { letters, messages } = await deadLetters(db, out)
-  const matches = letters.map((l, i) => ({ l, m: messages[i]! })).filter(({ l }) => (where.includes(':') ? l.id === where : l.id.endsWith(`:${where}`)))
+  const matches = letters
+    .map((l, i) => ({ l, m: messages[i]! }))
+    .filter(({ l }) => (where.includes(':') ? l.id === where : l.id.endsWith(`:${where}`)))
   if (!matches.length) throw new UsageError(`no dead letter at ${where}`)
   if (matches.length > 1) throw new UsageError(`offset ${where} is in several partitions: ${matches.map(({ l }) => l.id).join(', ')} — name one`)
   const { l, m } = matches[0]!
@@ -78,7 +81,15 @@ export async function dlqReplay(db: DB, out: Output, options: { dryRun: boolean 
     await producer.connect()
     try {
       out.progress(`re-publishing ${unique.length} event(s) to ${topics.paymentRequests}`)
-      await producer.send({ topic: topics.paymentRequests, acks: -1, messages: unique.map(({ l, m }) => ({ key: l.orderId!, value: m.value, headers: { replayedFrom: `${topics.deadLetters}/${l.id}` } })) })
+      await producer.send({
+        topic: topics.paymentRequests,
+        acks: -1,
+        messages: unique.map(({ l, m }) => ({
+          key: l.orderId!,
+          value: m.value,
+          headers: { replayedFrom: `${topics.deadLetters}/${l.id}` },
+        })),
+      })
     } finally {
       await producer.disconnect()
     }

@@ -8,7 +8,11 @@ export interface Output {
   result: (value: unknown, table?: () => string) => void
 }
 
-export function createOutput(json: boolean, stderr: NodeJS.WritableStream = process.stderr, stdout: NodeJS.WritableStream = process.stdout): Output {
+export function createOutput(
+  json: boolean,
+  stderr: NodeJS.WritableStream = process.stderr,
+  stdout: NodeJS.WritableStream = process.stdout,
+): Output {
   return {
     json,
     progress: (message) => void stderr.write(`▸ ${message}\n`),

@@ -1,4 +1,5 @@
 import type { DB } from '../db'
+import { countCoupons, insertCoupons } from '../domain/coupons/repository'
 import type { Output } from './output'
 
 /**
@@ -7,9 +8,9 @@ import type { Output } from './output'
  * SVGs in public/images/demo.
  */
 export async function seed(db: DB, out: Output) {
-  const existing = await db.selectFrom('coupons').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
-  if (Number(existing.n) > 0) {
-    out.result({ created: 0, existing: Number(existing.n) }, () => `seed: ${existing.n} coupons exist, nothing to do`)
+  const existing = await countCoupons(db)
+  if (existing > 0) {
+    out.result({ created: 0, existing }, () => `seed: ${existing} coupons exist, nothing to do`)
     return
   }
   const minute = 60_000
@@ -29,10 +30,10 @@ export async function seed(db: DB, out: Output) {
     ['language', 'Language app year', 'Twelve months of lessons.', 3000, 100, 0],
     ['plants', 'Plant starter kit', 'Three easy houseplants and pots.', 1100, 35, 0],
   ] as const
-  await db.insertInto('coupons').values(demo.map(([image, name, description, price, stock, opensIn]) => ({
+  await insertCoupons(db, demo.map(([image, name, description, price, stock, opensIn]) => ({
     name, description, price, stock, total_stock: stock, image_url: `/images/demo/${image}.svg`,
     sale_starts_at: new Date(now + opensIn - (opensIn ? 0 : minute)),
     sale_ends_at: new Date(now + 7 * 24 * 60 * minute),
-  }))).execute()
+  })))
   out.result({ created: demo.length, existing: 0 }, () => `seed: ${demo.length} demo coupons created`)
 }

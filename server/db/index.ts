@@ -1,4 +1,4 @@
-import { Kysely, MysqlDialect, type MysqlPool, type MysqlPoolConnection } from 'kysely'
+import { Kysely, MysqlDialect, sql, type MysqlPool, type MysqlPoolConnection } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import { createPool, type Pool, type PoolConnection, type QueryError, type QueryOptions } from 'mysql2'
 import { config, databaseDeadlines } from '../config'
@@ -10,7 +10,11 @@ export type DB = Kysely<Database>
 /**
  * `queryTimeoutMs`: the deadline of each query (0: none, e.g. for migrations that rewrite big tables).
  */
-export function createDb(url = config().DATABASE_URL, poolSize = config().DATABASE_POOL_SIZE, { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {}): DB {
+export function createDb(
+  url = config().DATABASE_URL,
+  poolSize = config().DATABASE_POOL_SIZE,
+  { queryTimeoutMs = databaseDeadlines().DATABASE_QUERY_TIMEOUT_MS } = {},
+): DB {
   const pool = createPool({
     uri: url,
     connectionLimit: poolSize,
@@ -38,8 +42,8 @@ function withQueryDeadline(pool: Pool, timeoutMs: number): MysqlPool {
   const wrap = (connection: PoolConnection): MysqlPoolConnection => {
     /** The statement that went unanswered, once one did (the text, never the values). */
     let unanswered: string | undefined
-    const query = (sql: string, values: QueryOptions['values'], callback?: (error: QueryError | null, result: unknown) => void) => {
-      const options: QueryOptions = { sql, values, timeout: timeoutMs }
+    const query = (text: string, values: QueryOptions['values'], callback?: (error: QueryError | null, result: unknown) => void) => {
+      const options: QueryOptions = { sql: text, values, timeout: timeoutMs }
       if (!callback) return connection.query(options)
       if (unanswered) {
         // e.g. the ROLLBACK after a COMMIT that timed out: the error says which statement's outcome is unknown
@@ -49,7 +53,7 @@ function withQueryDeadline(pool: Pool, timeoutMs: number): MysqlPool {
       }
       return connection.query(options, (error: QueryError | null, result: unknown) => {
         if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
-          unanswered = sql.slice(0, 200)
+          unanswered = text.slice(0, 200)
           connection.destroy()
           Object.assign(error, { unanswered })
         }
@@ -89,6 +93,11 @@ let shared: DB | undefined
 export function db(): DB {
   shared ??= createDb()
   return shared
+}
+
+/** Whether MySQL answers at all (the readiness check's query). */
+export async function pingDatabase(database: DB): Promise<void> {
+  await sql`SELECT 1`.execute(database)
 }
 
 export async function closeDb(): Promise<void> {

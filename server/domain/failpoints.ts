@@ -22,7 +22,12 @@ export function parseFailpoints(spec: string): Map<string, Armed> {
   for (const item of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const match = /^([\w.-]+)=(pause|throw|kill)(?::(\d+))?(?:\*(\d+))?$/.exec(item)
     if (!match) throw new Error(`FLASH_SALE_FAILPOINTS: cannot read "${item}" (expected name=pause:<ms>|throw|kill[*n])`)
-    out.set(match[1]!, { action: match[2] as Armed['action'], ms: Number(match[3] ?? 0), limit: match[4] ? Number(match[4]) : Infinity, hits: 0 })
+    out.set(match[1]!, {
+      action: match[2] as Armed['action'],
+      ms: Number(match[3] ?? 0),
+      limit: match[4] ? Number(match[4]) : Infinity,
+      hits: 0,
+    })
   }
   return out
 }

@@ -12,5 +12,7 @@ export default defineEventHandler((event) => {
   const headers = event.node.req.headers
   if (headers.authorization || !sessionCookieOf(headers.cookie)) return
   if (event.path.startsWith('/api/trpc')) return
-  if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) return refuse(event, 'FORBIDDEN', 'Cross-site request refused')
+  if (isCrossSite(headers.origin, headers['sec-fetch-site'] as string | undefined)) {
+    return refuse(event, 'FORBIDDEN', 'Cross-site request refused')
+  }
 })

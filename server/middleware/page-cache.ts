@@ -40,7 +40,12 @@ function answerNotModifiedLikeThePage(event: H3Event): void {
   delete req.headers['if-modified-since']
   const end = res.end.bind(res) as (...args: unknown[]) => typeof res
   res.end = ((...args: unknown[]) => {
-    if (res.statusCode !== 200 || res.headersSent || !notModified(res.getHeader('etag'), res.getHeader('last-modified'), ifNoneMatch, ifModifiedSince)) return end(...args)
+    if (
+      res.statusCode !== 200 ||
+      res.headersSent ||
+      !notModified(res.getHeader('etag'), res.getHeader('last-modified'), ifNoneMatch, ifModifiedSince)
+    )
+      return end(...args)
     res.statusCode = 304
     for (const name of BODY_HEADERS) res.removeHeader(name)
     return end()
@@ -50,7 +55,12 @@ function answerNotModifiedLikeThePage(event: H3Event): void {
 type HeaderValue = number | string | string[] | undefined
 
 /** RFC 9110 §13.1: If-None-Match (weak comparison) decides when present, else If-Modified-Since. */
-function notModified(etag: HeaderValue, lastModified: HeaderValue, ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): boolean {
+function notModified(
+  etag: HeaderValue,
+  lastModified: HeaderValue,
+  ifNoneMatch: string | undefined,
+  ifModifiedSince: string | undefined,
+): boolean {
   const opaque = (tag: string) => tag.trim().replace(/^W\//, '')
   if (ifNoneMatch) {
     if (typeof etag !== 'string') return false

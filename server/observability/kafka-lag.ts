@@ -22,6 +22,10 @@ export async function groupPositions(admin: Admin, topic: string, groupId: strin
 }
 
 /** The consumer group's lag per partition: log end offset minus its position. */
-export async function consumerLag(admin: Admin, topic: string, groupId: string): Promise<{ topic: string, partition: number, lag: number }[]> {
+export async function consumerLag(
+  admin: Admin,
+  topic: string,
+  groupId: string,
+): Promise<{ topic: string, partition: number, lag: number }[]> {
   return (await groupPositions(admin, topic, groupId)).map((p) => ({ topic, partition: p.partition, lag: Math.max(0, p.end - p.position) }))
 }

@@ -1,6 +1,5 @@
 import type { Admin } from 'kafkajs'
-import { sql } from 'kysely'
-import { db } from '../db'
+import { db, pingDatabase } from '../db'
 import { redis } from '../redis/client'
 import { log } from './log'
 
@@ -23,9 +22,11 @@ async function answers(name: string, check: () => Promise<unknown>): Promise<Dep
  * Whether MySQL, Redis and Kafka each answer within 2 s: `ok` or `failed`; why one failed (hosts,
  * ports) goes to the log only. The web's and the worker's /readyz both ask it.
  */
-export async function dependencies(kafkaAdmin: () => Promise<Admin>): Promise<{ mysql: DependencyState, redis: DependencyState, kafka: DependencyState }> {
+export async function dependencies(
+  kafkaAdmin: () => Promise<Admin>,
+): Promise<{ mysql: DependencyState, redis: DependencyState, kafka: DependencyState }> {
   const [mysql, redisState, kafka] = await Promise.all([
-    answers('mysql', () => sql`SELECT 1`.execute(db())),
+    answers('mysql', () => pingDatabase(db())),
     answers('redis', () => redis().ping()),
     answers('kafka', async () => (await kafkaAdmin()).describeCluster()),
   ])

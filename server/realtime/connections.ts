@@ -36,7 +36,7 @@ export const CREDENTIAL_ENDED = 4401
 /** How often a signed-in socket's credential is checked again. */
 const RECHECK_MS = 2_000
 /**
- * Keep-alive: a socket quiet for PING_AFTER_MS is sent "PING" (tRPC's client answers "PONG"), and
+ * Keep-alive: a socket idle for PING_AFTER_MS is sent "PING" (tRPC's client answers "PONG"), and
  * dropped if it has not answered PONG_WAIT_MS later — a client that vanished without a close (a cut
  * cable, a killed laptop) is noticed within a minute. One sweep for every socket, no timer per socket.
  */
@@ -145,7 +145,9 @@ export class LiveConnections {
     try {
       for (const socket of this.sockets) {
         const expired = socket.tokenExpiresAt !== undefined && Date.now() / 1000 >= socket.tokenExpiresAt + CLOCK_SKEW_SECONDS
-        if (expired || (socket.credentials && !(await stillValid(socket.credentials)))) socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
+        if (expired || (socket.credentials && !(await stillValid(socket.credentials)))) {
+          socket.close(CREDENTIAL_ENDED, 'signed out or expired: sign in again')
+        }
       }
     } finally {
       this.rechecking = false

@@ -10,7 +10,11 @@ import { PushStream } from './stream'
 /** This instance's sockets on /ws and their limits. */
 export const connections = new LiveConnections(() => {
   const c = config()
-  return { socketsPerUser: c.WS_SOCKETS_PER_USER, subscriptionsPerSocket: c.WS_SUBSCRIPTIONS_PER_SOCKET, subscriptions: c.WS_MAX_SUBSCRIPTIONS }
+  return {
+    socketsPerUser: c.WS_SOCKETS_PER_USER,
+    subscriptionsPerSocket: c.WS_SUBSCRIPTIONS_PER_SOCKET,
+    subscriptions: c.WS_MAX_SUBSCRIPTIONS,
+  }
 })
 
 /** The `order.onUpdate` subscriptions of this instance, found by the workers through presence. */

@@ -2,7 +2,8 @@ import { tracked, type TrackedEnvelope } from '@trpc/server'
 import { db } from '../db'
 import { findCoupon } from '../domain/coupons/catalogue'
 import { DomainError } from '../domain/errors'
-import { parseUpdateId, selectUpdatesSince, type OrderUpdate, type PublishedUpdate, type UpdateCursor } from '../domain/orders/updates'
+import { selectUpdatesSince } from '../domain/orders/repository'
+import { parseUpdateId, type OrderUpdate, type PublishedUpdate, type UpdateCursor } from '../domain/orders/updates'
 import { watchQueue } from '../domain/queue/service'
 import type { QueueStatus } from '../domain/queue/schemas'
 import type { LiveSocket } from './connections'
@@ -24,7 +25,12 @@ const REMEMBERED_IDS = 256
  * before MySQL is read, so an update lands in the read, in the live stream, or in both (then it is
  * sent once): none falls between them.
  */
-export async function orderUpdates(socket: LiveSocket, userId: number, lastEventId: string | undefined, signal: AbortSignal | undefined): Promise<PushStream<TrackedEnvelope<OrderUpdate>>> {
+export async function orderUpdates(
+  socket: LiveSocket,
+  userId: number,
+  lastEventId: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<PushStream<TrackedEnvelope<OrderUpdate>>> {
   const stream = openStream<TrackedEnvelope<OrderUpdate>>(socket, signal)
   let sent: Set<string> | undefined // made with the first update: most subscriptions wait idle
   const send = ({ id, update }: Pick<PublishedUpdate, 'id' | 'update'>) => {
@@ -37,11 +43,16 @@ export async function orderUpdates(socket: LiveSocket, userId: number, lastEvent
   let arrivedDuringReplay: PublishedUpdate[] | null = []
   try {
     stream.onEnd(await orderFeed.listen(userId, (event) => (arrivedDuringReplay ? arrivedDuringReplay.push(event) : send(event))))
-    const cursor: UpdateCursor = (lastEventId && parseUpdateId(lastEventId)) || { after: new Date(Date.now() - RECENT_WITHOUT_CURSOR_MS), orderId: '' }
+    const cursor: UpdateCursor = (lastEventId && parseUpdateId(lastEventId)) || {
+      after: new Date(Date.now() - RECENT_WITHOUT_CURSOR_MS),
+      orderId: '',
+    }
     for (const missed of await selectUpdatesSince(db(), userId, cursor)) send(missed)
   } catch (error) {
     stream.end()
-    throw error instanceof DomainError ? error : new DomainError('TRY_AGAIN_LATER', 'Live updates are unavailable for a moment; try again', 1)
+    throw error instanceof DomainError
+      ? error
+      : new DomainError('TRY_AGAIN_LATER', 'Live updates are unavailable for a moment; try again', 1)
   }
   for (const event of arrivedDuringReplay) send(event)
   arrivedDuringReplay = null
@@ -49,7 +60,11 @@ export async function orderUpdates(socket: LiveSocket, userId: number, lastEvent
 }
 
 /** `coupon.onStock`: the coupons' current stock, then its changes (at most one message per coupon per tick). */
-export async function stockUpdates(socket: LiveSocket, couponIds: number[], signal: AbortSignal | undefined): Promise<PushStream<StockUpdate>> {
+export async function stockUpdates(
+  socket: LiveSocket,
+  couponIds: number[],
+  signal: AbortSignal | undefined,
+): Promise<PushStream<StockUpdate>> {
   const ids = [...new Set(couponIds)]
   await assertCouponsExist(ids)
   const stream = openStream<StockUpdate>(socket, signal)
@@ -73,7 +88,12 @@ async function assertCouponsExist(ids: number[]): Promise<void> {
  * reads each room once a tick for all its subscribers and the shopper's place once
  * (server/domain/queue/feed.ts): a subscription costs no Redis read per update.
  */
-export async function queueUpdates(socket: LiveSocket, userId: number, couponId: number, signal: AbortSignal | undefined): Promise<PushStream<QueueStatus>> {
+export async function queueUpdates(
+  socket: LiveSocket,
+  userId: number,
+  couponId: number,
+  signal: AbortSignal | undefined,
+): Promise<PushStream<QueueStatus>> {
   const stream = openStream<QueueStatus>(socket, signal)
   try {
     stream.onEnd(await watchQueue(userId, couponId, (status) => stream.push(status)))

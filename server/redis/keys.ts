@@ -1,25 +1,12 @@
 /**
  * Every Redis key and channel name, built in one place. A coupon's keys share the hash tag `{<id>}`,
  * so the Lua scripts that touch them run in one Redis Cluster slot.
+ *
+ * Every script of lua/ takes the keys it uses in the order they are listed here: a waiting room's
+ * keys first (line, turns, admitted, admits, live, meta), then the coupon's (stock, buyers, pending,
+ * loaded, repair, ver, the sale counter, holders, buyers:staging, quarantine).
  */
 export const keys = {
-  stock: (couponId: number) => `coupon:{${couponId}}:stock`,
-  buyers: (couponId: number) => `coupon:{${couponId}}:buyers`,
-  pending: (couponId: number) => `coupon:{${couponId}}:pending`,
-  /** Marker written with the coupon's state; its absence means Redis lost (or never had) that state. */
-  loaded: (couponId: number) => `coupon:{${couponId}}:loaded`,
-  /** Repair lease (owner token, PX); reservations answer TRY_AGAIN_LATER while it is held. */
-  repair: (couponId: number) => `coupon:{${couponId}}:repair`,
-  /** Bumped by every script that changes the coupon's stock, buyers or pending ledger. */
-  version: (couponId: number) => `coupon:{${couponId}}:ver`,
-  /** userId → order id of the user's latest reservation; meaningful only while that order is pending. */
-  holders: (couponId: number) => `coupon:{${couponId}}:holders`,
-  /** MySQL's owners, written in chunks by a repair before its one script swaps them in. */
-  buyersStaging: (couponId: number) => `coupon:{${couponId}}:buyers:staging`,
-  /** Pending entries a repair found unparsable, moved out of the ledger: orderId → raw value. */
-  quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
-  /** Every key of one coupon's reservation state (one slot). */
-  couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId), keys.holders(couponId)] as const,
   /*
    * The waiting room of a coupon: its keys share the coupon's hash tag, so one script can weigh the
    * queue against the stock (docs/architecture.md, "The waiting room").
@@ -37,7 +24,33 @@ export const keys = {
   /** Hash of the room's bookkeeping: `last` FCFS score, `second`/`count` admitted this second, `verified` record id, `epoch`. */
   queueMeta: (couponId: number) => `queue:{${couponId}}:meta`,
   /** Every key of one coupon's waiting room (one slot). */
-  queueKeys: (couponId: number) => [keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmitted(couponId), keys.queueAdmits(couponId), keys.queueLive(couponId), keys.queueMeta(couponId)] as const,
+  queueKeys: (couponId: number) => [
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmitted(couponId),
+    keys.queueAdmits(couponId), keys.queueLive(couponId), keys.queueMeta(couponId),
+  ] as const,
+  /* A coupon's reservation state. */
+  stock: (couponId: number) => `coupon:{${couponId}}:stock`,
+  buyers: (couponId: number) => `coupon:{${couponId}}:buyers`,
+  pending: (couponId: number) => `coupon:{${couponId}}:pending`,
+  /** Marker written with the coupon's state; its absence means Redis lost (or never had) that state. */
+  loaded: (couponId: number) => `coupon:{${couponId}}:loaded`,
+  /** Repair lease (owner token, PX); reservations answer TRY_AGAIN_LATER while it is held. */
+  repair: (couponId: number) => `coupon:{${couponId}}:repair`,
+  /** Bumped by every script that changes the coupon's stock, buyers or pending ledger. */
+  version: (couponId: number) => `coupon:{${couponId}}:ver`,
+  /** The sale dashboard's counter: second → reservations. */
+  saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,
+  /** userId → order id of the user's latest reservation; meaningful only while that order is pending. */
+  holders: (couponId: number) => `coupon:{${couponId}}:holders`,
+  /** MySQL's owners, written in chunks by a repair before its one script swaps them in. */
+  buyersStaging: (couponId: number) => `coupon:{${couponId}}:buyers:staging`,
+  /** Pending entries a repair found unparsable, moved out of the ledger: orderId → raw value. */
+  quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
+  /** Every key of one coupon's reservation state (one slot). */
+  couponKeys: (couponId: number) => [
+    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId),
+    keys.version(couponId), keys.holders(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+  ] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,
@@ -52,7 +65,6 @@ export const keys = {
   presence: (userId: number) => `presence:user:${userId}`,
   /** Present while a signed-out browser session (by its id) would still be valid: it is refused. */
   sessionRevoked: (sessionId: string) => `session:revoked:${sessionId}`,
-  saleStats: (couponId: number) => `stats:{${couponId}}:orders-per-second`,
   /** Bumped by every catalogue invalidation; a rebuild that raced one drops what it wrote. */
   catalogueGeneration: 'cache:coupons:generation',
   /** Mutex name (for `lock()`) of one page's L2 rebuild. */

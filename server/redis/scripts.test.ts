@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseReservation } from './scripts'
 import { keys } from './keys'
@@ -33,5 +34,29 @@ describe('Redis keys', () => {
     expect(new Set(tags)).toEqual(new Set(['42']))
     expect(keys.saleStats(42)).toContain('{42}')
     expect(keys.couponKeys(4).some((key) => key.includes('{42}'))).toBe(false)
+  })
+})
+
+describe('the Lua scripts\' keys', () => {
+  // Every key of one coupon and its waiting room, in the order keys.ts lists them, by their form in a header.
+  const canonical = Object.values(keys).flatMap((key) => (typeof key === 'function' ? [(key as (...ids: number[]) => unknown)(7, 7)] : []))
+    .filter((key): key is string => typeof key === 'string' && key.includes('{7}')).map((key) => key.replace('{7}', '{id}'))
+  const lua = new URL('../../lua/', import.meta.url)
+
+  it('are taken in one order, the order of keys.ts, and as many as the file name says', () => {
+    for (const file of readdirSync(lua).filter((f) => f.endsWith('.lua'))) {
+      const header = [...readFileSync(new URL(file, lua), 'utf8').matchAll(/^\s*KEYS\[(\d+)\] (\S+)/gm)]
+      expect(header.map((m) => Number(m[1])), file).toEqual(header.map((_, i) => i + 1))
+      expect(header.length, file).toBe(Number(/-(\d+)\.lua$/.exec(file)![1]))
+      const places = header.map((m) => canonical.indexOf(m[2]!)).filter((i) => i >= 0)
+      expect(places, `${file}: ${header.map((m) => m[2]).join(', ')}`).toEqual([...places].sort((a, b) => a - b))
+    }
+  })
+
+  it('name only keys that keys.ts builds', () => {
+    for (const file of readdirSync(lua).filter((f) => f.endsWith('.lua'))) {
+      const named = [...readFileSync(new URL(file, lua), 'utf8').matchAll(/^\s*KEYS\[\d+\] (\S*\{id\}\S*)/gm)].map((m) => m[1]!)
+      expect(named.filter((key) => !canonical.includes(key)), file).toEqual([])
+    }
   })
 })

@@ -5,8 +5,11 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1', 'count-1', 'push-recent-1',
-  'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5'] as const
+const SCRIPTS = [
+  'reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
+  'presence-touch-1', 'presence-servers-1',
+  'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5',
+] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -46,7 +49,8 @@ function run(client: RedisClient, name: ScriptName, ...args: (string | number)[]
   return (client as unknown as Record<string, Runner>)[parseName(name).command]!(...args)
 }
 
-export type ReserveStatus = 'OK' | 'PENDING' | 'NOT_LOADED' | 'REPAIRING' | 'SALE_NOT_STARTED' | 'SALE_ENDED' | 'ALREADY_PURCHASED' | 'HELD' | 'SOLD_OUT'
+export type ReserveStatus =
+  'OK' | 'PENDING' | 'NOT_LOADED' | 'REPAIRING' | 'SALE_NOT_STARTED' | 'SALE_ENDED' | 'ALREADY_PURCHASED' | 'HELD' | 'SOLD_OUT'
 
 export interface Reservation {
   state: 'reserved' | 'claimed'
@@ -71,30 +75,45 @@ export interface ReserveRequest {
   saleEndsAt?: number | null
 }
 
+/** The keys every script of a coupon's reservations takes first. */
+const reservationKeys = (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId)]
+/** What cancel-4 and finish-4 take: the reservations and the version. */
+const ledgerKeys = (couponId: number) => [...reservationKeys(couponId), keys.version(couponId)]
+/** What the reserve, snapshot and repair scripts take first: the reservations, the marker, the repair lease and the version. */
+const stateKeys = (couponId: number) => [...reservationKeys(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId)]
+
 /** The reserve script's keys and arguments (`reserve` is also a command of a client's MULTI). */
 export function reserveArgs(couponId: number, r: ReserveRequest): (string | number)[] {
   return [
-    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.saleStats(couponId), keys.holders(couponId),
+    ...stateKeys(couponId), keys.saleStats(couponId), keys.holders(couponId),
     r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '',
   ]
 }
 
 /** The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending. */
-export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
-  const [status, stockLeft, orderId] = await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as [ReserveStatus, number, string?]
+export async function reserveScript(
+  client: RedisClient,
+  couponId: number,
+  r: ReserveRequest,
+): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
+  const [status, stockLeft, orderId] = (await run(client, 'reserve-8', ...reserveArgs(couponId, r))) as [ReserveStatus, number, string?]
   return status === 'PENDING' ? { status, stockLeft, ownOrderId: orderId } : { status, stockLeft }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
 export async function cancelScript(client: RedisClient, couponId: number, orderId: string) {
-  return await run(client, 'cancel-4', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), orderId) as CancelOutcome
+  return (await run(client, 'cancel-4', ...ledgerKeys(couponId), orderId)) as CancelOutcome
 }
 
 /** Claims entries of one coupon; per order id, the claimed entry (unparsable: 'CORRUPT') or 'MISSING'. */
-export async function claimScript(client: RedisClient, couponId: number, orderIds: string[]): Promise<(Reservation | 'MISSING' | 'CORRUPT')[]> {
+export async function claimScript(
+  client: RedisClient,
+  couponId: number,
+  orderIds: string[],
+): Promise<(Reservation | 'MISSING' | 'CORRUPT')[]> {
   if (!orderIds.length) return []
-  const raw = await run(client, 'claim-2', keys.pending(couponId), keys.version(couponId), ...orderIds) as string[]
-  return raw.map((r) => (r === 'MISSING' ? 'MISSING' : parseReservation(r) ?? 'CORRUPT'))
+  const raw = (await run(client, 'claim-2', keys.pending(couponId), keys.version(couponId), ...orderIds)) as string[]
+  return raw.map((r) => (r === 'MISSING' ? 'MISSING' : (parseReservation(r) ?? 'CORRUPT')))
 }
 
 /** What a settled order's follow-up does to its entry (see lua/finish-4.lua). */
@@ -103,7 +122,7 @@ export type FollowUpAction = 'drop' | 'release' | 'keep-buyer' | 'drop-buyer'
 /** Runs the follow-ups of one coupon's orders; returns how many entries it removed and units it restored. */
 export async function finishScript(client: RedisClient, couponId: number, actions: [orderId: string, action: FollowUpAction][]) {
   if (!actions.length) return { removed: 0, restored: 0 }
-  const [removed, restored] = await run(client, 'finish-4', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), ...actions.flat()) as [number, number]
+  const [removed, restored] = (await run(client, 'finish-4', ...ledgerKeys(couponId), ...actions.flat())) as [number, number]
   return { removed, restored }
 }
 
@@ -120,7 +139,7 @@ export interface CouponSnapshot {
 }
 
 export async function snapshotScript(client: RedisClient, couponId: number): Promise<CouponSnapshot> {
-  const raw = await run(client, 'snapshot-6', keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.version(couponId), keys.loaded(couponId), keys.repair(couponId)) as (string | number)[]
+  const raw = (await run(client, 'snapshot-6', ...stateKeys(couponId))) as (string | number)[]
   const entries = new Map<string, Reservation | string>()
   for (let i = 6; i + 1 < raw.length; i += 2) entries.set(String(raw[i]), parseReservation(String(raw[i + 1])) ?? String(raw[i + 1]))
   return {
@@ -131,10 +150,15 @@ export async function snapshotScript(client: RedisClient, couponId: number): Pro
 
 export interface RepairWrite { version: string, token: string, mysqlStock: number, paidEntries: number, marker: string }
 export async function applyRepairScript(client: RedisClient, couponId: number, w: RepairWrite) {
-  const [status, stock, buyers, quarantined] = await run(client, 'apply-repair-8',
-    keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.version(couponId), keys.repair(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
-    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
+  const [status, stock, buyers, quarantined] = (await run(client, 'apply-repair-8',
+    ...stateKeys(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId),
+    w.version, w.token, w.mysqlStock, w.paidEntries, w.marker)) as ['OK' | 'MOVED' | 'LEASE_LOST', number?, number?, number?]
   return { status, stock, buyers, quarantined }
+}
+
+/** Takes the lease `key` for `token`, or renews it when this owner holds it already; false while another owner holds it. */
+export async function holdLease(client: RedisClient, key: string, token: string, ms: number): Promise<boolean> {
+  return (await client.set(key, token, 'PX', ms, 'NX')) === 'OK' || await leaseScript(client, key, token, 'renew', ms)
 }
 
 /** Renews or releases a lease this owner holds; false when it no longer holds it. */
@@ -191,7 +215,9 @@ export interface QueueJoined {
   now: number
 }
 
-export async function queueJoinScript(client: RedisClient, couponId: number, userId: number, random: number, w: QueueWindow): Promise<QueueJoined> {
+export async function queueJoinScript(
+  client: RedisClient, couponId: number, userId: number, random: number, w: QueueWindow,
+): Promise<QueueJoined> {
   const [status, turn, score, rank, now] = await run(client, 'queue-join-5',
     keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), keys.queueMeta(couponId), keys.buyers(couponId),
     userId, random.toPrecision(17), w.startsAt ?? '', w.endsAt ?? '') as [QueueJoinStatus, number, string, number, number]
@@ -209,15 +235,19 @@ export interface QueueEntry {
   now: number
 }
 
-export async function queueEntryScript(client: RedisClient, couponId: number, userId: number, startsAt: number | null): Promise<QueueEntry> {
+export async function queueEntryScript(
+  client: RedisClient, couponId: number, userId: number, startsAt: number | null,
+): Promise<QueueEntry> {
   const [turn, joined, rank, admittedUntil, now] = await run(client, 'queue-entry-3',
     keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), userId, startsAt ?? '') as number[]
-  return { turn: turn!, joined: joined === 1, rank: rank! < 0 ? null : rank!, admittedUntil: admittedUntil! < 0 ? null : admittedUntil!, now: now! }
+  const orNull = (n: number) => (n < 0 ? null : n)
+  return { turn: turn!, joined: joined === 1, rank: orNull(rank!), admittedUntil: orNull(admittedUntil!), now: now! }
 }
 
 export type QueueGate = 'ADMITTED' | 'NOT_ADMITTED' | 'SOLD_OUT'
 export async function queueGateScript(client: RedisClient, couponId: number, userId: number): Promise<QueueGate> {
-  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.pending(couponId), keys.buyers(couponId), userId) as QueueGate
+  return await run(client, 'queue-gate-4',
+    keys.queueAdmits(couponId), keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), userId) as QueueGate
 }
 
 export interface QueueProposal {
@@ -230,13 +260,16 @@ export interface QueueProposal {
   next: { userId: number, turn: number, score: string }[]
 }
 
-export async function queueNextScript(client: RedisClient, couponId: number, admitPerSecond: number, w: QueueWindow): Promise<QueueProposal> {
+export async function queueNextScript(
+  client: RedisClient, couponId: number, admitPerSecond: number, w: QueueWindow,
+): Promise<QueueProposal> {
   const raw = await run(client, 'queue-next-5',
     keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueLive(couponId), keys.queueMeta(couponId), keys.stock(couponId),
     admitPerSecond, w.startsAt ?? '', w.endsAt ?? '') as (number | string)[]
   const next: QueueProposal['next'] = []
   for (let i = 5; i + 1 < raw.length; i += 2) next.push({ ...parseQueueMember(String(raw[i])), score: String(raw[i + 1]) })
-  return { admitted: Number(raw[0]), lineLength: Number(raw[1]), now: Number(raw[2]), free: Number(raw[3]) < 0 ? null : Number(raw[3]), next }
+  const free = Number(raw[3]) < 0 ? null : Number(raw[3])
+  return { admitted: Number(raw[0]), lineLength: Number(raw[1]), now: Number(raw[2]), free, next }
 }
 
 export interface QueueGrant {
@@ -283,7 +316,8 @@ export interface QueueView {
 
 export async function queueViewScript(client: RedisClient, couponId: number): Promise<QueueView> {
   const [now, admitted, stock, lineLength, epoch, pending] = await run(client, 'queue-view-5',
-    keys.queueAdmitted(couponId), keys.stock(couponId), keys.queueLine(couponId), keys.queueMeta(couponId), keys.pending(couponId)) as [number, number, number, number, string, number]
+    keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueMeta(couponId), keys.stock(couponId), keys.pending(couponId),
+  ) as [number, number, number, number, string, number]
   return { now, admitted, stock: stock < 0 ? null : stock, lineLength, epoch: String(epoch), pending }
 }
 
@@ -291,8 +325,8 @@ export async function queueViewScript(client: RedisClient, couponId: number): Pr
 export function parseReservation(raw: string): Reservation | null {
   try {
     const e = JSON.parse(raw) as Partial<Reservation>
-    if ((e.state !== 'reserved' && e.state !== 'claimed') || !Number.isInteger(e.userId) || !Number.isInteger(e.price) || typeof e.at !== 'number') return null
-    return e as Reservation
+    const state = e.state === 'reserved' || e.state === 'claimed'
+    return state && Number.isInteger(e.userId) && Number.isInteger(e.price) && typeof e.at === 'number' ? e as Reservation : null
   } catch {
     return null
   }

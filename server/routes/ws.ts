@@ -50,7 +50,9 @@ export default defineWebSocketHandler({
     try {
       request.context.upgraded = await identifyUpgrade(request)
     } catch (error) {
-      throw error instanceof DomainError ? refusal(error.reason, error.message, error.retryAfterSeconds) : refusal('TRY_AGAIN_LATER', 'Try again in a moment')
+      throw error instanceof DomainError
+        ? refusal(error.reason, error.message, error.retryAfterSeconds)
+        : refusal('TRY_AGAIN_LATER', 'Try again in a moment')
     }
   },
   open(peer) {

@@ -31,7 +31,11 @@ export interface UpgradeIdentity { identity: Identity, userId: number }
  * connection rate here, since NGINX cannot see it. A refusal closes the socket after the one error
  * body (`id: null`).
  */
-export async function createSocketContext(socket: LiveSocket, upgraded: UpgradeIdentity | null, connectionParams: Record<string, string | undefined> | null): Promise<Context> {
+export async function createSocketContext(
+  socket: LiveSocket,
+  upgraded: UpgradeIdentity | null,
+  connectionParams: Record<string, string | undefined> | null,
+): Promise<Context> {
   const requestId = randomUUID()
   const token = connectionParams?.token
   if (!token) return { identity: upgraded?.identity ?? null, requestId, socket }

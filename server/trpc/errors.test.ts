@@ -67,7 +67,10 @@ describe('the error shape', () => {
   })
 
   it('shows an internal error as a plain 500, without its message or stack', () => {
-    const shape = errorShape(new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: new Error('ER_DUP_ENTRY: SELECT * FROM users') }), 'user.me')
+    const shape = errorShape(
+      new TRPCError({ code: 'INTERNAL_SERVER_ERROR', cause: new Error('ER_DUP_ENTRY: SELECT * FROM users') }),
+      'user.me',
+    )
     expect(shape.message).toBe('Internal server error')
     expect(shape.data).toEqual({ code: 'INTERNAL_SERVER_ERROR', httpStatus: 500, path: 'user.me' })
     expect(JSON.stringify(shape)).not.toMatch(/SELECT|ER_DUP|at /)
@@ -78,7 +81,12 @@ describe('the error shape', () => {
     expect(parsed.success).toBe(false)
     const shape = errorShape(new TRPCError({ code: 'BAD_REQUEST', cause: parsed.error }), 'order.purchase')
     expect(shape.message).toBe('Invalid input')
-    expect(shape.data).toMatchObject({ code: 'BAD_REQUEST', httpStatus: 400, reason: 'INVALID_INPUT', zodError: { fieldErrors: { couponId: [expect.any(String)] } } })
+    expect(shape.data).toMatchObject({
+      code: 'BAD_REQUEST',
+      httpStatus: 400,
+      reason: 'INVALID_INPUT',
+      zodError: { fieldErrors: { couponId: [expect.any(String)] } },
+    })
   })
 
   it('writes refusals made outside a procedure in the same shape, with a more precise status when asked', () => {

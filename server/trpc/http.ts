@@ -12,7 +12,7 @@ import { appRouter } from './routers/_app'
  * client_max_body_size is the same 64k).
  */
 export const MAX_INPUT_BYTES = 64 * 1024
-/** The most calls one batch may carry (the stock handler's maxBatchSize); each is rate-limited on its own. */
+/** The most calls one batch may carry (the standard handler's maxBatchSize); each is rate-limited on its own. */
 export const MAX_BATCH_SIZE = 10
 /**
  * Procedure paths, one rule shared with NGINX (`$bad_trpc_path` in nginx/nginx.conf.template):
@@ -61,9 +61,9 @@ interface Call {
 /**
  * The tRPC HTTP endpoint's fast lane (docs/decisions.md, "A lean tRPC lane for single calls"): a single query or mutation (batched
  * as one, or not batched) is called directly and answered in tRPC's own wire format — same result
- * and error shapes, status codes, GET for queries and POST for mutations — without the stock
- * adapter's Request/Response machinery. Returns undefined for anything else (batches of several
- * calls, subscriptions, streaming), which the stock handler serves.
+ * and error shapes, status codes, GET for queries and POST for mutations — without the standard
+ * handler's Request/Response machinery. Returns undefined for anything else (batches of several
+ * calls, subscriptions, streaming), which the standard handler serves.
  */
 export async function handleSingleCall(event: H3Event): Promise<string | undefined> {
   const url = event.node.req.url ?? ''
@@ -112,7 +112,7 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
   try {
     parsed = JSON.parse(raw)
   } catch (cause) {
-    // As the stock adapter does: BAD_REQUEST carrying the parser's message.
+    // As the standard handler does: BAD_REQUEST carrying the parser's message.
     throw new TRPCError({ code: 'BAD_REQUEST', cause })
   }
   if (!call.isBatch) return parsed
@@ -125,7 +125,14 @@ async function readInput(call: Call, params: URLSearchParams): Promise<unknown> 
  * generic path, which copies its options object for every call: a sold-out storm is answered here).
  */
 function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Context | undefined): string {
-  const shape = formatError({ error, type: call.type, path: call.path, input, ctx, shape: getDefaultErrorShape({ error, path: call.path, isDev: false }) })
+  const shape = formatError({
+    error,
+    type: call.type,
+    path: call.path,
+    input,
+    ctx,
+    shape: getDefaultErrorShape({ error, path: call.path, isDev: false }),
+  })
   const retryAfter = retryAfterOf(error)
   setResponseStatus(call.event, getHTTPStatusCodeFromError(error))
   setResponseHeader(call.event, 'content-type', 'application/json')

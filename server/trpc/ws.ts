@@ -28,7 +28,7 @@ interface Running { stopped: boolean, stop?: () => void }
  * `tracked()` event), `stopped` and errors in the router's error shape — as tRPC's own handler
  * (`@trpc/server/adapters/ws`) speaks them. Leaner than that handler: a subscription that returns a
  * PushStream is drained, so an idle one waits on no promise and holds no AbortController — ~2 KB
- * where the stock handler's race of promises holds ~10 KB (docs/decisions.md has the measurements).
+ * where the standard handler's race of promises holds ~10 KB (docs/decisions.md has the measurements).
  * Procedures get no `signal` here: a subscription ends through the stream it returned.
  */
 export class SocketSession {
@@ -103,13 +103,18 @@ export class SocketSession {
       const running = this.subscriptions.get(id)
       return running && stop(running)
     }
-    const { method: type, params: { path, lastEventId } } = message
+    const {
+      method: type,
+      params: { path, lastEventId },
+    } = message
     let input = message.params.input
     // As tRPC does: a resumed subscription gets the id of the last event it received in its input.
-    if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : input ?? { lastEventId }
+    if (lastEventId !== undefined) input = isObject(input) ? { ...input, lastEventId } : (input ?? { lastEventId })
     let running: Running | undefined
     if (type === 'subscription') {
-      if (this.subscriptions.has(id)) return this.respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), path, type)
+      if (this.subscriptions.has(id)) {
+        return this.respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), path, type)
+      }
       running = { stopped: false }
       this.subscriptions.set(id, running)
     }
@@ -119,14 +124,26 @@ export class SocketSession {
       if (running?.stopped) return this.forget(id, running)
       const procedure = procedures[path]
       if (!procedure) throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${path}"` })
-      if (procedure._def.type !== type) throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `Unsupported ${type} call to ${procedure._def.type} procedure at path "${path}"` })
+      if (procedure._def.type !== type) {
+        throw new TRPCError({
+          code: 'METHOD_NOT_SUPPORTED',
+          message: `Unsupported ${type} call to ${procedure._def.type} procedure at path "${path}"`,
+        })
+      }
       // No signal: a subscription is stopped through what it returned (its stream ends, or the loop below stops).
       const result: unknown = await procedure({ ctx, getRawInput: async () => input, path, type, signal: undefined, batchIndex })
       if (!running) {
-        if (isAsyncIterable(result)) throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` })
+        if (isAsyncIterable(result)) {
+          throw new TRPCError({
+            code: 'UNSUPPORTED_MEDIA_TYPE',
+            message: `Cannot return an async iterable from a ${type} procedure with WebSockets`,
+          })
+        }
         return this.respond({ id, jsonrpc, result: { type: 'data', data: result } })
       }
-      if (!isAsyncIterable(result)) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an async iterable` })
+      if (!isAsyncIterable(result)) {
+        throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an async iterable` })
+      }
       if (running.stopped) {
         void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => {})
         return this.forget(id, running)
@@ -157,7 +174,9 @@ export class SocketSession {
     }
     // Any other async iterable: pulled, each wait raced against a stop.
     const iterator = events[Symbol.asyncIterator]()
-    const stopped = new Promise<'stopped'>((resolve) => { running.stop = () => resolve('stopped') })
+    const stopped = new Promise<'stopped'>((resolve) => {
+      running.stop = () => resolve('stopped')
+    })
     void (async () => {
       try {
         for (;;) {
@@ -181,13 +200,28 @@ export class SocketSession {
   /** A batch above the limit: each call in it gets the refusal, as tRPC's handler answers it. */
   private refuseBatch(list: unknown[]): void {
     const error = new TRPCError({ code: 'BAD_REQUEST', message: 'Batch call exceeds maximum size' })
-    const ids = list.filter((raw) => isObject(raw) && raw.method !== 'subscription.stop' && (typeof raw.id === 'number' || typeof raw.id === 'string'))
+    const ids = list.filter(
+      (raw) => isObject(raw) && raw.method !== 'subscription.stop' && (typeof raw.id === 'number' || typeof raw.id === 'string'),
+    )
     if (!ids.length) return this.respondError(null, undefined, error)
     for (const raw of ids as { id: Id, jsonrpc?: unknown }[]) this.respondError(raw.id, raw.jsonrpc === '2.0' ? '2.0' : undefined, error)
   }
 
-  private respondError(id: Id | null, jsonrpc: '2.0' | undefined, error: TRPCError, path?: string, type: ProcedureType | 'unknown' = 'unknown'): void {
-    const shape = formatError({ error, type, path, input: undefined, ctx: this.ctx, shape: getDefaultErrorShape({ error, path, isDev: false }) })
+  private respondError(
+    id: Id | null,
+    jsonrpc: '2.0' | undefined,
+    error: TRPCError,
+    path?: string,
+    type: ProcedureType | 'unknown' = 'unknown',
+  ): void {
+    const shape = formatError({
+      error,
+      type,
+      path,
+      input: undefined,
+      ctx: this.ctx,
+      shape: getDefaultErrorShape({ error, path, isDev: false }),
+    })
     this.respond({ id, jsonrpc, error: shape })
   }
 

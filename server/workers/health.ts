@@ -18,7 +18,10 @@ export class HealthServer {
 
   async start(port: number, host: string): Promise<void> {
     const server = createServer(async (req, res) => {
-      const answer = (verdict: Verdict) => void res.writeHead(verdict.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(verdict))
+      const answer = (verdict: Verdict) =>
+        void res
+          .writeHead(verdict.ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+          .end(JSON.stringify(verdict))
       if (req.url === '/healthz') return answer(this.checks.live())
       if (req.url === '/readyz') return answer(await this.checks.ready())
       if (req.url === '/metrics') {

@@ -60,7 +60,10 @@ export class Settlement {
 
   private async sendToDeadLetters(messages: Pick<KafkaMessage, 'key' | 'value' | 'headers'>[], why: string) {
     await failpoint('worker.dead-letter')
-    await this.producer.send({ topic: topics.deadLetters, messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, error: why } })) })
+    await this.producer.send({
+      topic: topics.deadLetters,
+      messages: messages.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers, error: why } })),
+    })
   }
 
   /**
@@ -146,9 +149,19 @@ export class Settlement {
 
   /** An event that keeps failing for a reason other than an outage: dead-lettered, its order FAILED and released. */
   private async parkPoison(event: PaymentRequest, error: unknown, heartbeat: Heartbeat): Promise<SettledOrder> {
-    let order: SettledOrder = { orderId: event.orderId, userId: event.userId, couponId: event.couponId, status: 'FAILED', reason: 'PAYMENT_ERROR' }
-    await this.failurePathStep('record failed order', heartbeat, async () => { order = (await recordFailure(db(), event, 'PAYMENT_ERROR')).order })
-    await this.failurePathStep('dead-letter send', heartbeat, () => this.sendToDeadLetters([{ key: Buffer.from(event.orderId), value: Buffer.from(JSON.stringify(event)) }], String(error)))
+    let order: SettledOrder = {
+      orderId: event.orderId,
+      userId: event.userId,
+      couponId: event.couponId,
+      status: 'FAILED',
+      reason: 'PAYMENT_ERROR',
+    }
+    await this.failurePathStep('record failed order', heartbeat, async () => {
+      order = (await recordFailure(db(), event, 'PAYMENT_ERROR')).order
+    })
+    await this.failurePathStep('dead-letter send', heartbeat, () =>
+      this.sendToDeadLetters([{ key: Buffer.from(event.orderId), value: Buffer.from(JSON.stringify(event)) }], String(error)),
+    )
     await this.failurePathStep('release', heartbeat, () => finishInRedis(redis(), [order]))
     metrics.deadLettered.inc()
     return order

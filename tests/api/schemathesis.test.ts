@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { fuzz, fuzzUsers } from '../../tools/openapi/fuzz.mjs'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
+import { procedureUrl, type CallPath } from '../support/api'
 
 /*
  * A client that knows the shop only through docs/openapi.json: Schemathesis (npm run fuzz, here on
@@ -41,10 +42,12 @@ function send(url: string, method: string) {
 
 describe('the API as its document describes it', () => {
   it('answers TRACE, which NGINX refuses itself, with 405, the procedure\'s Allow and the one refusal body', async () => {
-    for (const [path, allow] of [['coupon.list', 'GET'], ['order.purchase', 'POST']]) {
-      const res = await send(`${nginx.url}/api/trpc/${path}`, 'TRACE')
+    for (const [path, allow] of [['coupon.list', 'GET'], ['order.purchase', 'POST']] satisfies [CallPath, string][]) {
+      const res = await send(procedureUrl(nginx.url, path), 'TRACE')
       expect({ path, status: res.status, allow: res.allow }).toEqual({ path, status: 405, allow })
-      expect(JSON.parse(res.body)).toMatchObject({ error: { data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405, reason: 'INVALID_INPUT' } } })
+      expect(JSON.parse(res.body)).toMatchObject({
+        error: { data: { code: 'METHOD_NOT_SUPPORTED', httpStatus: 405, reason: 'INVALID_INPUT' } },
+      })
     }
   })
 
@@ -59,7 +62,7 @@ describe('the API as its document describes it', () => {
 
   it('leaves nothing pending: the worker settles every purchase the fuzzer made, as either user', async () => {
     const pendingOf = async (token: string) => {
-      const res = await fetch(`${nginx.url}/api/trpc/order.mine`, { headers: { authorization: `Bearer ${token}` } })
+      const res = await fetch(procedureUrl(nginx.url, 'order.mine'), { headers: { authorization: `Bearer ${token}` } })
       const { result } = await res.json() as { result: { data: { items: { status: string }[] } } }
       return result.data.items.filter((o) => o.status === 'PENDING').length
     }

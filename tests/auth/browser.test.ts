@@ -8,6 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { sql } from 'kysely'
 import { findUserId, sessionCount, uniqueEmail } from '../support/keycloak'
 import { closeTestDb, startAuthWeb, testDb, type AuthWeb } from './support'
+import { procedureUrl } from '../support/api'
 
 let app: AuthWeb
 let browser: Browser
@@ -32,10 +33,10 @@ it('register → signed in with the starting credit → sign out → signed out 
   const page = await context.newPage()
   const email = uniqueEmail('browser')
   const password = 'Browser-pw-1'
-  const me = () => page.evaluate(async () => {
-    const res = await fetch('/api/trpc/user.me')
+  const me = () => page.evaluate(async (url) => {
+    const res = await fetch(url)
     return { status: res.status, body: await res.json() }
-  })
+  }, procedureUrl('', 'user.me'))
 
   // Register on Keycloak's own page
   await page.goto(`${app.publicUrl}/auth/register`)

@@ -12,7 +12,8 @@ import { openStack } from '../../scripts/lib/stack.mjs'
 import { PURCHASE_DEADLINE_MS } from '../../server/domain/orders/purchase'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
 import { accessToken, createUser } from '../support/keycloak'
-import { closeTestDb, testDb, trpc } from './support'
+import { closeTestDb, testDb } from './support'
+import { call } from '../support/api'
 
 let web: Proc
 /** An instance whose first purchase pauses after its reserve, past the purchase deadline. */
@@ -33,28 +34,45 @@ afterAll(async () => {
 
 async function exampleCoupon() {
   const admin = await createUser({ roles: ['admin'] })
-  const created = await trpc(web.url, 'admin.createCoupon', {
+  const created = await call(web.url, 'admin.createCoupon', {
+    batch: true,
     token: await accessToken(admin),
     mutation: true,
-    input: { name: 'Example coupon', description: 'for the example script', price: 250, stock: 5, saleStartsAt: new Date(Date.now() - 60_000).toISOString() },
+    input: {
+      name: 'Example coupon',
+      description: 'for the example script',
+      price: 250,
+      stock: 5,
+      saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+    },
   })
   expect(created.status, JSON.stringify(created.body)).toBe(200)
-  return created.data.id as number
+  return created.data!.id
 }
 
 /** Runs the example as a developer would (exit code 0: a result arrived). */
 async function runExample(url: string, shopper: { email: string, password: string }, couponId: number) {
   return await promisify(execFile)(process.execPath, ['examples/cli-purchase.mjs'], {
-    env: { ...process.env, FLASH_SALE_URL: url, FLASH_SALE_USER: shopper.email, FLASH_SALE_PASSWORD: shopper.password, COUPON_ID: String(couponId), WAIT_SECONDS: '20' },
+    env: {
+      ...process.env,
+      FLASH_SALE_URL: url,
+      FLASH_SALE_USER: shopper.email,
+      FLASH_SALE_PASSWORD: shopper.password,
+      COUPON_ID: String(couponId),
+      WAIT_SECONDS: '20',
+    },
     timeout: 40_000,
-  }).then((r) => ({ ...r, code: 0 }), (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }))
+  }).then(
+    (r) => ({ ...r, code: 0 }),
+    (e) => ({ stdout: String(e.stdout), stderr: String(e.stderr), code: e.code as number }),
+  )
 }
 
 /** The shop agrees with what the script printed: the order is paid, the shopper charged once. */
 async function expectPaidOnce(shopper: { email: string, password: string }, orderId: string) {
   const token = await accessToken(shopper)
-  expect((await trpc(web.url, 'order.get', { token, input: { orderId } })).data).toMatchObject({ orderId, status: 'PAID' })
-  expect((await trpc(web.url, 'user.me', { token })).data).toMatchObject({ credit: 10_000 - 250 })
+  expect((await call(web.url, 'order.get', { batch: true, token, input: { orderId } })).data).toMatchObject({ orderId, status: 'PAID' })
+  expect((await call(web.url, 'user.me', { batch: true, token })).data).toMatchObject({ credit: 10_000 - 250 })
 }
 
 it('signs in with flash-sale-cli, buys a fresh coupon and receives PAID on order.onUpdate', async () => {

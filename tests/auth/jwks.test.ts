@@ -21,7 +21,16 @@ const k3 = newKey('k3')
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 function token(key: { kid: string, privateKey: KeyObject }, claims: Record<string, unknown> = {}) {
   const now = Math.floor(Date.now() / 1000)
-  const payload = { iss: issuer, sub: `sub-${Math.random()}`, azp: 'flash-sale-cli', typ: 'Bearer', iat: now, exp: now + 3600, email: 'a@example.com', ...claims }
+  const payload = {
+    iss: issuer,
+    sub: `sub-${Math.random()}`,
+    azp: 'flash-sale-cli',
+    typ: 'Bearer',
+    iat: now,
+    exp: now + 3600,
+    email: 'a@example.com',
+    ...claims,
+  }
   const data = `${b64({ alg: 'RS256', typ: 'JWT', kid: key.kid })}.${b64(payload)}`
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key.privateKey).toString('base64url')}`
 }
@@ -82,7 +91,9 @@ it('caches keys, refetches on rotation at most every 10 s, and expires cached to
 
   // an unknown kid (or the encryption key's) never causes more than one fetch per interval
   vi.setSystemTime(Date.now() + 11_000)
-  const unknown = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => verifyAccessToken(token({ kid: i % 2 ? 'k3' : 'nope', privateKey: k3.privateKey }))))
+  const unknown = await Promise.allSettled(
+    Array.from({ length: 20 }, (_, i) => verifyAccessToken(token({ kid: i % 2 ? 'k3' : 'nope', privateKey: k3.privateKey }))),
+  )
   expect(unknown.every((r) => r.status === 'rejected')).toBe(true)
   expect(fetches.jwks).toBe(3)
 
@@ -93,7 +104,15 @@ it('caches keys, refetches on rotation at most every 10 s, and expires cached to
   await expect(verifyAccessToken(shortLived)).rejects.toMatchObject({ reason: 'UNAUTHORIZED', message: expect.stringContaining('expired') })
 
   // wrong audience / issuer / type with a valid signature
-  for (const claims of [{ azp: 'someone-else' }, { iss: `${issuer}x` }, { typ: 'ID' }, { typ: 'Refresh' }, { sub: '' }, { exp: undefined }, { nbf: Math.floor(Date.now() / 1000) + 60 }]) {
+  for (const claims of [
+    { azp: 'someone-else' },
+    { iss: `${issuer}x` },
+    { typ: 'ID' },
+    { typ: 'Refresh' },
+    { sub: '' },
+    { exp: undefined },
+    { nbf: Math.floor(Date.now() / 1000) + 60 },
+  ]) {
     await expect(verifyAccessToken(token(k1, claims)), JSON.stringify(claims)).rejects.toMatchObject({ reason: 'UNAUTHORIZED' })
   }
   expect(fetches.discovery).toBe(1)

@@ -57,8 +57,13 @@ it('a purchase over the limit answers RATE_LIMITED and leaves nothing reserved',
   const results = await Promise.allSettled(coupons.map((c) => purchaseCoupon(user!, c, 'ratelimit-test')))
   expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3)
   const refused = results.flatMap((r, i) => (r.status === 'rejected' ? [{ couponId: coupons[i]!, reason: r.reason as unknown }] : []))
-  expect(refused.map((r) => r.reason)).toEqual([expect.objectContaining({ reason: 'RATE_LIMITED' }), expect.objectContaining({ reason: 'RATE_LIMITED' })])
+  expect(refused.map((r) => r.reason)).toEqual([
+    expect.objectContaining({ reason: 'RATE_LIMITED' }),
+    expect.objectContaining({ reason: 'RATE_LIMITED' }),
+  ])
   for (const { couponId } of refused) expect(await couponState(couponId)).toMatchObject({ redisStock: 2, pending: 0, buyers: 0 })
   // until the window ends, this instance refuses the user at once
-  if (await redis().pttl(keys.rateLimit(user!)) > 100) await expect(purchaseCoupon(user!, refused[0]!.couponId, 'ratelimit-test')).rejects.toMatchObject({ reason: 'RATE_LIMITED' })
+  if ((await redis().pttl(keys.rateLimit(user!))) > 100) {
+    await expect(purchaseCoupon(user!, refused[0]!.couponId, 'ratelimit-test')).rejects.toMatchObject({ reason: 'RATE_LIMITED' })
+  }
 })

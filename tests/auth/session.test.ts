@@ -7,8 +7,9 @@
 import { sealSession } from 'h3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { accessToken, createUser, type TestUser } from '../support/keycloak'
-import { closeTestDb, rowCounts, signInWithoutBrowser, startAuthWeb, testDb, trpc, type AuthWeb } from './support'
+import { closeTestDb, rowCounts, signInWithoutBrowser, startAuthWeb, testDb, type AuthWeb } from './support'
 import { onUpdateAnswer, wsUpgradeStatus } from './ws'
+import { call, procedureUrl, request } from '../support/api'
 
 let app: AuthWeb
 let user: TestUser
@@ -30,8 +31,8 @@ describe('anonymous requests', () => {
   it('never get a Set-Cookie: catalogue page, tRPC queries (batched and not), the session endpoint', async () => {
     for (const path of [
       '/',
-      '/api/trpc/coupon.list?batch=1&input=' + encodeURIComponent(JSON.stringify({ 0: { page: 1 } })),
-      '/api/trpc/coupon.list',
+      `${procedureUrl('', 'coupon.list')}?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: { page: 1 } }))}`,
+      procedureUrl('', 'coupon.list'),
       '/api/_auth/session',
       '/healthz',
     ]) {
@@ -57,7 +58,7 @@ describe('the session cookie', () => {
   })
 
   it('signs in on tRPC and /ws, and signed-in requests get no Set-Cookie either', async () => {
-    const me = await trpc(app.web.url, 'user.me', { cookie })
+    const me = await call(app.web.url, 'user.me', { batch: true, cookie })
     expect(me.status, JSON.stringify(me.body)).toBe(200)
     expect(me.data).toMatchObject({ email: user.email, credit: 10_000 })
     expect(me.headers.getSetCookie()).toEqual([])
@@ -77,14 +78,14 @@ describe('the session cookie', () => {
     const before = await rowCounts()
     for (const [name, bad] of [['flipped', flipped], ['forged', forged], ['garbage', 'Fe26.2**nonsense']] as const) {
       const c = `nuxt-session=${encodeURIComponent(bad)}`
-      for (const [path, mutation, input] of [
-        ['user.me', false, undefined],
-        ['coupon.list', false, { page: 1 }],
-        ['order.purchase', true, { couponId: 1 }],
-        ['admin.grantCredit', true, { userId: 1, amount: 5 }],
-      ] as const) {
-        const res = await trpc(app.web.url, path, { cookie: c, mutation, input, headers: { origin: app.publicUrl } })
-        expect({ name, path, status: res.status, reason: res.error?.reason }).toEqual({ name, path, status: 401, reason: 'UNAUTHORIZED' })
+      for (const { path, send } of [
+        request('user.me', { batch: true }),
+        request('coupon.list', { batch: true, input: { page: 1 } }),
+        request('order.purchase', { batch: true, mutation: true, input: { couponId: 1 } }),
+        request('admin.grantCredit', { batch: true, mutation: true, input: { userId: 1, amount: 5 } }),
+      ]) {
+        const res = await send(app.web.url, { cookie: c, headers: { origin: app.publicUrl } })
+        expect({ name, path, status: res.status, reason: res.reason }).toEqual({ name, path, status: 401, reason: 'UNAUTHORIZED' })
       }
       expect({ name, ws: await wsUpgradeStatus(app.web.url, '', { cookie: c }) }).toEqual({ name, ws: 401 })
       // the session endpoint clears it instead of failing the page
@@ -97,7 +98,7 @@ describe('the session cookie', () => {
 
   it('cross-site POSTs with the cookie are refused; same-origin ones and bearer tokens are not', async () => {
     const purchase = (headers: Record<string, string>, auth: { cookie?: string, token?: string } = { cookie }) =>
-      trpc(app.web.url, 'order.purchase', { mutation: true, input: { couponId: 999_999 }, headers, ...auth })
+      call(app.web.url, 'order.purchase', { batch: true, mutation: true, input: { couponId: 999_999 }, headers, ...auth })
     const before = await rowCounts()
     const crossSite: Record<string, string>[] = [
       { origin: 'https://evil.example' },
@@ -108,34 +109,40 @@ describe('the session cookie', () => {
     ]
     for (const headers of crossSite) {
       const res = await purchase(headers)
-      expect({ headers, status: res.status, reason: res.error?.reason }).toEqual({ headers, status: 403, reason: 'FORBIDDEN' })
+      expect({ headers, status: res.status, reason: res.reason }).toEqual({ headers, status: 403, reason: 'FORBIDDEN' })
     }
     // the cross-site check also covers the sign-out form and the socket
     const logout = await fetch(`${app.web.url}/auth/logout`, { method: 'POST', headers: { cookie, origin: 'https://evil.example' }, redirect: 'manual' })
     expect(logout.status).toBe(403)
-    const crossSiteLink = await fetch(`${app.web.url}/auth/logout`, { headers: { cookie, 'sec-fetch-site': 'cross-site' }, redirect: 'manual' })
-    expect({ status: crossSiteLink.status, location: crossSiteLink.headers.get('location'), setCookie: crossSiteLink.headers.getSetCookie() })
-      .toEqual({ status: 302, location: `${app.publicUrl}/`, setCookie: [] })
+    const crossSiteLink = await fetch(`${app.web.url}/auth/logout`, {
+      headers: { cookie, 'sec-fetch-site': 'cross-site' },
+      redirect: 'manual',
+    })
+    expect({
+      status: crossSiteLink.status,
+      location: crossSiteLink.headers.get('location'),
+      setCookie: crossSiteLink.headers.getSetCookie(),
+    }).toEqual({ status: 302, location: `${app.publicUrl}/`, setCookie: [] })
     expect(await wsUpgradeStatus(app.web.url, '', { cookie, origin: 'https://evil.example' })).toBe(403) // FORBIDDEN, as the same request to tRPC
     expect(await rowCounts()).toEqual(before)
 
     // same origin (through the proxy, as a browser on PUBLIC_URL would send it): gets past auth
     const same = await purchase({ origin: app.publicUrl, 'sec-fetch-site': 'same-origin' })
-    expect(['FORBIDDEN', 'UNAUTHORIZED']).not.toContain(same.error?.reason)
+    expect(['FORBIDDEN', 'UNAUTHORIZED']).not.toContain(same.reason)
     // a bearer token is not subject to the check (no browser attaches it on its own)
     const bearer = await purchase({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' }, { token: await accessToken(user) })
-    expect(['FORBIDDEN', 'UNAUTHORIZED']).not.toContain(bearer.error?.reason)
+    expect(['FORBIDDEN', 'UNAUTHORIZED']).not.toContain(bearer.reason)
     // cross-site GET queries (top-level navigations) are fine
-    const query = await trpc(app.web.url, 'user.me', { cookie, headers: { 'sec-fetch-site': 'cross-site' } })
+    const query = await call(app.web.url, 'user.me', { batch: true, cookie, headers: { 'sec-fetch-site': 'cross-site' } })
     expect(query.status).toBe(200)
   })
 
   it('the bearer token decides when both are present', async () => {
     const other = await createUser()
     const token = await accessToken(other)
-    const me = await trpc(app.web.url, 'user.me', { cookie, token })
+    const me = await call(app.web.url, 'user.me', { batch: true, cookie, token })
     expect(me.data?.email).toBe(other.email)
-    const bad = await trpc(app.web.url, 'user.me', { cookie, token: 'forged.token.value' })
+    const bad = await call(app.web.url, 'user.me', { batch: true, cookie, token: 'forged.token.value' })
     expect(bad.status).toBe(401)
   })
 })

@@ -75,57 +75,6 @@ export async function rowCounts(): Promise<{ users: number, ledger: number, orde
   return { users: Number(r.users), ledger: Number(r.ledger), orders: Number(r.orders), coupons: Number(r.coupons) }
 }
 
-export interface CallResult {
-  status: number
-  headers: Headers
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the JSON of whichever procedure was called
-  body: any
-  /** The first result's error data (`{ code, httpStatus, reason }`), for batch or single calls. */
-  error?: { code: string, httpStatus: number, reason?: string }
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the first result's data
-  data?: any
-}
-
-/**
- * A raw tRPC call the way the app's client makes it (batch of one; GET for queries, POST for
- * mutations), with optional bearer token, cookie and extra headers.
- */
-export async function trpc(baseUrl: string, path: string, options: {
-  input?: unknown
-  mutation?: boolean
-  token?: string
-  cookie?: string
-  headers?: Record<string, string>
-  batch?: boolean
-} = {}): Promise<CallResult> {
-  const batch = options.batch ?? true
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  if (options.cookie) headers.cookie = options.cookie
-  let url = `${baseUrl}/api/trpc/${path}`
-  const init: RequestInit = { headers, redirect: 'manual' }
-  if (options.mutation) {
-    init.method = 'POST'
-    headers['content-type'] = 'application/json'
-    init.body = JSON.stringify(batch ? { 0: options.input ?? null } : options.input ?? null)
-    if (batch) url += '?batch=1'
-  } else if (batch) {
-    url += `?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: options.input ?? null }))}`
-  } else if (options.input !== undefined) {
-    url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
-  }
-  const res = await fetch(url, init)
-  const text = await res.text()
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch {
-    body = text
-  }
-  const first = (Array.isArray(body) ? body[0] : body) as { error?: { data?: CallResult['error'] }, result?: { data?: unknown } } | undefined
-  return { status: res.status, headers: res.headers, body, error: first?.error?.data, data: first?.result?.data }
-}
-
 // ------------------------------------------------------------------ sign-in without a browser
 
 /** A cookie jar good enough for two hosts on loopback (names do not collide between app and Keycloak). */
@@ -158,7 +107,11 @@ const unescapeHtml = (s: string) => s.replace(/&amp;/g, '&').replace(/&#x3D;/g, 
 export async function signInWithoutBrowser(publicUrl: string, user: Pick<TestUser, 'email' | 'password'>): Promise<string> {
   const jar = new Jar()
   const go = async (url: string, init: RequestInit = {}) => {
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } })
+    const res = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers as Record<string, string>), cookie: jar.header() },
+    })
     jar.take(res)
     return res
   }

@@ -41,8 +41,18 @@ it('a signed-in session cookie is unsealed once, then served from the cache', as
   const { identityOfSessionCookie, resetSessionCache, sessionOptions } = await import('../../server/auth/session')
   const cookies: string[] = []
   for (let i = 0; i < 200; i++) {
-    const data = { user: { sub: `sub-${i}`, email: `u${i}@example.com`, isAdmin: false }, sid: `sid-${i}`, exp: Date.now() / 1000 + 3600, loggedInAt: 0 }
-    cookies.push(await sealSession({ context: { sessions: { 'nuxt-session': { id: `id-${i}`, createdAt: Date.now(), data } } } } as never, sessionOptions(3600)))
+    const data = {
+      user: { sub: `sub-${i}`, email: `u${i}@example.com`, isAdmin: false },
+      sid: `sid-${i}`,
+      exp: Date.now() / 1000 + 3600,
+      loggedInAt: 0,
+    }
+    cookies.push(
+      await sealSession(
+        { context: { sessions: { 'nuxt-session': { id: `id-${i}`, createdAt: Date.now(), data } } } } as never,
+        sessionOptions(3600),
+      ),
+    )
   }
   resetSessionCache()
   let t0 = process.hrtime.bigint()

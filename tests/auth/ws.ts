@@ -1,13 +1,14 @@
 import { request } from 'node:http'
 import { randomBytes } from 'node:crypto'
 import WebSocket from 'ws'
+import { subscribeMessage } from '../support/api'
 
 /**
  * Attempts a WebSocket upgrade of `${baseUrl}/ws${query}` with raw HTTP (no client library) and
- * reports the status: 101 when the server accepted the socket (which is closed at once), else the
- * HTTP status of the refusal.
+ * reports the answer: status 101 when the server accepted the socket (which is closed at once), else
+ * the HTTP status of the refusal and its body (parsed JSON, or the text).
  */
-export function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<number> {
+export function wsUpgrade(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<{ status: number, body?: unknown }> {
   const url = new URL(`/ws${query}`, baseUrl)
   return new Promise((resolve, reject) => {
     const req = request({
@@ -25,15 +26,27 @@ export function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<str
     req.setTimeout(10_000, () => req.destroy(new Error('no answer to the upgrade')))
     req.on('upgrade', (res, socket) => {
       socket.destroy()
-      resolve(res.statusCode ?? 101)
+      resolve({ status: res.statusCode ?? 101 })
     })
     req.on('response', (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
+      let text = ''
+      res.on('data', (c: Buffer) => { text += c })
+      res.on('end', () => {
+        let body: unknown = text
+        try {
+          body = JSON.parse(text)
+        } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, body })
+      })
     })
     req.on('error', reject)
     req.end()
   })
+}
+
+/** wsUpgrade's status alone. */
+export async function wsUpgradeStatus(baseUrl: string, query = '', headers: Record<string, string> = {}): Promise<number> {
+  return (await wsUpgrade(baseUrl, query, headers)).status
 }
 
 /**
@@ -46,7 +59,7 @@ export function onUpdateAnswer(baseUrl: string, token?: string, headers: Record<
   return new Promise<string>((resolve, reject) => {
     ws.once('open', () => {
       if (token) ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }))
-      ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+      ws.send(subscribeMessage(1, 'order.onUpdate'))
     })
     ws.on('message', (raw) => {
       const message = JSON.parse(String(raw)) as { result?: { type: string }, error?: { data: { reason: string } } }

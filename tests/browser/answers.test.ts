@@ -45,7 +45,11 @@ beforeAll(async () => {
   browser = await launchBrowser()
   // a card with a picture, first on the storefront (the catalogue is ordered by sale start)
   couponId = await createCouponOnSale({ stock: 5 })
-  await db().updateTable('coupons').set({ image_url: '/images/demo/bakery.svg', sale_starts_at: new Date('2000-01-01T00:00:00Z') }).where('id', '=', couponId).execute()
+  await db()
+    .updateTable('coupons')
+    .set({ image_url: '/images/demo/bakery.svg', sale_starts_at: new Date('2000-01-01T00:00:00Z') })
+    .where('id', '=', couponId)
+    .execute()
   await invalidateCoupon(couponId)
 })
 
@@ -122,7 +126,10 @@ it('shows the order of a purchase whose outcome was unknown (it looks for it), n
   await page.evaluate(() => {
     const button = document.querySelector('[data-test=buy]')!
     const seen: string[] = ((window as unknown as { buyStates: string[] }).buyStates = [button.getAttribute('data-state')!])
-    new MutationObserver(() => seen.push(button.getAttribute('data-state')!)).observe(button, { attributes: true, attributeFilter: ['data-state'] })
+    new MutationObserver(() => seen.push(button.getAttribute('data-state')!)).observe(button, {
+      attributes: true,
+      attributeFilter: ['data-state'],
+    })
   })
   await buy.click()
   await page.locator('.toast', { hasText: 'Payment complete' }).waitFor({ timeout: 40_000 })

@@ -52,7 +52,10 @@ export async function signUp(page: Page, baseUrl: string, email: string, passwor
   await page.locator('#password-confirm').fill(password)
   if (await page.locator('#firstName').count()) await page.locator('#firstName').fill('Test')
   if (await page.locator('#lastName').count()) await page.locator('#lastName').fill('Shopper')
-  await Promise.all([page.waitForURL((url) => url.href.startsWith(baseUrl)), page.locator('input[type=submit], button[type=submit]').first().click()])
+  await Promise.all([
+    page.waitForURL((url) => url.href.startsWith(baseUrl)),
+    page.locator('input[type=submit], button[type=submit]').first().click(),
+  ])
   await page.waitForLoadState('networkidle')
 }
 

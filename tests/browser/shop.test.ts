@@ -4,8 +4,8 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale, ensureStockLoaded } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
-import { trpc } from '../support/shoppers'
 import { hydrated, screenshots, signIn, signUp, startBrowserStack, watchedPage, type BrowserStack } from './browser'
+import { call, procedureUrl, type CallPath } from '../support/api'
 
 /*
  * What a shopper and an admin do after a purchase, in a real browser against the real stack: the code
@@ -37,7 +37,7 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
   /** The catalogue page (12 coupons a page, as pages/index.vue shows them) that lists the coupon. */
   async function cataloguePageOf(couponId: number): Promise<number> {
     for (let page = 1; ; page++) {
-      const list = await trpc<{ items: { id: number }[] }>(base, 'coupon.list', { input: { page, pageSize: 12 } })
+      const list = await call(base, 'coupon.list', { input: { page, pageSize: 12 } })
       if (list.data!.items.some((c) => c.id === couponId)) return page
       if (!list.data!.items.length) throw new Error(`coupon ${couponId} is on no catalogue page`)
     }
@@ -45,10 +45,10 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
 
   /** tRPC calls a page makes from now on, by procedure name. */
   function countCalls(page: Page) {
-    const calls: string[] = []
+    const calls: CallPath[] = []
     page.on('request', (req) => {
       const m = /\/api\/trpc\/([^?]+)/.exec(req.url())
-      if (m) calls.push(...decodeURIComponent(m[1]!).split(','))
+      if (m) calls.push(...decodeURIComponent(m[1]!).split(',') as CallPath[])
     })
     return calls
   }
@@ -69,7 +69,7 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     const buy = page.locator('[data-test=buy]')
     await expect.poll(() => buy.getAttribute('data-state')).toBe('ready')
     expect(await page.locator('[data-test=credit]').innerText()).toMatch(/100[.,]00/)
-    expect(calls.filter((c) => c !== 'coupon.get')).toEqual(['user.viewer'])
+    expect(calls.filter((c) => c !== 'coupon.get')).toEqual(['user.viewer'] satisfies CallPath[])
     await buy.click()
     await expect.poll(() => buy.getAttribute('data-state'), { timeout: 30_000 }).toMatch(/paid|owned/)
 
@@ -99,10 +99,10 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     await expect.poll(() => admin.page.locator('[data-test=redeem-outcome]').innerText()).toMatch(/^Redeemed/)
     expect(await admin.page.locator('[data-test=redemption-status]').innerText()).toContain(ADMIN.email)
     problems.push(...(await screenshots(admin.page, 'admin-redeemed')))
-    const again = await admin.page.evaluate(async (code) => {
-      const res = await fetch('/api/trpc/admin.redeem', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) })
+    const again = await admin.page.evaluate(async ({ url, code }) => {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) })
       return { status: res.status, body: await res.json() as { error: { message: string, data: { reason: string } } } }
-    }, grouped)
+    }, { url: procedureUrl('', 'admin.redeem'), code: grouped })
     expect(again.status).toBe(409)
     expect(again.body.error.data.reason).toBe('ALREADY_REDEEMED')
     await admin.page.getByRole('button', { name: 'Look up' }).click()
@@ -135,7 +135,17 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
   it('shows another shopper\'s purchase live (coupon.onStock) on a shopper\'s and a visitor\'s coupon page and on the catalogue, without polling', async () => {
     const name = `Live stock ${Date.now()}`
     // made by an admin, so the catalogue's caches know it at once
-    const created = await trpc(base, 'admin.createCoupon', { mutation: true, token: await accessToken(ADMIN), input: { name, description: 'live stock in the browser', price: 100, stock: 15, saleStartsAt: new Date(Date.now() - 60_000).toISOString() } })
+    const created = await call(base, 'admin.createCoupon', {
+      mutation: true,
+      token: await accessToken(ADMIN),
+      input: {
+        name,
+        description: 'live stock in the browser',
+        price: 100,
+        stock: 15,
+        saleStartsAt: new Date(Date.now() - 60_000).toISOString(),
+      },
+    })
     const couponId = (created.data as { id: number }).id
     const shopper = await watchedPage(await browser.newContext())
     await signIn(shopper.page, base, 'alice@example.com', 'alice', `/coupons/${couponId}`)
@@ -151,7 +161,7 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     await shopper.page.waitForTimeout(1_000)
     const calls = [shopper, visitor, catalogue].map(({ page }) => countCalls(page))
     const other = await accessToken(await createUser())
-    const bought = await trpc(base, 'order.purchase', { mutation: true, token: other, input: { couponId } })
+    const bought = await call(base, 'order.purchase', { mutation: true, token: other, input: { couponId } })
     expect(bought.status).toBe(200)
     for (const badge of badges) await expect.poll(() => badge.innerText(), { timeout: 5_000 }).toBe('14 in stock')
     expect(calls).toEqual([[], [], []])
@@ -171,7 +181,7 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     const visitor = page.locator('[data-test=header-visitor]')
     await expect.poll(() => visitor.evaluate((el) => getComputedStyle(el).visibility)).toBe('visible')
     await expect.poll(() => page.locator('[data-test=buy]').innerText()).toBe('Sign in to buy')
-    expect(calls).toEqual(['user.viewer'])
+    expect(calls).toEqual(['user.viewer'] satisfies CallPath[])
     problems.push(...(await screenshots(page, 'coupon-visitor')))
     problems.push(...seen)
     await context.close()
@@ -189,7 +199,7 @@ describe.skipIf(!stackReady)('codes, credit and cached pages in the browser', ()
     expect(await buy.innerText()).toBe('Not enough credit')
     expect(await buy.isDisabled()).toBe(true)
     await buy.click({ force: true })
-    expect(calls).not.toContain('order.purchase')
+    expect(calls).not.toContain('order.purchase' satisfies CallPath)
     problems.push(...(await screenshots(page, 'coupon-not-enough-credit')))
     problems.push(...seen)
     await context.close()

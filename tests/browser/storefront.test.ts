@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Browser } from 'playwright-core'
 import { hydrated, screenshots, signIn, signUp, startBrowserStack, watchedPage, type BrowserStack } from './browser'
+import { procedureUrl } from '../support/api'
 
 /*
  * The storefront in a real browser against the real stack (MySQL, Redis, Kafka, Keycloak, worker).
@@ -125,9 +126,13 @@ describe.skipIf(!stackReady)('storefront in the browser', () => {
       await signIn(p, base, email, password)
       return { ctx, p }
     }))
-    await Promise.all(shoppers.map(({ p }) => p.evaluate(async (couponId) => {
-      await fetch('/api/trpc/order.purchase?batch=1', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ 0: { couponId } }) })
-    }, id)))
+    await Promise.all(shoppers.map(({ p }) => p.evaluate(async ({ url, couponId }) => {
+      await fetch(`${url}?batch=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ 0: { couponId } }),
+      })
+    }, { url: procedureUrl('', 'order.purchase'), couponId: id })))
     await expect.poll(async () => Number(await paid.innerText()), { timeout: 30_000 }).toBeGreaterThan(before)
     await screenshots(page, 'admin-dashboard-burst')
     for (const { ctx } of shoppers) await ctx.close()

@@ -14,8 +14,8 @@ import { openStack } from '../../scripts/lib/stack.mjs'
 import { couponState, createCouponOnSale, eventually } from '../support/data'
 import { accessToken, allowWebAddress, createUser, type TestUser } from '../support/keycloak'
 import { freePort, startWeb, startWorker, type Proc } from '../support/processes'
-import { trpc } from '../support/shoppers'
 import { hydrated, launchBrowser, screenshots, signIn, watchedPage } from './browser'
+import { call, procedureUrl } from '../support/api'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin' }
 const STOCK = 3
@@ -33,7 +33,11 @@ beforeAll(async () => {
   await allowWebAddress(base)
   const env = { PUBLIC_URL: base, QUEUE_POW_DIFFICULTY: '14' }
   procs.push(...await Promise.all([startWeb(env), startWeb(env), startWorker()]))
-  nginx = await openStack().startNginx({ name: `nginx-queue-${port}`, port, upstreams: procs.slice(0, 2).map((p) => p.port) }) as typeof nginx
+  nginx = (await openStack().startNginx({
+    name: `nginx-queue-${port}`,
+    port,
+    upstreams: procs.slice(0, 2).map((p) => p.port),
+  })) as typeof nginx
   browser = await launchBrowser()
 }, 120_000)
 
@@ -71,8 +75,16 @@ describe('the waiting room in the browser', () => {
     await admin.locator('[data-test=waiting-room-rate]').fill('1')
     await admin.locator('[data-test=waiting-room-seconds]').fill('60')
     await Promise.all([admin.waitForURL(`${base}/admin/coupons/${couponId}`), admin.getByRole('button', { name: 'Save changes' }).click()])
-    const coupon = await db().selectFrom('coupons').select(['waiting_room_enabled', 'waiting_room_admit_per_second', 'sale_starts_at']).where('id', '=', couponId).executeTakeFirstOrThrow()
-    expect({ enabled: Boolean(coupon.waiting_room_enabled), rate: coupon.waiting_room_admit_per_second, opensAt: new Date(coupon.sale_starts_at!).getTime() }).toEqual({ enabled: true, rate: 1, opensAt })
+    const coupon = await db()
+      .selectFrom('coupons')
+      .select(['waiting_room_enabled', 'waiting_room_admit_per_second', 'sale_starts_at'])
+      .where('id', '=', couponId)
+      .executeTakeFirstOrThrow()
+    expect({
+      enabled: Boolean(coupon.waiting_room_enabled),
+      rate: coupon.waiting_room_admit_per_second,
+      opensAt: new Date(coupon.sale_starts_at!).getTime(),
+    }).toEqual({ enabled: true, rate: 1, opensAt })
 
     // shoppers join before the opening: the proof of work runs in their browser
     const pages = await Promise.all(users.map((u) => shopperPage(u, couponId)))
@@ -86,14 +98,17 @@ describe('the waiting room in the browser', () => {
 
     // not admitted: the API refuses the purchase, through NGINX, before the reserve script
     const token = await accessToken(outsider)
-    const refused = await trpc(nginx.url, 'order.purchase', { token, mutation: true, input: { couponId } })
+    const refused = await call(nginx.url, 'order.purchase', { token, mutation: true, input: { couponId } })
     expect({ status: refused.status, reason: refused.error?.data.reason }).toEqual({ status: 403, reason: 'NOT_ADMITTED' })
 
     // at the opening, places are drawn: 1..4 among the shoppers, shown with the people ahead
     await sleep(opensAt - Date.now())
     const places = await Promise.all(pages.map(async (page) => {
       await page.locator('[data-test=queue-position], [data-test=queue-admitted]').first().waitFor({ timeout: 15_000 })
-      return await page.evaluate(async (id) => (await (await fetch(`/api/trpc/queue.status?input=${encodeURIComponent(JSON.stringify({ couponId: id }))}`)).json()).result.data.position as number, couponId)
+      return await page.evaluate(
+        async (url) => (await (await fetch(url)).json()).result.data.position as number,
+        procedureUrl('', 'queue.status', { couponId }),
+      )
     }))
     expect([...places].sort()).toEqual([1, 2, 3, 4])
     const byPlace = places.map((p, i) => ({ p, page: pages[i]! })).sort((a, b) => a.p - b.p).map((x) => x.page)

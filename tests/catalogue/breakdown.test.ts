@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { DB } from '../../server/db'
 import { startWeb, type Proc } from '../support/processes'
 import { insertCoupons, openDb, renameCoupon, sleep, stackEnv, startPageQueryLog } from './support'
+import { procedureUrl } from '../support/api'
 
 // Two built web instances (`.output/server`) share MariaDB and Redis; this process plays a third
 // instance where the admin edit happens (it calls invalidateCoupon itself).
@@ -30,14 +31,13 @@ interface Answer { status: number, ms: number, page?: { items: { id: number, nam
 
 async function list(web: Proc, page: number, pageSize: number): Promise<Answer> {
   const started = Date.now()
-  const input = encodeURIComponent(JSON.stringify({ page, pageSize }))
-  const res = await fetch(`${web.url}/api/trpc/coupon.list?input=${input}`)
+  const res = await fetch(procedureUrl(web.url, 'coupon.list', { page, pageSize }))
   const body = await res.json() as { result?: { data: Answer['page'] }, error?: { data?: { reason?: string } } }
   return { status: res.status, ms: Date.now() - started, page: body.result?.data, reason: body.error?.data?.reason }
 }
 
 async function getCoupon(web: Proc, id: number) {
-  const res = await fetch(`${web.url}/api/trpc/coupon.get?input=${encodeURIComponent(JSON.stringify({ id }))}`)
+  const res = await fetch(procedureUrl(web.url, 'coupon.get', { id }))
   return (await res.json() as { result: { data: { name: string } } }).result.data
 }
 

@@ -1,8 +1,9 @@
 /**
- * Availability during a purchase burst (issue 8): clean (SIGTERM) restarts of Redis (AOF on) and of the
+ * Availability during a purchase burst: clean (SIGTERM) restarts of Redis (AOF on) and of the
  * Kafka broker, and a SIGKILLed web instance. A clean shutdown flushes Redis' AOF and Kafka's log, so the
  * two restarts prove availability, not durability: the hard crashes (SIGKILL, a lost AOF tail, a
- * lagging replica taking over, failpoints, …) are in tests/faults/hard/. Shoppers buy one coupon over HTTP through two web instances with two payment workers
+ * lagging replica taking over, failpoints, …) are in tests/faults/hard/. Shoppers buy one coupon over
+ * HTTP through two web instances with two payment workers
  * settling; the fault hits mid-burst; afterwards the test checks that the fault really happened and that
  * the audit passes: no oversell, no duplicate, credits conserved, nothing stuck pending, no accepted
  * order lost. (A SIGKILLed worker, a web that died before publishing and a failed publish are in
@@ -14,7 +15,7 @@ import { closePaymentPublisher } from '../../server/domain/orders/purchase'
 import { closeRedis, redis } from '../../server/redis/client'
 import { createCouponOnSale } from '../support/data'
 import { createShoppers, type Shopper } from '../support/shoppers'
-import { burst, failedInvariants, isAlive, keys, quiet, redisRunId, sleep, statuses, testStack, type StackProc } from './support'
+import { burst, failedInvariants, isAlive, keys, redisRunId, sleep, statuses, testStack, untilSettled, type StackProc } from './support'
 
 const SHOPPERS = 120
 const STOCK = 80
@@ -43,14 +44,14 @@ afterAll(async () => {
 })
 
 /**
- * The checks every fault ends with: the coupon goes quiet (nothing stuck pending), every order a
+ * The checks every fault ends with: the coupon settles (nothing stuck pending), every order a
  * shopper was told PENDING ended PAID or FAILED (none lost), the audit passes; then units that came
  * back (reservations cancelled while Kafka was away, after other shoppers were told SOLD_OUT) are
  * really on sale again: a second pass of the same shoppers sells the coupon out exactly.
  */
 async function settlesCleanly(couponId: number, accepted: string[]) {
-  let state = await quiet(couponId)
-  expect(state, 'the coupon never went quiet (something stuck pending)').toBeTruthy()
+  let state = await untilSettled(couponId)
+  expect(state, 'the coupon never settled (something stuck pending)').toBeTruthy()
   expect(state!.paid).toBeLessThanOrEqual(STOCK)
   expect(state!.mysqlStock + state!.paid).toBe(STOCK)
   const settled = await statuses(accepted)
@@ -58,7 +59,7 @@ async function settlesCleanly(couponId: number, accepted: string[]) {
   expect(await failedInvariants()).toEqual([])
   if (state!.redisStock! > 0) {
     const again = await burst(urls, shoppers, couponId, { spreadMs: 500, deadlineMs: 60_000 })
-    state = await quiet(couponId)
+    state = await untilSettled(couponId)
     expect(state).toBeTruthy()
     const settledAgain = await statuses(again.accepted)
     expect(again.accepted.filter((id) => !['PAID', 'FAILED'].includes(settledAgain.get(id) ?? ''))).toEqual([])

@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
 import { consumerLag } from '../../server/observability/kafka-lag'
 import { redis } from '../../server/redis/client'
@@ -14,6 +14,7 @@ import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import type { Shopper } from '../support/shoppers'
 import { couponState, eventually } from '../support/data'
+import { procedureUrl } from '../support/api'
 
 /** Whether a process lives (a zombie, dead but not yet reaped by its parent, counts as gone). */
 export { isAlive } from '../../scripts/lib/proc.mjs'
@@ -48,7 +49,11 @@ export interface StackApi {
   /** SIGTERM (a clean stop), then wait until it is gone */
   stopService(name: Service): Promise<void>
   processes(): Record<string, { pid: number, log: string }>
-  startNginx(o: { name: string, port: number, upstreams: number[] }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
+  startNginx(o: {
+    name: string
+    port: number
+    upstreams: number[]
+  }): Promise<{ url: string, port: number, prefix: string, stop: () => Promise<void> }>
   ports: Record<string, number>
   /** the broker's listeners kept for proxies, each advertised at its proxy's port (tests/faults/network) */
   kafkaProxySlots: { name: string, port: number, advertisedPort: number }[]
@@ -91,55 +96,79 @@ export interface BurstResult {
  * web instances in turn (a connection error moves to the next, like NGINX would). 503/5xx/connection
  * errors are retried with jitter until `deadlineMs`; 200 and 409 are final.
  */
-export async function burst(urls: () => string[], shoppers: Shopper[], couponId: number, { spreadMs = 3_000, deadlineMs = 90_000 } = {}): Promise<BurstResult> {
+export async function burst(
+  urls: () => string[],
+  shoppers: Shopper[],
+  couponId: number,
+  { spreadMs = 3_000, deadlineMs = 90_000 } = {},
+): Promise<BurstResult> {
   const result: BurstResult = { attempts: [], accepted: [], outcomes: {}, retries: {} }
-  const count = (m: Record<string, number>, k: string) => { m[k] = (m[k] ?? 0) + 1 }
+  const count = (m: Record<string, number>, k: string) => {
+    m[k] = (m[k] ?? 0) + 1
+  }
   const deadline = Date.now() + deadlineMs
-  await Promise.all(shoppers.map(async (s, i) => {
-    await sleep((i * spreadMs) / shoppers.length)
-    let web = i
-    for (let attempt = 0; attempt < 500 && Date.now() < deadline; attempt++) {
-      const list = urls()
-      const url = list[web % list.length]!
-      const sent = Date.now()
-      try {
-        const res = await fetch(`${url}/api/trpc/order.purchase`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ couponId }),
-          signal: AbortSignal.timeout(10_000),
-        })
-        const json = await res.json().catch(() => ({})) as { result?: { data?: { orderId: string } }, error?: { data?: { reason?: string } } }
-        if (res.status === 200 && json.result?.data?.orderId) {
-          result.accepted.push(json.result.data.orderId)
-          result.attempts.push({ sub: s.id, couponId, answer: 'PENDING', status: 200, orderId: json.result.data.orderId, ms: Date.now() - sent })
-          count(result.outcomes, 'PENDING')
-          return
+  await Promise.all(
+    shoppers.map(async (s, i) => {
+      await sleep((i * spreadMs) / shoppers.length)
+      let web = i
+      for (let attempt = 0; attempt < 500 && Date.now() < deadline; attempt++) {
+        const list = urls()
+        const url = list[web % list.length]!
+        const sent = Date.now()
+        try {
+          const res = await fetch(procedureUrl(url, 'order.purchase'), {
+            method: 'POST',
+            headers: { authorization: `Bearer ${s.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ couponId }),
+            signal: AbortSignal.timeout(10_000),
+          })
+          const json = (await res.json().catch(() => ({}))) as {
+            result?: { data?: { orderId: string } }
+            error?: { data?: { reason?: string } }
+          }
+          if (res.status === 200 && json.result?.data?.orderId) {
+            result.accepted.push(json.result.data.orderId)
+            result.attempts.push({
+              sub: s.id,
+              couponId,
+              answer: 'PENDING',
+              status: 200,
+              orderId: json.result.data.orderId,
+              ms: Date.now() - sent,
+            })
+            count(result.outcomes, 'PENDING')
+            return
+          }
+          const reason = json.error?.data?.reason ?? `HTTP ${res.status}`
+          result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status, ms: Date.now() - sent })
+          if (res.status === 409) {
+            count(result.outcomes, reason)
+            return
+          }
+          count(result.retries, reason)
+        } catch (error) {
+          result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null, ms: Date.now() - sent })
+          count(result.retries, `connection: ${(error as Error).name}`)
+          web++
         }
-        const reason = json.error?.data?.reason ?? `HTTP ${res.status}`
-        result.attempts.push({ sub: s.id, couponId, answer: reason, status: res.status, ms: Date.now() - sent })
-        if (res.status === 409) {
-          count(result.outcomes, reason)
-          return
-        }
-        count(result.retries, reason)
-      } catch (error) {
-        result.attempts.push({ sub: s.id, couponId, answer: 'NO_ANSWER', status: null, ms: Date.now() - sent })
-        count(result.retries, `connection: ${(error as Error).name}`)
-        web++
+        await sleep(100 + Math.random() * 300)
       }
-      await sleep(100 + Math.random() * 300)
-    }
-    count(result.outcomes, 'GAVE_UP')
-  }))
+      count(result.outcomes, 'GAVE_UP')
+    }),
+  )
   return result
 }
 
 /** Waits (bounded) until nothing of the coupon is pending in Redis or MySQL and Redis adds up. */
-export async function quiet(couponId: number, timeoutMs = 120_000) {
+export async function untilSettled(couponId: number, timeoutMs = 120_000) {
   return await eventually(async () => {
     const state = await couponState(couponId)
-    const [row] = await db().selectFrom('orders').select((eb) => eb.fn.countAll<number>().as('n')).where('coupon_id', '=', couponId).where('status', '=', 'PENDING').execute()
+    const [row] = await db()
+      .selectFrom('orders')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('coupon_id', '=', couponId)
+      .where('status', '=', 'PENDING')
+      .execute()
     const adds = state.redisStock !== null && state.redisStock + state.pending + state.paid === state.totalStock
     return state.pending === 0 && Number(row!.n) === 0 && adds ? state : null
   }, timeoutMs, 500)
@@ -172,7 +201,11 @@ export async function kafkaDrained(timeoutMs = 60_000): Promise<void> {
   const admin = kafka().admin()
   await admin.connect()
   try {
-    const drained = await eventually(async () => (await consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.lag === 0), timeoutMs, 250)
+    const drained = await eventually(
+      async () => (await consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.lag === 0),
+      timeoutMs,
+      250,
+    )
     if (!drained) throw new Error(`events still waiting in ${topics.paymentRequests} after ${timeoutMs / 1000} s`)
   } finally {
     await admin.disconnect()

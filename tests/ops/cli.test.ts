@@ -11,6 +11,7 @@ import { ensureScripts, reserveScript } from '../../server/redis/scripts'
 import { eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { createScratchDatabase, sample, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { paymentEvent } from '../support/reservations'
 
 /*
  * `npx flash-sale …` (bin/flash-sale.mjs → .output/worker/cli.mjs) against the real services: a
@@ -52,7 +53,10 @@ interface Run { code: number | null, stdout: string, stderr: string, json: () =>
 /** Runs the CLI as an operator would, with this file's MySQL and Redis. */
 function cli(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['bin/flash-sale.mjs', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['bin/flash-sale.mjs', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += d })
@@ -68,10 +72,19 @@ function cli(...args: string[]): Promise<Run> {
  */
 async function insertCoupon(stock: number, { later = false } = {}): Promise<number> {
   const opens = Date.now() + (later ? 2 * 3_600_000 : -60_000)
-  const r = await db.insertInto('coupons').values({
-    name: `CLI coupon ${randomUUID().slice(0, 6)}`, description: 'made by the CLI test', image_url: null, price: 100, total_stock: stock, stock,
-    sale_starts_at: new Date(opens), sale_ends_at: new Date(opens + 3_600_000),
-  }).executeTakeFirstOrThrow()
+  const r = await db
+    .insertInto('coupons')
+    .values({
+      name: `CLI coupon ${randomUUID().slice(0, 6)}`,
+      description: 'made by the CLI test',
+      image_url: null,
+      price: 100,
+      total_stock: stock,
+      stock,
+      sale_starts_at: new Date(opens),
+      sale_ends_at: new Date(opens + 3_600_000),
+    })
+    .executeTakeFirstOrThrow()
   return Number(r.insertId)
 }
 
@@ -83,7 +96,8 @@ async function insertUser(credit = 10_000): Promise<{ id: number, email: string 
   return { id: Number(r.insertId), email }
 }
 
-const creditOf = async (userId: number) => Number((await db.selectFrom('users').select('credit').where('id', '=', userId).executeTakeFirstOrThrow()).credit)
+const creditOf = async (userId: number) =>
+  Number((await db.selectFrom('users').select('credit').where('id', '=', userId).executeTakeFirstOrThrow()).credit)
 const orderRow = (orderId: string) => db.selectFrom('orders').select(['status', 'reason']).where('id', '=', orderId).executeTakeFirst()
 
 /** A reservation made the way the web makes one, and the payment event it publishes. */
@@ -91,7 +105,7 @@ async function reservation(couponId: number, userId: number) {
   const orderId = newOrderId(couponId)
   const { status } = await reserveScript(redis, couponId, { userId, orderId, price: 100, serverId: 'cli-test', requestId: 'cli-test' })
   expect(status).toBe('OK')
-  return { v: 1, orderId, userId, couponId, price: 100, serverId: 'cli-test', requestId: 'cli-test', createdAt: new Date().toISOString() }
+  return paymentEvent({ orderId, userId, couponId, serverId: 'cli-test', requestId: 'cli-test' })
 }
 
 // Each command is a fresh Node process joining Kafka: allow for a busy machine.
@@ -144,7 +158,12 @@ describe('flash-sale audit and repair', SLOW, () => {
 
     const repaired = await cli('repair', String(a), '--json')
     expect(repaired.code, repaired.stderr).toBe(0)
-    expect(repaired.json()).toMatchObject({ couponId: a, result: { status: 'repaired', stock: 5 }, before: { stockDrift: 4 }, after: { stockDrift: 0 } })
+    expect(repaired.json()).toMatchObject({
+      couponId: a,
+      result: { status: 'repaired', stock: 5 },
+      before: { stockDrift: 4 },
+      after: { stockDrift: 0 },
+    })
     expect(await redis.get(keys.stock(a))).toBe('5')
     expect((await cli('audit')).code).toBe(0)
 
@@ -173,7 +192,14 @@ describe('flash-sale credit grant', SLOW, () => {
     const ledger = await db.selectFrom('credit_ledger').select(['amount', 'kind']).where('user_id', '=', user.id).orderBy('id').execute()
     expect(ledger.map((l) => [l.kind, Number(l.amount)])).toEqual([['STARTING', 10_000], ['GRANT', 250]])
 
-    for (const bad of [[user.email, '-5'], [user.email, '1.5'], [user.email, 'lots'], [user.email, '100000001'], ['nobody@example.test', '10'], [user.email]]) {
+    for (const bad of [
+      [user.email, '-5'],
+      [user.email, '1.5'],
+      [user.email, 'lots'],
+      [user.email, '100000001'],
+      ['nobody@example.test', '10'],
+      [user.email],
+    ]) {
       const r = await cli('credit', 'grant', ...bad)
       expect(r.code, bad.join(' ')).toBe(2)
       expect(r.stderr).toMatch(/✗ (usage|no account)/)
@@ -189,9 +215,24 @@ describe('flash-sale dlq', SLOW, () => {
     expect((await cli('coupon', 'load', String(couponId))).code).toBe(0)
     const [buyer, other] = [await insertUser(), await insertUser()]
     // An event whose reservation is gone from Redis (had it one, the reconciler would re-publish it by itself).
-    const unsettled = { v: 1, orderId: newOrderId(couponId), userId: buyer.id, couponId, price: 100, serverId: 'cli-test', requestId: 'cli-test', createdAt: new Date().toISOString() }
+    const unsettled = paymentEvent({
+      orderId: newOrderId(couponId), userId: buyer.id, couponId, serverId: 'cli-test', requestId: 'cli-test',
+    })
     const settledId = newOrderId(couponId)
-    await db.insertInto('orders').values({ id: settledId, user_id: other.id, coupon_id: couponId, price: 100, status: 'FAILED', reason: 'PAYMENT_ERROR', server_id: 'cli-test', created_at: new Date(), updated_at: new Date() }).execute()
+    await db
+      .insertInto('orders')
+      .values({
+        id: settledId,
+        user_id: other.id,
+        coupon_id: couponId,
+        price: 100,
+        status: 'FAILED',
+        reason: 'PAYMENT_ERROR',
+        server_id: 'cli-test',
+        created_at: new Date(),
+        updated_at: new Date(),
+      })
+      .execute()
     const settled = { ...unsettled, orderId: settledId, userId: other.id }
     const junkKey = `junk-${randomUUID()}`
     await producer.send({ topic: topics.deadLetters, messages: [
@@ -211,7 +252,11 @@ describe('flash-sale dlq', SLOW, () => {
 
     const shown = await cli('dlq', 'show', mine(unsettled.orderId).id, '--json')
     expect(shown.code, shown.stderr).toBe(0)
-    expect(shown.json()).toMatchObject({ key: unsettled.orderId, headers: { error: 'test: settlement kept failing' }, value: { orderId: unsettled.orderId, userId: buyer.id } })
+    expect(shown.json()).toMatchObject({
+      key: unsettled.orderId,
+      headers: { error: 'test: settlement kept failing' },
+      value: { orderId: unsettled.orderId, userId: buyer.id },
+    })
     expect((await cli('dlq', 'show', '99:99999999')).code).toBe(2)
 
     const dry = await cli('dlq', 'replay', '--dry-run', '--json')
@@ -234,7 +279,9 @@ describe('flash-sale dlq', SLOW, () => {
     expect(await creditOf(buyer.id)).toBe(10_000)
     const again = (await cli('dlq', 'replay', '--json')).json() as typeof result
     expect(again.replayed.map((r) => r.orderId)).not.toContain(unsettled.orderId)
-    expect(again.skipped).toEqual(expect.arrayContaining([expect.objectContaining({ orderId: unsettled.orderId, why: 'order already FAILED/CANCELLED' })]))
+    expect(again.skipped).toEqual(
+      expect.arrayContaining([expect.objectContaining({ orderId: unsettled.orderId, why: 'order already FAILED/CANCELLED' })]),
+    )
     const audit = await cli('audit')
     expect(audit.code, audit.stdout).toBe(0)
   })

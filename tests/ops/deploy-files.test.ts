@@ -16,7 +16,14 @@ import { APP_NODE_FLAGS } from '../../scripts/lib/node-runtime.mjs'
 
 /** Parsed YAML is as loosely typed as JSON.parse's result: a wrong path fails the assertion reading it. */
 type Parsed = ReturnType<typeof JSON.parse>
-type Doc = { apiVersion: string, kind: string, metadata: { name: string, labels?: Record<string, string>, annotations?: Record<string, string> }, spec?: Parsed, data?: Record<string, string>, stringData?: Record<string, string> }
+type Doc = {
+  apiVersion: string
+  kind: string
+  metadata: { name: string, labels?: Record<string, string>, annotations?: Record<string, string> }
+  spec?: Parsed
+  data?: Record<string, string>
+  stringData?: Record<string, string>
+}
 const read = (path: string) => readFileSync(path, 'utf8')
 const tmp: string[] = []
 afterAll(() => { for (const dir of tmp) rmSync(dir, { recursive: true, force: true }) })
@@ -52,7 +59,10 @@ describe('the Docker image', () => {
     tmp.push(bin)
     writeFileSync(join(bin, 'node'), '#!/bin/sh\necho "$@"\n')
     chmodSync(join(bin, 'node'), 0o755)
-    const run = (...args: string[]) => execFileSync('sh', ['deploy/docker/entrypoint.sh', ...args], { env: { PATH: `${bin}:/usr/bin:/bin` } }).toString().trim()
+    const run = (...args: string[]) =>
+      execFileSync('sh', ['deploy/docker/entrypoint.sh', ...args], { env: { PATH: `${bin}:/usr/bin:/bin` } })
+        .toString()
+        .trim()
     expect(run()).toBe('/app/.output/server/index.mjs')
     expect(run('web')).toBe('/app/.output/server/index.mjs')
     expect(run('worker')).toBe('/app/.output/worker/index.mjs')
@@ -64,19 +74,32 @@ describe('the Docker image', () => {
 
 describe('docker-compose.yml', () => {
   // Compose files use YAML 1.1 merge keys (<<: *app), which js-yaml 5 resolves only in its YAML 1.1 schema
-  const compose = yaml.load(read('docker-compose.yml'), { schema: yaml.YAML11_SCHEMA }) as { services: Record<string, Parsed>, volumes: Record<string, unknown> }
+  const compose = yaml.load(read('docker-compose.yml'), { schema: yaml.YAML11_SCHEMA }) as {
+    services: Record<string, Parsed>
+    volumes: Record<string, unknown>
+  }
   const services = compose.services
   const envOf = (name: string) => services[name].environment as Record<string, string | number>
   /** The secrets an operator must set (compose's ${VAR:?…}: no defaults). */
-  const operatorSet: Record<string, string> = Object.fromEntries(['SESSION_PASSWORD', 'WEB_CLIENT_SECRET', 'MYSQL_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'KEYCLOAK_DB_PASSWORD', 'KEYCLOAK_ADMIN_PASSWORD']
-    .map((name) => [name, randomBytes(36).toString('base64url')]))
+  const operatorSet: Record<string, string> = Object.fromEntries(
+    [
+      'SESSION_PASSWORD',
+      'WEB_CLIENT_SECRET',
+      'MYSQL_PASSWORD',
+      'MYSQL_ROOT_PASSWORD',
+      'KEYCLOAK_DB_PASSWORD',
+      'KEYCLOAK_ADMIN_PASSWORD',
+    ].map((name) => [name, randomBytes(36).toString('base64url')]),
+  )
   /** Compose's ${VAR:-default} interpolation with the defaults, and ${VAR:?…} with what the operator set. */
   const interpolate = (value: string) => value
     .replace(/\$\{(\w+):-([^}]*)\}/g, (_, _name, def) => def)
     .replace(/\$\{(\w+):\?[^}]*\}/g, (_, name: string) => operatorSet[name] ?? `(unset ${name})`)
 
   it('has every service: MariaDB, Redis, Kafka (KRaft), Keycloak, migrations, 3 web, 2 workers, NGINX', () => {
-    for (const name of ['mariadb', 'redis', 'kafka', 'kafka-topics', 'keycloak', 'migrate', 'web', 'worker', 'nginx']) expect(services).toHaveProperty(name)
+    for (const name of ['mariadb', 'redis', 'kafka', 'kafka-topics', 'keycloak', 'migrate', 'web', 'worker', 'nginx']) {
+      expect(services).toHaveProperty(name)
+    }
     expect(services.web.deploy.replicas).toBe(3)
     expect(services.worker.deploy.replicas).toBe(2)
     expect(services.web.command).toEqual(['web'])
@@ -135,10 +158,15 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(doc, `${kind}/${name}`).toBeDefined()
     return doc!
   }
-  const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v)
+  const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(selector).every(([k, v]) => labels[k] === v)
 
   it('lists every manifest file, and every document has apiVersion, kind and a name', () => {
-    expect(readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort()).toEqual([...kustomization.resources].sort())
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+        .sort(),
+    ).toEqual([...kustomization.resources].sort())
     for (const d of docs) {
       expect(d.apiVersion, JSON.stringify(d.metadata)).toBeTruthy()
       expect(d.kind).toBeTruthy()
@@ -158,7 +186,10 @@ describe('Kubernetes manifests (deploy/k8s)', () => {
     expect(cfg.METRICS_HOST).toBe('0.0.0.0')
     for (const name of ['flash-sale-web', 'flash-sale-worker']) {
       const container = find('Deployment', name).spec.template.spec.containers[0]
-      expect(container.envFrom.map((e: Parsed) => e.configMapRef?.name ?? e.secretRef?.name).sort()).toEqual(['flash-sale-config', 'flash-sale-secrets'])
+      expect(container.envFrom.map((e: Parsed) => e.configMapRef?.name ?? e.secretRef?.name).sort()).toEqual([
+        'flash-sale-config',
+        'flash-sale-secrets',
+      ])
     }
   })
 

@@ -1,5 +1,5 @@
 /*
- * Replicated Kafka (issue 6, item 7; issue 12, F3): three combined KRaft broker+controller nodes from
+ * Replicated Kafka (the 3-broker case of F3 in docs/reliability.md): three combined KRaft broker+controller nodes from
  * the cached Kafka jars, replication factor 3 and min.insync.replicas 2; two built payment workers
  * settle a burst of in-process purchases while the broker leading the most partitions is SIGKILLed in
  * the middle of it, and every accepted order is settled exactly once. Part of `npm test` (three extra
@@ -33,7 +33,7 @@ import { closeDb, db } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
 import { kafka, topics } from '../../server/kafka/client'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { DomainError } from '../../server/domain/errors'
 import { couponState, createCouponOnSale, createUsers, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
@@ -141,7 +141,9 @@ describe('replicated Kafka: 3 KRaft brokers, RF 3, min ISR 2', () => {
     const settled = await eventually(async () => {
       const rows = await db().selectFrom('orders').select(['id', 'status']).where('id', 'in', acceptedIds).execute()
       const state = await couponState(couponId)
-      return rows.length === acceptedIds.length && rows.every((r) => r.status === 'PAID' || r.status === 'FAILED') && state.pending === 0 ? rows : undefined
+      return rows.length === acceptedIds.length && rows.every((r) => r.status === 'PAID' || r.status === 'FAILED') && state.pending === 0
+        ? rows
+        : undefined
     }, 90_000, 500)
     expect(settled, 'every accepted order settled').toBeTruthy()
 
@@ -168,6 +170,15 @@ describe('replicated Kafka: 3 KRaft brokers, RF 3, min ISR 2', () => {
     // The victim's partitions were taken over: every partition is led by a live broker.
     const after = await partitions()
     expect(after.every((p) => p.leader !== victimId && p.isr.length >= 2)).toBe(true)
-    console.info(JSON.stringify({ victim: victimId, led: leads.get(victimId), accepted: accepted.length, refused: refusals.length, afterKill: accepted.filter((r) => r.at > killedAt).length, paid: paid.length }))
+    console.info(
+      JSON.stringify({
+        victim: victimId,
+        led: leads.get(victimId),
+        accepted: accepted.length,
+        refused: refusals.length,
+        afterKill: accepted.filter((r) => r.at > killedAt).length,
+        paid: paid.length,
+      }),
+    )
   }, 180_000)
 })

@@ -7,7 +7,8 @@ import { createCouponOnSale, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
 import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { callProcedure, sample, scrape } from './support/backends'
+import { sample, scrape } from './support/backends'
+import { call, type CallPath } from '../support/api'
 
 /*
  * /metrics of a web instance and a worker move during a small burst of real purchases: requests per
@@ -37,7 +38,7 @@ describe('/metrics during a purchase burst', () => {
     const couponId = await createCouponOnSale({ stock: 4, price: 100 })
     const users = await Promise.all(Array.from({ length: 6 }, () => createUser()))
     const tokens = await Promise.all(users.map((u) => accessToken(u)))
-    const ids = await Promise.all(tokens.map(async (token) => (await callProcedure(web.url, 'user.me', { token })).data.id as number))
+    const ids = await Promise.all(tokens.map(async (token) => (await call(web.url, 'user.me', { token })).data!.id))
 
     const client = liveClient(web.url, { token: tokens[0] })
     const updates = collect<{ data: { orderId: string, status: string } }>((h) => client.api.order.onUpdate.subscribe(undefined, h))
@@ -46,12 +47,12 @@ describe('/metrics during a purchase burst', () => {
     expect([sample(open, 'flash_ws_connections'), sample(open, 'flash_ws_subscriptions')]).toEqual([1, 1])
 
     // Browsing: the first read misses both cache levels, the second hits L1.
-    for (let i = 0; i < 2; i++) expect((await callProcedure(web.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await call(web.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
     const browsing = await scrape(web.url)
     expect(sample(browsing, 'flash_cache_requests_total', { level: 'l1', result: 'miss' })).toBeGreaterThanOrEqual(1)
     expect(sample(browsing, 'flash_cache_requests_total', { level: 'l2', result: 'miss' })).toBeGreaterThanOrEqual(1)
     expect(sample(browsing, 'flash_cache_requests_total', { level: 'l1', result: 'hit' })).toBeGreaterThanOrEqual(1)
-    expect(sample(browsing, 'flash_trpc_request_seconds_count', { procedure: 'coupon.get', code: 'OK' })).toBe(2)
+    expect(sample(browsing, 'flash_trpc_request_seconds_count', { procedure: 'coupon.get' satisfies CallPath, code: 'OK' })).toBe(2)
 
     // Hold the shoppers' rows so the worker cannot settle yet: its lag shows.
     locker = await createConnection({ uri: process.env.DATABASE_URL! })
@@ -59,15 +60,22 @@ describe('/metrics during a purchase burst', () => {
     await locker.query(`SELECT id FROM users WHERE id IN (${ids.join(',')}) FOR UPDATE`)
 
     const traceId = `trace-${randomUUID()}`
-    const first = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true, headers: { 'x-request-id': traceId } })
+    const first = await call(web.url, 'order.purchase', {
+      input: { couponId },
+      token: tokens[0],
+      mutation: true,
+      headers: { 'x-request-id': traceId },
+    })
     expect(first.headers.get('x-request-id')).toBe(traceId)
     expect(first.data).toMatchObject({ status: 'PENDING' })
-    const rest = await Promise.all(tokens.slice(1).map((token) => callProcedure(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })))
-    const again = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true })
+    const rest = await Promise.all(
+      tokens.slice(1).map((token) => call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })),
+    )
+    const again = await call(web.url, 'order.purchase', { input: { couponId }, token: tokens[0], mutation: true })
     expect(rest.filter((r) => r.status === 200)).toHaveLength(3)
     // Every unit is held by a pending order that may still fail: TRY_AGAIN_LATER, not SOLD_OUT.
     expect(rest.filter((r) => r.reason === 'TRY_AGAIN_LATER')).toHaveLength(2)
-    expect(again.data).toEqual({ orderId: first.data.orderId, status: 'PENDING' }) // the shopper's own reservation is pending
+    expect(again.data).toEqual({ orderId: first.data!.orderId, status: 'PENDING' }) // the shopper's own reservation is pending
 
     const lagging = await eventually(async () => lagOf(await scrape(worker.url)) >= 4, 15_000)
     expect(lagging).toBe(true)
@@ -83,17 +91,24 @@ describe('/metrics during a purchase burst', () => {
     expect(sample(settled!, 'flash_settle_batch_seconds_count')).toBeGreaterThanOrEqual(1)
     expect(sample(settled!, 'flash_pubsub_published_total')).toBeGreaterThanOrEqual(1)
 
-    const told = (await eventually(async () => updates.items.find((u) => u.data.orderId === first.data.orderId), 10_000, 50))!
+    const told = (await eventually(async () => updates.items.find((u) => u.data.orderId === first.data!.orderId), 10_000, 50))!
     expect(told.data).toMatchObject({ status: 'PAID' })
 
     const after = await scrape(web.url)
-    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'OK' })).toBe(5)
-    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase', code: 'SERVICE_UNAVAILABLE' })).toBe(2)
+    expect(sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase' satisfies CallPath, code: 'OK' })).toBe(5)
+    expect(
+      sample(after, 'flash_trpc_request_seconds_count', { procedure: 'order.purchase' satisfies CallPath, code: 'SERVICE_UNAVAILABLE' }),
+    ).toBe(2)
     expect(sample(after, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(5)
     expect(sample(after, 'flash_pubsub_deliveries_total')).toBeGreaterThanOrEqual(1)
 
-    const settledLine = worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'order settled' && l.requestId === traceId)
-    expect(settledLine).toMatchObject({ orderId: first.data.orderId, status: 'PAID', service: 'worker' })
+    const settledLine = worker
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l))
+      .find((l) => l.msg === 'order settled' && l.requestId === traceId)
+    expect(settledLine).toMatchObject({ orderId: first.data!.orderId, status: 'PAID', service: 'worker' })
 
     await client.close()
     expect(await eventually(async () => sample(await scrape(web.url), 'flash_ws_connections') === 0, 10_000)).toBe(true)
@@ -104,12 +119,14 @@ describe('/metrics during a purchase burst', () => {
 describe('/metrics of calls the fast lane does not serve', () => {
   it('records a batch of several calls, and every call of a web with TRPC_FAST_LANE=off, as the fast lane does', async () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 100 })
-    const count = (text: string, procedure: string, code: string) => sample(text, 'flash_trpc_request_seconds_count', { procedure, code })
+    const count = (text: string, procedure: CallPath | 'unknown', code: string) =>
+      sample(text, 'flash_trpc_request_seconds_count', { procedure, code })
 
     // tRPC's standard handler serves a batch of several calls, on the fast-lane web too
     const before = await scrape(web.url)
     const input = encodeURIComponent(JSON.stringify({ 0: { id: couponId }, 1: { id: 2_000_000_000 }, 2: {} }))
-    const batch = await fetch(`${web.url}/api/trpc/coupon.get,coupon.get,system.ping?batch=1&input=${input}`)
+    const paths: CallPath[] = ['coupon.get', 'coupon.get', 'system.ping']
+    const batch = await fetch(`${web.url}/api/trpc/${paths.join(',')}?batch=1&input=${input}`)
     expect(batch.status).toBe(207) // the second call is NOT_FOUND
     const batched = await scrape(web.url)
     expect(count(batched, 'coupon.get', 'OK') - count(before, 'coupon.get', 'OK')).toBe(1)
@@ -119,13 +136,18 @@ describe('/metrics of calls the fast lane does not serve', () => {
     const laneOff = await startWeb({ TRPC_FAST_LANE: 'off' })
     try {
       const token = await accessToken(await createUser())
-      expect((await callProcedure(laneOff.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
-      const bought = await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+      expect((await call(laneOff.url, 'coupon.get', { input: { id: couponId } })).status).toBe(200)
+      const bought = await call(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })
       expect(bought.data).toMatchObject({ status: 'PENDING' })
       // paid (while pending, a repeat would be answered with the order itself): a repeat is ALREADY_PURCHASED
-      expect(await eventually(async () => (await callProcedure(laneOff.url, 'order.get', { input: { orderId: bought.data.orderId }, token })).data?.status === 'PAID', 20_000)).toBe(true)
-      expect((await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })).status).toBe(409)
-      expect((await callProcedure(laneOff.url, 'order.purchase', { input: { couponId }, mutation: true })).status).toBe(401)
+      expect(
+        await eventually(
+          async () => (await call(laneOff.url, 'order.get', { input: { orderId: bought.data!.orderId }, token })).data?.status === 'PAID',
+          20_000,
+        ),
+      ).toBe(true)
+      expect((await call(laneOff.url, 'order.purchase', { input: { couponId }, token, mutation: true })).status).toBe(409)
+      expect((await call(laneOff.url, 'order.purchase', { input: { couponId }, mutation: true })).status).toBe(401)
       expect((await fetch(`${laneOff.url}/api/trpc/made.up${randomUUID().replaceAll('-', '')}`)).status).toBe(404)
 
       const off = await scrape(laneOff.url)
@@ -136,7 +158,9 @@ describe('/metrics of calls the fast lane does not serve', () => {
       expect(count(off, 'unknown', 'NOT_FOUND')).toBe(1)
       expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'PENDING' })).toBe(1)
       expect(sample(off, 'flash_purchase_attempts_total', { outcome: 'ALREADY_PURCHASED' })).toBe(1)
-      expect(sample(off, 'flash_trpc_request_seconds_sum', { procedure: 'order.purchase', code: 'OK' })).toBeGreaterThan(0)
+      expect(sample(off, 'flash_trpc_request_seconds_sum', { procedure: 'order.purchase' satisfies CallPath, code: 'OK' })).toBeGreaterThan(
+        0,
+      )
       // refusals are answers, not internal errors: nothing was logged as one
       expect(laneOff.output()).not.toContain('procedure failed')
     } finally {

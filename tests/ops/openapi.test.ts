@@ -4,13 +4,23 @@ import type { AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
 import { appRouter } from '../../server/trpc/routers/_app'
 import { generate } from '../../tools/openapi/generate.mjs'
 import { startWeb, type Proc } from '../support/processes'
+import type { CallPath } from '../support/api'
 
 /*
  * docs/openapi.json and docs/api.md are what tools/openapi/generate.mjs makes from the router now,
  * and the document describes what a running web instance really answers.
  */
 
-type Schema = { type?: string, properties?: Record<string, Schema>, required?: string[], items?: Schema, anyOf?: Schema[], enum?: unknown[], const?: unknown, $ref?: string }
+type Schema = {
+  type?: string
+  properties?: Record<string, Schema>
+  required?: string[]
+  items?: Schema
+  anyOf?: Schema[]
+  enum?: unknown[]
+  const?: unknown
+  $ref?: string
+}
 type Parsed = ReturnType<typeof JSON.parse>
 
 /** The JSON Schema subset the document uses; returns the first mismatch, or null. */
@@ -21,7 +31,12 @@ function mismatch(schema: Schema, value: unknown, doc: Parsed, at = '$'): string
   if (schema.enum) return schema.enum.includes(value) ? null : `${at}: ${JSON.stringify(value)} not in enum`
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
   if (schema.type && !(schema.type === type || (schema.type === 'integer' && Number.isInteger(value)))) return `${at}: expected ${schema.type}, got ${type}`
-  if (type === 'array' && schema.items) for (const [i, v] of (value as unknown[]).entries()) { const m = mismatch(schema.items, v, doc, `${at}[${i}]`); if (m) return m }
+  if (type === 'array' && schema.items) {
+    for (const [i, v] of (value as unknown[]).entries()) {
+      const m = mismatch(schema.items, v, doc, `${at}[${i}]`)
+      if (m) return m
+    }
+  }
   if (type === 'object' && schema.properties) {
     for (const key of schema.required ?? []) if (!(key in (value as object))) return `${at}.${key}: missing`
     for (const [key, v] of Object.entries(value as object)) {
@@ -55,7 +70,12 @@ describe('the API document', () => {
       }))
     expect(documented.sort()).toEqual(expected.sort())
     const subscriptions = doc['x-subscriptions'].procedures as Record<string, { description: string, message: unknown }>
-    expect(Object.keys(subscriptions).sort()).toEqual(procedures.filter(([, p]) => p._def.type === 'subscription').map(([path]) => path).sort())
+    expect(Object.keys(subscriptions).sort()).toEqual(
+      procedures
+        .filter(([, p]) => p._def.type === 'subscription')
+        .map(([path]) => path)
+        .sort(),
+    )
     for (const [path, s] of Object.entries(subscriptions)) expect(s.description, `${path} has no description`).toBeTruthy()
     expect(doc['x-subscriptions'].url).toBe('/ws')
   })
@@ -63,17 +83,24 @@ describe('the API document', () => {
   it('describes the answers of a running web instance: results, refusals and their reasons', async () => {
     web = await startWeb()
     const base = web.url
-    const call = async (path: string, init: { input?: unknown, method?: string } = {}) => {
+    const call = async (path: CallPath, init: { input?: unknown, method?: string } = {}) => {
       const op = doc.paths[`/api/trpc/${path}`]
       const method = op.get ? 'get' : 'post'
       const url = `${base}/api/trpc/${path}${method === 'get' && init.input !== undefined ? `?input=${encodeURIComponent(JSON.stringify(init.input))}` : ''}`
-      const res = await fetch(url, method === 'get' ? { method: init.method } : { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) })
+      const res = await fetch(
+        url,
+        method === 'get'
+          ? { method: init.method }
+          : { method: init.method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(init.input ?? {}) },
+      )
       const body = await res.json()
       const documented = op[method].responses[String(res.status)]
       expect(documented, `${path} answered ${res.status}, which the document does not list`).toBeDefined()
       const error = mismatch(documented.content['application/json'].schema, body, doc)
       expect(error, `${path}: ${JSON.stringify(body).slice(0, 300)}`).toBeNull()
-      for (const [name, header] of Object.entries(documented.headers ?? {}) as [string, { required?: boolean }][]) if (header.required) expect(res.headers.get(name), `${path}: ${res.status} without ${name}`).not.toBeNull()
+      for (const [name, header] of Object.entries(documented.headers ?? {}) as [string, { required?: boolean }][]) {
+        if (header.required) expect(res.headers.get(name), `${path}: ${res.status} without ${name}`).not.toBeNull()
+      }
       return { status: res.status, body, allow: res.headers.get('allow') }
     }
     expect((await call('system.ping')).status).toBe(200)

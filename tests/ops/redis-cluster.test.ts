@@ -6,11 +6,12 @@ import { closeRedis, createRedis, redis, type RedisClient } from '../../server/r
 import { channels, keys } from '../../server/redis/keys'
 import { cancelScript, claimScript, finishScript } from '../../server/redis/scripts'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { couponState, createCouponOnSale, createUsers, eventually } from '../support/data'
 import { redisOnlyCoupon, reserve } from '../support/reservations'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createScratchDatabase, startRedisCluster, type RedisServers, type ScratchDatabase } from './support/backends'
+import { procedureUrl } from '../support/api'
 
 /*
  * The app against a real 3-master Redis Cluster: this process buys in-process (purchaseCoupon), a built
@@ -106,8 +107,13 @@ describe('Redis Cluster: the whole purchase flow', () => {
       // The buyer with the socket goes first, so they surely get one; then the burst.
       const first = await purchaseCoupon(rich[0]!, plenty, `req-${rich[0]}-${plenty}`)
       const attempts = [...rich.slice(1).map((u) => ({ u, c: plenty })), ...poor.map((u) => ({ u, c: scarce }))]
-      const results = [{ status: 'fulfilled', value: first } as const, ...await Promise.allSettled(attempts.map(({ u, c }) => purchaseCoupon(u, c, `req-${u}-${c}`)))]
-      const taken = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<{ orderId: string }>).value.orderId)
+      const results = [
+        { status: 'fulfilled', value: first } as const,
+        ...(await Promise.allSettled(attempts.map(({ u, c }) => purchaseCoupon(u, c, `req-${u}-${c}`)))),
+      ]
+      const taken = results
+        .filter((r) => r.status === 'fulfilled')
+        .map((r) => (r as PromiseFulfilledResult<{ orderId: string }>).value.orderId)
       const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.reason)
       expect(taken).toHaveLength(30) // 25 of plenty, 5 of scarce (paid or not, decided by the worker)
       // held by pending orders (TRY_AGAIN_LATER) or, once they settled, SOLD_OUT
@@ -144,7 +150,7 @@ describe('Redis Cluster: the whole purchase flow', () => {
     const ready = await fetch(`${web.url}/readyz`)
     expect(ready.status, await ready.clone().text()).toBe(200)
     for (let i = 0; i < 2; i++) {
-      const res = await fetch(`${web.url}/api/trpc/coupon.get?input=${encodeURIComponent(JSON.stringify({ id: couponId }))}`)
+      const res = await fetch(procedureUrl(web.url, 'coupon.get', { id: couponId }))
       expect(res.status).toBe(200)
       const body = await res.json() as { result: { data: { id: number, stock: number } } }
       expect(body.result.data).toMatchObject({ id: couponId, stock: 7 })

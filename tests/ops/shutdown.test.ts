@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { closeRedis, redis } from '../../server/redis/client'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
 import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { callProcedure, createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
+import { call } from '../support/api'
 
 /*
  * SIGTERM to a web instance and to a worker in the middle of a burst: the web finishes the purchases
@@ -38,7 +39,8 @@ afterAll(async () => {
   process.env = savedEnv
 })
 
-type HttpResult = { status: number, orderId?: string, reason?: string, userId: number, couponId: number, at: number } | { error: string, at: number }
+type HttpResult =
+  { status: number, orderId?: string, reason?: string, userId: number, couponId: number, at: number } | { error: string, at: number }
 
 describe('graceful shutdown', () => {
   it('loses no order when a web instance and a worker get SIGTERM during a burst', async () => {
@@ -50,9 +52,9 @@ describe('graceful shutdown', () => {
     const tokens = await Promise.all(accounts.map((a) => accessToken(a)))
     const userIds = new Map<string, number>()
     for (const token of tokens) {
-      const me = await callProcedure(web.url, 'user.me', { token })
+      const me = await call(web.url, 'user.me', { token })
       expect(me.status).toBe(200)
-      userIds.set(token, me.data.id)
+      userIds.set(token, me.data!.id)
     }
 
     // a shopper's subscription, which must be told to reconnect elsewhere (it would retry here, in vain)
@@ -72,7 +74,7 @@ describe('graceful shutdown', () => {
     // HTTP shoppers on the web instance that is about to stop.
     const http: Promise<HttpResult>[] = tokens.flatMap((token) => coupons.map(async (couponId) => {
       try {
-        const r = await callProcedure(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+        const r = await call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
         return { status: r.status, orderId: r.data?.orderId, reason: r.reason, userId: userIds.get(token)!, couponId, at: Date.now() }
       } catch (error) {
         return { error: String(error), at: Date.now() }
@@ -116,7 +118,13 @@ describe('graceful shutdown', () => {
     expect(settled!.filter((r) => r.status === 'PAID').length).toBeLessThanOrEqual(240)
     // a shopper told to try again was not charged for that attempt (each token tried each coupon once)
     for (const r of answered.filter((a) => a.status === 503)) {
-      const owned = await db().selectFrom('orders').select('id').where('user_id', '=', r.userId).where('coupon_id', '=', r.couponId).where('status', '=', 'PAID').execute()
+      const owned = await db()
+        .selectFrom('orders')
+        .select('id')
+        .where('user_id', '=', r.userId)
+        .where('coupon_id', '=', r.couponId)
+        .where('status', '=', 'PAID')
+        .execute()
       expect(owned, `TRY_AGAIN_LATER for user ${r.userId}, coupon ${r.couponId}`).toEqual([])
     }
 

@@ -108,7 +108,9 @@ const s3Config = (overrides: Partial<ImageStoreConfig> = {}): ImageStoreConfig =
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'upload-storage-'))
   const port = await freePort()
-  s3 = spawn(await ensureGoTool(GOFAKES3), ['-backend', 'memory', '-initialbucket', 'images', '-host', `127.0.0.1:${port}`, '-quiet'], { stdio: 'ignore' })
+  s3 = spawn(await ensureGoTool(GOFAKES3), ['-backend', 'memory', '-initialbucket', 'images', '-host', `127.0.0.1:${port}`, '-quiet'], {
+    stdio: 'ignore',
+  })
   await waitListening(port)
   proxy = verifyingProxy(port)
   await new Promise<void>((done) => proxy.listen(0, '127.0.0.1', done))

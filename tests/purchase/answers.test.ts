@@ -15,6 +15,7 @@ import { settleBatch } from '../../server/domain/payments/settle'
 import { closeRedis, redis } from '../../server/redis/client'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
 import { testStack } from '../faults/support'
+import { paymentEvent } from '../support/reservations'
 
 afterAll(async () => {
   await closePaymentPublisher()
@@ -22,7 +23,11 @@ afterAll(async () => {
   await closeDb()
 })
 
-const answerOf = (attempt: Promise<unknown>) => attempt.then((placed) => placed, (error: { reason?: string }) => error.reason ?? String(error))
+const answerOf = (attempt: Promise<unknown>) =>
+  attempt.then(
+    (placed) => placed,
+    (error: { reason?: string }) => error.reason ?? String(error),
+  )
 /** The state letter of a process in /proc (T: stopped). */
 const stateOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]
 
@@ -54,7 +59,9 @@ it('tells the shopper who holds the unit about their order through a Redis stall
   expect(await answerOf(purchaseCoupon(other!, couponId, 'other-1'))).toBe('TRY_AGAIN_LATER') // the unit is held, may come back
 
   // Paid: the other shopper is told SOLD_OUT (this instance raises its sold-out flag) …
-  const outcomes = await settleBatch(db(), redis(), [{ v: 1, orderId: pending!.orderId, userId: holder!, couponId, price: 100, serverId: 'test', requestId: 'stalled', createdAt: pending!.createdAt }])
+  const outcomes = await settleBatch(db(), redis(), [
+    paymentEvent({ orderId: pending!.orderId, userId: holder!, couponId, requestId: 'stalled', createdAt: pending!.createdAt }),
+  ])
   await finishInRedis(redis(), outcomes)
   expect(outcomes).toEqual([expect.objectContaining({ status: 'PAID' })])
   expect(await answerOf(purchaseCoupon(other!, couponId, 'other-2'))).toBe('SOLD_OUT')

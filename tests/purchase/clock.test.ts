@@ -5,6 +5,7 @@
  * in Redis however the instances' clocks disagree.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { call } from '../support/api'
 
 process.env.PURCHASE_RATE_LIMIT = '3'
 const { testStack } = await import('../faults/support')
@@ -13,7 +14,7 @@ const { checkPurchaseRate } = await import('../../server/domain/ratelimit')
 const { closeRedis, redis } = await import('../../server/redis/client')
 const { keys } = await import('../../server/redis/keys')
 const { createCouponOnSale } = await import('../support/data')
-const { createShoppers, trpc } = await import('../support/shoppers')
+const { createShoppers } = await import('../support/shoppers')
 
 const SKEW_S = 90
 let fastWeb: { url: string, stop: () => Promise<void> }
@@ -37,17 +38,21 @@ afterAll(async () => {
   await closeDb()
 })
 
-const purchase = (couponId: number) => trpc<{ orderId: string, status: string }>(fastWeb.url, 'order.purchase', { input: { couponId }, token: shopper.token, mutation: true })
+const purchase = (couponId: number) => call(fastWeb.url, 'order.purchase', { input: { couponId }, token: shopper.token, mutation: true })
 
 it('sells until the sale really ends, whatever the instance\'s clock says', async () => {
   const couponId = await createCouponOnSale({ stock: 5 })
   await db().updateTable('coupons').set({ sale_ends_at: new Date(Date.now() + 30_000) }).where('id', '=', couponId).execute()
   const answer = await purchase(couponId)
-  expect({ status: answer.status, reason: answer.error?.data.reason, order: answer.data?.status }).toEqual({ status: 200, reason: undefined, order: 'PENDING' })
+  expect({ status: answer.status, reason: answer.error?.data.reason, order: answer.data?.status }).toEqual({
+    status: 200,
+    reason: undefined,
+    order: 'PENDING',
+  })
 })
 
 it('counts a shopper\'s attempts in one window across instances whose clocks disagree', async () => {
-  const me = await trpc<{ id: number }>(fastWeb.url, 'user.me', { token: shopper.token })
+  const me = await call(fastWeb.url, 'user.me', { token: shopper.token })
   const couponId = await createCouponOnSale({ stock: 5 })
   const left = await redis().pttl(keys.rateLimit(me.data!.id)) // (the attempt above started a window)
   if (left > 0) await new Promise((r) => setTimeout(r, left + 20))

@@ -11,7 +11,8 @@ import { startWorker, type Proc } from '../support/processes'
 import { onDeadLetters } from '../support/dead-letters'
 
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
-const hits = (name: string) => (existsSync(join(failpointDir, name)) ? readFileSync(join(failpointDir, name), 'utf8').trim().split('\n').length : 0)
+const hits = (name: string) =>
+  existsSync(join(failpointDir, name)) ? readFileSync(join(failpointDir, name), 'utf8').trim().split('\n').length : 0
 let worker: Proc
 
 /** Orders other suites left pending, so that the failpoints below hit this suite's order, not theirs. */
@@ -40,18 +41,31 @@ describe('the failure path of the worker', () => {
     const couponId = await createCouponOnSale({ stock: 2, price: 100 })
     const [first, second] = await createUsers(2, 1_000)
     const { orderId } = await purchaseCoupon(first!, couponId, 'parked')
-    const parked = await eventually(async () => (await db().selectFrom('orders').select(['status', 'reason']).where('id', '=', orderId).executeTakeFirst()) ?? null, 30_000)
+    const parked = await eventually(
+      async () => (await db().selectFrom('orders').select(['status', 'reason']).where('id', '=', orderId).executeTakeFirst()) ?? null,
+      30_000,
+    )
     expect(parked).toEqual({ status: 'FAILED', reason: 'PAYMENT_ERROR' })
     expect(hits('worker.before-settle')).toBe(3)
     expect(hits('worker.dead-letter')).toBe(1)
-    expect(worker.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string, step?: string }).some((l) => l.msg === 'failure path step failed' && l.step === 'dead-letter send')).toBe(true)
+    expect(
+      worker
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg?: string, step?: string })
+        .some((l) => l.msg === 'failure path step failed' && l.step === 'dead-letter send'),
+    ).toBe(true)
     expect(await creditOf(first!)).toBe(1_000)
     expect(await eventually(async () => (await couponState(couponId)).pending === 0)).toBe(true)
     expect(await couponState(couponId)).toMatchObject({ redisStock: 2, buyers: 0, paid: 0 })
 
     // Not wedged: the next order on the same coupon settles.
     const next = await purchaseCoupon(second!, couponId, 'after')
-    const paid = await eventually(async () => (await db().selectFrom('orders').select('status').where('id', '=', next.orderId).executeTakeFirst())?.status === 'PAID', 30_000)
+    const paid = await eventually(
+      async () => (await db().selectFrom('orders').select('status').where('id', '=', next.orderId).executeTakeFirst())?.status === 'PAID',
+      30_000,
+    )
     expect(paid).toBe(true)
 
     expect(await onDeadLetters(orderId)).toBe(true)

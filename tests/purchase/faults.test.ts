@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { createShoppers, trpc } from '../support/shoppers'
+import { createShoppers } from '../support/shoppers'
 import { reserve } from '../support/reservations'
+import { call } from '../support/api'
 
 const started: Proc[] = []
 async function track<T extends Proc>(p: Promise<T>): Promise<T> {
@@ -25,9 +26,14 @@ afterAll(async () => {
   await closeDb()
 })
 
-const quiet = async (couponId: number) => {
+const settledState = async (couponId: number) => {
   const state = await couponState(couponId)
-  const pendingOrders = await db().selectFrom('orders').select('id').where('coupon_id', '=', couponId).where('status', '=', 'PENDING').execute()
+  const pendingOrders = await db()
+    .selectFrom('orders')
+    .select('id')
+    .where('coupon_id', '=', couponId)
+    .where('status', '=', 'PENDING')
+    .execute()
   return state.pending === 0 && pendingOrders.length === 0 ? state : null
 }
 
@@ -36,7 +42,9 @@ describe('failures on the purchase path', () => {
     const [first, second] = await Promise.all([track(startWorker()), track(startWorker())])
     const couponId = await createCouponOnSale({ stock: 300, price: 10 })
     const users = await createUsers(400, 1_000)
-    const burst = Promise.allSettled(users.map((u, i) => new Promise((r) => setTimeout(r, i)).then(() => purchaseCoupon(u, couponId, `fault-${i}`))))
+    const burst = Promise.allSettled(
+      users.map((u, i) => new Promise((r) => setTimeout(r, i)).then(() => purchaseCoupon(u, couponId, `fault-${i}`))),
+    )
     await new Promise((r) => setTimeout(r, 150))
     await first.stop('SIGKILL')
     expect(first.proc.signalCode).toBe('SIGKILL')
@@ -44,7 +52,7 @@ describe('failures on the purchase path', () => {
     const accepted = results.filter((r) => r.status === 'fulfilled').length
     expect(accepted).toBe(300)
     await track(startWorker()) // the killed worker's replacement
-    const state = await eventually(() => quiet(couponId), 90_000, 500)
+    const state = await eventually(() => settledState(couponId), 90_000, 500)
     expect(state).toMatchObject({ paid: 300, mysqlStock: 0, redisStock: 0 })
     // The whole audit (every coupon): the reconciler heals any drift within a few passes, so it is
     // given a moment, as after any fault.
@@ -67,14 +75,14 @@ describe('failures on the purchase path', () => {
     }, 40_000, 500)
     expect(order).toMatchObject({ status: 'PAID' })
     expect(await creditOf(user!)).toBe(900)
-    expect(await eventually(() => quiet(couponId), 10_000)).toMatchObject({ redisStock: 1, mysqlStock: 1, paid: 1 })
+    expect(await eventually(() => settledState(couponId), 10_000)).toMatchObject({ redisStock: 1, mysqlStock: 1, paid: 1 })
   }, 60_000)
 
   it('undoes the reservation and answers TRY_AGAIN_LATER when the payment event cannot be published', async () => {
     const web = await track(startWeb({ KAFKA_BROKERS: '127.0.0.1:9' })) // nothing listens there
     const couponId = await createCouponOnSale({ stock: 4, price: 100 })
     const [shopper] = await createShoppers(1)
-    const answer = await trpc(web.url, 'order.purchase', { input: { couponId }, token: shopper!.token, mutation: true })
+    const answer = await call(web.url, 'order.purchase', { input: { couponId }, token: shopper!.token, mutation: true })
     expect(answer).toMatchObject({ status: 503, error: { data: { reason: 'TRY_AGAIN_LATER' } } })
     expect(await couponState(couponId)).toMatchObject({ redisStock: 4, pending: 0, buyers: 0 })
     expect(await redis().hlen(keys.pending(couponId))).toBe(0)

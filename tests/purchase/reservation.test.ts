@@ -9,7 +9,8 @@ import { redisOnlyCoupon, reserve } from '../support/reservations'
 let nextCoupon = 900_000 + Math.floor(Math.random() * 90_000)
 const freshCoupon = (stock: number | null) => redisOnlyCoupon(nextCoupon++, stock)
 const version = async (couponId: number) => Number(await redis().get(keys.version(couponId)) ?? 0)
-const entryOf = async (couponId: number, orderId: string) => JSON.parse((await redis().hget(keys.pending(couponId), orderId))!) as Reservation
+const entryOf = async (couponId: number, orderId: string) =>
+  JSON.parse((await redis().hget(keys.pending(couponId), orderId))!) as Reservation
 const redisNow = async () => {
   const [s, us] = await redis().time()
   return Number(s) * 1000 + Math.floor(Number(us) / 1000)
@@ -76,7 +77,15 @@ describe('the reserve script', () => {
     expect((await attempt(1, now + 60_000, null)).status).toBe('SALE_NOT_STARTED')
     expect((await attempt(1, now - 120_000, now - 60_000)).status).toBe('SALE_ENDED')
     const orderId = newOrderId(couponId)
-    const ok = await reserveScript(redis(), couponId, { userId: 2, orderId, price: 100, serverId: 'web-a', requestId: 'r-1', saleStartsAt: now - 1_000, saleEndsAt: now + 60_000 })
+    const ok = await reserveScript(redis(), couponId, {
+      userId: 2,
+      orderId,
+      price: 100,
+      serverId: 'web-a',
+      requestId: 'r-1',
+      saleStartsAt: now - 1_000,
+      saleEndsAt: now + 60_000,
+    })
     expect(ok.status).toBe('OK')
     const entry = await entryOf(couponId, orderId)
     expect(entry).toMatchObject({ state: 'reserved', userId: 2, price: 100, serverId: 'web-a', requestId: 'r-1' })
@@ -101,7 +110,9 @@ describe('cancel, claim and the follow-ups', () => {
     const couponId = await freshCoupon(3)
     const first = await reserve(couponId, 1)
     const v = await version(couponId)
-    expect(await claimScript(redis(), couponId, [first.orderId])).toEqual([expect.objectContaining({ state: 'claimed', userId: 1, price: 100 })])
+    expect(await claimScript(redis(), couponId, [first.orderId])).toEqual([
+      expect.objectContaining({ state: 'claimed', userId: 1, price: 100 }),
+    ])
     expect(await version(couponId)).toBe(v + 1)
     expect(await cancelScript(redis(), couponId, first.orderId)).toBe('CLAIMED')
     expect(await redis().get(keys.stock(couponId))).toBe('2') // the claimed unit stays reserved
@@ -127,14 +138,27 @@ describe('cancel, claim and the follow-ups', () => {
     const couponId = await freshCoupon(2)
     const good = await reserve(couponId, 1)
     await redis().hset(keys.pending(couponId), `${couponId}-CORRUPT`, '{not json')
-    expect(await claimScript(redis(), couponId, [`${couponId}-CORRUPT`, good.orderId])).toEqual(['CORRUPT', expect.objectContaining({ userId: 1 })])
+    expect(await claimScript(redis(), couponId, [`${couponId}-CORRUPT`, good.orderId])).toEqual([
+      'CORRUPT',
+      expect.objectContaining({ userId: 1 }),
+    ])
   })
 
   it('follows up each outcome by its rule, once however often it runs', async () => {
     const couponId = await freshCoupon(10)
-    const [paid, poor, owner, late] = [await reserve(couponId, 1), await reserve(couponId, 2), await reserve(couponId, 3), await reserve(couponId, 4)]
+    const [paid, poor, owner, late] = [
+      await reserve(couponId, 1),
+      await reserve(couponId, 2),
+      await reserve(couponId, 3),
+      await reserve(couponId, 4),
+    ]
     await redis().srem(keys.buyers(couponId), '3') // Redis forgot this owner (an ALREADY_PURCHASED after a loss)
-    const actions = [[paid.orderId, 'drop'], [poor.orderId, 'release'], [owner.orderId, 'keep-buyer'], [late.orderId, 'drop-buyer']] as const
+    const actions = [
+      [paid.orderId, 'drop'],
+      [poor.orderId, 'release'],
+      [owner.orderId, 'keep-buyer'],
+      [late.orderId, 'drop-buyer'],
+    ] as const
     const runs = await Promise.all(Array.from({ length: 10 }, () => finishScript(redis(), couponId, actions.map(([o, a]) => [o, a]))))
     expect(runs.reduce((n, r) => n + r.removed, 0)).toBe(4)
     expect(runs.reduce((n, r) => n + r.restored, 0)).toBe(1)

@@ -14,12 +14,12 @@ import { kafka, topics, type PaymentRequest } from '../../server/kafka/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, ensureStockLoaded, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { onDeadLetters } from '../support/dead-letters'
-import { reserve as reserveInRedis } from '../support/reservations'
+import { reserve as reserveInRedis, paymentEvent } from '../support/reservations'
 
 async function reserve(couponId: number, userId: number, price: number): Promise<PaymentRequest> {
   const { orderId, status } = await reserveInRedis(couponId, userId, undefined, price)
   expect(status).toBe('OK')
-  return { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date().toISOString() }
+  return paymentEvent({ orderId, userId, couponId, price })
 }
 
 async function settle(events: PaymentRequest[]) {
@@ -30,7 +30,14 @@ async function settle(events: PaymentRequest[]) {
 
 /** The app's database, with every connection under snapshot isolation (as on MariaDB 11.6.2 and later). */
 function createSnapshotIsolationDb(): DB {
-  const pool = createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 8, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: false, decimalNumbers: true })
+  const pool = createPool({
+    uri: process.env.DATABASE_URL!,
+    connectionLimit: 8,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    decimalNumbers: true,
+  })
   pool.on('connection', (connection) => connection.query('SET SESSION innodb_snapshot_isolation = ON'))
   return new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
 }

@@ -10,9 +10,10 @@ import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, eventually } from '../support/data'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { createShoppers, trpc } from '../support/shoppers'
+import { createShoppers } from '../support/shoppers'
 import { createUser, accessToken } from '../support/keycloak'
 import { reserve } from '../support/reservations'
+import { call } from '../support/api'
 
 const procs: Proc[] = []
 const admin = kafka().admin()
@@ -41,7 +42,13 @@ async function settleLeftoverEvents() {
   connected = true
   const drain = await startWorker()
   try {
-    expect(await eventually(async () => (await groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.position >= p.end), 60_000, 500)).toBe(true)
+    expect(
+      await eventually(
+        async () => (await groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.position >= p.end),
+        60_000,
+        500,
+      ),
+    ).toBe(true)
   } finally {
     await drain.stop()
   }
@@ -114,12 +121,12 @@ describe('stock in Redis', () => {
     const couponId = await createCouponOnSale({ stock: 1, price: 100 })
     const [first, second] = await createShoppers(2)
     const adminToken = await accessToken(await createUser({ roles: ['admin'] }))
-    const buy = (token: string) => trpc(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
+    const buy = (token: string) => call(web.url, 'order.purchase', { input: { couponId }, token, mutation: true })
 
     expect((await buy(first!.token)).status).toBe(200)
     await eventually(async () => (await couponState(couponId)).pending === 0)
     expect(await buy(second!.token)).toMatchObject({ status: 409, error: { data: { reason: 'SOLD_OUT' } } }) // sets the flag
-    const added = await trpc(web.url, 'admin.updateCoupon', { input: { id: couponId, stockDelta: 1 }, token: adminToken, mutation: true })
+    const added = await call(web.url, 'admin.updateCoupon', { input: { id: couponId, stockDelta: 1 }, token: adminToken, mutation: true })
     expect(added).toMatchObject({ status: 200, data: { id: couponId } })
     // Well inside the flag's one-second life: only the invalidation lets this through.
     expect(await buy(second!.token)).toMatchObject({ status: 200, data: { status: 'PENDING' } })

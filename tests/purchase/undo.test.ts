@@ -9,6 +9,7 @@ import { settleBatch } from '../../server/domain/payments/settle'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
+import { paymentEvent } from '../support/reservations'
 
 // This process publishes to a port nobody listens on, and pauses every purchase between its reserve
 // script and the publish, so a test can change the world exactly there (set before config() is read).
@@ -56,7 +57,7 @@ describe('a purchase whose payment event cannot be published', () => {
     expect(await answer).toMatchObject({ reason: 'TRY_AGAIN_LATER' })
     expect(await orderRow(orderId)).toEqual({ status: 'FAILED', reason: 'CANCELLED' })
     // The event turns up after all (a slow publish): the worker finds the order settled and skips it.
-    const event = { v: 1 as const, orderId, userId: user!, couponId, price: 100, serverId: 'test', requestId: 'late', createdAt: new Date().toISOString() }
+    const event = paymentEvent({ orderId, userId: user!, couponId, requestId: 'late' })
     expect(await settleBatch(db(), redis(), [event])).toEqual([expect.objectContaining({ status: 'FAILED', reason: 'CANCELLED' })])
     expect(await creditOf(user!)).toBe(1_000)
   })
@@ -65,7 +66,7 @@ describe('a purchase whose payment event cannot be published', () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 100 })
     const [user] = await createUsers(1, 1_000)
     const { orderId, answer } = await pausedPurchase(user!, couponId)
-    const event = { v: 1 as const, orderId, userId: user!, couponId, price: 100, serverId: 'test', requestId: 'fast', createdAt: new Date().toISOString() }
+    const event = paymentEvent({ orderId, userId: user!, couponId, requestId: 'fast' })
     await finishInRedis(redis(), await settleBatch(db(), redis(), [event])) // a worker settled it and followed up
     expect(await answer).toEqual({ orderId, status: 'PENDING' })
     expect(await orderRow(orderId)).toEqual({ status: 'PAID', reason: null })

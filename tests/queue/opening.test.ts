@@ -8,14 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { auditInvariants } from '../../server/domain/audit'
+import { auditInvariants } from '../../server/domain/audit/service'
 import { closePaymentPublisher } from '../../server/domain/orders/purchase'
 import { queueFeed } from '../../server/domain/queue/service'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
-import { as, bulkShoppers, createRoom, join, refusal, type TestShopper } from './support'
+import { as, bulkShoppers, createRoom, join, keepTrying, type TestShopper } from './support'
 
 process.env.QUEUE_POW_DIFFICULTY = '4'
 
@@ -42,22 +42,6 @@ async function reserveRuns(): Promise<number> {
   return Number(/cmdstat_hexists:calls=(\d+)/.exec(stats)?.[1] ?? 0)
 }
 
-/** Buys until the purchase is taken or the coupon is sold out, waiting a second between refusals. */
-async function keepTrying(s: TestShopper, couponId: number, answers: string[]): Promise<string> {
-  for (;;) {
-    try {
-      await as(s).order.purchase({ couponId })
-      answers.push('PENDING')
-      return 'PENDING'
-    } catch (error) {
-      const { reason, httpStatus } = refusal(error)
-      answers.push(httpStatus >= 500 ? `${httpStatus} ${reason}` : reason)
-      if (reason !== 'NOT_ADMITTED') return reason
-      await sleep(700 + Math.random() * 600)
-    }
-  }
-}
-
 async function joinAll(shoppers: TestShopper[], couponId: number) {
   let next = 0
   await Promise.all(Array.from({ length: 8 }, async () => {
@@ -68,7 +52,11 @@ async function joinAll(shoppers: TestShopper[], couponId: number) {
 describe('the opening of a sale behind a waiting room', () => {
   it('lets 2,000 queued shoppers storm a 100-unit coupon with the reserve script run at most 120 times, and no 5xx', async () => {
     const shoppers = await bulkShoppers(SHOPPERS)
-    const { couponId, opensAt } = await createRoom({ stock: STOCK, opensInMs: 12_000, room: { admitPerSecond: RATE, admissionSeconds: 20 } })
+    const { couponId, opensAt } = await createRoom({
+      stock: STOCK,
+      opensInMs: 12_000,
+      room: { admitPerSecond: RATE, admissionSeconds: 20 },
+    })
     await joinAll(shoppers, couponId)
     expect(Date.now()).toBeLessThan(opensAt)
 
@@ -106,7 +94,7 @@ describe('the opening of a sale behind a waiting room', () => {
       return s.paid === STOCK && s.pending === 0 ? s : undefined
     }, 30_000, 250)
     expect(state).toMatchObject({ paid: STOCK, mysqlStock: 0, redisStock: 0 })
-    const check = (await auditInvariants(db(), redis(), { quiet: false })).find((c) => c.name.startsWith('6.'))!
+    const check = (await auditInvariants(db(), redis(), { trafficStopped: false })).find((c) => c.name.startsWith('6.'))!
     expect(check.ok, check.detail).toBe(true)
     const perSecond = await sql<{ n: number }>`SELECT COUNT(*) AS n FROM queue_entries WHERE coupon_id = ${couponId} AND admitted_at IS NOT NULL GROUP BY FLOOR(UNIX_TIMESTAMP(admitted_at))`.execute(db())
     expect(Math.max(...perSecond.rows.map((r) => Number(r.n)))).toBeLessThanOrEqual(RATE)

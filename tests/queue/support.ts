@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { getHTTPStatusCodeFromError } from '@trpc/server/http'
 import { TRPCError } from '@trpc/server'
 import { db } from '../../server/db'
@@ -29,25 +30,40 @@ export async function bulkShoppers(count: number, credit = 10_000): Promise<Test
   const ids = new Map(rows.map((r) => [r.sub, Number(r.id)]))
   const shoppers = made.map((m) => ({ id: ids.get(m.sub)!, sub: m.sub, email: m.email }))
   for (let i = 0; i < shoppers.length; i += 500) {
-    await db().insertInto('credit_ledger').values(shoppers.slice(i, i + 500).map((s) => ({ user_id: s.id, amount: credit, kind: 'STARTING' as const, order_id: null }))).execute()
+    await db()
+      .insertInto('credit_ledger')
+      .values(shoppers.slice(i, i + 500).map((s) => ({ user_id: s.id, amount: credit, kind: 'STARTING' as const, order_id: null })))
+      .execute()
   }
   return shoppers
 }
 
 const createCaller = createCallerFactory(appRouter)
 /** The app's procedures as this shopper calls them. */
-export const as = (s: TestShopper) => createCaller({ identity: { sub: s.sub, email: s.email, isAdmin: false }, requestId: `test-${randomUUID()}` })
+export const as = (s: TestShopper) =>
+  createCaller({ identity: { sub: s.sub, email: s.email, isAdmin: false }, requestId: `test-${randomUUID()}` })
 
 /** A coupon with an enabled waiting room, opening `opensInMs` from now, its stock in Redis. */
-export async function createRoom(o: { stock: number, opensInMs: number, price?: number, room?: Partial<WaitingRoom> }): Promise<{ couponId: number, opensAt: number }> {
+export async function createRoom(o: {
+  stock: number
+  opensInMs: number
+  price?: number
+  room?: Partial<WaitingRoom>
+}): Promise<{ couponId: number, opensAt: number }> {
   const couponId = await createCouponOnSale({ stock: o.stock, price: o.price ?? 10 })
   const opensAt = Date.now() + o.opensInMs
   const room = { enabled: true, admitPerSecond: 50, admissionSeconds: 30, ...o.room }
-  await db().updateTable('coupons').set({
-    sale_starts_at: new Date(opensAt),
-    waiting_room_enabled: room.enabled, waiting_room_admit_per_second: room.admitPerSecond,
-    waiting_room_admission_seconds: room.admissionSeconds, waiting_room_enabled_at: new Date(),
-  }).where('id', '=', couponId).execute()
+  await db()
+    .updateTable('coupons')
+    .set({
+      sale_starts_at: new Date(opensAt),
+      waiting_room_enabled: room.enabled,
+      waiting_room_admit_per_second: room.admitPerSecond,
+      waiting_room_admission_seconds: room.admissionSeconds,
+      waiting_room_enabled_at: new Date(),
+    })
+    .where('id', '=', couponId)
+    .execute()
   return { couponId, opensAt }
 }
 
@@ -56,6 +72,29 @@ export async function join(s: TestShopper, couponId: number): Promise<QueueStatu
   const caller = as(s)
   const challenge = await caller.queue.challenge({ couponId })
   return await caller.queue.join({ couponId, challenge: challenge.challenge, nonce: solveChallenge(challenge) })
+}
+
+/**
+ * Buys until the purchase is taken or refused for good: a refusal whose reason is in `retry` is tried
+ * again after `pauseMs` (up to twice that, at random), until `deadline` ('STUCK' past it). Every answer
+ * goes to `answers`, a 5xx with its status unless its reason is one to retry.
+ */
+export async function keepTrying(
+  s: TestShopper, couponId: number, answers: string[], { retry = ['NOT_ADMITTED'], pauseMs = 700, deadline = Infinity } = {},
+): Promise<string> {
+  while (Date.now() < deadline) {
+    try {
+      await as(s).order.purchase({ couponId })
+      answers.push('PENDING')
+      return 'PENDING'
+    } catch (error) {
+      const { reason, httpStatus } = refusal(error)
+      answers.push(httpStatus >= 500 && !retry.includes(reason) ? `${httpStatus} ${reason}` : reason)
+      if (!retry.includes(reason)) return reason
+      await sleep(pauseMs * (1 + Math.random()))
+    }
+  }
+  return 'STUCK'
 }
 
 /** A refusal's reason and HTTP status (as the HTTP handler would answer it). */

@@ -20,7 +20,11 @@ let adminToken: string
 
 beforeAll(async () => {
   await ensureStockLoaded()
-  const [started, shoppers, admin] = await Promise.all([startWeb({ PURCHASE_RATE_LIMIT: '5' }), createShoppers(2), createUser({ roles: ['admin'] }).then(accessToken)])
+  const [started, shoppers, admin] = await Promise.all([
+    startWeb({ PURCHASE_RATE_LIMIT: '5' }),
+    createShoppers(2),
+    createUser({ roles: ['admin'] }).then(accessToken),
+  ])
   web = started
   adminToken = admin
   shopper = shoppers[0]!
@@ -62,7 +66,11 @@ describe('batches', () => {
     const couponId = await createCouponOnSale({ stock: 100, price: 1 })
     const calls = Array.from({ length: 10 }, () => 'order.purchase').join(',')
     const input = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [i, { couponId }]))
-    const batch = await send(`${web.url}/api/trpc/${calls}?batch=1`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${batcher.token}` }, body: JSON.stringify(input) })
+    const batch = await send(`${web.url}/api/trpc/${calls}?batch=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${batcher.token}` },
+      body: JSON.stringify(input),
+    })
     const answers = batch.json as Array<{ result?: { data: { orderId: string } }, error?: { data: { reason: string } } }>
     // PURCHASE_RATE_LIMIT=5 here: five calls were counted, the other five refused by the limit
     expect(answers.map((r) => r.error?.data.reason).filter((r) => r === 'RATE_LIMITED')).toHaveLength(5)
@@ -88,15 +96,29 @@ describe('malformed requests', () => {
       const headers: Record<string, string> = { ...auth() }
       if (type) headers['content-type'] = type
       const res = await send(`${web.url}/api/trpc/order.purchase`, { method: 'POST', headers, body: JSON.stringify({ couponId }) })
-      expect({ type, status: res.status, reason: reasonOf(res.json), code: res.json?.error?.data?.code }).toEqual({ type, status: 415, reason: 'INVALID_INPUT', code: 'UNSUPPORTED_MEDIA_TYPE' })
+      expect({ type, status: res.status, reason: reasonOf(res.json), code: res.json?.error?.data?.code }).toEqual({
+        type,
+        status: 415,
+        reason: 'INVALID_INPUT',
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      })
     }
-    const ok = await send(`${web.url}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', ...auth() }, body: JSON.stringify({ couponId }) })
+    const ok = await send(`${web.url}/api/trpc/order.purchase`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8', ...auth() },
+      body: JSON.stringify({ couponId }),
+    })
     expect(ok.status).toBe(200)
   })
 
   it('bounds catalogue page shapes so a client cannot mint millions of cache keys', async () => {
     const list = (input: unknown) => send(`${web.url}/api/trpc/coupon.list?input=${encodeURIComponent(JSON.stringify(input))}`)
-    for (const input of [{ page: 100_000, pageSize: 50 }, { page: 201, pageSize: 50 }, { page: 10_001, pageSize: 1 }, { page: 1, pageSize: 51 }]) {
+    for (const input of [
+      { page: 100_000, pageSize: 50 },
+      { page: 201, pageSize: 50 },
+      { page: 10_001, pageSize: 1 },
+      { page: 1, pageSize: 51 },
+    ]) {
       const res = await list(input)
       expect({ input, status: res.status, reason: reasonOf(res.json) }).toEqual({ input, status: 400, reason: 'INVALID_INPUT' })
     }
@@ -107,7 +129,12 @@ describe('malformed requests', () => {
 describe('sale dates', () => {
   it('compares a sale\'s start and end as instants and keeps them within 2000–9999, a start in the past included', async () => {
     const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }
-    const create = (dates: { saleStartsAt?: string, saleEndsAt?: string }) => send(`${web.url}/api/trpc/admin.createCoupon`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'Dated', description: 'dates', price: 100, stock: 1, ...dates }) })
+    const create = (dates: { saleStartsAt?: string, saleEndsAt?: string }) =>
+      send(`${web.url}/api/trpc/admin.createCoupon`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({ name: 'Dated', description: 'dates', price: 100, stock: 1, ...dates }),
+      })
     const refused = [
       // 15:00Z → 11:00Z: the end is 4 h before the start, though its text sorts after it
       { saleStartsAt: '2030-01-01T10:00:00-05:00', saleEndsAt: '2030-01-01T11:00:00+00:00' },

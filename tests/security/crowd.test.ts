@@ -14,6 +14,7 @@ import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { importShoppers, type Shopper } from '../support/shoppers'
 import { closeAgents, cpuSeconds, purchase, send, startNginx, tally, type Answer, type Nginx } from './support'
+import { procedureUrl } from '../support/api'
 
 const CROWD = 300
 const webs: Proc[] = []
@@ -37,7 +38,9 @@ beforeAll(async () => {
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (next < shoppers.length) {
       const i = next++
-      const res = await send(`${webs[i % webs.length]!.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${shoppers[i]!.token}` } })
+      const res = await send(procedureUrl(webs[i % webs.length]!.url, 'user.me'), {
+        headers: { authorization: `Bearer ${shoppers[i]!.token}` },
+      })
       if (res.status !== 200) throw new Error(`user.me answered ${res.status}: ${res.text}`)
     }
   }))
@@ -97,7 +100,9 @@ describe('a crowd behind one address', () => {
 describe('floods', () => {
   it('answers one shopper flooding with NGINX\'s own 429s, told apart from the app\'s RATE_LIMITED', async () => {
     const couponId = await createCouponOnSale({ stock: 1_000, price: 1 })
-    const answers = await Promise.all(Array.from({ length: 120 }, () => purchase(nginx.url, couponId, { token: flooder.token, from: '127.0.0.3' })))
+    const answers = await Promise.all(
+      Array.from({ length: 120 }, () => purchase(nginx.url, couponId, { token: flooder.token, from: '127.0.0.3' })),
+    )
     console.log('one shopper flooding:', tally(answers))
     const atNginx = refusedByNginx(answers)
     // per-shopper burst 20: at least 120 - 20 - (what refilled meanwhile) are NGINX's
@@ -141,7 +146,15 @@ describe('floods', () => {
     const header = b64({ alg: 'RS256', typ: 'JWT', kid })
     const forged = () => {
       const now = Math.floor(Date.now() / 1000)
-      const claims = { iss: process.env.OIDC_ISSUER, azp: 'flash-sale-cli', typ: 'Bearer', sub: randomUUID(), email: `${randomUUID()}@forged.example`, iat: now, exp: now + 3600 }
+      const claims = {
+        iss: process.env.OIDC_ISSUER,
+        azp: 'flash-sale-cli',
+        typ: 'Bearer',
+        sub: randomUUID(),
+        email: `${randomUUID()}@forged.example`,
+        iat: now,
+        exp: now + 3600,
+      }
       return `${header}.${b64(claims)}.${randomBytes(256).toString('base64url')}`
     }
     const count = 3_000

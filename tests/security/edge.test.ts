@@ -1,7 +1,8 @@
 /**
  * NGINX as `npm start` renders it, with TLS, in front of a web instance: what the public entrance
- * refuses and adds (items 4, 5, 9, 10, 11 and 12 of the security review), and that NGINX's refusals
- * are the app's one refusal body.
+ * refuses (internal paths, malformed tRPC paths, oversized bodies) and adds (HTTPS, HSTS, CSP,
+ * per-credential rate limits, token-free logs), and that NGINX's refusals are the app's one refusal
+ * body.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -54,9 +55,27 @@ const reasonOf = (json: unknown) => (json as { error?: { data?: { reason?: strin
 describe('what the public entrance never serves', () => {
   it('answers /metrics and /readyz with 404 however the path is spelled, while each instance still serves them', async () => {
     expect((await send(`${web.url}/metrics/`)).status).toBe(200) // the app itself is lenient about the slash
-    for (const path of ['/metrics', '/metrics/', '/metrics//', '/Metrics', '/METRICS/', '/metrics/x', '/%6Detrics', '/metrics?x=1', '//metrics', '/readyz', '/readyz/', '/ReadyZ']) {
+    for (const path of [
+      '/metrics',
+      '/metrics/',
+      '/metrics//',
+      '/Metrics',
+      '/METRICS/',
+      '/metrics/x',
+      '/%6Detrics',
+      '/metrics?x=1',
+      '//metrics',
+      '/readyz',
+      '/readyz/',
+      '/ReadyZ',
+    ]) {
       const res = await send(`${https}${path}`)
-      expect({ path, status: res.status, byNginx: res.byNginx, reason: reasonOf(res.json) }).toEqual({ path, status: 404, byNginx: true, reason: 'NOT_FOUND' })
+      expect({ path, status: res.status, byNginx: res.byNginx, reason: reasonOf(res.json) }).toEqual({
+        path,
+        status: 404,
+        byNginx: true,
+        reason: 'NOT_FOUND',
+      })
       expect(res.text).not.toContain('flash_')
     }
   })
@@ -65,7 +84,11 @@ describe('what the public entrance never serves', () => {
     const paths = ['x%2F,order.purchase?batch=1', '%E0', 'order%2Epurchase', 'order.purchase%00', 'a/b', 'order.purchase;x', '']
     for (const path of paths) {
       for (const base of [https, web.url]) {
-        const res = await send(`${base}/api/trpc/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` }, body: '{"0":{"couponId":1}}' })
+        const res = await send(`${base}/api/trpc/${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` },
+          body: '{"0":{"couponId":1}}',
+        })
         expect({ path, base, status: res.status, reason: reasonOf(res.json) }).toEqual({ path, base, status: 400, reason: 'INVALID_INPUT' })
         expect(res.byNginx).toBe(base === https)
       }
@@ -103,7 +126,10 @@ describe('what the public entrance adds', () => {
     await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
     socket.send(JSON.stringify({ method: 'connectionParams', data: { token: shopper.token } }))
     socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
-    expect(JSON.parse(String(await new Promise((resolve) => socket.once('message', resolve))))).toMatchObject({ id: 1, result: { type: 'started' } })
+    expect(JSON.parse(String(await new Promise((resolve) => socket.once('message', resolve))))).toMatchObject({
+      id: 1,
+      result: { type: 'started' },
+    })
     socket.close()
     // a client that still puts it in the URL is refused by the app, and its query string is not logged
     const inUrl = await send(`${https}/ws?access_token=${shopper.token}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } })
@@ -114,14 +140,18 @@ describe('what the public entrance adds', () => {
     expect(log).toContain('"GET /ws HTTP/1.1" 101')
     expect(log).toContain('"GET /ws HTTP/1.1" 400')
     expect(log).toContain('GET /api/trpc/user.me HTTP')
-    for (const file of ['access.log', 'error.log']) expect(readFileSync(join(nginx.prefix, 'logs', file), 'utf8')).not.toContain(shopper.token.slice(-40))
+    for (const file of ['access.log', 'error.log']) {
+      expect(readFileSync(join(nginx.prefix, 'logs', file), 'utf8')).not.toContain(shopper.token.slice(-40))
+    }
   })
 
   it('limits how fast one shopper opens sockets (by the credential it sees: a session cookie or an Authorization header)', async () => {
     const statuses = await Promise.all(Array.from({ length: 12 }, () => new Promise<{ status: number, byNginx: boolean }>((resolve) => {
       const s = new WebSocket(`wss://127.0.0.1:${tlsPort}/ws`, { rejectUnauthorized: false, headers: { authorization: `Bearer ${shopper.token}` } })
       s.once('open', () => { resolve({ status: 101, byNginx: false }); setTimeout(() => s.close(), 200) })
-      s.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, byNginx: res.headers['x-refused-by'] === 'nginx' }))
+      s.once('unexpected-response', (_req, res) =>
+        resolve({ status: res.statusCode ?? 0, byNginx: res.headers['x-refused-by'] === 'nginx' }),
+      )
       s.once('error', () => resolve({ status: -1, byNginx: false }))
     })))
     expect(statuses.filter((s) => s.status === 429 && s.byNginx).length).toBeGreaterThan(0)
@@ -129,7 +159,9 @@ describe('what the public entrance adds', () => {
     await sleep(1_500) // the access log is flushed every second
     const access = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
     expect(access).toMatch(/"GET \/ws HTTP\/1\.1" 429/)
-    for (const log of ['access.log', 'error.log']) expect(readFileSync(join(nginx.prefix, 'logs', log), 'utf8')).not.toContain(shopper.token.slice(-40))
+    for (const log of ['access.log', 'error.log']) {
+      expect(readFileSync(join(nginx.prefix, 'logs', log), 'utf8')).not.toContain(shopper.token.slice(-40))
+    }
   })
 })
 
@@ -143,7 +175,13 @@ describe('who is asking (per-credential rate-limit keys)', () => {
   afterAll(async () => {
     await strict?.stop()
   })
-  const buy = (from: string, headers: Record<string, string>) => send(`${strict.url}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{"couponId":1}', from })
+  const buy = (from: string, headers: Record<string, string>) =>
+    send(`${strict.url}/api/trpc/order.purchase`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: '{"couponId":1}',
+      from,
+    })
   const nginxRefused = async (from: string, headers: Record<string, string>) => (await buy(from, headers)).byNginx
 
   /** The same token with its signature respelled: the last character's unused bits set, or padded. */
@@ -151,14 +189,18 @@ describe('who is asking (per-credential rate-limit keys)', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
     const last = alphabet[alphabet.indexOf(token.at(-1)!) ^ 1]!
     const unusedBits = token.slice(0, -1) + last
-    expect(Buffer.from(unusedBits.split('.')[2]!, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url')) // the same signature
+    // the same signature
+    expect(Buffer.from(unusedBits.split('.')[2]!, 'base64url')).toEqual(Buffer.from(token.split('.')[2]!, 'base64url'))
     return { unusedBits, padded: `${token}==` }
   }
 
   it('keys a bearer token on its signature, so respelling it makes no new key; the app refuses the respelled token', async () => {
     const { unusedBits, padded } = respelled(shopper.token)
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-    expect([await nginxRefused('127.0.31.1', bearer(shopper.token)), await nginxRefused('127.0.31.1', bearer(shopper.token))]).toEqual([false, false])
+    expect([await nginxRefused('127.0.31.1', bearer(shopper.token)), await nginxRefused('127.0.31.1', bearer(shopper.token))]).toEqual([
+      false,
+      false,
+    ])
     expect(await nginxRefused('127.0.31.1', bearer(unusedBits))).toBe(true) // the same key, out of tokens
     // a spelling that is no canonical JWT is no credential: the (spent) anonymous allowance of its address
     expect([await nginxRefused('127.0.31.2', {}), await nginxRefused('127.0.31.2', {})]).toEqual([false, false])
@@ -172,13 +214,17 @@ describe('who is asking (per-credential rate-limit keys)', () => {
   it('keys a session on its seal\'s MAC; a quoted seal is no session (the anonymous allowance)', async () => {
     const seal = `Fe26.2**${'a'.repeat(64)}*${'b'.repeat(22)}*${'c'.repeat(22)}**${'d'.repeat(64)}*${'M'.repeat(43)}`
     expect([await nginxRefused('127.0.31.3', {}), await nginxRefused('127.0.31.3', {})]).toEqual([false, false])
-    expect([await nginxRefused('127.0.31.3', { cookie: `nuxt-session=${seal}` }), await nginxRefused('127.0.31.3', { cookie: `x=1; nuxt-session=${seal}` })]).toEqual([false, false])
+    expect([
+      await nginxRefused('127.0.31.3', { cookie: `nuxt-session=${seal}` }),
+      await nginxRefused('127.0.31.3', { cookie: `x=1; nuxt-session=${seal}` }),
+    ]).toEqual([false, false])
     expect(await nginxRefused('127.0.31.3', { cookie: `nuxt-session="${seal}"` })).toBe(true)
   })
 })
 
 describe('body limits that agree', () => {
-  const pngOf = (bytes: number) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(bytes - 8, 7)])
+  const pngOf = (bytes: number) =>
+    Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(bytes - 8, 7)])
   const upload = (data: Buffer) => {
     const boundary = 'flash-edge-boundary'
     const body = Buffer.concat([
@@ -199,8 +245,16 @@ describe('body limits that agree', () => {
   })
 
   it('refuses a tRPC body over the app\'s 64 KB input limit at NGINX', async () => {
-    const res = await send(`${https}/api/trpc/order.purchase`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` }, body: JSON.stringify({ couponId: 1, pad: 'x'.repeat(70_000) }) })
-    expect({ status: res.status, byNginx: res.byNginx, reason: reasonOf(res.json) }).toEqual({ status: 413, byNginx: true, reason: 'PAYLOAD_TOO_LARGE' })
+    const res = await send(`${https}/api/trpc/order.purchase`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${shopper.token}` },
+      body: JSON.stringify({ couponId: 1, pad: 'x'.repeat(70_000) }),
+    })
+    expect({ status: res.status, byNginx: res.byNginx, reason: reasonOf(res.json) }).toEqual({
+      status: 413,
+      byNginx: true,
+      reason: 'PAYLOAD_TOO_LARGE',
+    })
   })
 })
 
@@ -223,10 +277,17 @@ describe('one refusal body', () => {
   })
 
   it('answers the upload handler\'s and the CSRF middleware\'s refusals in the same shape', async () => {
-    const anonymous = await send(`${web.url}/api/upload`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--' })
+    const anonymous = await send(`${web.url}/api/upload`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=x' },
+      body: '--x--',
+    })
     expect({ status: anonymous.status, body: anonymous.json }).toEqual({ status: 401, body: refusalBody('UNAUTHORIZED', 'Sign in first') })
     const crossSite = await send(`${web.url}/auth/logout`, { method: 'POST', headers: { cookie: 'nuxt-session=anything', origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' } })
-    expect({ status: crossSite.status, body: crossSite.json }).toEqual({ status: 403, body: refusalBody('FORBIDDEN', 'Cross-site request refused') })
+    expect({ status: crossSite.status, body: crossSite.json }).toEqual({
+      status: 403,
+      body: refusalBody('FORBIDDEN', 'Cross-site request refused'),
+    })
   })
 
   it('keeps compose\'s NGINX on the same rules as the rendered one', () => {
@@ -234,7 +295,8 @@ describe('one refusal body', () => {
       zones: [...text.matchAll(/limit_req_zone (\S+)\s+zone=(\w+)/g)].map((m) => `${m[1]} ${m[2]}`).sort(),
       applied: [...text.matchAll(/limit_req zone=(\w+)/g)].map((m) => m[1]).sort(),
     })
-    const rendered = readFileSync(join(nginx.prefix, 'conf', 'nginx.conf'), 'utf8') + readFileSync(join(nginx.prefix, 'conf', 'locations.conf'), 'utf8')
+    const rendered =
+      readFileSync(join(nginx.prefix, 'conf', 'nginx.conf'), 'utf8') + readFileSync(join(nginx.prefix, 'conf', 'locations.conf'), 'utf8')
     const compose = readFileSync('deploy/compose/nginx/nginx.conf', 'utf8') + readFileSync('deploy/compose/nginx/locations.conf', 'utf8')
     expect(rules(compose)).toEqual(rules(rendered))
   })

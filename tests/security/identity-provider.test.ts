@@ -14,6 +14,7 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { startWeb, type Proc } from '../support/processes'
 import { closeAgents, send } from './support'
+import { procedureUrl, subscribeMessage } from '../support/api'
 
 let issuerServer: Server
 let issuer: string
@@ -25,7 +26,16 @@ let web: Proc
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 function token(claims: Record<string, unknown> = {}, kid = 'k1') {
   const now = Math.floor(Date.now() / 1000)
-  const payload = { iss: issuer, sub: `idp-test-${Math.random()}`, azp: 'flash-sale-cli', typ: 'Bearer', iat: now, exp: now + 3600, email: `idp-${Math.random()}@example.test`, ...claims }
+  const payload = {
+    iss: issuer,
+    sub: `idp-test-${Math.random()}`,
+    azp: 'flash-sale-cli',
+    typ: 'Bearer',
+    iat: now,
+    exp: now + 3600,
+    email: `idp-${Math.random()}@example.test`,
+    ...claims,
+  }
   const data = `${b64({ alg: 'RS256', typ: 'JWT', kid })}.${b64(payload)}`
   return `${data}.${sign('RSA-SHA256', Buffer.from(data), key.privateKey).toString('base64url')}`
 }
@@ -36,10 +46,11 @@ beforeAll(async () => {
     if (!up) {
       res.statusCode = 500
       res.end('{"error":"down"}')
-    }
-    else if (req.url?.endsWith('/.well-known/openid-configuration')) res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` }))
-    else if (req.url?.endsWith('/certs')) res.end(JSON.stringify({ keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig', alg: 'RS256' }] }))
-    else {
+    } else if (req.url?.endsWith('/.well-known/openid-configuration')) {
+      res.end(JSON.stringify({ issuer, jwks_uri: `${issuer}/protocol/openid-connect/certs` }))
+    } else if (req.url?.endsWith('/certs')) {
+      res.end(JSON.stringify({ keys: [{ ...key.publicKey.export({ format: 'jwk' }), kid: 'k1', use: 'sig', alg: 'RS256' }] }))
+    } else {
       res.statusCode = 404
       res.end('{}')
     }
@@ -60,7 +71,7 @@ afterAll(async () => {
   await closeDb()
 })
 
-const me = (t: string) => send(`${web.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${t}` } })
+const me = (t: string) => send(procedureUrl(web.url, 'user.me'), { headers: { authorization: `Bearer ${t}` } })
 
 it('asks a realm that is down for its keys at most about once a second, and tells the client no internal address', async () => {
   up = false
@@ -98,7 +109,7 @@ it('closes a socket when its token expires', async () => {
   const closed = new Promise<{ code: number, at: number }>((resolve) => socket.once('close', (code) => resolve({ code, at: Date.now() })))
   await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
   socket.send(JSON.stringify({ method: 'connectionParams', data: { token: token({ exp }) } }))
-  socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+  socket.send(subscribeMessage(1, 'order.onUpdate'))
   await new Promise((resolve) => socket.once('message', resolve)) // started
   const { code, at } = await closed
   expect(code).toBe(4401)

@@ -51,7 +51,14 @@ describe('docker-compose.yml', () => {
   const compose = yaml.load(text, { schema: yaml.YAML11_SCHEMA }) as { services: Record<string, Parsed> } // merge keys are YAML 1.1
 
   it('has no fallback value for any secret: each must be set (${VAR:?…})', () => {
-    for (const name of ['SESSION_PASSWORD', 'WEB_CLIENT_SECRET', 'MYSQL_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'KEYCLOAK_ADMIN_PASSWORD', 'KEYCLOAK_DB_PASSWORD']) {
+    for (const name of [
+      'SESSION_PASSWORD',
+      'WEB_CLIENT_SECRET',
+      'MYSQL_PASSWORD',
+      'MYSQL_ROOT_PASSWORD',
+      'KEYCLOAK_ADMIN_PASSWORD',
+      'KEYCLOAK_DB_PASSWORD',
+    ]) {
       const uses = [...settings.matchAll(new RegExp(`\\$\\{${name}(:?[-?][^}]*)?\\}`, 'g'))].map((m) => m[0])
       expect(uses.length, name).toBeGreaterThan(0)
       for (const use of uses) expect(use, name).toMatch(new RegExp(`^\\$\\{${name}:\\?`))

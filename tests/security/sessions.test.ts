@@ -9,11 +9,12 @@ import WebSocket from 'ws'
 import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { refusalBody } from '../../server/trpc/errors'
-import { signInWithoutBrowser, startAuthWeb, trpc, type AuthWeb } from '../auth/support'
+import { signInWithoutBrowser, startAuthWeb, type AuthWeb } from '../auth/support'
 import { eventually } from '../support/data'
 import { testStack } from '../faults/support'
 import { createUser, type TestUser } from '../support/keycloak'
 import { startWeb, type Proc } from '../support/processes'
+import { call, subscribeMessage } from '../support/api'
 
 let a: AuthWeb
 let b: Proc
@@ -74,11 +75,11 @@ describe('sign-in refusals', () => {
 describe('sign-out', () => {
   it('ends the session on every instance within a second, and closes its sockets', async () => {
     const cookie = await signInWithoutBrowser(a.publicUrl, user)
-    expect((await trpc(a.publicUrl, 'user.me', { cookie })).status).toBe(200)
-    expect((await trpc(b.url, 'user.me', { cookie })).status).toBe(200)
+    expect((await call(a.publicUrl, 'user.me', { batch: true, cookie })).status).toBe(200)
+    expect((await call(b.url, 'user.me', { batch: true, cookie })).status).toBe(200)
     const socket = new WebSocket(`${b.url.replace('http', 'ws')}/ws`, { headers: { cookie } })
     await new Promise((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) })
-    socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'order.onUpdate' } }))
+    socket.send(subscribeMessage(1, 'order.onUpdate'))
     await new Promise((resolve) => socket.once('message', resolve)) // started
     const closed = new Promise<number>((resolve) => socket.once('close', resolve))
 
@@ -88,19 +89,19 @@ describe('sign-out', () => {
     // the copied cookie, replayed on the other instance
     let status = 200
     while (status === 200 && Date.now() - signedOutAt < 3_000) {
-      status = (await trpc(b.url, 'user.me', { cookie })).status
+      status = (await call(b.url, 'user.me', { batch: true, cookie })).status
       if (status === 200) await sleep(50)
     }
     const tookMs = Date.now() - signedOutAt
     expect(status).toBe(401)
     expect(tookMs).toBeLessThan(1_000)
-    expect((await trpc(a.publicUrl, 'user.me', { cookie })).status).toBe(401)
+    expect((await call(a.publicUrl, 'user.me', { batch: true, cookie })).status).toBe(401)
     expect(await fetch(`${b.url}/api/_auth/session`, { headers: { cookie } }).then((r) => r.json())).toEqual({})
     expect(await closed).toBe(4401)
 
     // signing in again makes a new session that works
     const again = await signInWithoutBrowser(a.publicUrl, user)
-    expect((await trpc(b.url, 'user.me', { cookie: again })).status).toBe(200)
+    expect((await call(b.url, 'user.me', { batch: true, cookie: again })).status).toBe(200)
   }, 60_000)
 })
 
@@ -108,10 +109,10 @@ describe('one spelling per session', () => {
   it('reads the session cookie only as it was set: a quoted or percent-encoded copy is no session', async () => {
     const cookie = await signInWithoutBrowser(a.publicUrl, user)
     const seal = cookie.slice(cookie.indexOf('=') + 1)
-    expect((await trpc(b.url, 'user.me', { cookie })).status).toBe(200)
+    expect((await call(b.url, 'user.me', { batch: true, cookie })).status).toBe(200)
     for (const respelled of [`nuxt-session="${seal}"`, `nuxt-session=%46${seal.slice(1)}`]) {
-      const res = await trpc(b.url, 'user.me', { cookie: respelled })
-      expect({ status: res.status, reason: res.error?.reason }).toEqual({ status: 401, reason: 'UNAUTHORIZED' })
+      const res = await call(b.url, 'user.me', { batch: true, cookie: respelled })
+      expect({ status: res.status, reason: res.reason }).toEqual({ status: 401, reason: 'UNAUTHORIZED' })
     }
   })
 })
@@ -128,15 +129,18 @@ describe('revocation while Redis cannot be reached', () => {
     try {
       expect(stack.processes().redis).toBeUndefined() // really away
       answers = await Promise.all([copied, live].map(async (cookie) => {
-        const res = await trpc(b.url, 'user.me', { cookie })
-        return { status: res.status, reason: res.error?.reason, retryAfter: res.headers.get('retry-after') }
+        const res = await call(b.url, 'user.me', { batch: true, cookie })
+        return { status: res.status, reason: res.reason, retryAfter: res.headers.get('retry-after') }
       }))
     } finally {
       await stack.startService('redis')
     }
     // the signed-out copy is not let back in, and the live session is not ended
-    expect(answers).toEqual([{ status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }, { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' }])
-    await eventually(async () => (await trpc(b.url, 'user.me', { cookie: live })).status === 200, 20_000, 200)
-    expect((await trpc(b.url, 'user.me', { cookie: copied })).status).toBe(401)
+    expect(answers).toEqual([
+      { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' },
+      { status: 503, reason: 'TRY_AGAIN_LATER', retryAfter: '1' },
+    ])
+    await eventually(async () => (await call(b.url, 'user.me', { batch: true, cookie: live })).status === 200, 20_000, 200)
+    expect((await call(b.url, 'user.me', { batch: true, cookie: copied })).status).toBe(401)
   }, 60_000)
 })

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { freePort, type Proc } from '../support/processes'
+import { procedureUrl } from '../support/api'
 
 export interface Answer {
   status: number
@@ -42,30 +43,38 @@ export function closeAgents(): void {
 }
 
 /** One HTTP request from source address `from` (default 127.0.0.1). */
-export function send(url: string, options: { method?: string, headers?: Record<string, string>, body?: string | Buffer, from?: string } = {}): Promise<Answer> {
+export function send(
+  url: string,
+  options: { method?: string, headers?: Record<string, string>, body?: string | Buffer, from?: string } = {},
+): Promise<Answer> {
   const target = new URL(url)
   const tls = target.protocol === 'https:'
   return new Promise((resolve, reject) => {
-    const req = (tls ? tlsRequest : request)({
-      host: target.hostname,
-      port: target.port,
-      path: target.pathname + target.search,
-      method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
-      headers: options.headers,
-      agent: agentFrom(options.from ?? '127.0.0.1', tls),
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let json: unknown
-        try {
-          json = JSON.parse(text)
-        } catch { /* not JSON */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, byNginx: res.headers['x-refused-by'] === 'nginx' })
-      })
-      res.on('error', reject)
-    })
+    const req = (tls ? tlsRequest : request)(
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
+        headers: options.headers,
+        agent: agentFrom(options.from ?? '127.0.0.1', tls),
+      },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let json: unknown
+          try {
+            json = JSON.parse(text)
+          } catch {
+            /* not JSON */
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, byNginx: res.headers['x-refused-by'] === 'nginx' })
+        })
+        res.on('error', reject)
+      },
+    )
     req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${url}`)))
     req.on('error', reject)
     req.end(options.body)
@@ -73,11 +82,15 @@ export function send(url: string, options: { method?: string, headers?: Record<s
 }
 
 /** A purchase as a plain client sends it (POST, JSON, bearer token or cookie). */
-export function purchase(baseUrl: string, couponId: number, options: { token?: string, cookie?: string, from?: string } = {}): Promise<Answer> {
+export function purchase(
+  baseUrl: string,
+  couponId: number,
+  options: { token?: string, cookie?: string, from?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (options.token) headers.authorization = `Bearer ${options.token}`
   if (options.cookie) headers.cookie = options.cookie
-  return send(`${baseUrl}/api/trpc/order.purchase`, { method: 'POST', headers, body: JSON.stringify({ couponId }), from: options.from })
+  return send(procedureUrl(baseUrl, 'order.purchase'), { method: 'POST', headers, body: JSON.stringify({ couponId }), from: options.from })
 }
 
 export interface Nginx { url: string, port: number, prefix: string, stop: () => Promise<void> }
@@ -92,7 +105,11 @@ export async function startNginx(webs: Proc[], options: Record<string, unknown> 
 export function selfSignedCertificate(dir: string): { tlsCert: string, tlsKey: string } {
   const tlsCert = `${dir}/cert.pem`
   const tlsKey = `${dir}/key.pem`
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsKey, '-out', tlsCert, '-days', '2', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', tlsKey, '-out', tlsCert, '-days', '2', '-subj', '/CN=127.0.0.1'],
+    { stdio: 'ignore' },
+  )
   return { tlsCert, tlsKey }
 }
 

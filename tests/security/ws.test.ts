@@ -6,7 +6,6 @@
  * sessions.test.ts and identity-provider.test.ts.)
  */
 import { randomBytes } from 'node:crypto'
-import { request } from 'node:http'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { closeDb } from '../../server/db'
@@ -16,6 +15,8 @@ import { createCouponOnSale } from '../support/data'
 import { collect, liveClient, type LiveClient } from '../support/live'
 import { startWeb, type Proc } from '../support/processes'
 import { createShoppers, type Shopper } from '../support/shoppers'
+import { procedureUrl, subscribeMessage, type InputOf, type SubscriptionPath } from '../support/api'
+import { wsUpgrade } from '../auth/ws'
 
 let web: Proc
 let shoppers: Shopper[]
@@ -42,7 +43,11 @@ afterAll(async () => {
   await closeDb()
 })
 
-type Message = { id: number | string | null, result?: { type: string, data?: unknown }, error?: { message: string, code: number, data: Record<string, unknown> } }
+type Message = {
+  id: number | string | null
+  result?: { type: string, data?: unknown }
+  error?: { message: string, code: number, data: Record<string, unknown> }
+}
 
 /** A raw socket speaking tRPC's protocol, keeping every message and its close code. */
 async function rawSocket(token?: string): Promise<{ ws: WebSocket, messages: Message[], closed: Promise<number> }> {
@@ -56,8 +61,8 @@ async function rawSocket(token?: string): Promise<{ ws: WebSocket, messages: Mes
   return { ws, messages, closed }
 }
 
-function subscribe(ws: WebSocket, id: number, path: string, input: unknown) {
-  ws.send(JSON.stringify({ id, method: 'subscription', params: { path, input } }))
+function subscribe<P extends SubscriptionPath>(ws: WebSocket, id: number, path: P, input: InputOf<P>) {
+  ws.send(subscribeMessage(id, path, input))
 }
 
 async function until<T>(check: () => T | undefined, ms = 5_000): Promise<T> {
@@ -71,18 +76,10 @@ async function until<T>(check: () => T | undefined, ms = 5_000): Promise<T> {
 }
 
 /** The status and JSON body of a refused upgrade. */
-function refusedUpgrade(query: string, headers: Record<string, string> = {}): Promise<{ status: number, body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${web.url}/ws${query}`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': randomBytes(16).toString('base64'), 'sec-websocket-version': '13', ...headers } })
-    req.on('upgrade', (_res, socket) => { socket.destroy(); reject(new Error('the upgrade was accepted')) })
-    req.on('response', (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => { text += c })
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
+async function refusedUpgrade(query: string, headers: Record<string, string> = {}): Promise<{ status: number, body?: unknown }> {
+  const answer = await wsUpgrade(web.url, query, headers)
+  if (answer.status === 101) throw new Error('the upgrade was accepted')
+  return answer
 }
 
 it('closes a socket that sends a frame larger than a few KB (1009), and keeps one that sends small ones', async () => {
@@ -106,7 +103,10 @@ it('refuses a forged token in connectionParams with UNAUTHORIZED in the one erro
   const { messages, closed } = await rawSocket('forged')
   await closed
   expect(messages).toHaveLength(1)
-  expect(messages[0]).toMatchObject({ id: null, error: { code: -32001, data: { code: 'UNAUTHORIZED', httpStatus: 401, reason: 'UNAUTHORIZED' } } })
+  expect(messages[0]).toMatchObject({
+    id: null,
+    error: { code: -32001, data: { code: 'UNAUTHORIZED', httpStatus: 401, reason: 'UNAUTHORIZED' } },
+  })
 })
 
 it('caps one shopper\'s sockets at 5 and refuses the next with RATE_LIMITED in the one error body', async () => {
@@ -144,7 +144,9 @@ it(`limits how fast one shopper opens sockets to ${WS_CONNECT_RATE_LIMIT} per 10
 it('lets anonymous sockets watch stock but not anyone\'s orders', async () => {
   const anonymous = liveClient(web.url)
   clients.push(anonymous)
-  const stock = collect<{ couponId: number, stock: number, soldOut: boolean }>((h) => anonymous.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h))
+  const stock = collect<{ couponId: number, stock: number, soldOut: boolean }>((h) =>
+    anonymous.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h),
+  )
   await stock.started
   expect(await until(() => stock.items[0])).toEqual({ couponId, stock: 10, soldOut: false })
   const orders = collect((h) => anonymous.api.order.onUpdate.subscribe(undefined, h))
@@ -194,6 +196,6 @@ it('caps subscriptions per socket (RATE_LIMITED) and per instance (TRY_AGAIN_LAT
 })
 
 it('serves subscriptions over /ws only: over HTTP they are refused, never streamed', async () => {
-  const res = await fetch(`${web.url}/api/trpc/coupon.onStock?input=${encodeURIComponent(JSON.stringify({ couponIds: [couponId] }))}`)
+  const res = await fetch(procedureUrl(web.url, 'coupon.onStock', { couponIds: [couponId] }))
   expect({ status: res.status, body: await res.json() }).toEqual({ status: 405, body: refusalBody('INVALID_INPUT', 'Subscriptions are served over the WebSocket /ws', 'METHOD_NOT_SUPPORTED') })
 })

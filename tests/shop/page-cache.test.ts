@@ -3,9 +3,9 @@ import { closeDb } from '../../server/db'
 import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale, ensureStockLoaded } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
-import { trpc } from '../support/shoppers'
 import { signInWithoutBrowser, startAuthWeb, type AuthWeb } from '../auth/support'
 import { buyAndSettle } from './support'
+import { call, procedureUrl } from '../support/api'
 
 /*
  * Page caching (docs/architecture.md, "Page caching"): the catalogue and coupon pages are rendered once for everyone
@@ -35,7 +35,7 @@ describe.skipIf(!stackReady)('cached pages', () => {
     for (const shopper of [alice, bob]) {
       const user = await createUser()
       Object.assign(shopper, user, { cookie: await signInWithoutBrowser(one.publicUrl, user) })
-      const me = await trpc<{ id: number }>(one.publicUrl, 'user.me', { headers: { cookie: shopper.cookie } })
+      const me = await call(one.publicUrl, 'user.me', { headers: { cookie: shopper.cookie } })
       shopper.id = me.data!.id
     }
     await buyAndSettle(couponId, alice.id, 300)
@@ -69,14 +69,14 @@ describe.skipIf(!stackReady)('cached pages', () => {
 
   it('keeps per-user answers out of every cache: user.viewer and My account are per shopper and no-store', async () => {
     const [a, b, anon] = await Promise.all([
-      trpc<{ me: { email: string } | null, orders: { status: string, code?: string }[] }>(two.publicUrl, 'user.viewer', { input: { couponId }, headers: { cookie: alice.cookie } }),
-      trpc<{ me: { email: string } | null, orders: unknown[] }>(two.publicUrl, 'user.viewer', { input: { couponId }, headers: { cookie: bob.cookie } }),
-      trpc<{ me: null, orders: unknown[], stock: number }>(two.publicUrl, 'user.viewer', { input: { couponId } }),
+      call(two.publicUrl, 'user.viewer', { input: { couponId }, headers: { cookie: alice.cookie } }),
+      call(two.publicUrl, 'user.viewer', { input: { couponId }, headers: { cookie: bob.cookie } }),
+      call(two.publicUrl, 'user.viewer', { input: { couponId } }),
     ])
     expect(a.data).toMatchObject({ me: { email: alice.email }, orders: [{ status: 'PAID' }], stock: 4 })
     expect(b.data).toMatchObject({ me: { email: bob.email }, orders: [] })
     expect(anon.data).toEqual({ me: null, orders: [], stock: 4 })
-    const res = await fetch(`${two.publicUrl}/api/trpc/user.viewer`, { headers: { cookie: bob.cookie } })
+    const res = await fetch(procedureUrl(two.publicUrl, 'user.viewer'), { headers: { cookie: bob.cookie } })
     expect(res.headers.get('cache-control')).toBe('no-store')
 
     for (const [who, other] of [[alice, bob], [bob, alice]] as const) {
@@ -96,7 +96,7 @@ describe.skipIf(!stackReady)('cached pages', () => {
       await page(base, '/')
     }
     const name = `Renamed ${Date.now()}`
-    const edited = await trpc(one.publicUrl, 'admin.updateCoupon', { mutation: true, token: admin, input: { id: couponId, name } })
+    const edited = await call(one.publicUrl, 'admin.updateCoupon', { mutation: true, token: admin, input: { id: couponId, name } })
     expect(edited.status).toBe(200)
     const deadline = Date.now() + 2_000
     const seen = new Set<string>()

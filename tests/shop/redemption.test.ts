@@ -7,8 +7,8 @@ import { redeemCode } from '../../server/domain/redemption/service'
 import { createCouponOnSale, createUsers, ensureStockLoaded } from '../support/data'
 import { createUser, accessToken } from '../support/keycloak'
 import { startWeb, type Proc } from '../support/processes'
-import { trpc } from '../support/shoppers'
 import { buyAndSettle, codeOf } from './support'
+import { call } from '../support/api'
 
 const stackReady = Boolean(process.env.DATABASE_URL && process.env.REDIS_URL)
 
@@ -89,20 +89,22 @@ describe.skipIf(!stackReady)('redemption codes', () => {
       // Typed by a person: lower case, with the dashes of the printed groups.
       const typed = groupCode(code).toLowerCase()
 
-      const looked = await trpc(web.url, 'admin.redemption', { input: { code: typed }, token: admin })
+      const looked = await call(web.url, 'admin.redemption', { input: { code: typed }, token: admin })
       expect(looked).toMatchObject({ status: 200, data: { code, orderId, couponName: 'Redeem over HTTP', redeemedAt: null } })
 
-      const first = await trpc(web.url, 'admin.redeem', { input: { code: typed }, token: admin, mutation: true })
+      const first = await call(web.url, 'admin.redeem', { input: { code: typed }, token: admin, mutation: true })
       expect(first).toMatchObject({ status: 200, data: { code, orderId, redeemedBy: adminUser.email } })
-      const second = await trpc(web.url, 'admin.redeem', { input: { code }, token: admin, mutation: true })
+      const second = await call(web.url, 'admin.redeem', { input: { code }, token: admin, mutation: true })
       expect(second.status).toBe(409)
       expect(second.error).toMatchObject({ data: { reason: 'ALREADY_REDEEMED', httpStatus: 409 } })
       expect(second.error!.message).toContain(adminUser.email)
 
-      expect((await trpc(web.url, 'admin.redeem', { input: { code }, token: shopper, mutation: true })).error?.data.reason).toBe('FORBIDDEN')
-      const malformed = await trpc(web.url, 'admin.redeem', { input: { code: 'not-a-code' }, token: admin, mutation: true })
+      expect((await call(web.url, 'admin.redeem', { input: { code }, token: shopper, mutation: true })).error?.data.reason).toBe(
+        'FORBIDDEN',
+      )
+      const malformed = await call(web.url, 'admin.redeem', { input: { code: 'not-a-code' }, token: admin, mutation: true })
       expect(malformed).toMatchObject({ status: 400, error: { data: { reason: 'INVALID_INPUT' } } })
-      const unknown = await trpc(web.url, 'admin.redeem', { input: { code: '0'.repeat(28) }, token: admin, mutation: true })
+      const unknown = await call(web.url, 'admin.redeem', { input: { code: '0'.repeat(28) }, token: admin, mutation: true })
       expect(unknown).toMatchObject({ status: 404, error: { data: { reason: 'NOT_FOUND' } } })
     })
   })

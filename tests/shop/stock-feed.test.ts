@@ -6,7 +6,8 @@ import { StockFeed, type StockUpdate } from '../../server/realtime/stock-feed'
 import { createCouponOnSale, eventually } from '../support/data'
 import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
-import { createShoppers, trpc } from '../support/shoppers'
+import { createShoppers } from '../support/shoppers'
+import { call } from '../support/api'
 
 const stackReady = Boolean(process.env.REDIS_URL)
 
@@ -69,14 +70,21 @@ describe.skipIf(!stackReady)('live stock feed', () => {
   })
 
   it('shows an anonymous coupon.onStock subscriber the stock falling as shoppers buy', async () => {
-    const [started, settling, shoppers, couponId] = await Promise.all([startWeb(), startWorker(), createShoppers(3), createCouponOnSale({ stock: 5, price: 100 })])
+    const [started, settling, shoppers, couponId] = await Promise.all([
+      startWeb(),
+      startWorker(),
+      createShoppers(3),
+      createCouponOnSale({ stock: 5, price: 100 }),
+    ])
     ;[web, worker] = [started, settling]
     const visitor = liveClient(web.url)
     const stock = collect<StockUpdate>((h) => visitor.api.coupon.onStock.subscribe({ couponIds: [couponId] }, h))
     await stock.started
     await eventually(async () => stock.items.length > 0 || undefined, 5_000, 20)
     expect(stock.items[0]).toEqual({ couponId, stock: 5, soldOut: false })
-    for (const s of shoppers) expect((await trpc(web.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })).status).toBe(200)
+    for (const s of shoppers) {
+      expect((await call(web.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })).status).toBe(200)
+    }
     const last = await eventually(async () => (stock.items.at(-1)?.stock === 2 ? stock.items.at(-1) : undefined), 5_000, 20)
     expect(last).toEqual({ couponId, stock: 2, soldOut: false })
     // the purchases settle (nothing left for a later test's worker), and the stock stays where it fell

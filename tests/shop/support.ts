@@ -1,17 +1,16 @@
 import { expect } from 'vitest'
 import { db } from '../../server/db'
 import { redis } from '../../server/redis/client'
-import { reserve } from '../support/reservations'
+import { reserve, paymentEvent } from '../support/reservations'
 import { settleBatch } from '../../server/domain/payments/settle'
 import { finishInRedis } from '../../server/domain/payments/followup'
-import type { PaymentRequest } from '../../server/kafka/client'
 
 /** Reserves a unit for the user and settles it the way the worker does (claim, one transaction, follow-up). */
 export async function buyAndSettle(couponId: number, userId: number, price: number) {
   const at = Date.now()
   const { orderId, status } = await reserve(couponId, userId, undefined, price)
   expect(status).toBe('OK')
-  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price, serverId: 'test', requestId: 'test', createdAt: new Date(at).toISOString() }
+  const event = paymentEvent({ orderId, userId, couponId, price, createdAt: new Date(at).toISOString() })
   const [outcome] = await settleBatch(db(), redis(), [event])
   await finishInRedis(redis(), [outcome!])
   return { orderId, outcome: outcome! }

@@ -17,14 +17,15 @@ import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { reserveArgs } from '../../server/redis/scripts'
 import { createCouponOnSale, createUsers, eventually } from '../support/data'
-import { reserve } from '../support/reservations'
+import { reserve, paymentEvent } from '../support/reservations'
 
 afterAll(async () => {
   await closeRedis()
   await closeDb()
 })
 
-const mysqlStock = async (couponId: number) => Number((await db().selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirstOrThrow()).stock)
+const mysqlStock = async (couponId: number) =>
+  Number((await db().selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirstOrThrow()).stock)
 
 describe('an admin stock removal', () => {
   it('counts held units under the repair lease: a reservation cannot slip in before Redis follows MySQL and end SOLD_OUT after PENDING', async () => {
@@ -32,21 +33,31 @@ describe('an admin stock removal', () => {
     const [shopper] = await createUsers(1, 1_000)
     // Another repair (the reconciler's, say) holds the coupon when the admin removes both units.
     await redis().set(keys.repair(couponId), 'another-repair', 'PX', 10_000)
-    const removal = updateCoupon({ id: couponId, stockDelta: -2 }).then(() => 'removed', (error: { reason?: string }) => error.reason ?? String(error))
+    const removal = updateCoupon({ id: couponId, stockDelta: -2 }).then(
+      () => 'removed',
+      (error: { reason?: string }) => error.reason ?? String(error),
+    )
     // (a removal that commits before it has the lease does so at once)
     await eventually(async () => (await mysqlStock(couponId)) === 0, 1_000, 20).catch(() => null)
     // That repair ends, and in the same instant (one MULTI) a shopper reserves a unit: told PENDING.
     const orderId = newOrderId(couponId)
-    const [, [error, answer]] = await redis().multi()
+    const [, [error, answer]] = (await redis()
+      .multi()
       .del(keys.repair(couponId))
-      .eval(readFileSync('lua/reserve-8.lua', 'utf8'), 8, ...reserveArgs(couponId, { userId: shopper!, orderId, price: 100, serverId: 'test' }))
-      .exec() as [unknown, [Error | null, string[]]]
+      .eval(
+        readFileSync('lua/reserve-8.lua', 'utf8'),
+        8,
+        ...reserveArgs(couponId, { userId: shopper!, orderId, price: 100, serverId: 'test' }),
+      )
+      .exec()) as [unknown, [Error | null, string[]]]
     expect(error).toBeNull()
     expect(answer[0]).toBe('OK')
 
     // The removal counted that unit as held: only what was free is removed.
     expect(await removal).toBe('INVALID_INPUT')
-    const outcomes = await settleBatch(db(), redis(), [{ v: 1, orderId, userId: shopper!, couponId, price: 100, serverId: 'test', requestId: 'lease', createdAt: new Date().toISOString() }])
+    const outcomes = await settleBatch(db(), redis(), [
+      paymentEvent({ orderId, userId: shopper!, couponId, requestId: 'lease' }),
+    ])
     await finishInRedis(redis(), outcomes)
     expect(outcomes).toEqual([expect.objectContaining({ orderId, status: 'PAID' })])
     expect(await checkCoupon(db(), redis(), couponId)).toMatchObject({ stockDrift: 0, buyersDrift: 0, mysqlStock: 1, redisStock: 1 })
@@ -70,7 +81,21 @@ describe('a repair', () => {
           return Number(rows[0]!.n) > 0
         }, 5_000, 20)).toBe(true)
         // … and meanwhile the shopper's order settles: PAID (price 0), owned, ledgered, one unit less in MySQL.
-        await settler.insertInto('orders').values({ id: orderId, user_id: shopper!, coupon_id: couponId, price: 0, status: 'PAID', reason: null, server_id: 'test', created_at: new Date(), updated_at: new Date(), code: newRedemptionCode() }).execute()
+        await settler
+          .insertInto('orders')
+          .values({
+            id: orderId,
+            user_id: shopper!,
+            coupon_id: couponId,
+            price: 0,
+            status: 'PAID',
+            reason: null,
+            server_id: 'test',
+            created_at: new Date(),
+            updated_at: new Date(),
+            code: newRedemptionCode(),
+          })
+          .execute()
         await settler.insertInto('user_coupons').values({ user_id: shopper!, coupon_id: couponId, order_id: orderId }).execute()
         await settler.insertInto('credit_ledger').values({ user_id: shopper!, amount: 0, kind: 'PURCHASE', order_id: orderId }).execute()
         await db().updateTable('coupons').set({ stock: sql`stock - 1` }).where('id', '=', couponId).execute()

@@ -32,7 +32,10 @@ describe('Redis that may evict keys', () => {
       ])
       for (const proc of [worker, web]) {
         expect(proc.code).toBe(1)
-        const lines = proc.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string, error?: unknown })
+        const lines = proc.output
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as { msg?: string, error?: unknown })
         const refusal = lines.find((l) => l.msg === 'refusing to start')
         expect(JSON.stringify(refusal?.error)).toMatch(/maxmemory-policy allkeys-lru.*noeviction/)
       }

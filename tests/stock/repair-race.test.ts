@@ -9,14 +9,17 @@ import { checkCoupon, inBalance, repairCoupon } from '../../server/domain/stock/
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, eventually } from '../support/data'
-import { reserve } from '../support/reservations'
+import { reserve, paymentEvent } from '../support/reservations'
 
 // Armed before the first config() call of this file's process: every repair pauses between its reads
 // and its script, and leaves a line in the failpoint file each time it gets there.
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
 process.env.FLASH_SALE_FAILPOINTS = 'repair.before-apply=pause:1500'
 process.env.FLASH_SALE_FAILPOINT_DIR = failpointDir
-const hits = () => (existsSync(join(failpointDir, 'repair.before-apply')) ? readFileSync(join(failpointDir, 'repair.before-apply'), 'utf8').trim().split('\n').length : 0)
+const hits = () =>
+  existsSync(join(failpointDir, 'repair.before-apply'))
+    ? readFileSync(join(failpointDir, 'repair.before-apply'), 'utf8').trim().split('\n').length
+    : 0
 
 afterAll(async () => {
   await closeRedis()
@@ -36,7 +39,7 @@ describe('a repair racing live settlement', () => {
     const repairing = repairCoupon(db(), redis(), couponId)
     expect(await eventually(async () => hits() > before, 5_000, 20)).toBe(true) // paused at the failpoint
     // Meanwhile the poor buyer's order settles: INSUFFICIENT_CREDIT, released (unit back, version bumped).
-    const outcomes = await settleBatch(db(), redis(), [{ v: 1, orderId: b.orderId, userId: poor!, couponId, price: 100, serverId: 'test', requestId: 'race', createdAt: new Date().toISOString() }])
+    const outcomes = await settleBatch(db(), redis(), [paymentEvent({ orderId: b.orderId, userId: poor!, couponId, requestId: 'race' })])
     expect(outcomes).toEqual([expect.objectContaining({ status: 'FAILED', reason: 'INSUFFICIENT_CREDIT' })])
     expect(await finishInRedis(redis(), outcomes)).toBe(1)
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
-import { describeDrift, findDrift } from '../../server/domain/audit'
+import { describeDrift, findDrift } from '../../server/domain/audit/service'
 import { finishInRedis } from '../../server/domain/payments/followup'
 import { Reconciler } from '../../server/domain/payments/reconciler'
 import { settleBatch } from '../../server/domain/payments/settle'
@@ -9,7 +9,7 @@ import { checkCoupon, inBalance, repairCoupon } from '../../server/domain/stock/
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers } from '../support/data'
-import { reserve } from '../support/reservations'
+import { reserve, paymentEvent } from '../support/reservations'
 
 afterAll(async () => {
   await closeRedis()
@@ -27,7 +27,8 @@ describe('the anti-entropy check and repair', () => {
     const couponId = await createCouponOnSale({ stock: 5 })
     const [owner, user] = await createUsers(2)
     const bought = await reserve(couponId, owner!)
-    await finishInRedis(redis(), await settleBatch(db(), redis(), [{ v: 1, orderId: bought.orderId, userId: owner!, couponId, price: 100, serverId: 'test', requestId: 'owner', createdAt: new Date().toISOString() }]))
+    const event = paymentEvent({ orderId: bought.orderId, userId: owner!, couponId, requestId: 'owner' })
+    await finishInRedis(redis(), await settleBatch(db(), redis(), [event]))
     await reserve(couponId, user!)
     expect(inBalance((await checkCoupon(db(), redis(), couponId))!)).toBe(true)
 

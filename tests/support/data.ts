@@ -49,9 +49,21 @@ export async function couponState(couponId: number) {
     redis().get(keys.stock(couponId)),
     redis().hlen(keys.pending(couponId)),
     redis().scard(keys.buyers(couponId)),
-    db().selectFrom('orders').select(sql<number>`COUNT(*)`.as('n')).where('coupon_id', '=', couponId).where('status', '=', 'PAID').executeTakeFirstOrThrow(),
+    db()
+      .selectFrom('orders')
+      .select(sql<number>`COUNT(*)`.as('n'))
+      .where('coupon_id', '=', couponId)
+      .where('status', '=', 'PAID')
+      .executeTakeFirstOrThrow(),
   ])
-  return { mysqlStock: Number(row.stock), totalStock: Number(row.total_stock), redisStock: live === null ? null : Number(live), pending, buyers, paid: Number(paid.n) }
+  return {
+    mysqlStock: Number(row.stock),
+    totalStock: Number(row.total_stock),
+    redisStock: live === null ? null : Number(live),
+    pending,
+    buyers,
+    paid: Number(paid.n),
+  }
 }
 
 /** Polls until check() is truthy or the time is up; returns the last value. */

@@ -114,13 +114,24 @@ export async function sessionCount(userId: string): Promise<number> {
 }
 
 /** A password grant (direct access) at the realm's token endpoint; `clientId` defaults to flash-sale-cli. */
-export async function passwordGrant(user: { email: string, password: string }, clientId = cliClientId(), extra: Record<string, string> = {}): Promise<TokenResponse> {
+export async function passwordGrant(
+  user: { email: string, password: string },
+  clientId = cliClientId(),
+  extra: Record<string, string> = {},
+): Promise<TokenResponse> {
   const res = await fetch(`${issuer()}/protocol/openid-connect/token`, {
     method: 'POST',
-    body: new URLSearchParams({ grant_type: 'password', client_id: clientId, username: user.email, password: user.password, scope: 'openid', ...extra }),
+    body: new URLSearchParams({
+      grant_type: 'password',
+      client_id: clientId,
+      username: user.email,
+      password: user.password,
+      scope: 'openid',
+      ...extra,
+    }),
   })
   if (!res.ok) throw new Error(`password grant for ${user.email} (${clientId}): ${res.status} ${await res.text()}`)
-  return await res.json() as TokenResponse
+  return (await res.json()) as TokenResponse
 }
 
 const tokens = new Map<string, { token: string, until: number }>()
@@ -138,7 +149,10 @@ export async function accessToken(user: { email: string, password: string }): Pr
  * Creates a client in the realm (public, direct grants on by default); returns its internal id for
  * `deleteClient`. `attributes` e.g. `{ 'access.token.lifespan': '1' }` for short-lived tokens.
  */
-export async function createClient(clientId: string, options: { attributes?: Record<string, string>, publicClient?: boolean } = {}): Promise<string> {
+export async function createClient(
+  clientId: string,
+  options: { attributes?: Record<string, string>, publicClient?: boolean } = {},
+): Promise<string> {
   await adminApi('/clients', {
     method: 'POST',
     body: {

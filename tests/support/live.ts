@@ -15,7 +15,10 @@ export interface LiveClient {
  * connectionParams, or a session cookie on the upgrade), everything else over HTTP. `retryDelayMs`
  * as in createWSClient (how long it waits before reconnecting).
  */
-export function liveClient(baseUrl: string, options: { token?: string, cookie?: string, retryDelayMs?: (attempt: number) => number } = {}): LiveClient {
+export function liveClient(
+  baseUrl: string,
+  options: { token?: string, cookie?: string, retryDelayMs?: (attempt: number) => number } = {},
+): LiveClient {
   const { token, cookie } = options
   const closes: number[] = []
   // ws instead of Node's WebSocket: it can send the Cookie header a browser would.
@@ -33,7 +36,13 @@ export function liveClient(baseUrl: string, options: { token?: string, cookie?: 
   })
   const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(cookie ? { cookie } : {}) }
   const api = createTRPCClient<AppRouter>({
-    links: [splitLink({ condition: (op) => op.type === 'subscription', true: wsLink({ client: socket }), false: httpBatchLink({ url: `${baseUrl}/api/trpc`, headers }) })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: wsLink({ client: socket }),
+        false: httpBatchLink({ url: `${baseUrl}/api/trpc`, headers }),
+      }),
+    ],
   })
   return { api, socket, closes, close: () => socket.close() }
 }
@@ -52,18 +61,31 @@ export interface Collected<T> {
 }
 
 /** Subscribes and keeps what arrives. */
-export function collect<T>(subscribe: (handlers: { onStarted: () => void, onData: (value: T) => void, onError: (error: unknown) => void }) => { unsubscribe: () => void }): Collected<T> {
+export function collect<T>(
+  subscribe: (handlers: { onStarted: () => void, onData: (value: T) => void, onError: (error: unknown) => void }) => {
+    unsubscribe: () => void
+  },
+): Collected<T> {
   const items: T[] = []
   let error: unknown
   const startedAt: number[] = []
   let resolveStarted: () => void
   let rejectStarted: (error: unknown) => void
-  const started = new Promise<void>((resolve, reject) => { resolveStarted = resolve; rejectStarted = reject })
+  const started = new Promise<void>((resolve, reject) => {
+    resolveStarted = resolve
+    rejectStarted = reject
+  })
   started.catch(() => {})
   const sub = subscribe({
-    onStarted: () => { startedAt.push(Date.now()); resolveStarted() },
+    onStarted: () => {
+      startedAt.push(Date.now())
+      resolveStarted()
+    },
     onData: (value) => items.push(value),
-    onError: (e) => { error = e; rejectStarted(e) },
+    onError: (e) => {
+      error = e
+      rejectStarted(e)
+    },
   })
   return { items, started, starts: () => startedAt.length, startedAt, error: () => error, stop: () => sub.unsubscribe() }
 }

@@ -61,7 +61,13 @@ function launch(script: string, port: number, env: Record<string, string>): Proc
 /** Starts a built web instance (node .output/server/index.mjs) on a free (or the given) port and waits for /healthz. */
 export async function startWeb(env: Record<string, string> = {}, port?: number): Promise<Proc> {
   port ??= await freePort()
-  const p = launch('.output/server/index.mjs', port, { HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port), ...env })
+  const p = launch('.output/server/index.mjs', port, {
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    NITRO_HOST: '127.0.0.1',
+    NITRO_PORT: String(port),
+    ...env,
+  })
   await p.ready
   return p
 }

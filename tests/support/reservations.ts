@@ -2,6 +2,7 @@ import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { reserveScript } from '../../server/redis/scripts'
 import { newOrderId } from '../../server/domain/orders/ids'
+import type { PaymentRequest } from '../../server/kafka/client'
 
 /**
  * A coupon that exists only in Redis (ids far above anything MySQL holds, so the audit ignores it),
@@ -11,6 +12,11 @@ export async function redisOnlyCoupon(couponId: number, stock: number | null): P
   await redis().del(...keys.couponKeys(couponId))
   if (stock !== null) await redis().multi().set(keys.stock(couponId), stock).set(keys.loaded(couponId), 'test').exec()
   return couponId
+}
+
+/** The payment event the web publishes for a reservation (price 100 and made now unless given). */
+export function paymentEvent(e: Pick<PaymentRequest, 'orderId' | 'userId' | 'couponId'> & Partial<PaymentRequest>): PaymentRequest {
+  return { v: 1, price: 100, serverId: 'test', requestId: 'test', createdAt: new Date().toISOString(), ...e }
 }
 
 /** Runs the reserve script as the web does (price 100, open window). */

@@ -46,26 +46,3 @@ export async function importShoppers(count: number, concurrency = 24): Promise<S
   }))
   return shoppers
 }
-
-export interface CallResult<T = unknown> {
-  status: number
-  data?: T
-  error?: { message: string, data: { code: string, httpStatus: number, reason?: string } }
-}
-
-/** One tRPC call over plain HTTP, as any client would make it (no transformer, no batching). */
-export async function trpc<T = unknown>(baseUrl: string, path: string, options: { input?: unknown, token?: string, mutation?: boolean, headers?: Record<string, string> } = {}): Promise<CallResult<T>> {
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  let url = `${baseUrl}/api/trpc/${path}`
-  let body: string | undefined
-  if (options.mutation) {
-    headers['content-type'] = 'application/json'
-    body = JSON.stringify(options.input ?? {})
-  } else if (options.input !== undefined) {
-    url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
-  }
-  const res = await fetch(url, { method: options.mutation ? 'POST' : 'GET', headers, body })
-  const json = await res.json() as { result?: { data: T }, error?: CallResult['error'] }
-  return { status: res.status, data: json.result?.data, error: json.error }
-}

@@ -9,19 +9,19 @@ import { startWeb, type Proc } from '../support/processes'
 import { createShoppers, type Shopper } from '../support/shoppers'
 
 let fast: Proc
-let stock: Proc
+let standard: Proc
 let shopper: Shopper
 let couponId: number
 
 beforeAll(async () => {
   await ensureStockLoaded()
-  ;[fast, stock] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
+  ;[fast, standard] = await Promise.all([startWeb(), startWeb({ TRPC_FAST_LANE: 'off' })])
   shopper = (await createShoppers(1))[0]!
   couponId = await createCouponOnSale({ stock: 0, price: 100 })
 }, 120_000)
 
 afterAll(async () => {
-  await Promise.all([fast?.stop(), stock?.stop()])
+  await Promise.all([fast?.stop(), standard?.stop()])
   await closeRedis()
   await closeDb()
 })
@@ -30,14 +30,20 @@ interface Req { name: string, method?: string, path: string, body?: string, head
 
 async function answer(base: string, req: Req) {
   const res = await fetch(`${base}${req.path}`, { method: req.method ?? 'GET', body: req.body, headers: req.headers })
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), allow: res.headers.get('allow'), contentType: res.headers.get('content-type'), body: await res.json() as unknown }
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    allow: res.headers.get('allow'),
+    contentType: res.headers.get('content-type'),
+    body: (await res.json()) as unknown,
+  }
 }
 
 const q = (input: unknown) => encodeURIComponent(JSON.stringify(input))
 const json = { 'content-type': 'application/json' }
 
 describe('the fast lane speaks tRPC\'s wire format', () => {
-  it('answers every kind of single call exactly like the stock adapter', async () => {
+  it('answers every kind of single call exactly like the standard handler', async () => {
     const bearer = { authorization: `Bearer ${shopper.token}` }
     const requests: Req[] = [
       { name: 'query', path: '/api/trpc/system.ping' },
@@ -53,41 +59,75 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
       { name: 'anonymous protected query', path: '/api/trpc/user.me' },
       { name: 'forged token', path: '/api/trpc/user.me', headers: { authorization: 'Bearer abc.def.ghi' } },
       { name: 'signed-in query', path: '/api/trpc/user.me', headers: bearer },
-      { name: 'mutation refused: sold out', method: 'POST', path: '/api/trpc/order.purchase', body: JSON.stringify({ couponId }), headers: { ...json, ...bearer } },
-      { name: 'mutation refused, batch', method: 'POST', path: '/api/trpc/order.purchase?batch=1', body: JSON.stringify({ 0: { couponId } }), headers: { ...json, ...bearer } },
-      { name: 'mutation with bad input', method: 'POST', path: '/api/trpc/order.purchase', body: '{"couponId":1.5}', headers: { ...json, ...bearer } },
-      { name: 'forbidden admin call', method: 'POST', path: '/api/trpc/admin.grantCredit', body: '{"userId":1,"amount":5}', headers: { ...json, ...bearer } },
+      {
+        name: 'mutation refused: sold out',
+        method: 'POST',
+        path: '/api/trpc/order.purchase',
+        body: JSON.stringify({ couponId }),
+        headers: { ...json, ...bearer },
+      },
+      {
+        name: 'mutation refused, batch',
+        method: 'POST',
+        path: '/api/trpc/order.purchase?batch=1',
+        body: JSON.stringify({ 0: { couponId } }),
+        headers: { ...json, ...bearer },
+      },
+      {
+        name: 'mutation with bad input',
+        method: 'POST',
+        path: '/api/trpc/order.purchase',
+        body: '{"couponId":1.5}',
+        headers: { ...json, ...bearer },
+      },
+      {
+        name: 'forbidden admin call',
+        method: 'POST',
+        path: '/api/trpc/admin.grantCredit',
+        body: '{"userId":1,"amount":5}',
+        headers: { ...json, ...bearer },
+      },
     ]
     for (const req of requests) {
-      const [a, b] = [await answer(fast.url, req), await answer(stock.url, req)]
+      const [a, b] = [await answer(fast.url, req), await answer(standard.url, req)]
       expect({ name: req.name, ...a }).toEqual({ name: req.name, ...b })
     }
   })
 
-  it('serves batches of several calls through the stock adapter', async () => {
+  it('serves batches of several calls through the standard handler', async () => {
     const res = await answer(fast.url, { name: 'batch', path: `/api/trpc/system.ping,coupon.get?batch=1&input=${q({ 1: { id: couponId } })}` })
     expect(res.status).toBe(200)
-    expect(res.body).toEqual([{ result: { data: { ok: true } } }, { result: { data: expect.objectContaining({ id: couponId, stock: 0 }) } }])
+    expect(res.body).toEqual([
+      { result: { data: { ok: true } } },
+      { result: { data: expect.objectContaining({ id: couponId, stock: 0 }) } },
+    ])
   })
 
   it('answers a method a procedure does not take with 405, the method it does take in Allow, and the one refusal body', async () => {
     // node:http rather than fetch, which refuses to send TRACE
-    const send = (base: string, method: string, path: string) => new Promise<{ status: number, allow?: string, body: string }>((resolve, reject) => {
-      const req = request(`${base}${path}`, { method, headers: method === 'POST' ? json : {} }, (res) => {
-        let body = ''
-        res.on('data', (chunk: Buffer) => { body += chunk })
-        res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body }))
+    const send = (base: string, method: string, path: string) =>
+      new Promise<{ status: number, allow?: string, body: string }>((resolve, reject) => {
+        const req = request(`${base}${path}`, { method, headers: method === 'POST' ? json : {} }, (res) => {
+          let body = ''
+          res.on('data', (chunk: Buffer) => {
+            body += chunk
+          })
+          res.on('end', () => resolve({ status: res.statusCode!, allow: res.headers.allow, body }))
+        })
+        req.on('error', reject)
+        req.end(method === 'POST' ? '{}' : undefined)
       })
-      req.on('error', reject)
-      req.end(method === 'POST' ? '{}' : undefined)
-    })
     const cases = [
-      ...['TRACE', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST'].map((method) => ({ method, path: '/api/trpc/coupon.list', allow: 'GET' })),
+      ...['TRACE', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST'].map((method) => ({
+        method,
+        path: '/api/trpc/coupon.list',
+        allow: 'GET',
+      })),
       ...['TRACE', 'PUT', 'DELETE', 'OPTIONS', 'GET'].map((method) => ({ method, path: '/api/trpc/order.purchase', allow: 'POST' })),
       { method: 'DELETE', path: `/api/trpc/coupon.get?batch=1&input=${q({ 0: { id: couponId } })}`, allow: 'GET' },
       { method: 'GET', path: `/api/trpc/order.purchase,order.purchase?batch=1&input=${q({})}`, allow: 'POST' },
     ]
-    for (const base of [fast.url, stock.url]) {
+    for (const base of [fast.url, standard.url]) {
       for (const { method, path, allow } of cases) {
         const res = await send(base, method, path)
         expect({ method, path, status: res.status, allow: res.allow }).toEqual({ method, path, status: 405, allow })
@@ -101,14 +141,27 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
   })
 
   it('refuses a body over 64 KB with PAYLOAD_TOO_LARGE before parsing it', async () => {
-    const res = await answer(fast.url, { name: 'huge', method: 'POST', path: '/api/trpc/order.purchase', body: JSON.stringify({ couponId, pad: 'x'.repeat(100_000) }), headers: { ...json, authorization: `Bearer ${shopper.token}` } })
+    const res = await answer(fast.url, {
+      name: 'huge',
+      method: 'POST',
+      path: '/api/trpc/order.purchase',
+      body: JSON.stringify({ couponId, pad: 'x'.repeat(100_000) }),
+      headers: { ...json, authorization: `Bearer ${shopper.token}` },
+    })
     expect(res).toMatchObject({ status: 413, body: { error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } } })
   })
 
   it('works with the typed @trpc/client, batched or not, and surfaces reasons on errors', async () => {
-    for (const link of [httpBatchLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } }), httpLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } })]) {
+    for (const link of [
+      httpBatchLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } }),
+      httpLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } }),
+    ]) {
       const client = createTRPCClient<AppRouter>({ links: [link] })
-      const [ping, coupon, me] = await Promise.all([client.system.ping.query(), client.coupon.get.query({ id: couponId }), client.user.me.query()])
+      const [ping, coupon, me] = await Promise.all([
+        client.system.ping.query(),
+        client.coupon.get.query({ id: couponId }),
+        client.user.me.query(),
+      ])
       expect(ping).toEqual({ ok: true })
       expect(coupon).toMatchObject({ id: couponId, stock: 0, price: 100 })
       expect(me).toMatchObject({ email: shopper.email, credit: 10_000, isAdmin: false })

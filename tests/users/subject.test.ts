@@ -16,7 +16,11 @@ const instances: { closeRedis: () => Promise<void>, closeDb: () => Promise<void>
 /** A web instance of its own: fresh modules, so an empty in-process cache and its own connections. */
 async function newInstance(): Promise<Service> {
   vi.resetModules()
-  const [service, r, d] = await Promise.all([import('../../server/domain/users/service'), import('../../server/redis/client'), import('../../server/db')])
+  const [service, r, d] = await Promise.all([
+    import('../../server/domain/users/service'),
+    import('../../server/redis/client'),
+    import('../../server/db'),
+  ])
   instances.push({ closeRedis: r.closeRedis, closeDb: d.closeDb })
   return service
 }

@@ -62,15 +62,45 @@ export async function fuzzUsers(env) {
   const issuer = env.OIDC_ISSUER
   const realm = issuer.replace(/^.*\/realms\//, '').replace(/\/$/, '')
   const admin = await json(`${keycloak}/realms/master/protocol/openid-connect/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: env.KEYCLOAK_ADMIN_USERNAME ?? 'admin', password: env.KEYCLOAK_ADMIN_PASSWORD ?? 'admin' }) })
-  const api = (p, init = {}) => json(`${keycloak}/admin/realms/${realm}${p}`, { ...init, headers: { authorization: `Bearer ${admin.access_token}`, 'content-type': 'application/json' } })
+  const api = (p, init = {}) =>
+    json(`${keycloak}/admin/realms/${realm}${p}`, {
+      ...init,
+      headers: { authorization: `Bearer ${admin.access_token}`, 'content-type': 'application/json' },
+    })
   const user = async (roles) => {
     const email = `fuzz-${randomUUID().slice(0, 12)}@test.example.com`
     const password = `pw-${randomUUID()}`
     // a complete profile and no required actions: direct grants refuse an incomplete account
-    await api('/users', { method: 'POST', body: JSON.stringify({ username: email, email, firstName: 'Fuzz', lastName: 'User', enabled: true, emailVerified: true, requiredActions: [], credentials: [{ type: 'password', value: password, temporary: false }] }) })
+    await api('/users', {
+      method: 'POST',
+      body: JSON.stringify({
+        username: email,
+        email,
+        firstName: 'Fuzz',
+        lastName: 'User',
+        enabled: true,
+        emailVerified: true,
+        requiredActions: [],
+        credentials: [{ type: 'password', value: password, temporary: false }],
+      }),
+    })
     const [{ id }] = await api(`/users?exact=true&username=${encodeURIComponent(email)}`)
-    if (roles.length) await api(`/users/${id}/role-mappings/realm`, { method: 'POST', body: JSON.stringify(await Promise.all(roles.map((r) => api(`/roles/${r}`)))) })
-    const token = await json(`${issuer}/protocol/openid-connect/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'password', client_id: env.OIDC_CLI_CLIENT_ID ?? 'flash-sale-cli', username: email, password, scope: 'openid' }) })
+    if (roles.length) {
+      await api(`/users/${id}/role-mappings/realm`, {
+        method: 'POST',
+        body: JSON.stringify(await Promise.all(roles.map((r) => api(`/roles/${r}`)))),
+      })
+    }
+    const token = await json(`${issuer}/protocol/openid-connect/token`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: env.OIDC_CLI_CLIENT_ID ?? 'flash-sale-cli',
+        username: email,
+        password,
+        scope: 'openid',
+      }),
+    })
     return token.access_token
   }
   const [shopper, administrator] = await Promise.all([user([]), user(['admin'])])
@@ -86,7 +116,13 @@ async function json(url, init) {
 
 /** KEY=value lines (the stack's env file). */
 function readEnv(file) {
-  return Object.fromEntries(fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  return Object.fromEntries(
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  )
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -98,7 +134,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const env = readEnv(envFile)
   const url = arg('--url') ?? env.PUBLIC_URL
-  const runs = await fuzz({ url, tokens: await fuzzUsers(env), maxExamples: Number(arg('--max-examples') ?? MAX_EXAMPLES), seed: arg('--seed') })
+  const runs = await fuzz({
+    url,
+    tokens: await fuzzUsers(env),
+    maxExamples: Number(arg('--max-examples') ?? MAX_EXAMPLES),
+    seed: arg('--seed'),
+  })
   for (const r of runs) console.log(`\n━━━ as ${r.who} ━━━\n${r.output}`)
   const failed = runs.filter((r) => r.code !== 0)
   console.log(failed.length ? `✗ Schemathesis found failures as ${failed.map((r) => r.who).join(' and ')} (${url})` : `✓ no failure of any check as ${runs.map((r) => r.who).join(' or ')} (${url})`)

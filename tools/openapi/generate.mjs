@@ -42,7 +42,16 @@ async function loadServer() {
     `export { z } from 'zod'`,
   ].join('\n'))
   const outfile = path.join(ROOT, 'node_modules', '.cache', 'flash-openapi', 'server.mjs')
-  await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error', nodePaths: [path.join(ROOT, 'node_modules')] })
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    packages: 'external',
+    logLevel: 'error',
+    nodePaths: [path.join(ROOT, 'node_modules')],
+  })
   fs.rmSync(dir, { recursive: true, force: true })
   return await import(`${pathToFileURL(outfile).href}?t=${Date.now()}`)
 }
@@ -95,7 +104,17 @@ const HEADERS = {
 
 export async function generate() {
   const server = await loadServer()
-  const { appRouter, publicProcedure, protectedProcedure, adminProcedure, REASON_CODES, MAX_INPUT_BYTES, getStatusCodeFromKey, TRPC_ERROR_CODES_BY_KEY, z } = server
+  const {
+    appRouter,
+    publicProcedure,
+    protectedProcedure,
+    adminProcedure,
+    REASON_CODES,
+    MAX_INPUT_BYTES,
+    getStatusCodeFromKey,
+    TRPC_ERROR_CODES_BY_KEY,
+    z,
+  } = server
   if (MAX_INPUT_BYTES !== 64 * 1024) throw new Error('MEANING and ANY_CALL say 64 KiB: update them with MAX_INPUT_BYTES')
   for (const reason of Object.keys(REASON_CODES)) if (!MEANING[reason]) throw new Error(`tools/openapi/generate.mjs: say what ${reason} means to a caller (MEANING)`)
   const procedures = appRouter._def.procedures
@@ -103,7 +122,12 @@ export async function generate() {
   const types = readProcedureTypes(ROOT, paths)
   // A procedure made from a builder starts with that builder's middlewares (the same functions).
   const madeFrom = (proc, builder) => builder._def.middlewares.every((m, i) => proc._def.middlewares[i] === m)
-  const level = (proc) => [[adminProcedure, 'admin'], [protectedProcedure, 'user'], [publicProcedure, 'public']].find(([b]) => madeFrom(proc, b))?.[1]
+  const level = (proc) =>
+    [
+      [adminProcedure, 'admin'],
+      [protectedProcedure, 'user'],
+      [publicProcedure, 'public'],
+    ].find(([b]) => madeFrom(proc, b))?.[1]
   const codesOf = (status) => Object.keys(TRPC_ERROR_CODES_BY_KEY).filter((code) => getStatusCodeFromKey(code) === status)
   const statusOf = (reason) => getStatusCodeFromKey(REASON_CODES[reason])
 
@@ -137,9 +161,28 @@ export async function generate() {
       const schema = {
         type: 'object',
         required: ['error'],
-        properties: { error: { type: 'object', required: ['message', 'code', 'data'], properties: { message: { type: 'string' }, code: { enum: codes.map((c) => TRPC_ERROR_CODES_BY_KEY[c]), description: 'JSON-RPC style code of tRPC' }, data } } },
+        properties: {
+          error: {
+            type: 'object',
+            required: ['message', 'code', 'data'],
+            properties: {
+              message: { type: 'string' },
+              code: { enum: codes.map((c) => TRPC_ERROR_CODES_BY_KEY[c]), description: 'JSON-RPC style code of tRPC' },
+              data,
+            },
+          },
+        },
       }
-      const headers = status === 405 ? { Allow: { required: true, description: 'The one method this procedure takes', schema: { const: kind === 'query' ? 'GET' : 'POST' } } } : HEADERS[status]
+      const headers =
+        status === 405
+          ? {
+              Allow: {
+                required: true,
+                description: 'The one method this procedure takes',
+                schema: { const: kind === 'query' ? 'GET' : 'POST' },
+              },
+            }
+          : HEADERS[status]
       return [status, { description, ...(headers ? { headers } : {}), content: { 'application/json': { schema } } }]
     }))
   }
@@ -195,7 +238,14 @@ export async function generate() {
     const security = who === 'public' ? {} : { security: [{ bearer: [] }, { session: [] }] }
     if (kind === 'subscription') {
       const refusals = ['INVALID_INPUT', 'UNAUTHORIZED', ...(proc._def.meta?.refusals ?? [])]
-      doc['x-subscriptions'].procedures[p] = { summary, description, ...security, ...(input ? { input: input.schema } : {}), message: output, refusals }
+      doc['x-subscriptions'].procedures[p] = {
+        summary,
+        description,
+        ...security,
+        ...(input ? { input: input.schema } : {}),
+        message: output,
+        refusals,
+      }
       continue
     }
     const operation = {
@@ -205,10 +255,30 @@ export async function generate() {
       tags: [p.split('.')[0]],
       ...security,
       ...(kind === 'query'
-        ? { parameters: input ? [{ name: 'input', in: 'query', required: input.required, content: { 'application/json': { schema: input.schema } } }] : [] }
-        : { requestBody: { required: !!input?.required, content: { 'application/json': { schema: input?.schema ?? { type: 'object', maxProperties: 0 } } } } }),
+        ? {
+            parameters: input
+              ? [{ name: 'input', in: 'query', required: input.required, content: { 'application/json': { schema: input.schema } } }]
+              : [],
+          }
+        : {
+            requestBody: {
+              required: !!input?.required,
+              content: { 'application/json': { schema: input?.schema ?? { type: 'object', maxProperties: 0 } } },
+            },
+          }),
       responses: {
-        200: { description: 'the result', content: { 'application/json': { schema: { type: 'object', required: ['result'], properties: { result: { type: 'object', required: ['data'], properties: { data: output } } } } } } },
+        200: {
+          description: 'the result',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['result'],
+                properties: { result: { type: 'object', required: ['data'], properties: { data: output } } },
+              },
+            },
+          },
+        },
         ...errorResponses(kind, who, proc._def.meta?.refusals ?? []),
       },
     }

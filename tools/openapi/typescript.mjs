@@ -9,7 +9,15 @@ export function readProcedureTypes(root, paths) {
   const entry = path.join(root, 'tools', 'openapi', '.outputs.ts')
   fs.writeFileSync(entry, `import type { inferRouterOutputs } from '@trpc/server'\nimport type { AppRouter } from '../../server/trpc/routers/_app'\nexport type Outputs = inferRouterOutputs<AppRouter>\n`)
   try {
-    const program = ts.createProgram([entry], { strict: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, skipLibCheck: true, noEmit: true, types: ['node'] })
+    const program = ts.createProgram([entry], {
+      strict: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.ESNext,
+      moduleResolution: ts.ModuleResolutionKind.Bundler,
+      skipLibCheck: true,
+      noEmit: true,
+      types: ['node'],
+    })
     const checker = program.getTypeChecker()
     const alias = program.getSourceFile(entry).statements.find((s) => ts.isTypeAliasDeclaration(s))
     const outputs = checker.getTypeAtLocation(alias.name)
@@ -21,7 +29,8 @@ export function readProcedureTypes(root, paths) {
         symbol = type.getProperty(key)
         type = checker.getTypeOfSymbol(symbol)
       }
-      const description = ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim()
+      // a comment wrapped over several lines is one paragraph
+      const description = ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim().replace(/\s*\n\s*/g, ' ')
       return [p, { output: toSchema(checker, yielded(checker, type) ?? type, new Set()), description }]
     }))
   } finally {
@@ -34,9 +43,15 @@ function yielded(checker, type) {
   const iterator = type.getProperties().find((p) => p.escapedName.startsWith('__@asyncIterator'))
   if (!iterator) return undefined
   const next = checker.getReturnTypeOfSignature(checker.getSignaturesOfType(checker.getTypeOfSymbol(iterator), ts.SignatureKind.Call)[0])
-  const result = checker.getAwaitedType(checker.getReturnTypeOfSignature(checker.getSignaturesOfType(checker.getTypeOfSymbol(next.getProperty('next')), ts.SignatureKind.Call)[0]))
+  const result = checker.getAwaitedType(
+    checker.getReturnTypeOfSignature(
+      checker.getSignaturesOfType(checker.getTypeOfSymbol(next.getProperty('next')), ts.SignatureKind.Call)[0],
+    ),
+  )
   // IteratorResult: a yield (done?: false) or the return (done: true)
-  const done = result.isUnion() ? result.types.find((t) => !checker.typeToString(checker.getTypeOfSymbol(t.getProperty('done'))).includes('true')) : result
+  const done = result.isUnion()
+    ? result.types.find((t) => !checker.typeToString(checker.getTypeOfSymbol(t.getProperty('done'))).includes('true'))
+    : result
   return done && checker.getTypeOfSymbol(done.getProperty('value'))
 }
 
@@ -53,7 +68,10 @@ function toSchema(checker, type, seen) {
     const parts = type.types.filter((t) => !(t.flags & F.Undefined))
     const bools = parts.filter((t) => t.flags & F.BooleanLiteral)
     const rest = parts.filter((t) => !(t.flags & F.BooleanLiteral))
-    const schemas = [...rest.map((t) => toSchema(checker, t, seen)), ...(bools.length === 2 ? [{ type: 'boolean' }] : bools.map((t) => toSchema(checker, t, seen)))]
+    const schemas = [
+      ...rest.map((t) => toSchema(checker, t, seen)),
+      ...(bools.length === 2 ? [{ type: 'boolean' }] : bools.map((t) => toSchema(checker, t, seen))),
+    ]
     if (schemas.every((s) => 'const' in s)) return { enum: schemas.map((s) => s.const) }
     return schemas.length === 1 ? schemas[0] : { anyOf: schemas }
   }

@@ -5,9 +5,9 @@ import { retryAfterOf } from '../../trpc/errors'
 import { handleSingleCall, MAX_BATCH_SIZE, refuseMalformedCall } from '../../trpc/http'
 import { appRouter } from '../../trpc/routers/_app'
 
-// Batches of several calls and subscriptions go through trpc-nuxt's stock handler. Latency, outcomes
+// Batches of several calls and subscriptions go through trpc-nuxt's standard handler. Latency, outcomes
 // and internal errors are recorded by the procedures' root middleware, for either handler (observe.ts).
-const stockHandler = createTRPCNuxtHandler({
+const standardHandler = createTRPCNuxtHandler({
   endpoint: '/api/trpc',
   router: appRouter,
   createContext,
@@ -21,4 +21,4 @@ const stockHandler = createTRPCNuxtHandler({
 const fastLane = config().TRPC_FAST_LANE === 'on'
 
 export default defineEventHandler(async (event) =>
-  refuseMalformedCall(event) ?? ((fastLane && await handleSingleCall(event)) || stockHandler(event)))
+  refuseMalformedCall(event) ?? ((fastLane && await handleSingleCall(event)) || standardHandler(event)))

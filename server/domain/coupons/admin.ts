@@ -1,4 +1,3 @@
-import { sql } from 'kysely'
 import { db, type DB } from '../../db'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
@@ -8,14 +7,15 @@ import { isTransient } from '../payments/events'
 import { repairCoupon, repairUnderLease, withRepairLease } from '../stock/repair'
 import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
-import { toWaitingRoom } from './repository'
+import { countOrdersByStatus, selectPaidAmong } from '../orders/repository'
+import { insertCoupon, lockCoupon, selectSaleFigures, selectSaleWindow, toWaitingRoom, updateCouponRow } from './repository'
 import type { WaitingRoom } from '../queue/schemas'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
 
 const toDate = (iso: string | null | undefined) => (iso ? new Date(iso) : null)
 
 export async function createCoupon(input: CreateCouponInput): Promise<{ id: number }> {
-  const result = await db().insertInto('coupons').values({
+  const id = await insertCoupon(db(), {
     name: input.name,
     description: input.description,
     image_url: input.imageUrl ?? null,
@@ -25,8 +25,7 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
     sale_starts_at: toDate(input.saleStartsAt),
     sale_ends_at: toDate(input.saleEndsAt),
     ...waitingRoomColumns(input.waitingRoom, false),
-  }).executeTakeFirstOrThrow()
-  const id = Number(result.insertId)
+  })
   // Stock, buyers and marker in one script; if Redis is unreachable now, the reconciler loads it.
   await syncStock(id)
   await invalidateCoupon(id)
@@ -40,7 +39,7 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
  * between that count and Redis following MySQL (it would be told PENDING for a unit just removed).
  */
 export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: number }> {
-  const current = await db().selectFrom('coupons').select(['id', 'sale_starts_at', 'sale_ends_at']).where('id', '=', input.id).executeTakeFirst()
+  const current = await selectSaleWindow(db(), input.id)
   if (!current) throw new DomainError('NOT_FOUND', 'No such coupon')
   const starts = input.saleStartsAt === undefined ? current.sale_starts_at : toDate(input.saleStartsAt)
   const ends = input.saleEndsAt === undefined ? current.sale_ends_at : toDate(input.saleEndsAt)
@@ -59,23 +58,20 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
 
 async function writeCoupon(input: UpdateCouponInput, starts: Date | null, ends: Date | null, delta: number): Promise<void> {
   await db().transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('coupons').select(['stock', 'waiting_room_enabled']).where('id', '=', input.id).forUpdate().executeTakeFirstOrThrow()
+    const row = await lockCoupon(trx, input.id)
     if (delta < 0) {
-      const free = Number(row.stock) - await heldUnits(trx, input.id)
+      const free = row.stock - await heldUnits(trx, input.id)
       if (-delta > free) throw new DomainError('INVALID_INPUT', `Cannot remove ${-delta} units: only ${Math.max(0, free)} are not held by buyers or pending reservations`)
     }
-    await trx.updateTable('coupons').set({
+    await updateCouponRow(trx, input.id, {
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.description !== undefined ? { description: input.description } : {}),
       ...(input.price !== undefined ? { price: input.price } : {}),
       ...(input.imageUrl !== undefined ? { image_url: input.imageUrl } : {}),
       ...(input.saleStartsAt !== undefined ? { sale_starts_at: starts } : {}),
       ...(input.saleEndsAt !== undefined ? { sale_ends_at: ends } : {}),
-      ...waitingRoomColumns(input.waitingRoom, Boolean(row.waiting_room_enabled)),
-      stock: sql`stock + ${delta}`,
-      total_stock: sql`total_stock + ${delta}`,
-      updated_at: new Date(),
-    }).where('id', '=', input.id).execute()
+      ...waitingRoomColumns(input.waitingRoom, row.waitingRoomEnabled),
+    }, delta)
   })
 }
 
@@ -94,8 +90,7 @@ function waitingRoomColumns(room: WaitingRoom | undefined, wasEnabled: boolean) 
 async function heldUnits(trx: DB, couponId: number): Promise<number> {
   const ids = [...(await snapshotScript(redis(), couponId)).entries.keys()]
   if (!ids.length) return 0
-  const paid = await trx.selectFrom('orders').select('id').where('id', 'in', ids).where('status', '=', 'PAID').execute()
-  return ids.length - paid.length
+  return ids.length - (await selectPaidAmong(trx, ids)).size
 }
 
 /** Runs `work` under the coupon's repair lease, waiting a moment for another repair to finish. */
@@ -130,7 +125,7 @@ async function syncStock(couponId: number): Promise<void> {
 }
 
 export async function saleStats(couponId: number) {
-  const coupon = await db().selectFrom('coupons').select(['total_stock', 'stock', 'waiting_room_enabled', 'waiting_room_admit_per_second', 'waiting_room_admission_seconds']).where('id', '=', couponId).executeTakeFirst()
+  const coupon = await selectSaleFigures(db(), couponId)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   const nowSecond = Math.floor(Date.now() / 1000)
   const seconds = Array.from({ length: 60 }, (_, i) => String(nowSecond - 59 + i))
@@ -138,11 +133,11 @@ export async function saleStats(couponId: number) {
     redis().get(keys.stock(couponId)),
     redis().hlen(keys.pending(couponId)),
     redis().hmget(keys.saleStats(couponId), ...seconds),
-    db().selectFrom('orders').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', '=', couponId).groupBy('status').execute(),
+    countOrdersByStatus(db(), couponId),
     redis().zcard(keys.queueLine(couponId)),
     redis().get(keys.queueAdmitted(couponId)),
   ])
-  const count = (status: string) => Number(counts.find((c) => c.status === status)?.n ?? 0)
+  const count = (status: 'PAID' | 'FAILED') => counts.get(status) ?? 0
   const room = toWaitingRoom(coupon)
   return {
     couponId,

@@ -4,7 +4,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { cacheStats, resetCacheStats } from '../../cache/metrics'
 import { keys } from '../../redis/keys'
 import { DomainError } from '../errors'
-import { forgetCoupons, getCoupon, findCoupon, invalidateCoupon, listCoupons, useCatalogueSources, type CatalogueSources } from './catalogue'
+import {
+  forgetCoupons, getCoupon, findCoupon, invalidateCoupon, listCoupons, useCatalogueSources, type CatalogueSources,
+} from './catalogue'
 import type { Coupon } from './schemas'
 
 /*
@@ -148,7 +150,9 @@ describe('pages', () => {
     lock = async () => {
       // the holder (another instance) writes the page a moment later
       setTimeout(() => {
-        void client.rpush(keys.pageCache(1, 5), JSON.stringify({ v: 1, total: 5 }), ...table.map((c) => JSON.stringify(c))).then(() => { filled = true })
+        void client.rpush(keys.pageCache(1, 5), JSON.stringify({ v: 1, total: 5 }), ...table.map((c) => JSON.stringify(c))).then(() => {
+          filled = true
+        })
       }, 5)
       return { status: 'busy' }
     }

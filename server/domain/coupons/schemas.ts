@@ -35,10 +35,14 @@ export const MAX_CATALOGUE_OFFSET = 10_000
 const offsetRule = `page × pageSize must be at most ${MAX_CATALOGUE_OFFSET}`
 
 // (JSON Schema cannot multiply, so the API document states the rule in words)
-export const listInput = z.object({
-  page: z.number().int().min(1).max(MAX_CATALOGUE_OFFSET).default(1),
-  pageSize: z.number().int().min(1).max(50).default(12),
-}).strict().refine((p) => p.page * p.pageSize <= MAX_CATALOGUE_OFFSET, { message: offsetRule, path: ['page'] }).meta({ description: offsetRule })
+export const listInput = z
+  .object({
+    page: z.number().int().min(1).max(MAX_CATALOGUE_OFFSET).default(1),
+    pageSize: z.number().int().min(1).max(50).default(12),
+  })
+  .strict()
+  .refine((p) => p.page * p.pageSize <= MAX_CATALOGUE_OFFSET, { message: offsetRule, path: ['page'] })
+  .meta({ description: offsetRule })
 
 const EARLIEST = Date.parse('2000-01-01T00:00:00Z')
 const LATEST = Date.parse('9999-12-31T23:59:59.999Z')
@@ -57,7 +61,8 @@ const isoDate = z.iso.datetime({ offset: true }).regex(/^[2-9][0-9]{3}-/, saleYe
  * Sale start and end compared as instants (strings with different offsets do not sort by time). A
  * start in the past is fine. (JSON Schema cannot compare two fields: the API document says it in words.)
  */
-const endsAfterStart = (c: { saleStartsAt?: string | null, saleEndsAt?: string | null }) => !c.saleStartsAt || !c.saleEndsAt || Date.parse(c.saleStartsAt) < Date.parse(c.saleEndsAt)
+const endsAfterStart = (c: { saleStartsAt?: string | null, saleEndsAt?: string | null }) =>
+  !c.saleStartsAt || !c.saleEndsAt || Date.parse(c.saleStartsAt) < Date.parse(c.saleEndsAt)
 const endAfterStart = { message: 'saleEndsAt must be after saleStartsAt', path: ['saleEndsAt'] }
 
 export const createCouponInput = z.object({

@@ -14,7 +14,15 @@ describe('order ids', () => {
 
   it('refuse what is not one: no coupon, coupon 0, a leading zero, a bad ULID, lower case', () => {
     const ulid = newOrderId(1).slice(2)
-    for (const id of [ulid, `0-${ulid}`, `01-${ulid}`, `7-${ulid.slice(1)}`, `7-${ulid.slice(0, -1)}U`, `7-${ulid.toLowerCase()}`, `12345678901-${ulid}`]) {
+    for (const id of [
+      ulid,
+      `0-${ulid}`,
+      `01-${ulid}`,
+      `7-${ulid.slice(1)}`,
+      `7-${ulid.slice(0, -1)}U`,
+      `7-${ulid.toLowerCase()}`,
+      `12345678901-${ulid}`,
+    ]) {
       expect(orderIdSchema.safeParse(id).success, id).toBe(false)
     }
   })

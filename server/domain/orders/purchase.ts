@@ -80,7 +80,10 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
     return await Promise.race([work, deadline])
   } catch (error) {
     if (attempt.abandoned) {
-      work.then((placed) => log.info('purchase placed after its deadline', { requestId, ...placed }), (late: unknown) => log.info('purchase refused after its deadline', { requestId, error: late }))
+      work.then(
+        (placed) => log.info('purchase placed after its deadline', { requestId, ...placed }),
+        (late: unknown) => log.info('purchase refused after its deadline', { requestId, error: late }),
+      )
     }
     throw error
   } finally {
@@ -97,12 +100,23 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
   const coupon = await findCoupon(couponId).catch(refuseDuringOutage)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   // The flag says no unit is left; whoever holds one still hears about it from the script.
-  if (isFlaggedSoldOut(couponId) && !(await holdsCoupon(userId, couponId).catch(refuseDuringOutage))) throw new DomainError('SOLD_OUT', 'Sold out')
+  if (isFlaggedSoldOut(couponId) && !(await holdsCoupon(userId, couponId).catch(refuseDuringOutage))) {
+    throw new DomainError('SOLD_OUT', 'Sold out')
+  }
   await checkAdmission(coupon, userId)
 
   const client = redis()
   const orderId = newOrderId(couponId)
-  const event: PaymentRequest = { v: 1, orderId, userId, couponId, price: coupon.price, serverId, requestId, createdAt: new Date().toISOString() }
+  const event: PaymentRequest = {
+    v: 1,
+    orderId,
+    userId,
+    couponId,
+    price: coupon.price,
+    serverId,
+    requestId,
+    createdAt: new Date().toISOString(),
+  }
   if (attempt.abandoned) throw busy() // past the deadline, answered TRY_AGAIN_LATER: nothing may be sent now
   // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
   // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.

@@ -1,7 +1,8 @@
 import type { DB } from '../../db'
-import type { OrderRow } from '../../db/types'
+import type { OrderRow, OrderStatus } from '../../db/types'
 import type { Reservation } from '../../redis/scripts'
 import type { FailureReason, Order, OrderCoupon } from './schemas'
+import { toUpdate, updateId, type OrderUpdate, type UpdateCursor } from './updates'
 
 type ShownRow = Pick<OrderRow, 'id' | 'coupon_id' | 'status' | 'reason' | 'price' | 'created_at' | 'updated_at' | 'code' | 'redeemed_at'>
   & { coupon_name: string | null, coupon_image_url: string | null }
@@ -27,7 +28,15 @@ export function rowToOrder(row: ShownRow & { user_id?: number }): Order {
 
 export function reservationToOrder(orderId: string, couponId: number, entry: Reservation, coupon: OrderCoupon | null): Order {
   const at = new Date(entry.at).toISOString()
-  return { orderId, couponId, status: 'PENDING', price: entry.price, createdAt: at, updatedAt: at, coupon: coupon ?? unknownCoupon(couponId) }
+  return {
+    orderId,
+    couponId,
+    status: 'PENDING',
+    price: entry.price,
+    createdAt: at,
+    updatedAt: at,
+    coupon: coupon ?? unknownCoupon(couponId),
+  }
 }
 
 const COLUMNS = ['id', 'user_id', 'coupon_id', 'status', 'reason', 'price', 'created_at', 'updated_at', 'code'] as const
@@ -63,4 +72,80 @@ export async function selectShownOrdersByIds(db: DB, orderIds: string[]) {
 export async function selectOrdersByIds(db: DB, orderIds: string[]) {
   if (!orderIds.length) return []
   return await db.selectFrom('orders').select(COLUMNS).where('id', 'in', orderIds).execute()
+}
+
+const ID_CHUNK = 1_000
+
+/** Orders of `orderIds` that MySQL holds as PAID, read ID_CHUNK ids at a time. */
+export async function selectPaidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
+  const paid = new Set<string>()
+  for (let i = 0; i < orderIds.length; i += ID_CHUNK) {
+    const rows = await db
+      .selectFrom('orders')
+      .select('id')
+      .where('id', 'in', orderIds.slice(i, i + ID_CHUNK))
+      .where('status', '=', 'PAID')
+      .execute()
+    for (const r of rows) paid.add(r.id)
+  }
+  return paid
+}
+
+/** How many orders of the coupon are in each status. */
+export async function countOrdersByStatus(db: DB, couponId: number): Promise<Map<OrderStatus, number>> {
+  const rows = await db
+    .selectFrom('orders')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('coupon_id', '=', couponId)
+    .groupBy('status')
+    .execute()
+  return new Map(rows.map((r) => [r.status, Number(r.n)]))
+}
+
+/** How many PAID orders each coupon has (absent: none). */
+export async function countPaidByCoupon(db: DB): Promise<Map<number, number>> {
+  const rows = await db
+    .selectFrom('orders')
+    .select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')])
+    .where('status', '=', 'PAID')
+    .groupBy('coupon_id')
+    .execute()
+  return new Map(rows.map((r) => [Number(r.coupon_id), Number(r.n)]))
+}
+
+export async function countPendingOrders(db: DB): Promise<number> {
+  const row = await db
+    .selectFrom('orders')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('status', '=', 'PENDING')
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+const UPDATES_PAGE = 500
+
+/**
+ * The user's updates after `cursor` (by update time, then order id), oldest first, with their ids:
+ * every order settled after it, older orders that settled later included.
+ */
+export async function selectUpdatesSince(db: DB, userId: number, cursor: UpdateCursor): Promise<{ id: string, update: OrderUpdate }[]> {
+  const out: { id: string, update: OrderUpdate }[] = []
+  let { after, orderId } = cursor
+  for (;;) {
+    const rows = await db.selectFrom('orders')
+      .select(['id', 'coupon_id', 'status', 'reason', 'code', 'updated_at'])
+      .where('user_id', '=', userId)
+      .where((eb) => eb.or([eb('updated_at', '>', after), eb.and([eb('updated_at', '=', after), eb('id', '>', orderId)])]))
+      .orderBy('updated_at').orderBy('id')
+      .limit(UPDATES_PAGE)
+      .execute()
+    for (const row of rows) {
+      const updatedAt = new Date(row.updated_at)
+      out.push({ id: updateId(updatedAt, row.id), update: toUpdate(row) })
+    }
+    if (rows.length < UPDATES_PAGE) return out
+    const last = rows.at(-1)!
+    after = new Date(last.updated_at)
+    orderId = last.id
+  }
 }

@@ -1,5 +1,4 @@
 import { z } from 'zod'
-import type { DB } from '../../db'
 import type { OrderStatus } from '../../db/types'
 import { orderIdSchema } from './ids'
 import type { FailureReason } from './schemas'
@@ -51,35 +50,13 @@ export function parseUpdateId(id: string): UpdateCursor | null {
   return { after, orderId }
 }
 
-const PAGE = 500
-
-/**
- * The user's updates after `cursor` (by update time, then order id), oldest first, with their ids:
- * every order settled after it, older orders that settled later included.
- */
-export async function selectUpdatesSince(db: DB, userId: number, cursor: UpdateCursor): Promise<{ id: string, update: OrderUpdate }[]> {
-  const out: { id: string, update: OrderUpdate }[] = []
-  let { after, orderId } = cursor
-  for (;;) {
-    const rows = await db.selectFrom('orders')
-      .select(['id', 'coupon_id', 'status', 'reason', 'code', 'updated_at'])
-      .where('user_id', '=', userId)
-      .where((eb) => eb.or([eb('updated_at', '>', after), eb.and([eb('updated_at', '=', after), eb('id', '>', orderId)])]))
-      .orderBy('updated_at').orderBy('id')
-      .limit(PAGE)
-      .execute()
-    for (const row of rows) {
-      const updatedAt = new Date(row.updated_at)
-      out.push({ id: updateId(updatedAt, row.id), update: toUpdate(row) })
-    }
-    if (rows.length < PAGE) return out
-    const last = rows.at(-1)!
-    after = new Date(last.updated_at)
-    orderId = last.id
-  }
-}
-
-export function toUpdate(row: { id: string, coupon_id: number, status: OrderStatus, reason: string | null, code: string | null }): OrderUpdate {
+export function toUpdate(row: {
+  id: string
+  coupon_id: number
+  status: OrderStatus
+  reason: string | null
+  code: string | null
+}): OrderUpdate {
   return {
     orderId: row.id,
     couponId: Number(row.coupon_id),

@@ -41,7 +41,12 @@ export interface DrainWatch {
  * Worker side: polls the flag; on a new token `pause()` runs (it resolves once the batch in hand is
  * committed) and the worker acknowledges; when the flag goes, `resume()` runs.
  */
-export function watchDrain(redis: RedisClient, worker: string, hooks: { pause: () => Promise<void>, resume: () => Promise<void> }, onError: (error: unknown) => void): DrainWatch {
+export function watchDrain(
+  redis: RedisClient,
+  worker: string,
+  hooks: { pause: () => Promise<void>, resume: () => Promise<void> },
+  onError: (error: unknown) => void,
+): DrainWatch {
   let token: string | null = null
   let busy = false
   const tick = async () => {
@@ -66,5 +71,10 @@ export function watchDrain(redis: RedisClient, worker: string, hooks: { pause: (
   const timer = setInterval(() => void tick(), DRAIN_POLL_MS)
   timer.unref()
   void tick()
-  return { get draining() { return token !== null }, stop: () => clearInterval(timer) }
+  return {
+    get draining() {
+      return token !== null
+    },
+    stop: () => clearInterval(timer),
+  }
 }

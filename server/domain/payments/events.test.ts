@@ -15,8 +15,16 @@ describe('parsePaymentRequest', () => {
   })
 
   it('returns null for a poison message: empty, not JSON, another version, bad fields, or an order id of another coupon', () => {
-    for (const value of [null, message('{'), message({ ...valid, v: 2 }), message({ ...valid, price: -1 }), message({ ...valid, userId: 0 }),
-      message({ ...valid, orderId: '7-short' }), message({ ...valid, createdAt: 'yesterday' }), message({ ...valid, couponId: 8 })]) {
+    for (const value of [
+      null,
+      message('{'),
+      message({ ...valid, v: 2 }),
+      message({ ...valid, price: -1 }),
+      message({ ...valid, userId: 0 }),
+      message({ ...valid, orderId: '7-short' }),
+      message({ ...valid, createdAt: 'yesterday' }),
+      message({ ...valid, couponId: 8 }),
+    ]) {
       expect(parsePaymentRequest(value), String(value)).toBeNull()
     }
   })
@@ -43,7 +51,12 @@ describe('isTransient', () => {
   })
 
   it('treats bugs and bad data as poison, not outages', () => {
-    for (const error of [new TypeError('Cannot read properties of undefined'), Object.assign(new Error('Duplicate entry'), { code: 'ER_DUP_ENTRY', errno: 1062 }), 'ECONNREFUSED', null]) {
+    for (const error of [
+      new TypeError('Cannot read properties of undefined'),
+      Object.assign(new Error('Duplicate entry'), { code: 'ER_DUP_ENTRY', errno: 1062 }),
+      'ECONNREFUSED',
+      null,
+    ]) {
       expect(isTransient(error), String(error)).toBe(false)
     }
   })

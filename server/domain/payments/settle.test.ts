@@ -9,7 +9,15 @@ function event(userId: number, couponId: number, price = 100): PaymentRequest {
   seq++
   return { v: 1, orderId: `${couponId}-01J0000000000000000000${String(seq).padStart(4, '0')}`, userId, couponId, price, serverId: 'web-1', requestId: '', createdAt: '2026-12-01T10:00:00.000Z' }
 }
-function figures({ credit = {}, stock = {}, holds = [] }: { credit?: Record<number, number>, stock?: Record<number, number>, holds?: string[] }): BatchFigures {
+function figures({
+  credit = {},
+  stock = {},
+  holds = [],
+}: {
+  credit?: Record<number, number>
+  stock?: Record<number, number>
+  holds?: string[]
+}): BatchFigures {
   const entries = (o: Record<number, number>) => Object.entries(o).map(([k, v]) => [Number(k), v] as [number, number])
   return { credit: new Map(entries(credit)), stock: new Map(entries(stock)), holds: new Set(holds) }
 }
@@ -49,7 +57,14 @@ describe('decidePayments', () => {
 })
 
 describe('afterClaim', () => {
-  const reservation = (over: Partial<Reservation> = {}): Reservation => ({ state: 'claimed', userId: 1, price: 100, serverId: 'web-1', at: 1, ...over })
+  const reservation = (over: Partial<Reservation> = {}): Reservation => ({
+    state: 'claimed',
+    userId: 1,
+    price: 100,
+    serverId: 'web-1',
+    at: 1,
+    ...over,
+  })
 
   it('fails a missing reservation as CANCELLED and an unreadable or another user\'s as PAYMENT_ERROR', () => {
     const e = event(1, 7)
@@ -65,13 +80,17 @@ describe('afterClaim', () => {
 })
 
 describe('followUpAction', () => {
-  const settled = (status: 'PAID' | 'FAILED', reason?: 'INSUFFICIENT_CREDIT' | 'SOLD_OUT' | 'ALREADY_PURCHASED' | 'CANCELLED' | 'PAYMENT_ERROR') =>
-    followUpAction({ orderId: '7-x', userId: 1, couponId: 7, status, ...(reason ? { reason } : {}) })
+  const settled = (
+    status: 'PAID' | 'FAILED',
+    reason?: 'INSUFFICIENT_CREDIT' | 'SOLD_OUT' | 'ALREADY_PURCHASED' | 'CANCELLED' | 'PAYMENT_ERROR',
+  ) => followUpAction({ orderId: '7-x', userId: 1, couponId: 7, status, ...(reason ? { reason } : {}) })
 
   it('keeps the unit taken when Redis forgot something (ALREADY_PURCHASED, SOLD_OUT) and releases it otherwise', () => {
     expect(settled('PAID')).toBe('drop')
     expect(settled('FAILED', 'ALREADY_PURCHASED')).toBe('keep-buyer')
     expect(settled('FAILED', 'SOLD_OUT')).toBe('drop-buyer')
-    for (const reason of ['INSUFFICIENT_CREDIT', 'CANCELLED', 'PAYMENT_ERROR'] as const) expect(settled('FAILED', reason), reason).toBe('release')
+    for (const reason of ['INSUFFICIENT_CREDIT', 'CANCELLED', 'PAYMENT_ERROR'] as const) {
+      expect(settled('FAILED', reason), reason).toBe('release')
+    }
   })
 })

@@ -19,7 +19,9 @@ export interface Challenge {
 let signingKey: Buffer | undefined
 /** Derived from the session secret every instance shares (production requires a real one). */
 function key(): Buffer {
-  signingKey ??= Buffer.from(hkdfSync('sha256', config().SESSION_PASSWORD || 'development only', 'flash-sale', 'waiting room challenge', 32))
+  signingKey ??= Buffer.from(
+    hkdfSync('sha256', config().SESSION_PASSWORD || 'development only', 'flash-sale', 'waiting room challenge', 32),
+  )
   return signingKey
 }
 
@@ -27,7 +29,9 @@ const mac = (payload: string) => createHmac('sha256', key()).update(payload).dig
 
 export function issueChallenge(couponId: number, userId: number, now = Date.now()): Challenge {
   const difficulty = config().QUEUE_POW_DIFFICULTY
-  const payload = [couponId, userId, Math.floor((now + CHALLENGE_VALID_MS) / 1000), difficulty, randomBytes(9).toString('base64url')].join('.')
+  const payload = [couponId, userId, Math.floor((now + CHALLENGE_VALID_MS) / 1000), difficulty, randomBytes(9).toString('base64url')].join(
+    '.',
+  )
   return { challenge: `${payload}.${mac(payload)}`, difficulty }
 }
 

@@ -138,16 +138,24 @@ export class QueueFeed {
     const due: { userId: number, urgent: boolean }[] = []
     for (const w of watchers) {
       const place = this.places.get(placeKey(couponId, w.userId))
-      if (settings.room?.enabled && (!place || stale(place, settings, view, now))) due.push({ userId: w.userId, urgent: !!place?.position && place.position <= view.admitted })
+      if (settings.room?.enabled && (!place || stale(place, settings, view, now))) {
+        due.push({ userId: w.userId, urgent: !!place?.position && place.position <= view.admitted })
+      }
     }
     // the shoppers whose place may have changed, pipelined together; those just admitted first
-    const reads = due.length > PLACE_READS_PER_TICK ? [...due.filter((d) => d.urgent), ...due.filter((d) => !d.urgent)].slice(0, PLACE_READS_PER_TICK) : due
-    await Promise.all([...new Set(reads.map((d) => d.userId))].map((userId) => this.readPlace(couponId, userId, settings, view.epoch).catch(() => {})))
+    const reads =
+      due.length > PLACE_READS_PER_TICK
+        ? [...due.filter((d) => d.urgent), ...due.filter((d) => !d.urgent)].slice(0, PLACE_READS_PER_TICK)
+        : due
+    await Promise.all(
+      [...new Set(reads.map((d) => d.userId))].map((userId) => this.readPlace(couponId, userId, settings, view.epoch).catch(() => {})),
+    )
     const local = Date.now()
     for (const w of watchers) {
       const status = queueStatus(settings, view, this.places.get(placeKey(couponId, w.userId)) ?? null, now)
       if (sameStatus(w.last, status)) continue
-      const positionOnly = w.last?.state === status.state && w.last.position === status.position && w.last.admittedUntil === status.admittedUntil
+      const positionOnly =
+        w.last?.state === status.state && w.last.position === status.position && w.last.admittedUntil === status.admittedUntil
       if (positionOnly && local - w.pushedAt < POSITION_PUSH_MS) continue
       w.last = status
       w.pushedAt = local

@@ -14,7 +14,9 @@ import { markSoldOut } from '../stock/sold-out'
 export async function checkAdmission(coupon: Coupon, userId: number): Promise<void> {
   if (!coupon.waitingRoom?.enabled) return
   const gate = await queueGateScript(redis(), coupon.id, userId).catch((error: unknown) => {
-    if (isTransient(error) || error instanceof ReplyError) throw new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
+    if (isTransient(error) || error instanceof ReplyError) {
+      throw new DomainError('TRY_AGAIN_LATER', 'The shop is busy right now, try again', 1)
+    }
     throw error
   })
   if (gate === 'ADMITTED') return

@@ -9,7 +9,7 @@ import { DomainError } from '../errors'
 import { isTransient } from '../payments/events'
 import { checkProof, issueChallenge, type Challenge, type ProofProblem } from './challenge'
 import { QueueFeed, type QueueListener } from './feed'
-import { PlaceRecorder } from './records'
+import { PlaceRecorder } from './repository'
 import type { QueueStatus } from './schemas'
 
 /*
@@ -70,16 +70,28 @@ export async function joinQueue(userId: number, couponId: number, challenge: str
     throw new DomainError('INVALID_INPUT', PROOF_MESSAGES[problem])
   }
   if (!coupon.waitingRoom?.enabled) return { state: 'CLOSED' }
-  const window = { startsAt: coupon.saleStartsAt ? Date.parse(coupon.saleStartsAt) : null, endsAt: coupon.saleEndsAt ? Date.parse(coupon.saleEndsAt) : null }
+  const window = {
+    startsAt: coupon.saleStartsAt ? Date.parse(coupon.saleStartsAt) : null,
+    endsAt: coupon.saleEndsAt ? Date.parse(coupon.saleEndsAt) : null,
+  }
   const joined = await queueJoinScript(redis(), couponId, userId, randomScore(), window).catch(unavailable)
   if (joined.status === 'CLOSED') return { state: 'CLOSED' }
   if (joined.status === 'ALREADY_PURCHASED') throw new DomainError('ALREADY_PURCHASED', 'You already have this coupon')
   // Answered only once the place is recorded outside Redis (so a Redis that loses it puts it back).
   // A failure here keeps the place in Redis; joining again keeps it too and records it.
-  await places().record({ couponId, userId, turn: joined.turn, score: Number(joined.score), joinedAt: new Date(joined.now) }).catch(unavailable)
+  await places()
+    .record({ couponId, userId, turn: joined.turn, score: Number(joined.score), joinedAt: new Date(joined.now) })
+    .catch(unavailable)
   metrics.queueJoins.inc({ result: joined.status === 'JOINED' ? 'joined' : 'kept' })
   const f = queueFeed()
-  if (joined.status === 'JOINED') f.remember(couponId, userId, { turn: joined.turn, joined: true, position: joined.rank === null ? null : joined.rank + 1, admittedUntil: null })
+  if (joined.status === 'JOINED') {
+    f.remember(couponId, userId, {
+      turn: joined.turn,
+      joined: true,
+      position: joined.rank === null ? null : joined.rank + 1,
+      admittedUntil: null,
+    })
+  }
   return await f.status(couponId, userId).catch(unavailable)
 }
 

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { queueStatus, type Place, type RoomSettings } from './status'
 
 const now = Date.parse('2026-12-07T12:00:00Z')
-const open: RoomSettings = { room: { enabled: true, admitPerSecond: 10, admissionSeconds: 60 }, startsAt: now - 60_000, endsAt: now + 3_600_000 }
+const open: RoomSettings = {
+  room: { enabled: true, admitPerSecond: 10, admissionSeconds: 60 },
+  startsAt: now - 60_000,
+  endsAt: now + 3_600_000,
+}
 const counters = { admitted: 20, stock: 50 }
 const at = (position: number | null, admittedUntil: number | null = null): Place => ({ joined: true, position, admittedUntil })
 
@@ -18,7 +22,13 @@ describe('queueStatus', () => {
 
   it('admits a place the admissions reached, until its admission ends; then the shopper may join again', () => {
     const until = now + 30_000
-    expect(queueStatus(open, counters, at(20, until), now)).toEqual({ state: 'ADMITTED', position: 20, ahead: 0, etaSeconds: 0, admittedUntil: new Date(until).toISOString() })
+    expect(queueStatus(open, counters, at(20, until), now)).toEqual({
+      state: 'ADMITTED',
+      position: 20,
+      ahead: 0,
+      etaSeconds: 0,
+      admittedUntil: new Date(until).toISOString(),
+    })
     expect(queueStatus(open, counters, at(20, now), now)).toEqual({ state: 'NOT_JOINED' })
     expect(queueStatus(open, counters, at(20, null), now)).toEqual({ state: 'WAITING', position: 20, ahead: 0, etaSeconds: 0 })
   })

@@ -33,7 +33,9 @@ export function queueStatus({ room, endsAt }: RoomSettings, counters: RoomCounte
   if (!room?.enabled || (endsAt !== null && now >= endsAt)) return { state: 'CLOSED' }
   const position = place?.joined && place.position !== null ? place.position : undefined
   // No unit is free: everyone still waiting is told at once (WAITING again if a failed payment returns one).
-  if (counters.stock !== null && counters.stock <= 0) return position === undefined ? { state: 'SOLD_OUT' } : { state: 'SOLD_OUT', position }
+  if (counters.stock !== null && counters.stock <= 0) {
+    return position === undefined ? { state: 'SOLD_OUT' } : { state: 'SOLD_OUT', position }
+  }
   if (!place?.joined) return { state: 'NOT_JOINED' }
   if (position === undefined) return { state: 'WAITING' } // before the opening: places are drawn at random then
   if (position > counters.admitted) {
@@ -48,5 +50,12 @@ export function queueStatus({ room, endsAt }: RoomSettings, counters: RoomCounte
 
 /** Two statuses that would show the same thing. */
 export function sameStatus(a: QueueStatus | undefined, b: QueueStatus): boolean {
-  return !!a && a.state === b.state && a.position === b.position && a.ahead === b.ahead && a.etaSeconds === b.etaSeconds && a.admittedUntil === b.admittedUntil
+  return (
+    !!a &&
+    a.state === b.state &&
+    a.position === b.position &&
+    a.ahead === b.ahead &&
+    a.etaSeconds === b.etaSeconds &&
+    a.admittedUntil === b.admittedUntil
+  )
 }

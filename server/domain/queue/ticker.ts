@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto'
 import type { DB } from '../../db'
 import type { RedisClient } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import { leaseScript, queueAdmitScript, queueMember, queueNextScript, queueRestoreScript } from '../../redis/scripts'
+import { holdLease, leaseScript, queueAdmitScript, queueMember, queueNextScript, queueRestoreScript } from '../../redis/scripts'
+import { StoppableLoop } from '../loop'
 import { log } from '../../observability/log'
 import { metrics } from '../../observability/metrics'
-import { recordAdmissions, selectOpenRooms, selectPlacesAfter, type OpenRoom } from './records'
+import { recordAdmissions, selectOpenRooms, selectPlacesAfter, type OpenRoom } from './repository'
 
 /** How often the rooms admit: each second's admissions are spread over its ticks. */
 export const ADMISSION_TICK_MS = 250
@@ -34,36 +35,25 @@ interface Place { userId: number, turn: number, score: string }
  * once), then the next places are proposed (at most admitPerSecond a second, never more than the
  * free units), recorded in MySQL, and granted in Redis if the room has not moved meanwhile.
  */
-export class AdmissionTicker {
+export class AdmissionTicker extends StoppableLoop {
   private rooms: OpenRoom[] = []
   private roomsReadAt = 0
   private readonly restoredAt = new Map<number, number>()
   private readonly token = `${process.pid}-${randomUUID()}`
   private holding = false
-  private stopping = false
-  private loop: Promise<void> | undefined
-  private wake: (() => void) | undefined
 
-  constructor(private readonly deps: AdmissionTickerDeps) {}
-
-  start(): void {
-    this.loop ??= this.run()
+  constructor(private readonly deps: AdmissionTickerDeps) {
+    super()
   }
 
-  async stop(): Promise<void> {
-    this.stopping = true
-    this.wake?.()
-    await this.loop
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const { redis } = this.deps
     const lockKey = keys.lock('queue-admission')
     let renewedAt = 0
     while (!this.stopping) {
       try {
         if (!this.holding || Date.now() - renewedAt > LEASE_MS / 3) {
-          const held = (await redis.set(lockKey, this.token, 'PX', LEASE_MS, 'NX')) === 'OK' || await leaseScript(redis, lockKey, this.token, 'renew', LEASE_MS)
+          const held = await holdLease(redis, lockKey, this.token, LEASE_MS)
           renewedAt = Date.now()
           if (!held && this.holding) this.clearGauges()
           this.holding = held
@@ -76,13 +66,6 @@ export class AdmissionTicker {
     }
     if (this.holding) await leaseScript(redis, lockKey, this.token, 'release').catch(() => {})
     this.clearGauges()
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.wake = () => { clearTimeout(timer); resolve() }
-    })
   }
 
   /** One pass over the open rooms; how many shoppers it admitted. */
@@ -153,7 +136,12 @@ export class AdmissionTicker {
       const unsettled = settled ? rows.findIndex((r) => r.joinedAt.getTime() > settledBefore) : 0
       const verified = unsettled === 0 ? null : rows[(unsettled < 0 ? rows.length : unsettled) - 1]!.id
       if (unsettled >= 0) settled = false
-      const result = await queueRestoreScript(redis, couponId, verified, doubtful.map((r) => ({ userId: r.userId, turn: r.turn, score: String(r.score) })))
+      const result = await queueRestoreScript(
+        redis,
+        couponId,
+        verified,
+        doubtful.map((r) => ({ userId: r.userId, turn: r.turn, score: String(r.score) })),
+      )
       if (result.restored) {
         metrics.queueRestored.inc({ coupon: String(couponId) }, result.restored)
         log.warn('waiting-room places put back from their records', { couponId, restored: result.restored, holes: result.holes.length })

@@ -3,7 +3,9 @@ import type { DB } from '../../db'
 import type { RedisClient } from '../../redis/client'
 import { channels, keys } from '../../redis/keys'
 import { applyRepairScript, leaseScript, snapshotScript, type CouponSnapshot } from '../../redis/scripts'
+import { countOwners, selectOwnerIds, selectStocks } from '../coupons/repository'
 import { failpoint } from '../failpoints'
+import { selectPaidAmong } from '../orders/repository'
 import { log } from '../../observability/log'
 
 /** How long a repair lease lives without renewal (a dead repairer frees the coupon within this). */
@@ -46,13 +48,11 @@ export async function balanceOf(db: DB, snapshots: (readonly [number, CouponSnap
   if (!snapshots.length) return []
   const couponIds = snapshots.map(([id]) => id)
   const entryIds = snapshots.flatMap(([, s]) => [...s.entries.keys()])
-  const [stocks, owners, paid] = await Promise.all([
-    db.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute(),
-    db.selectFrom('user_coupons').select(['coupon_id', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', 'in', couponIds).groupBy('coupon_id').execute(),
-    paidAmong(db, entryIds),
+  const [stockOf, ownersOf, paid] = await Promise.all([
+    selectStocks(db, couponIds),
+    countOwners(db, couponIds),
+    selectPaidAmong(db, entryIds),
   ])
-  const stockOf = new Map(stocks.map((r) => [Number(r.id), Number(r.stock)]))
-  const ownersOf = new Map(owners.map((r) => [Number(r.coupon_id), Number(r.n)]))
   return snapshots.filter(([id]) => stockOf.has(id)).map(([id, s]) => balance(id, s, stockOf.get(id)!, ownersOf.get(id) ?? 0, paid))
 }
 
@@ -72,22 +72,14 @@ function balance(couponId: number, s: CouponSnapshot, mysqlStock: number, owners
   }
 }
 
-async function paidAmong(db: DB, orderIds: string[]): Promise<Set<string>> {
-  const paid = new Set<string>()
-  for (let i = 0; i < orderIds.length; i += CHUNK) {
-    const rows = await db.selectFrom('orders').select('id').where('id', 'in', orderIds.slice(i, i + CHUNK)).where('status', '=', 'PAID').execute()
-    for (const r of rows) paid.add(r.id)
-  }
-  return paid
-}
-
 /**
  * The slower check: the buyer set's members against owners ∪ users(E), which equal counts can hide
  * (a swapped member). Read in SSCAN chunks between two snapshots, so a reservation made meanwhile is
  * not "extra" and one released meanwhile is not "missing".
  */
 export async function compareBuyers(db: DB, redis: RedisClient, couponId: number): Promise<{ missing: string[], extra: string[] }> {
-  const users = (s: CouponSnapshot) => new Map([...s.entries].flatMap(([id, e]) => (typeof e === 'string' ? [] : [[id, String(e.userId)] as const])))
+  const users = (s: CouponSnapshot) =>
+    new Map([...s.entries].flatMap(([id, e]) => (typeof e === 'string' ? [] : [[id, String(e.userId)] as const])))
   const first = users(await snapshotScript(redis, couponId))
   const members = new Set<string>()
   let cursor = '0'
@@ -97,7 +89,7 @@ export async function compareBuyers(db: DB, redis: RedisClient, couponId: number
     cursor = next
   } while (cursor !== '0')
   const second = users(await snapshotScript(redis, couponId))
-  const owners = new Set((await db.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()).map((o) => String(o.user_id)))
+  const owners = new Set(await selectOwnerIds(db, couponId))
   const heldThroughout = new Set([...owners, ...[...first].filter(([id]) => second.has(id)).map(([, u]) => u)])
   const heldAtAll = new Set([...owners, ...first.values(), ...second.values()])
   return {
@@ -115,19 +107,27 @@ export type RepairResult =
  * runs, released after): reservations of the coupon answer TRY_AGAIN_LATER meanwhile. Undefined when
  * another owner holds the lease.
  */
-export async function withRepairLease<T>(redis: RedisClient, couponId: number, work: (token: string) => Promise<T>): Promise<T | undefined> {
+export async function withRepairLease<T>(
+  redis: RedisClient,
+  couponId: number,
+  work: (token: string) => Promise<T>,
+): Promise<T | undefined> {
   const token = randomUUID()
   const leaseKey = keys.repair(couponId)
   if (!(await redis.set(leaseKey, token, 'PX', REPAIR_LEASE_MS, 'NX'))) return undefined
   const renew = setInterval(() => {
-    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) => log.warn('repair lease renewal failed', { couponId, error }))
+    leaseScript(redis, leaseKey, token, 'renew', REPAIR_LEASE_MS).catch((error) =>
+      log.warn('repair lease renewal failed', { couponId, error }),
+    )
   }, REPAIR_LEASE_MS / 3)
   renew.unref()
   try {
     return await work(token)
   } finally {
     clearInterval(renew)
-    await leaseScript(redis, leaseKey, token, 'release').catch(() => { /* it expires by itself */ })
+    await leaseScript(redis, leaseKey, token, 'release').catch(() => {
+      /* it expires by itself */
+    })
   }
 }
 
@@ -154,7 +154,11 @@ export async function repairUnderLease(db: DB, redis: RedisClient, couponId: num
     await failpoint('repair.before-apply')
     await stageBuyers(redis, couponId, mysql.owners)
     const result = await applyRepairScript(redis, couponId, {
-      version: snapshot.version, token, mysqlStock: mysql.stock, paidEntries: mysql.paidEntries, marker: new Date(snapshot.now).toISOString(),
+      version: snapshot.version,
+      token,
+      mysqlStock: mysql.stock,
+      paidEntries: mysql.paidEntries,
+      marker: new Date(snapshot.now).toISOString(),
     })
     if (result.status === 'LEASE_LOST') return { status: 'lease-lost', attempts }
     if (result.status === 'OK') {
@@ -174,11 +178,10 @@ export async function repairUnderLease(db: DB, redis: RedisClient, couponId: num
  */
 async function readMysqlSide(db: DB, couponId: number, entryIds: string[]) {
   return await db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(async (trx) => {
-    const row = await trx.selectFrom('coupons').select('stock').where('id', '=', couponId).executeTakeFirst()
-    if (!row) return null
-    const paid = await paidAmong(trx, entryIds)
-    const owners = await trx.selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
-    return { stock: Number(row.stock), paidEntries: paid.size, owners: owners.map((o) => String(o.user_id)) }
+    const stock = (await selectStocks(trx, [couponId])).get(couponId)
+    if (stock === undefined) return null
+    const paid = await selectPaidAmong(trx, entryIds)
+    return { stock, paidEntries: paid.size, owners: await selectOwnerIds(trx, couponId) }
   })
 }
 

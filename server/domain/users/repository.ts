@@ -21,7 +21,10 @@ export async function insertUserIfMissing(db: DB, sub: string, email: string, st
   await db.transaction().execute(async (trx) => {
     const result = await trx.insertInto('users').ignore().values({ sub, email, credit: startingCredit }).executeTakeFirst()
     if (Number(result.numInsertedOrUpdatedRows ?? 0) === 1 && result.insertId !== undefined) {
-      await trx.insertInto('credit_ledger').values({ user_id: Number(result.insertId), amount: startingCredit, kind: 'STARTING', order_id: null }).execute()
+      await trx
+        .insertInto('credit_ledger')
+        .values({ user_id: Number(result.insertId), amount: startingCredit, kind: 'STARTING', order_id: null })
+        .execute()
     }
   })
 }

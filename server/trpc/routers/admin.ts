@@ -15,8 +15,14 @@ const codeInput = z.object({
 export const adminRouter = router({
   /** A new coupon; its stock is on sale in its window (no window: at once, without end). */
   createCoupon: adminProcedure.input(createCouponInput).mutation(({ input }) => createCoupon(input)),
-  /** Changes a coupon; `stockDelta` adds units, or removes units that no pending order holds; the sale window (as given, or as stored) must end after it starts. */
-  updateCoupon: adminProcedure.meta({ refusals: ['NOT_FOUND'] }).input(updateCouponInput).mutation(({ input }) => updateCoupon(input)),
+  /**
+   * Changes a coupon; `stockDelta` adds units, or removes units that no pending order holds; the sale
+   * window (as given, or as stored) must end after it starts.
+   */
+  updateCoupon: adminProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(updateCouponInput)
+    .mutation(({ input }) => updateCoupon(input)),
   /** Adds credit (in cents) to a shopper's balance. */
   grantCredit: adminProcedure
     .meta({ refusals: ['NOT_FOUND'] })
@@ -28,9 +34,18 @@ export const adminRouter = router({
     .input(z.object({ email: z.email().max(254).transform((email) => email.toLowerCase()) }).strict())
     .query(({ input }) => accountByEmail(input.email)),
   /** A coupon's sale as it runs: stock, pending, paid and failed orders, orders per second over the last minute. */
-  saleStats: adminProcedure.meta({ refusals: ['NOT_FOUND'] }).input(z.object({ couponId }).strict()).query(({ input }) => saleStats(input.couponId)),
+  saleStats: adminProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(z.object({ couponId }).strict())
+    .query(({ input }) => saleStats(input.couponId)),
   /** What a redemption code is for, and whether it was redeemed. */
-  redemption: adminProcedure.meta({ refusals: ['NOT_FOUND'] }).input(codeInput).query(({ input }) => lookUpCode(input.code)),
+  redemption: adminProcedure
+    .meta({ refusals: ['NOT_FOUND'] })
+    .input(codeInput)
+    .query(({ input }) => lookUpCode(input.code)),
   /** Redeems a code once (a shop's counter); a second time is ALREADY_REDEEMED. */
-  redeem: adminProcedure.meta({ refusals: ['NOT_FOUND', 'ALREADY_REDEEMED'] }).input(codeInput).mutation(({ ctx, input }) => redeemCode(ctx.user.id, input.code)),
+  redeem: adminProcedure
+    .meta({ refusals: ['NOT_FOUND', 'ALREADY_REDEEMED'] })
+    .input(codeInput)
+    .mutation(({ ctx, input }) => redeemCode(ctx.user.id, input.code)),
 })

@@ -1,5 +1,5 @@
 /**
- * F6 (issue 12): clock skew between processes. A web instance runs under Debian's `faketime` 30 s
+ * F6 (docs/reliability.md): clock skew between processes. A web instance runs under Debian's `faketime` 30 s
  * ahead of the worker (libfaketime, LD_PRELOAD: the process's whole clock moves, not a test hook in
  * the app). Ages that two processes compare must be measured on Redis' clock:
  *  - the fast web cannot open a sale early (the window is checked against Redis' time);
@@ -10,9 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { db } from '../../../server/db'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
-import { trpc, type Shopper } from '../../support/shoppers'
+import type { Shopper } from '../../support/shoppers'
 import { burst, keys, type StackProc } from '../support'
-import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import {
+  closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within,
+  type SaleProcesses,
+} from './support'
+import { call } from '../../support/api'
 
 const SKEW_S = 30
 const FAST_WEB = `fast-web-${process.pid}`
@@ -27,7 +31,12 @@ beforeAll(async () => {
     startSaleProcesses({ webs: 1, workers: 1 }),
     stack.startWeb({
       wrap: ['faketime', '-f', `+${SKEW_S}`],
-      env: { SERVER_ID: FAST_WEB, FLASH_SALE_FAILPOINTS: 'web.after-reserve=kill', FLASH_SALE_FAILPOINT_DIR: dir, PURCHASE_RATE_LIMIT: '100' },
+      env: {
+        SERVER_ID: FAST_WEB,
+        FLASH_SALE_FAILPOINTS: 'web.after-reserve=kill',
+        FLASH_SALE_FAILPOINT_DIR: dir,
+        PURCHASE_RATE_LIMIT: '100',
+      },
     }),
   ])
 }, 240_000)
@@ -53,7 +62,7 @@ describe('F6: a web 30 s ahead of the worker (faketime)', () => {
     const soon = await createCouponOnSale({ stock: 5, price: 10 })
     await db().updateTable('coupons').set({ sale_starts_at: new Date(Date.now() + 15_000) }).where('id', '=', soon).execute()
     // (had it reserved, its failpoint would have killed it before it answered)
-    const early = await trpc(fastWeb.url, 'order.purchase', { input: { couponId: soon }, token: shoppers[0]!.token, mutation: true })
+    const early = await call(fastWeb.url, 'order.purchase', { input: { couponId: soon }, token: shoppers[0]!.token, mutation: true })
       .catch((error: Error) => ({ error: { data: { reason: `no answer: ${error.message}` } } }))
     expect(early.error?.data.reason, 'a web whose clock is ahead opened the sale early').toBe('SALE_NOT_STARTED')
 
@@ -67,7 +76,9 @@ describe('F6: a web 30 s ahead of the worker (faketime)', () => {
       await within(fastWeb.exited, 60_000, 'the fast web never reserved')
       const diedAt = Date.now()
       expect(fired(dir, 'web.after-reserve')).toBe(1)
-      const stranded = Object.entries(await redis().hgetall(keys.pending(couponId))).filter(([, v]) => v.includes(`"serverId":"${FAST_WEB}"`)).map(([k]) => k)
+      const stranded = Object.entries(await redis().hgetall(keys.pending(couponId)))
+        .filter(([, v]) => v.includes(`"serverId":"${FAST_WEB}"`))
+        .map(([k]) => k)
       // (requests in flight reach the reserve script side by side: the kill may strand more than one)
       expect(stranded.length, 'the fast web died without leaving its reservation').toBeGreaterThan(0)
       // its reservation is settled within the reconciler's window plus two passes of slack

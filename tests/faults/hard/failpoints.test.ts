@@ -1,5 +1,5 @@
 /**
- * F5 (issue 12): processes killed at the worst moment, by failpoints (server/domain/failpoints.ts,
+ * F5 (docs/reliability.md): processes killed at the worst moment, by failpoints (server/domain/failpoints.ts,
  * armed only through FLASH_SALE_FAILPOINTS):
  *  - `worker.after-commit=kill`: a worker SIGKILLs itself right after its MySQL transaction committed,
  *    before the Redis follow-up and the offset commit — the batch is delivered again to another worker,
@@ -12,7 +12,10 @@ import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
 import { burst, kafkaDrained, keys, type StackProc } from '../support'
-import { closeConnections, failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, type SaleProcesses } from './support'
+import {
+  closeConnections, failpointDir, fired, newSale, within, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses,
+  type SaleProcesses,
+} from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -46,7 +49,11 @@ describe('F5: a worker killed between MySQL commit and offset commit, a web kill
     await reporting(sale, async () => {
       const running = burst(urls, shoppers, couponId, { spreadMs: 3_000 })
       // both died by their own SIGKILL, at the failpoint (the line is written just before the kill)
-      const [workerExit, webExit] = await within(Promise.all([doomedWorker.exited, doomedWeb.exited]), 60_000, 'both failpoints did not fire')
+      const [workerExit, webExit] = await within(
+        Promise.all([doomedWorker.exited, doomedWeb.exited]),
+        60_000,
+        'both failpoints did not fire',
+      )
       const recoveredAt = Date.now()
       expect({ workerExit, webExit }).toEqual({ workerExit: 'SIGKILL', webExit: 'SIGKILL' })
       expect({ worker: fired(dir, 'worker.after-commit'), web: fired(dir, 'web.after-reserve') }).toEqual({ worker: 1, web: 1 })

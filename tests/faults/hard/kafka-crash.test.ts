@@ -1,5 +1,5 @@
 /**
- * F3 (issue 12), single broker: the Kafka broker SIGKILLed mid-burst and started again on its data.
+ * F3 (docs/reliability.md), single broker: the Kafka broker SIGKILLed mid-burst and started again on its data.
  * Acknowledged events survive (acks=all, the log is on disk), unacknowledged publishes time out and
  * their reservations are cancelled; the units that come back must be sold again, not stranded.
  * (The 3-broker case, the partition leader SIGKILLed, is tests/ops/kafka-replicated.test.ts.)

@@ -17,6 +17,7 @@ import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
 import type { StackProc } from '../support'
 import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, within } from './support'
+import { procedureUrl } from '../../support/api'
 
 type Web = StackProc & { url: string, port: number }
 type Tracked = { id: string, data: OrderUpdate }
@@ -56,7 +57,7 @@ afterAll(async () => {
 async function userIdOf(shopper: Shopper): Promise<number> {
   const row = await db().selectFrom('users').select('id').where('sub', '=', shopper.id).executeTakeFirst()
   if (row) return Number(row.id)
-  const res = await fetch(`${nginx.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${shopper.token}` } })
+  const res = await fetch(procedureUrl(nginx.url, 'user.me'), { headers: { authorization: `Bearer ${shopper.token}` } })
   return (await res.json()).result.data.id
 }
 
@@ -71,7 +72,11 @@ async function holder(userId: number): Promise<Web> {
 }
 
 async function purchase(shopper: Shopper, couponId: number): Promise<string> {
-  const res = await fetch(`${nginx.url}/api/trpc/order.purchase`, { method: 'POST', headers: { authorization: `Bearer ${shopper.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ couponId }) })
+  const res = await fetch(procedureUrl(nginx.url, 'order.purchase'), {
+    method: 'POST',
+    headers: { authorization: `Bearer ${shopper.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ couponId }),
+  })
   const body = await res.json()
   expect(res.status, JSON.stringify(body)).toBe(200)
   return body.result.data.orderId
@@ -115,7 +120,11 @@ async function throughTheKill(shopper: Shopper, couponId: number, sentinelCoupon
   // exactly once: a later update arrives, and the first one still came once
   const sentinel = await purchase(shopper, sentinelCoupon)
   await eventually(async () => times(updates, sentinel) > 0 || undefined, 30_000, 20)
-  expect({ paid: times(updates, orderId), sentinel: times(updates, sentinel), error: updates.error() }).toEqual({ paid: 1, sentinel: 1, error: undefined })
+  expect({ paid: times(updates, orderId), sentinel: times(updates, sentinel), error: updates.error() }).toEqual({
+    paid: 1,
+    sentinel: 1,
+    error: undefined,
+  })
   updates.stop()
   await client.close()
   return orderId

@@ -1,5 +1,5 @@
 /**
- * F4 (issue 12): MariaDB SIGKILLed while workers settle a batch, then started again on its data
+ * F4 (docs/reliability.md): MariaDB SIGKILLed while workers settle a batch, then started again on its data
  * (InnoDB crash recovery). Reservations need no MySQL; settlement pauses and resumes; a transaction
  * the crash cut is rolled back by recovery and its events are delivered again.
  */

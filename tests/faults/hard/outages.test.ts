@@ -1,5 +1,5 @@
 /**
- * F7 (issue 12): outages that are not disconnections. Each hits the middle of a burst for 5 s:
+ * F7 (docs/reliability.md): outages that are not disconnections. Each hits the middle of a burst for 5 s:
  *  - Redis out of memory (`CONFIG SET maxmemory 1` under noeviction: every write answers OOM);
  *  - Redis READONLY (it is made a replica of a master that is not there, as in a failover);
  *  - MySQL read-only (`SET GLOBAL read_only=1`: writes answer error 1290).
@@ -16,7 +16,9 @@ import { createCouponOnSale } from '../../support/data'
 import { freePort } from '../../support/processes'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, statuses } from '../support'
-import { closeConnections, until, newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses } from './support'
+import {
+  closeConnections, until, newSale, recoversFully, reporting, sharedShoppers, startSaleProcesses, type SaleProcesses,
+} from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -43,7 +45,10 @@ afterAll(async () => {
 })
 
 /** A burst with `outage` on for 5 s in its middle; `proof` shows the outage is real (and says how). */
-async function pausesAndFailsNothing(fault: string, outage: { start: () => Promise<unknown>, proof: () => Promise<string>, end: () => Promise<unknown> }) {
+async function pausesAndFailsNothing(
+  fault: string,
+  outage: { start: () => Promise<unknown>, proof: () => Promise<string>, end: () => Promise<unknown> },
+) {
   const couponId = await createCouponOnSale({ stock: 80, price: 10 })
   const sale = newSale(fault, couponId, shoppers, procs.urls)
   await reporting(sale, async () => {
@@ -62,7 +67,10 @@ async function pausesAndFailsNothing(fault: string, outage: { start: () => Promi
     expect(first.outcomes.GAVE_UP ?? 0).toBe(0)
     await recoversFully(sale, recoveredAt)
     const settled = await statuses(first.accepted)
-    expect(first.accepted.filter((id) => settled.get(id) !== 'PAID'), 'orders failed because of the outage').toEqual([])
+    expect(
+      first.accepted.filter((id) => settled.get(id) !== 'PAID'),
+      'orders failed because of the outage',
+    ).toEqual([])
   })
 }
 

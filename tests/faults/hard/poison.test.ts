@@ -1,5 +1,5 @@
 /**
- * F8 (issue 12): poison inside the failure path must not wedge anything.
+ * F8 (docs/reliability.md): poison inside the failure path must not wedge anything.
  *  - A corrupt pending entry (garbage HSET into a coupon's pending hash): the reconciler skips and
  *    reports it instead of failing its whole pass, so a dead web's reservation on another coupon is
  *    still re-published and settled, and the audit does not choke on it.
@@ -14,7 +14,10 @@ import { createCouponOnSale, eventually } from '../../support/data'
 import { onDeadLetters } from '../../support/dead-letters'
 import type { Shopper } from '../../support/shoppers'
 import { burst, keys, sleep, type StackProc } from '../support'
-import { closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within, type SaleProcesses } from './support'
+import {
+  closeConnections, failpointDir, fired, newSale, recoversFully, reporting, sharedShoppers, stack, startSaleProcesses, within,
+  type SaleProcesses,
+} from './support'
 
 let shoppers: Shopper[] = []
 let procs: SaleProcesses
@@ -56,7 +59,10 @@ describe('F8: poison in the failure path', () => {
 
       const running = burst(urls, shoppers, couponId, { spreadMs: 3_000 })
       expect(await within(doomedWeb.exited, 60_000, 'web.after-reserve did not fire')).toBe('SIGKILL')
-      expect(await eventually(async () => fired(dir, 'worker.dead-letter') >= 1, 30_000, 500), 'the dead-letter failpoint never fired').toBe(true)
+      expect(
+        await eventually(async () => fired(dir, 'worker.dead-letter') >= 1, 30_000, 500),
+        'the dead-letter failpoint never fired',
+      ).toBe(true)
       const recoveredAt = Date.now()
       sale.row.happened = 'garbage entry written; dead-letter send threw once (failpoint fired); a web died with a reservation in hand'
       expect(await onDeadLetters(poisonKey, 30_000), 'the malformed event never reached the dead-letter topic').toBe(true)

@@ -10,11 +10,13 @@ import { db } from '../../../server/db'
 import { queueFeed } from '../../../server/domain/queue/service'
 import { redis } from '../../../server/redis/client'
 import { keys } from '../../../server/redis/keys'
-import { loseAofTail, newestIncrAof } from '../../../scripts/lib/crash.mjs'
+import { newestIncrAof } from '../../../scripts/lib/crash.mjs'
 import { couponState, eventually } from '../../support/data'
-import { as, bulkShoppers, createRoom, join, refusal, type TestShopper } from '../../queue/support'
-import { isAlive, redisRunId, sleep } from '../support'
-import { auditPassesBy, closeConnections, ensureRunning, stack, type SaleProcesses, startSaleProcesses } from './support'
+import { as, bulkShoppers, createRoom, join, keepTrying, refusal, type TestShopper } from '../../queue/support'
+import { sleep } from '../support'
+import {
+  auditPassesBy, closeConnections, crashRedisLosingAofTail, ensureRunning, stack, type SaleProcesses, startSaleProcesses,
+} from './support'
 
 process.env.QUEUE_POW_DIFFICULTY = '4'
 
@@ -30,23 +32,6 @@ afterAll(async () => {
   await procs?.stop()
   await closeConnections()
 })
-
-/** Buys until taken or sold out; busy answers (the outage) and NOT_ADMITTED are tried again a moment later. */
-async function keepTrying(s: TestShopper, couponId: number, answers: string[], deadline: number): Promise<string> {
-  while (Date.now() < deadline) {
-    try {
-      await as(s).order.purchase({ couponId })
-      answers.push('PENDING')
-      return 'PENDING'
-    } catch (error) {
-      const { reason, httpStatus } = refusal(error)
-      answers.push(httpStatus >= 500 && reason !== 'TRY_AGAIN_LATER' ? `${httpStatus} ${reason}` : reason)
-      if (reason !== 'NOT_ADMITTED' && reason !== 'TRY_AGAIN_LATER') return reason
-      await sleep(500 + Math.random() * 500)
-    }
-  }
-  return 'STUCK'
-}
 
 /** flash_queue_restored_total of one coupon on a worker's /metrics. */
 async function restoredPlaces(port: number, couponId: number): Promise<number> {
@@ -79,7 +64,9 @@ describe('the waiting room after Redis loses the tail of its AOF', () => {
     // the sale runs: everyone buys when admitted, while late shoppers keep joining at the back
     const deadline = Date.now() + 120_000
     const answers: string[] = []
-    const buying = Promise.all(shoppers.map((s) => keepTrying(s, couponId, answers, deadline)))
+    // busy answers (the outage) are tried again too
+    const retry = ['NOT_ADMITTED', 'TRY_AGAIN_LATER']
+    const buying = Promise.all(shoppers.map((s) => keepTrying(s, couponId, answers, { retry, pauseMs: 500, deadline })))
     const aofAtStart = statSync(newestIncrAof(stack.redisDir)).size
     const latePlaces = new Map<number, number | undefined>()
     const joining = (async () => {
@@ -90,25 +77,21 @@ describe('the waiting room after Redis loses the tail of its AOF', () => {
     })()
     await eventually(async () => latePlaces.size >= LATE / 2 && Number(await redis().get(keys.queueAdmitted(couponId))) >= 10, 30_000, 50)
 
-    const runIdBefore = await redisRunId()
     const placesBefore = await redis().zcard(keys.queueLine(couponId))
-    const pidBefore = stack.processes().redis!.pid
     const answeredBefore = new Map(latePlaces)
-    await stack.killService('redis')
-    expect(isAlive(pidBefore), 'Redis survived its SIGKILL').toBe(false)
-    const cut = await loseAofTail(stack.redisDir, { from: aofAtStart, fraction: 0.5 })
-    await stack.startService('redis')
-    const recoveredAt = Date.now()
-    expect(await redisRunId()).not.toBe(runIdBefore)
-    expect(cut.cut).toBeGreaterThan(0)
+    const { cut, recoveredAt } = await crashRedisLosingAofTail(aofAtStart)
 
     await joining
     // the fault happened: the workers' ticker found places missing from the line and put them back
-    const restored = await eventually(async () => (await Promise.all(procs.workers.map((w) => restoredPlaces((w as { metricsPort?: number }).metricsPort!, couponId)))).reduce((a, b) => a + b, 0), 20_000, 250)
+    const ports = procs.workers.map((w) => (w as { metricsPort?: number }).metricsPort!)
+    const restoredByWorkers = async () => (await Promise.all(ports.map((port) => restoredPlaces(port, couponId)))).reduce((a, b) => a + b)
+    const restored = await eventually(restoredByWorkers, 20_000, 250)
     console.info(`AOF cut by ${cut.cut} of ${cut.appended} bytes; ${placesBefore} places before the kill, ${restored} put back from their records`)
     expect(restored, 'Redis lost none of the places it had').toBeGreaterThan(0)
     // every place is back: as many as the records, each at the place its shopper was told
-    const records = Number((await db().selectFrom('queue_entries').select((eb) => eb.fn.countAll<number>().as('n')).where('coupon_id', '=', couponId).executeTakeFirstOrThrow()).n)
+    const { n } = await db().selectFrom('queue_entries').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('coupon_id', '=', couponId).executeTakeFirstOrThrow()
+    const records = Number(n)
     expect(await eventually(async () => (await redis().zcard(keys.queueLine(couponId))) === records, 20_000, 200)).toBe(true)
     expect(records).toBe(EARLY + LATE)
     const earlyAfter = await Promise.all(early.map(async (s) => (await as(s).queue.status({ couponId })).position))

@@ -1,5 +1,5 @@
 /**
- * F2 (issue 12): a Redis Cluster (3 masters + 3 replicas on loopback) fails over to a replica that
+ * F2 (docs/reliability.md): a Redis Cluster (3 masters + 3 replicas on loopback) fails over to a replica that
  * is behind. The replica of the coupon's master is SIGSTOPped during the burst and its replication
  * link cut (on loopback a running replica is never behind, so without this the test proves nothing);
  * the master keeps taking reservations it will never pass on; then the master is SIGKILLed, the
@@ -29,7 +29,9 @@ beforeAll(async () => {
   env = { REDIS_CLUSTER_NODES: cluster.nodes.join(','), DATABASE_URL: scratch.url, PURCHASE_RATE_LIMIT: '100' }
   delete process.env.REDIS_URL
   Object.assign(process.env, env)
-  procs.push(...await Promise.all([stack.startWeb({ env }), stack.startWeb({ env }), stack.startWorker({ env }), stack.startWorker({ env })]))
+  procs.push(
+    ...(await Promise.all([stack.startWeb({ env }), stack.startWeb({ env }), stack.startWorker({ env }), stack.startWorker({ env })])),
+  )
 }, 240_000)
 
 afterAll(async () => {
@@ -74,7 +76,13 @@ describe('F2: Redis Cluster fails over to a lagging replica', () => {
       masterProc.kill('SIGKILL')
       replicaProc.kill('SIGCONT')
       await cli(replica, 'cluster', 'failover', 'takeover')
-      const tookOver = await eventually(async () => (await cli(replica, 'info', 'replication')).includes('role:master') && (await cli(replica, 'cluster', 'info')).includes('cluster_state:ok'), 30_000, 200)
+      const tookOver = await eventually(
+        async () =>
+          (await cli(replica, 'info', 'replication')).includes('role:master') &&
+          (await cli(replica, 'cluster', 'info')).includes('cluster_state:ok'),
+        30_000,
+        200,
+      )
       const recoveredAt = Date.now()
       expect(tookOver, 'the replica did not take over').toBe(true)
       expect(masterProc.signalCode ?? (await new Promise((r) => masterProc.once('exit', (_c, s) => r(s))))).toBe('SIGKILL')

@@ -1,5 +1,5 @@
 /**
- * The hard-fault suite's harness (issue 12): a sale through web instances and payment workers of the
+ * The hard-fault suite's harness (faults F1–F8 of docs/reliability.md): a sale through web instances and payment workers of the
  * test stack, a fault that really happens (SIGKILL, SIGSTOP, a fired failpoint, a full memory, …), and
  * the same checks after every fault — `recoversFully()`:
  *  1. within 60 s of recovery the audit command (`flash-sale audit`) passes;
@@ -21,7 +21,8 @@ import { closeRedis } from '../../../server/redis/client'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { Shopper } from '../../support/shoppers'
 import { couponState } from '../../support/data'
-import { burst, quiet, sleep, testStack, type Attempt, type StackApi, type StackProc } from '../support'
+import { loseAofTail } from '../../../scripts/lib/crash.mjs'
+import { burst, isAlive, redisRunId, sleep, testStack, untilSettled, type Attempt, type StackApi, type StackProc } from '../support'
 import { creditViolations, historyViolations, OUTAGE_ANSWERS } from './history'
 
 const run = promisify(execFile)
@@ -59,7 +60,10 @@ export function fired(dir: string, name: string): number {
 /** Runs the real audit command; ok = exit 0 (every invariant passes). */
 export async function runAudit(env: Record<string, string | undefined> = {}): Promise<{ ok: boolean, output: string }> {
   try {
-    const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], { env: { ...process.env, ...env }, timeout: 30_000 })
+    const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], {
+      env: { ...process.env, ...env },
+      timeout: 30_000,
+    })
     return { ok: true, output: stdout }
   } catch (error) {
     const e = error as { stdout?: string, stderr?: string, message: string }
@@ -129,10 +133,20 @@ export function http500s(attempts: Attempt[]): number {
  * was back, the replica had taken over, …). `env`: where the audit looks (another Redis, another DB).
  * `auditWithinMs`: how long after recovery the audit may take to pass.
  */
-export async function recoversFully(sale: Sale, recoveredAt: number, env: Record<string, string | undefined> = {}, auditWithinMs = 60_000): Promise<void> {
+export async function recoversFully(
+  sale: Sale,
+  recoveredAt: number,
+  env: Record<string, string | undefined> = {},
+  auditWithinMs = 60_000,
+): Promise<void> {
   const audit = await auditPassesBy(recoveredAt, recoveredAt + auditWithinMs, env)
   const within = `${auditWithinMs / 1000} s`
-  sale.row.auditAfterRecovery = audit.ok ? `passed after ${audit.seconds.toFixed(1)} s` : `FAILED for ${within}: ${audit.output.split('\n').filter((l) => l.startsWith('FAIL')).join('; ')}`
+  sale.row.auditAfterRecovery = audit.ok
+    ? `passed after ${audit.seconds.toFixed(1)} s`
+    : `FAILED for ${within}: ${audit.output
+        .split('\n')
+        .filter((l) => l.startsWith('FAIL'))
+        .join('; ')}`
   expect(audit.ok, `the audit still failed ${within} after recovery:\n${audit.output}`).toBe(true)
 
   const before = await couponState(sale.couponId)
@@ -144,10 +158,10 @@ export async function recoversFully(sale: Sale, recoveredAt: number, env: Record
   expect(sale.shoppers.length - before.paid, 'the follow-up burst must want more than what is left').toBeGreaterThan(remaining)
   const again = await burst(sale.urls, sale.shoppers, sale.couponId, { spreadMs: 1_000, deadlineMs: 60_000 })
   sale.attempts.push(...again.attempts)
-  const after = await quiet(sale.couponId, 60_000)
+  const after = await untilSettled(sale.couponId, 60_000)
   const sold = (after?.paid ?? (await couponState(sale.couponId)).paid) - before.paid
   sale.row.remainingSold = `${before.paid}/${before.totalStock} sold in the fault's burst; the rest: ${sold} of ${remaining}`
-  expect(after, 'the coupon never went quiet after the follow-up burst').toBeTruthy()
+  expect(after, 'the coupon never settled after the follow-up burst').toBeTruthy()
   expect({ sold, redisStock: after!.redisStock, mysqlStock: after!.mysqlStock }).toEqual({ sold: remaining, redisStock: 0, mysqlStock: 0 })
 
   expect(await historyViolations(sale.couponId, sale.attempts)).toEqual([])
@@ -166,7 +180,11 @@ export interface SaleProcesses {
 }
 
 /** Web instances and payment workers of the test stack (shared env plus each one's own). */
-export async function startSaleProcesses({ webs = 2, workers = 2, env = {} }: { webs?: number, workers?: number, env?: Record<string, string> } = {}): Promise<SaleProcesses> {
+export async function startSaleProcesses({
+  webs = 2,
+  workers = 2,
+  env = {},
+}: { webs?: number, workers?: number, env?: Record<string, string> } = {}): Promise<SaleProcesses> {
   const all: StackProc[] = []
   const webList = await Promise.all(Array.from({ length: webs }, () => stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '100', ...env } })))
   const workerList = await Promise.all(Array.from({ length: workers }, () => stack.startWorker({ env })))
@@ -177,15 +195,21 @@ export async function startSaleProcesses({ webs = 2, workers = 2, env = {} }: { 
     webs: webList,
     workers: workerList,
     urls: () => webList.filter((w) => !gone.has(w.pid)).map((w) => w.url),
-    stop: async () => { await Promise.all(all.map((p) => p.stop(15_000).catch(() => {}))) },
+    stop: async () => {
+      await Promise.all(all.map((p) => p.stop(15_000).catch(() => {})))
+    },
   }
 }
 
 /** `promise`, or a rejection naming `what` after `ms` (so a fault that never happens fails, not hangs). */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout
-  return Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms) })])
-    .finally(() => clearTimeout(timer))
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms)
+    }),
+  ]).finally(() => clearTimeout(timer))
 }
 
 /** Starts a stack service again if a failed test left it dead (so the next test files find it). */
@@ -221,6 +245,25 @@ export function saleFixture({ restore = [] }: { restore?: ('redis' | 'kafka' | '
  * Waits until `count()` reaches `atLeast` (e.g. the coupon's buyers: the burst is really under way),
  * so a fault lands mid-burst however slow the machine is; fails after `timeoutMs`.
  */
+/**
+ * Redis dies as in a power cut under `appendfsync everysec`: SIGKILLed, half of what was appended to its
+ * newest AOF file since `aofAtStart` (its size then) cut, started again on the rest. Asserts that the
+ * fault happened (the process died, a new Redis answers, bytes were cut); returns the cut and when
+ * Redis answered again.
+ */
+export async function crashRedisLosingAofTail(aofAtStart: number) {
+  const runIdBefore = await redisRunId()
+  const pidBefore = stack.processes().redis!.pid
+  await stack.killService('redis')
+  expect(isAlive(pidBefore), 'Redis survived its SIGKILL').toBe(false)
+  const cut = await loseAofTail(stack.redisDir, { from: aofAtStart, fraction: 0.5 })
+  await stack.startService('redis')
+  const recoveredAt = Date.now()
+  expect(await redisRunId()).not.toBe(runIdBefore)
+  expect(cut.cut).toBeGreaterThan(0)
+  return { cut, recoveredAt }
+}
+
 export async function until(what: string, count: () => Promise<number>, atLeast: number, timeoutMs = 60_000): Promise<number> {
   const deadline = Date.now() + timeoutMs
   let n = await count()

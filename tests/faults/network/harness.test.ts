@@ -9,6 +9,7 @@ import { Kafka, logLevel } from 'kafkajs'
 import { accessToken, createUser } from '../../support/keycloak'
 import type { StackProc } from '../support'
 import { consuming, membersUntil, networkFaults, pause, pauseService, procState, roundTrip, type NetworkFaults, type Part } from './harness'
+import { procedureUrl } from '../../support/api'
 
 let net: NetworkFaults
 let webs: Part, w1: Part, w2: Part, client: Part
@@ -141,7 +142,12 @@ describe('the network-fault harness', () => {
   })
 
   it('Kafka through a proxied listener: the broker is advertised at the proxy\'s port, messages go round, and the link\'s latency shows', async () => {
-    const kafka = new Kafka({ clientId: 'harness-client', brokers: [client.env.KAFKA_BROKERS!], logLevel: logLevel.NOTHING, retry: { retries: 3 } })
+    const kafka = new Kafka({
+      clientId: 'harness-client',
+      brokers: [client.env.KAFKA_BROKERS!],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 3 },
+    })
     const admin = kafka.admin()
     const producer = kafka.producer()
     const consumer = kafka.consumer({ groupId: `harness-${Date.now()}` })
@@ -173,7 +179,7 @@ describe('the network-fault harness', () => {
 
   it('the web reaches Keycloak through its proxy: cut, a valid token is TRY_AGAIN_LATER and sign-in unavailable; healed, both work, the issuer still public', async () => {
     const token = await accessToken(user)
-    const me = () => fetch(`${web.url}/api/trpc/user.me`, { headers: { authorization: `Bearer ${token}` } })
+    const me = () => fetch(procedureUrl(web.url, 'user.me'), { headers: { authorization: `Bearer ${token}` } })
     const signIn = () => fetch(`${web.url}/auth/login`, { redirect: 'manual' })
     const refused = await me()
     expect(refused.status).toBe(503)

@@ -120,7 +120,12 @@ const PROBES: Record<Service, { send?: () => Buffer, answered: (got: Buffer) => 
  * Opens a connection to 127.0.0.1:port, sends `send` (if any) and waits until `answered(received)`,
  * an error or `timeoutMs`. The low-level probe; Link.probe() uses the service's own request.
  */
-export function roundTrip(port: number, send: Buffer | undefined, answered: (got: Buffer) => boolean, timeoutMs: number): Promise<ProbeResult> {
+export function roundTrip(
+  port: number,
+  send: Buffer | undefined,
+  answered: (got: Buffer) => boolean,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   const t0 = performance.now()
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' })
@@ -131,7 +136,9 @@ export function roundTrip(port: number, send: Buffer | undefined, answered: (got
       resolve({ ...result, ms: performance.now() - t0 })
     }
     const timer = setTimeout(() => finish({ answered: false }), timeoutMs)
-    socket.on('connect', () => { if (send) socket.write(send) })
+    socket.on('connect', () => {
+      if (send) socket.write(send)
+    })
     socket.on('data', (chunk: Buffer) => {
       got = Buffer.concat([got, chunk])
       if (answered(got)) finish({ answered: true })
@@ -172,7 +179,9 @@ export class Link {
    * every packet comes back. `drop`: bytes vanish for good, and healing closes the connections.
    */
   blackHole({ drop = false }: { drop?: boolean } = {}) {
-    return drop ? this.toxic('blackhole', 'timeout', 'both', { timeout: 0 }) : this.toxic('blackhole', 'latency', 'both', { latency: 3_600_000, jitter: 0 })
+    return drop
+      ? this.toxic('blackhole', 'timeout', 'both', { timeout: 0 })
+      : this.toxic('blackhole', 'latency', 'both', { latency: 3_600_000, jitter: 0 })
   }
 
   /** Every byte `ms` ± `jitter` late (default: replies only, so a round trip takes that much longer). */
@@ -276,7 +285,12 @@ export async function networkFaults(): Promise<NetworkFaults> {
 
   async function proxy(name: string, listen: number, upstream: number): Promise<number> {
     await api(base, 'DELETE', `/proxies/${name}`).catch(() => {})
-    const made = await api<ProxyInfo>(base, 'POST', '/proxies', { name, listen: `127.0.0.1:${listen}`, upstream: `127.0.0.1:${upstream}`, enabled: true })
+    const made = await api<ProxyInfo>(base, 'POST', '/proxies', {
+      name,
+      listen: `127.0.0.1:${listen}`,
+      upstream: `127.0.0.1:${upstream}`,
+      enabled: true,
+    })
     return portOf(made.listen)
   }
 
@@ -433,12 +447,20 @@ export function consuming(members: GroupMember[], clientIds: string[]): boolean 
 }
 
 /** Polls the membership until `check` holds; returns it, or throws with the last one seen after `timeoutMs`. */
-export async function membersUntil(check: (members: GroupMember[]) => boolean, timeoutMs = 60_000, group = 'payment-workers'): Promise<GroupMember[]> {
+export async function membersUntil(
+  check: (members: GroupMember[]) => boolean,
+  timeoutMs = 60_000,
+  group = 'payment-workers',
+): Promise<GroupMember[]> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const members = await groupMembers(group)
     if (check(members)) return members
-    if (Date.now() > deadline) throw new Error(`consumer group ${group} after ${timeoutMs / 1000} s: ${JSON.stringify(members.map((m) => [m.clientId, m.partitions]))}`)
+    if (Date.now() > deadline) {
+      throw new Error(
+        `consumer group ${group} after ${timeoutMs / 1000} s: ${JSON.stringify(members.map((m) => [m.clientId, m.partitions]))}`,
+      )
+    }
     await new Promise((r) => setTimeout(r, 500))
   }
 }

@@ -13,11 +13,18 @@ import { describe, expect, it } from 'vitest'
 import { sleep } from '../support'
 import { faultMidBurst, networkSale, ANSWER_WITHIN_MS } from './support'
 import type { Link } from './harness'
+import { procedureUrl } from '../../support/api'
 
 const fixture = networkSale()
 
 /** `fault` on `link` for `ms` (proven by `prove`), then healed — also when the test fails meanwhile. */
-async function onLink(link: Link, fault: () => Promise<unknown>, prove: () => Promise<string>, ms: number, during: () => Promise<unknown> = async () => {}) {
+async function onLink(
+  link: Link,
+  fault: () => Promise<unknown>,
+  prove: () => Promise<string>,
+  ms: number,
+  during: () => Promise<unknown> = async () => {},
+) {
   const started = Date.now()
   await fault()
   let happened: string
@@ -42,12 +49,14 @@ function tokenOfUnknownKey(): string {
 describe('faults on the web instances\' links', () => {
   it('N1: web → Redis black hole 10 s — every purchase answered in time, no reservation in doubt left behind', async () => {
     const redis = fixture.webs.redis
-    await faultMidBurst('N1 web → Redis black hole 10 s', fixture, () => onLink(redis, () => redis.blackHole(), () => redis.proveBlackHole(), 10_000))
+    await faultMidBurst('N1 web → Redis black hole 10 s', fixture,
+      () => onLink(redis, () => redis.blackHole(), () => redis.proveBlackHole(), 10_000))
   }, 360_000)
 
   it('N3: web → Kafka black hole 10 s (Redis answering) — publishes in doubt are undone or settled, never both', async () => {
     const kafka = fixture.webs.kafka
-    await faultMidBurst('N3 web → Kafka black hole 10 s', fixture, () => onLink(kafka, () => kafka.blackHole(), () => kafka.proveBlackHole(), 10_000))
+    await faultMidBurst('N3 web → Kafka black hole 10 s', fixture,
+      () => onLink(kafka, () => kafka.blackHole(), () => kafka.proveBlackHole(), 10_000))
   }, 360_000)
 
   it('N5: every link 200 ms ± 100 ms late with replies capped at 256 KB/s for 30 s — slower, never wrong', async () => {
@@ -77,7 +86,7 @@ describe('faults on the web instances\' links', () => {
     const probeUnknownKey = async () => {
       for (let i = 0; i < 5; i++) {
         const sent = Date.now()
-        const res = await fetch(`${fixture.procs.urls()[0]}/api/trpc/order.purchase`, {
+        const res = await fetch(procedureUrl(fixture.procs.urls()[0]!, 'order.purchase'), {
           method: 'POST',
           headers: { authorization: `Bearer ${tokenOfUnknownKey()}`, 'content-type': 'application/json' },
           body: JSON.stringify({ couponId: 1 }),

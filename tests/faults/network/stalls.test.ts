@@ -28,7 +28,10 @@ async function readinessDuring(ms: number): Promise<number[]> {
 /** Pauses `service` for STALL_MS while the one shopper who is not in the burst reads (and `also` runs). */
 function stallWhileReading(service: 'redis' | 'mariadb' | 'kafka', reads: Read[], also: () => Promise<unknown> = async () => {}) {
   return async (sale: { couponId: number }) => heldPaused(await pauseService(service), STALL_MS, async () => {
-    const [seen] = await Promise.all([readsDuring(fixture.procs.urls()[0]!, fixture.shoppers.at(-1)!, sale.couponId, STALL_MS - 3_000), also()])
+    const [seen] = await Promise.all([
+      readsDuring(fixture.procs.urls()[0]!, fixture.shoppers.at(-1)!, sale.couponId, STALL_MS - 3_000),
+      also(),
+    ])
     reads.push(...seen)
   })
 }
@@ -37,7 +40,13 @@ describe('a dependency paused 15 s mid-burst', () => {
   it('S2: MariaDB — settlement waits and resumes, no consumer is lost, the workers are not ready meanwhile', async () => {
     const reads: Read[] = []
     let readiness: number[] = []
-    await faultMidBurst('S2 MariaDB SIGSTOP 15 s', fixture, stallWhileReading('mariadb', reads, async () => { readiness = await readinessDuring(STALL_MS - 3_000) }))
+    await faultMidBurst(
+      'S2 MariaDB SIGSTOP 15 s',
+      fixture,
+      stallWhileReading('mariadb', reads, async () => {
+        readiness = await readinessDuring(STALL_MS - 3_000)
+      }),
+    )
     expect(readiness.filter((s) => s === 503).length, `the workers said they were ready while MySQL answered nothing: ${readiness.join(' ')}`).toBeGreaterThan(0)
     const answered = expectTimelyReads(reads)
     expect(answered['user.me'], 'the account lives in MySQL').toContain('TRY_AGAIN_LATER')
@@ -47,7 +56,12 @@ describe('a dependency paused 15 s mid-burst', () => {
     const reads: Read[] = []
     await faultMidBurst('S3 Kafka SIGSTOP 15 s', fixture, stallWhileReading('kafka', reads))
     // no read needs Kafka
-    expect(expectTimelyReads(reads)).toEqual({ 'user.me': ['OK'], 'order.mine': ['OK'], 'coupon.get': ['OK'], 'coupon.list': ['OK'] })
+    expect(expectTimelyReads(reads)).toEqual({
+      'user.me': ['OK'],
+      'order.mine': ['OK'],
+      'coupon.get': ['OK'],
+      'coupon.list': ['OK'],
+    } satisfies ReturnType<typeof expectTimelyReads>)
   }, 360_000)
 
   it('S1: Redis — purchases are answered within 5 s, reservations in doubt are settled or undone', async () => {

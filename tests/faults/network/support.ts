@@ -13,6 +13,7 @@ import { REASON_CODES } from '../../../server/trpc/errors'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
+import { procedureUrl, type CallPath } from '../../support/api'
 import { burst, isAlive, kafkaDrained, keys, sleep, type Attempt, type StackProc } from '../support'
 import { closeConnections, newSale, recoversFully, reporting, sharedShoppers, until, type Sale, type SaleProcesses } from '../hard/support'
 import { consuming, membersUntil, networkFaults, procState, type NetworkFaults, type Part, type Paused } from './harness'
@@ -33,7 +34,8 @@ export interface NetworkSale {
 }
 
 /**
- * The suite's set-up for a file: 121 shoppers (the last one reads while the others buy), two web instances behind the `net-webs` proxies and
+ * The suite's set-up for a file: 121 shoppers (the last one reads while the others buy), two web
+ * instances behind the `net-webs` proxies and
  * (unless `workers` is false, for tests that arm failpoints in their own) two workers, each behind
  * its own proxies (`net-worker-1`, `net-worker-2`: their Kafka client ids too).
  */
@@ -52,7 +54,11 @@ export function networkSale({ workers = true } = {}): NetworkSale {
       return worker
     }
     const webEnv = { PURCHASE_RATE_LIMIT: '100' }
-    const [shoppers, ...webs] = await Promise.all([sharedShoppers(121), sale.net.startWeb(sale.webs, { env: webEnv }), sale.net.startWeb(sale.webs, { env: webEnv })])
+    const [shoppers, ...webs] = await Promise.all([
+      sharedShoppers(121),
+      sale.net.startWeb(sale.webs, { env: webEnv }),
+      sale.net.startWeb(sale.webs, { env: webEnv }),
+    ])
     sale.shoppers = shoppers as Shopper[]
     const webList = webs as (StackProc & { url: string, port: number })[]
     running.push(...webList)
@@ -82,7 +88,11 @@ export function networkSale({ workers = true } = {}): NetworkSale {
  * Holds `paused` (harness pause(): SIGSTOP of a process group, state T seen) for `ms` while `during`
  * runs, then SIGCONT — also when the test fails meanwhile. Asserts it was still stopped at the end.
  */
-export async function heldPaused(paused: Paused, ms: number, during: () => Promise<unknown> = async () => {}): Promise<{ resumedAt: number, happened: string }> {
+export async function heldPaused(
+  paused: Paused,
+  ms: number,
+  during: () => Promise<unknown> = async () => {},
+): Promise<{ resumedAt: number, happened: string }> {
   let stoppedMs: number
   try {
     await Promise.all([sleep(ms), during()])
@@ -130,7 +140,12 @@ export interface FaultOptions {
  * injected once the burst is under way (`inject` returns when it is healed, saying how it happened),
  * then every check of the suite. Returns the sale, its row filled in.
  */
-export async function faultMidBurst(fault: string, fixture: NetworkSale, inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>, { stock = 60, urls = fixture.procs.urls, workers = WORKERS }: FaultOptions = {}): Promise<Sale> {
+export async function faultMidBurst(
+  fault: string,
+  fixture: NetworkSale,
+  inject: (sale: Sale) => Promise<{ resumedAt: number, happened: string }>,
+  { stock = 60, urls = fixture.procs.urls, workers = WORKERS }: FaultOptions = {},
+): Promise<Sale> {
   const shoppers = fixture.shoppers.slice(0, 2 * stock)
   expect(shoppers.length, 'demand must be twice the stock').toBe(2 * stock)
   const couponId = await createCouponOnSale({ stock, price: 10 })
@@ -143,7 +158,10 @@ export async function faultMidBurst(fault: string, fixture: NetworkSale, inject:
     const first = await running
     sale.attempts.push(...first.attempts)
     sale.row.answers = answerSummary(first.attempts)
-    expect(first.outcomes.GAVE_UP ?? 0, `shoppers still unanswered when the burst's deadline passed: ${JSON.stringify(first.outcomes)}`).toBe(0)
+    expect(
+      first.outcomes.GAVE_UP ?? 0,
+      `shoppers still unanswered when the burst's deadline passed: ${JSON.stringify(first.outcomes)}`,
+    ).toBe(0)
     sale.row.workersConsumingAfter = `${(await consumingAgain(resumedAt, workers)).toFixed(1)} s`
     await recoversFully(sale, resumedAt, {}, 90_000)
     expectTimelyTableAnswers(sale.attempts)
@@ -152,7 +170,7 @@ export async function faultMidBurst(fault: string, fixture: NetworkSale, inject:
 }
 
 export interface Read {
-  path: string
+  path: CallPath
   status: number
   /** `OK`, the refusal's reason, or NO_ANSWER */
   answer: string
@@ -167,21 +185,25 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
   const reads: Read[] = []
   const end = Date.now() + ms
   for (let round = 0; Date.now() < end; round++) {
-    const paths = [
-      'user.me',
-      'order.mine',
-      `coupon.get?input=${encodeURIComponent(JSON.stringify({ id: couponId }))}`,
+    const calls: [CallPath, string][] = [
+      ['user.me', procedureUrl(url, 'user.me')],
+      ['order.mine', procedureUrl(url, 'order.mine')],
+      ['coupon.get', procedureUrl(url, 'coupon.get', { id: couponId })],
       // a page size nobody asked for yet: past both cache levels, to MySQL
-      `coupon.list?input=${encodeURIComponent(JSON.stringify({ page: 1 + round, pageSize: 13 + (round % 30) }))}`,
+      ['coupon.list', procedureUrl(url, 'coupon.list', { page: 1 + round, pageSize: 13 + (round % 30) })],
     ]
     const started = Date.now()
-    reads.push(...await Promise.all(paths.map(async (path) => {
+    reads.push(...await Promise.all(calls.map(async ([name, callUrl]) => {
       const sent = Date.now()
-      const name = path.split('?')[0]!
       try {
-        const res = await fetch(`${url}/api/trpc/${path}`, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
+        const res = await fetch(callUrl, { headers: { authorization: `Bearer ${shopper.token}` }, signal: AbortSignal.timeout(10_000) })
         const json = await res.json().catch(() => ({})) as { error?: { data?: { reason?: string } } }
-        return { path: name, status: res.status, answer: res.ok ? 'OK' : json.error?.data?.reason ?? `HTTP ${res.status}`, ms: Date.now() - sent }
+        return {
+          path: name,
+          status: res.status,
+          answer: res.ok ? 'OK' : (json.error?.data?.reason ?? `HTTP ${res.status}`),
+          ms: Date.now() - sent,
+        }
       } catch {
         return { path: name, status: 0, answer: 'NO_ANSWER', ms: Date.now() - sent }
       }
@@ -192,10 +214,10 @@ export async function readsDuring(url: string, shopper: Shopper, couponId: numbe
 }
 
 /** Every read answered within ANSWER_WITHIN_MS, with its data or TRY_AGAIN_LATER; returns the answers each path got. */
-export function expectTimelyReads(reads: Read[]): Record<string, string[]> {
+export function expectTimelyReads(reads: Read[]): Partial<Record<CallPath, string[]>> {
   const wrong = reads.filter((r) => !['OK', 'TRY_AGAIN_LATER'].includes(r.answer) || r.ms > ANSWER_WITHIN_MS)
   expect(wrong.map((r) => `${r.path}: ${r.answer} after ${r.ms} ms`), 'reads answered late or otherwise than with data or TRY_AGAIN_LATER').toEqual([])
-  const byPath: Record<string, string[]> = {}
+  const byPath: Partial<Record<CallPath, string[]>> = {}
   for (const r of reads) byPath[r.path] = [...new Set([...byPath[r.path] ?? [], r.answer])]
   return byPath
 }

@@ -27,7 +27,9 @@ afterAll(async () => {
 describe('S4: a web instance paused 15 s behind NGINX', () => {
   it('answers every shopper within 5 s from the reason table, and the paused instance\'s purchases end consistent', async () => {
     const web = fixture.procs.webs[0]!
-    await faultMidBurst('S4 one web SIGSTOP 15 s behind NGINX', fixture, async () => heldPaused(await pause(web.pid), 15_000), { urls: () => [nginx.url] })
+    await faultMidBurst('S4 one web SIGSTOP 15 s behind NGINX', fixture, async () => heldPaused(await pause(web.pid), 15_000), {
+      urls: () => [nginx.url],
+    })
     // the fault reached shoppers: NGINX sent requests to the paused instance and gave up on them
     const log = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
     const toPaused = log.split('\n').filter((l) => l.includes(`127.0.0.1:${web.port}`) && /\b504\b/.test(l))

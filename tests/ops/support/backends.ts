@@ -37,7 +37,11 @@ async function redisPing(port: number): Promise<boolean> {
 }
 
 function spawnRedis(port: number, dir: string, extra: string[] = []): ChildProcess {
-  return spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' })
+  return spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...extra],
+    { stdio: 'ignore' },
+  )
 }
 
 export interface RedisServers {
@@ -85,13 +89,24 @@ export async function startRedisCluster(masters = 3, { replicas = 0 } = {}): Pro
       const port = await freePort()
       const nodeDir = join(dir, String(port))
       await run('mkdir', ['-p', nodeDir])
-      servers.push({ port, child: spawnRedis(port, nodeDir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '2000']) })
+      servers.push({
+        port,
+        child: spawnRedis(port, nodeDir, [
+          '--cluster-enabled',
+          'yes',
+          '--cluster-config-file',
+          join(nodeDir, 'nodes.conf'),
+          '--cluster-node-timeout',
+          '2000',
+        ]),
+      })
     }
     const ports = servers.map((s) => s.port)
     for (const port of ports) for (let i = 0; i < 100 && !(await redisPing(port)); i++) await sleep(50)
     const all = ports.map((p) => `127.0.0.1:${p}`)
     await run('redis-cli', ['--cluster', 'create', ...all, '--cluster-replicas', String(replicas), '--cluster-yes'])
-    const clusterOk = async (port: number) => (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
+    const clusterOk = async (port: number) =>
+      (await run('redis-cli', ['-p', String(port), 'cluster', 'info'])).stdout.includes('cluster_state:ok')
     const linked = async (port: number) => {
       const info = (await run('redis-cli', ['-p', String(port), 'info', 'replication'])).stdout
       return info.includes('role:master') || info.includes('master_link_status:up')
@@ -153,21 +168,6 @@ export function sample(text: string, name: string, labels: Record<string, string
     }
   }
   return found ? total : 0
-}
-
-/** One tRPC call over HTTP (unbatched): status, parsed body, response headers. */
-export async function callProcedure(baseUrl: string, path: string, options: { input?: unknown, token?: string, mutation?: boolean, headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...options.headers }
-  if (options.token) headers.authorization = `Bearer ${options.token}`
-  let url = `${baseUrl}/api/trpc/${path}`
-  let init: RequestInit = { headers }
-  if (options.mutation) {
-    headers['content-type'] = 'application/json'
-    init = { method: 'POST', headers, body: JSON.stringify(options.input ?? {}) }
-  } else if (options.input !== undefined) url += `?input=${encodeURIComponent(JSON.stringify(options.input))}`
-  const res = await fetch(url, init)
-  const body = await res.json() as { result?: { data: ReturnType<typeof JSON.parse> }, error?: { data?: { reason?: string } } }
-  return { status: res.status, data: body.result?.data, reason: body.error?.data?.reason, headers: res.headers }
 }
 
 export async function scrape(url: string): Promise<string> {

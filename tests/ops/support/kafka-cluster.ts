@@ -91,7 +91,11 @@ export async function startKafkaCluster(ports: [number, number][], heap = '-Xmx3
       return file
     })
 
-    await Promise.all(propsFiles.map((file) => run(java, [...toolJava, 'kafka.tools.StorageTool', 'format', '-t', id, '-c', file, '--ignore-formatted'], { timeout: 60_000 })))
+    await Promise.all(
+      propsFiles.map((file) =>
+        run(java, [...toolJava, 'kafka.tools.StorageTool', 'format', '-t', id, '-c', file, '--ignore-formatted'], { timeout: 60_000 }),
+      ),
+    )
 
     ports.forEach(([port, cport], i) => {
       const nodeDir = join(dir, `node-${i + 1}`)
@@ -108,7 +112,10 @@ export async function startKafkaCluster(ports: [number, number][], heap = '-Xmx3
         'kafka.Kafka', propsFiles[i]!,
       ], { stdio: ['ignore', fd, fd] })
       closeSync(fd)
-      const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }))
+      const exited = once(child, 'exit').then(([code, signal]) => ({
+        code: code as number | null,
+        signal: signal as NodeJS.Signals | null,
+      }))
       nodes.push({ id: i + 1, port, controllerPort: cport, logFile, child, exited })
     })
 
@@ -126,7 +133,11 @@ export async function startKafkaCluster(ports: [number, number][], heap = '-Xmx3
   }
 
   const topicCommand = async (args: string[]) => {
-    const { stdout } = await run(java, [...toolJava, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', brokers, '--command-config', toolsConfig, ...args], { timeout: 60_000 })
+    const { stdout } = await run(
+      java,
+      [...toolJava, 'org.apache.kafka.tools.TopicCommand', '--bootstrap-server', brokers, '--command-config', toolsConfig, ...args],
+      { timeout: 60_000 },
+    )
     return stdout
   }
   return { dir, nodes, brokers, topicCommand, stop }

@@ -10,7 +10,10 @@ import { utf8ToBytes } from '@noble/hashes/utils.js'
 export interface ProofRequest { challenge: string, difficulty: number }
 export type ProofMessage = { tried: number, nonce?: string }
 
-const scope = self as unknown as { onmessage: ((event: MessageEvent<ProofRequest>) => void) | null, postMessage: (message: ProofMessage) => void }
+const scope = self as unknown as {
+  onmessage: ((event: MessageEvent<ProofRequest>) => void) | null
+  postMessage: (message: ProofMessage) => void
+}
 const REPORT_EVERY = 4_096
 
 function leadingZeroBits(hash: Uint8Array): number {

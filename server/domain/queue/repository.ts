@@ -52,10 +52,23 @@ export class PlaceRecorder {
     const batch = this.batch
     this.batch = []
     if (!batch.length) return
-    this.db().insertInto('queue_entries').ignore()
-      .values(batch.map(({ row }) => ({ coupon_id: row.couponId, user_id: row.userId, turn: row.turn, score: row.score, joined_at: row.joinedAt })))
+    this.db()
+      .insertInto('queue_entries')
+      .ignore()
+      .values(
+        batch.map(({ row }) => ({
+          coupon_id: row.couponId,
+          user_id: row.userId,
+          turn: row.turn,
+          score: row.score,
+          joined_at: row.joinedAt,
+        })),
+      )
       .execute()
-      .then(() => batch.forEach((b) => b.done()), (error: unknown) => batch.forEach((b) => b.done(error ?? new Error('insert failed'))))
+      .then(
+        () => batch.forEach((b) => b.done()),
+        (error: unknown) => batch.forEach((b) => b.done(error ?? new Error('insert failed'))),
+      )
   }
 }
 
@@ -64,10 +77,27 @@ export class PlaceRecorder {
  * than Redis grants. A place whose join never reached MySQL (the join failed after Redis took it) is
  * recorded here with it.
  */
-export async function recordAdmissions(db: DB, couponId: number, places: { userId: number, turn: number, score: string }[], admittedAt: Date, admittedUntil: Date): Promise<void> {
+export async function recordAdmissions(
+  db: DB,
+  couponId: number,
+  places: { userId: number, turn: number, score: string }[],
+  admittedAt: Date,
+  admittedUntil: Date,
+): Promise<void> {
   if (!places.length) return
-  await db.insertInto('queue_entries')
-    .values(places.map((p) => ({ coupon_id: couponId, user_id: p.userId, turn: p.turn, score: Number(p.score), joined_at: admittedAt, admitted_at: admittedAt, admitted_until: admittedUntil })))
+  await db
+    .insertInto('queue_entries')
+    .values(
+      places.map((p) => ({
+        coupon_id: couponId,
+        user_id: p.userId,
+        turn: p.turn,
+        score: Number(p.score),
+        joined_at: admittedAt,
+        admitted_at: admittedAt,
+        admitted_until: admittedUntil,
+      })),
+    )
     // a place admitted again (Redis forgot the first grant) keeps its first admission time
     .onDuplicateKeyUpdate({ admitted_at: sql`COALESCE(admitted_at, VALUES(admitted_at))`, admitted_until: sql`VALUES(admitted_until)` })
     .execute()
@@ -77,7 +107,13 @@ export async function recordAdmissions(db: DB, couponId: number, places: { userI
 export async function selectPlacesAfter(db: DB, couponId: number, afterId: number, limit: number) {
   const rows = await db.selectFrom('queue_entries').select(['id', 'user_id', 'turn', 'score', 'joined_at'])
     .where('coupon_id', '=', couponId).where('id', '>', afterId).orderBy('id').limit(limit).execute()
-  return rows.map((r) => ({ id: Number(r.id), userId: Number(r.user_id), turn: Number(r.turn), score: Number(r.score), joinedAt: new Date(r.joined_at) }))
+  return rows.map((r) => ({
+    id: Number(r.id),
+    userId: Number(r.user_id),
+    turn: Number(r.turn),
+    score: Number(r.score),
+    joinedAt: new Date(r.joined_at),
+  }))
 }
 
 /** Rooms that are on (and whose sale has not ended more than a minute ago), with their settings. */
