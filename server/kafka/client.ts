@@ -1,6 +1,7 @@
-import { Kafka, logLevel, type LogEntry, type Producer } from 'kafkajs'
+import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer } from 'kafkajs'
 import { config } from '../config'
 import { log } from '../observability/log'
+import { metrics } from '../observability/metrics'
 
 // We use the default (murmur2) partitioner on purpose; the notice about its change since v1 is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
@@ -56,7 +57,28 @@ export function fencedBy(error: unknown): Error | undefined {
 
 /** An idempotent producer (acks from all in-sync replicas, no duplicates on retry). */
 export function createProducer(): Producer {
-  return kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  producer.on(producer.events.REQUEST, countRequest('producer'))
+  return producer
+}
+
+/** A consumer whose requests are counted (flash_kafka_requests_total). */
+export function createConsumer(options: Parameters<Kafka['consumer']>[0]): Consumer {
+  const consumer = kafka().consumer(options)
+  consumer.on(consumer.events.REQUEST, countRequest('consumer'))
+  return consumer
+}
+
+/** An admin client whose requests are counted (flash_kafka_requests_total). */
+export function createAdmin(): Admin {
+  const admin = kafka().admin()
+  admin.on(admin.events.REQUEST, countRequest('admin'))
+  return admin
+}
+
+/** Counts each request a client sends, by API, from kafkajs' own instrumentation event. */
+function countRequest(client: 'producer' | 'consumer' | 'admin') {
+  return ({ payload }: { payload: { apiName: string } }) => metrics.kafkaRequests.inc({ client, api: payload.apiName })
 }
 
 export interface PaymentRequest {
@@ -101,6 +123,7 @@ export class BatchingPublisher {
     const batch = this.queue
     this.queue = []
     if (!batch.length) return
+    metrics.produceBatch.observe(batch.length)
     const send = async () => {
       await this.connected
       await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })

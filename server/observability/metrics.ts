@@ -9,6 +9,7 @@ export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
 
 const registers = [registry]
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 export const metrics = {
   requests: new Histogram({ name: 'flash_trpc_request_seconds', help: 'tRPC procedure latency (its _count is the request rate) by procedure and tRPC code', labelNames: ['procedure', 'code'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers }),
@@ -26,6 +27,12 @@ export const metrics = {
   workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers }),
   consumerCrashes: new Counter({ name: 'flash_consumer_crashes_total', help: 'Kafka consumer crashes, by who restarted it: kafkajs itself, or the worker with a new consumer', labelNames: ['restart'], registers }),
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
+  // What the broker is asked: its cost is per request, so requests per purchase and messages per
+  // request are the figures that tell whether batching works (bench/lib/pipeline.mjs reads them).
+  kafkaRequests: new Counter({ name: 'flash_kafka_requests_total', help: 'Requests this process sent to Kafka brokers, by client role and API (Produce, Fetch, OffsetCommit, Heartbeat…)', labelNames: ['client', 'api'], registers }),
+  produceBatch: new Histogram({ name: 'flash_kafka_produce_batch_messages', help: 'Payment events per produce request of the web\'s publisher', buckets: BATCH_BUCKETS, registers }),
+  fetchBatch: new Histogram({ name: 'flash_kafka_fetch_batch_messages', help: 'Payment events per fetched partition batch handed to the worker', buckets: BATCH_BUCKETS, registers }),
+  settleBatchSize: new Histogram({ name: 'flash_settle_batch_payments', help: 'Payment events settled together (one MySQL transaction, one Redis follow-up round trip)', buckets: BATCH_BUCKETS, registers }),
 }
 
 /**

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer } from 'kafkajs'
 import { config } from '../config'
-import { fencedBy, kafka, PAYMENT_GROUP, topics } from '../kafka/client'
+import { createConsumer, fencedBy, PAYMENT_GROUP, topics } from '../kafka/client'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { ConsumerProgress } from './progress'
@@ -49,7 +49,7 @@ export class PaymentConsumer {
 
   private async run(): Promise<void> {
     const cfg = config()
-    const consumer = kafka().consumer({
+    const consumer = createConsumer({
       groupId: PAYMENT_GROUP,
       // Short, so a dead worker's partitions move quickly; a member that does not rejoin a rebalance
       // within rebalanceTimeout is dropped from it rather than holding the whole group up for a minute.
@@ -82,6 +82,7 @@ export class PaymentConsumer {
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const size = cfg.SETTLE_BATCH_SIZE
           this.progress.fetched(batch.partition, Number(batch.highWatermark), Number(batch.firstOffset()))
+          metrics.fetchBatch.observe(batch.messages.length)
           for (let i = 0; i < batch.messages.length; i += size) {
             if (!isRunning() || isStale() || this.paused) return
             const chunk = batch.messages.slice(i, i + size)

@@ -44,6 +44,7 @@ export class Settlement {
     }
     if (!events.length) return
     const started = Date.now()
+    metrics.settleBatchSize.observe(events.length)
     const outcomes = await this.settleWithRetries(events, heartbeat)
     metrics.settleSeconds.observe((Date.now() - started) / 1000)
     const requestIds = new Map(events.map((e) => [e.orderId, e.requestId]))
