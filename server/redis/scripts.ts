@@ -5,7 +5,7 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'presence-servers-1', 'count-1', 'push-recent-1'] as const
+const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'count-1', 'push-recent-1'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -154,10 +154,6 @@ export async function pushRecentScript(client: RedisClient, key: string, id: str
 
 export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {
   await run(client, 'presence-touch-1', keys.presence(userId), serverId, ttlMs)
-}
-
-export async function presenceServersScript(client: RedisClient, userId: number): Promise<string[]> {
-  return await run(client, 'presence-servers-1', keys.presence(userId)) as string[]
 }
 
 /** A pending entry as stored, or null when it is not one (corrupt data is reported, never fatal). */
