@@ -78,10 +78,24 @@ export function reserveArgs(couponId: number, r: ReserveRequest): (string | numb
   ]
 }
 
-/** The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending. */
-export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
-  const [status, stockLeft, orderId] = await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as [ReserveStatus, number, string?]
-  return status === 'PENDING' ? { status, stockLeft, ownOrderId: orderId } : { status, stockLeft }
+/**
+ * The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending;
+ * `version` (SOLD_OUT) the coupon's version as of that final answer.
+ */
+export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string, version?: string }> {
+  const [status, stockLeft, third] = await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as [ReserveStatus, number, string?]
+  if (status === 'PENDING') return { status, stockLeft, ownOrderId: third }
+  if (status === 'SOLD_OUT') return { status, stockLeft, version: String(third) }
+  return { status, stockLeft }
+}
+
+/** A coupon's buyer set and version, read together (one slot, one MULTI: as of one moment). */
+export async function buyersSnapshot(client: RedisClient, couponId: number): Promise<{ version: string, buyers: string[] }> {
+  const replies = await client.multi().get(keys.version(couponId)).smembers(keys.buyers(couponId)).exec()
+  if (!replies) throw new Error('buyer set read aborted')
+  const [[versionError, version], [buyersError, buyers]] = replies as [[Error | null, string | null], [Error | null, string[]]]
+  if (versionError ?? buyersError) throw versionError ?? buyersError
+  return { version: version ?? '0', buyers }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'

@@ -23,6 +23,13 @@ export interface Context {
  */
 export interface Meta {
   refusals?: readonly Reason[]
+  /**
+   * A refusal the instance can give from what it already knows (no I/O), answered by the fast lane
+   * before the call's machinery (middlewares, deadlines, the procedure); undefined to make the call.
+   * It must be an answer the procedure itself would give. `userId` is the caller's, when this
+   * instance already knows it.
+   */
+  knownRefusal?: (input: unknown, userId: number | undefined) => DomainError | undefined
 }
 
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
