@@ -71,6 +71,11 @@ const schema = z.object({
   WS_SUBSCRIPTIONS_PER_SOCKET: z.coerce.number().int().min(1).default(10),
   /** /ws: subscriptions of every kind one web instance holds at most (each costs a few KB). */
   WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(20_000),
+  /**
+   * Web: under load, produce requests of payment events are at least this far apart (the events of
+   * the meantime gather into the next one); an event after a quiet spell of this length goes at once.
+   */
+  PUBLISH_INTERVAL_MS: z.coerce.number().min(0).max(100).default(2),
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: partitions whose batches it takes at the same time (settled together: one transaction for the chunks handed in at once). */

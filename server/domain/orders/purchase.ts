@@ -1,4 +1,5 @@
 import { ReplyError } from 'ioredis'
+import { config } from '../../config'
 import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'
@@ -26,7 +27,7 @@ export const PURCHASE_DEADLINE_MS = 4_000
 
 let publisher: BatchingPublisher | undefined
 function paymentPublisher(): BatchingPublisher {
-  publisher ??= new BatchingPublisher(createProducer(), topics.paymentRequests)
+  publisher ??= new BatchingPublisher(createProducer(), topics.paymentRequests, config().PUBLISH_INTERVAL_MS)
   return publisher
 }
 
