@@ -6,7 +6,9 @@
 //
 //   node bench/capacity.mjs [.bench/<run>/result.json | bench/RESULTS.md] [--attempts 100000]
 //        [--stock 10000] [--coupons 1] [--settle-within 10] [--utilization 0.7] [--json]
-//   node bench/capacity.mjs bench/RESULTS.md --write   rewrite the generated block of docs/capacity.md
+//   node bench/capacity.mjs bench/RESULTS.md --room [--shoppers 1000000] [--join-within 60]
+//        [--places-within 20] [--admit 1000]           a sale behind the waiting room instead
+//   node bench/capacity.mjs bench/RESULTS.md --write   rewrite the generated blocks of docs/capacity.md
 //
 // Input: a run's result.json, or the summary.md it wrote (bench/RESULTS.md is one); default the
 // newest .bench/*/result.json, else bench/RESULTS.md. Output: a Markdown table (docs/capacity.md is
@@ -110,6 +112,68 @@ export function plan(scenarios, { attempts = 100_000, stock = 10_000, coupons = 
   }
 }
 
+/** The first number in a scenario's note after `label` (e.g. "Redis 44.2 µs"), or undefined. */
+function noted(s, label) {
+  const m = new RegExp(`${label} ([\\d.,]+)`).exec(s?.note ?? '')
+  return m ? Number(m[1].replace(/,/g, '')) : undefined
+}
+
+/**
+ * A sale behind the waiting room (docs/architecture.md, "The waiting room"): `shoppers` join within
+ * `joinWithin` seconds before the opening; at the opening every waiting instance reads each of its
+ * shoppers' places once, spread over `placesWithin` seconds; then shoppers are admitted at
+ * `admitPerSecond`, and only they reach the reserve script. Everything on the hot coupon is in its one
+ * Redis slot, so the question is whether one master carries the joins, the opening's reads and the
+ * admitted purchases; web instances carry the joins and the waiting shoppers' position updates.
+ */
+export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, placesWithin = 20, admitPerSecond = 1_000, utilization = 0.7, subscriptionsPerInstance = 20_000 } = {}) {
+  const script = find(scenarios, 'queue-join script')
+  const http = find(scenarios, 'queue.join through HTTP')
+  const entry = find(scenarios, 'queue-entry script')
+  const memory = find(scenarios, 'waiting-room line in Redis')
+  const updates = scenarios.find((x) => x.name.startsWith('queue.onStatus position updates'))
+  const lua = find(scenarios, 'Redis+Lua reserve')
+  const redisUsPerJoin = noted(http, 'Redis') ?? noted(script, 'Redis CPU')
+  const mariadbUsPerJoin = noted(http, 'MariaDB')
+  const redisUsPerRead = noted(entry, 'Redis CPU')
+
+  const joinsPerSecond = shoppers / joinWithin
+  const readsPerSecond = shoppers / placesWithin
+  // one master's core: the busiest second of each phase, as a share of a core
+  const redisJoinPhase = joinsPerSecond * redisUsPerJoin / 1e6
+  const redisOpening = readsPerSecond * redisUsPerRead / 1e6 + admitPerSecond * 2 / lua.rps // reserve + gate per admitted shopper
+  const redisPeak = Math.max(redisJoinPhase, redisOpening)
+  const webJoin = Math.ceil(joinsPerSecond / (http.perCpuSecond ?? http.rps) / utilization)
+  const updatesPerCore = updates ? (updates.perCpuSecond ?? updates.rps) : undefined
+  // one subscription per waiting shopper, each updated about once a second; an instance holds at most
+  // WS_MAX_SUBSCRIPTIONS (default 20,000) of them, whatever its CPU could do
+  const webWaitingCpu = updatesPerCore ? Math.ceil(shoppers / updatesPerCore / utilization) : undefined
+  const webWaiting = webWaitingCpu === undefined ? undefined : Math.max(webWaitingCpu, Math.ceil(shoppers / subscriptionsPerInstance))
+  return {
+    inputs: { shoppers, joinWithin, placesWithin, admitPerSecond, utilization, subscriptionsPerInstance },
+    measured: { redisUsPerJoin, mariadbUsPerJoin, redisUsPerRead, joinsPerCore: http.perCpuSecond ?? http.rps, scriptJoins: script.rps, bytesPerPlace: memory.rps, updatesPerCore, reserveScriptsPerSecond: lua.rps },
+    redis: { joinPhase: redisJoinPhase, opening: redisOpening, fits: redisPeak <= utilization, memoryMb: shoppers * memory.rps / 1e6 },
+    mysql: { coresJoinPhase: joinsPerSecond * (mariadbUsPerJoin ?? 0) / 1e6 },
+    web: { joinPhase: webJoin, waiting: webWaiting, waitingByCpu: webWaitingCpu },
+    reserveScriptsPerSecond: admitPerSecond,
+  }
+}
+
+export function roomMarkdown(p, source) {
+  const { inputs: i, measured: m } = p
+  const pct = (x) => `${fmt(x * 100)} %`
+  return [
+    `Capacity plan for **${fmt(i.shoppers)} shoppers on one coupon behind its waiting room**: they join within ${i.joinWithin} s before the opening, their places are read within ${i.placesWithin} s of it, ${fmt(i.admitPerSecond)} are admitted a second, machines run at ≤ ${Math.round(i.utilization * 100)} % (\`node bench/capacity.mjs ${source} --room\`).`,
+    '',
+    '| part | needs | from the measured figure |',
+    '|---|---:|---|',
+    `| the coupon's Redis master | **${p.redis.fits ? 'one: fits' : 'does not fit'}** (busiest second ${pct(Math.max(p.redis.joinPhase, p.redis.opening))} of a core) | joins: ${fmt(i.shoppers / i.joinWithin)}/s × ${fmt(m.redisUsPerJoin, 1)} µs of Redis CPU per HTTP join = ${pct(p.redis.joinPhase)}; opening: ${fmt(i.shoppers / i.placesWithin)} place reads/s × ${fmt(m.redisUsPerRead, 1)} µs + ${fmt(i.admitPerSecond)} admitted purchases/s (gate and reserve script, ${fmt(1e6 / m.reserveScriptsPerSecond, 1)} µs each at the measured script rate) = ${pct(p.redis.opening)}; the reserve script runs ${fmt(p.reserveScriptsPerSecond)} times a second instead of once per attempt |`,
+    `| Redis memory for the line | **${fmt(p.redis.memoryMb)} MB** | ${fmt(m.bytesPerPlace, 1)} bytes per place (MEMORY USAGE of the benchmark's line); the line lives as long as the sale plus a day |`,
+    `| web instances while shoppers join | **${fmt(p.web.joinPhase)}** | ${fmt(m.joinsPerCore)} joins per core-second through HTTP (tokens new to the instance, the place recorded in MySQL) |`,
+    `| web instances while shoppers wait | ${p.web.waiting === undefined ? 'not measured yet' : `**${fmt(p.web.waiting)}**`} | ${m.updatesPerCore === undefined ? 'the position updates of queue.onStatus are not in this result' : `${fmt(m.updatesPerCore)} position updates per core-second, one a second per waiting shopper: ${fmt(p.web.waitingByCpu)} instances by CPU; at most ${fmt(i.subscriptionsPerInstance)} subscriptions per instance (\`WS_MAX_SUBSCRIPTIONS\`) makes it ${fmt(p.web.waiting)}`} |`,
+    `| MySQL while shoppers join | **${fmt(p.mysql.coresJoinPhase, 1)} core(s)** | ${fmt(m.mariadbUsPerJoin)} µs of MariaDB CPU per join (places recorded in batches of a few milliseconds) |`,
+  ].join('\n')
+}
 const fmt = (n, d = 0) => (n === undefined || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d }))
 
 export function markdown(p, source) {
@@ -135,24 +199,32 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       attempts: { type: 'string', default: '100000' }, stock: { type: 'string', default: '10000' }, coupons: { type: 'string', default: '1' },
       'settle-within': { type: 'string', default: '10' }, utilization: { type: 'string', default: '0.7' }, json: { type: 'boolean', default: false },
       write: { type: 'boolean', default: false },
+      room: { type: 'boolean', default: false }, shoppers: { type: 'string', default: '1000000' }, 'join-within': { type: 'string', default: '60' },
+      'places-within': { type: 'string', default: '20' }, admit: { type: 'string', default: '1000' },
     },
   })
   const file = positionals[0] ?? newestResult()
+  const source = path.relative(process.cwd(), file)
+  const scenarios = loadScenarios(file)
   const options = { attempts: Number(values.attempts), stock: Number(values.stock), coupons: Number(values.coupons), settleWithin: Number(values['settle-within']), utilization: Number(values.utilization) }
-  for (const [k, v] of Object.entries(options)) if (!(v > 0)) throw new Error(`--${k} must be a positive number`)
-  const p = plan(loadScenarios(file), options)
-  const output = values.json ? JSON.stringify(p, null, 2) : markdown(p, path.relative(process.cwd(), file))
-  if (values.write) writeDoc(output + '\n')
-  else console.log(output)
+  const roomOptions = { shoppers: Number(values.shoppers), joinWithin: Number(values['join-within']), placesWithin: Number(values['places-within']), admitPerSecond: Number(values.admit), utilization: options.utilization }
+  for (const [k, v] of Object.entries({ ...options, ...roomOptions })) if (!(v > 0)) throw new Error(`--${k} must be a positive number`)
+  const p = values.room ? roomPlan(scenarios, roomOptions) : plan(scenarios, options)
+  if (values.write) {
+    writeDoc('capacity', markdown(plan(scenarios, options), source) + '\n')
+    writeDoc('capacity-room', roomMarkdown(roomPlan(scenarios, roomOptions), source) + '\n')
+  } else {
+    console.log(values.json ? JSON.stringify(p, null, 2) : values.room ? roomMarkdown(p, source) : markdown(p, source))
+  }
 }
 
-/** Replaces the generated block of docs/capacity.md (between its capacity:begin and capacity:end marks). */
-function writeDoc(output) {
+/** Replaces a generated block of docs/capacity.md (between its <name>:begin and <name>:end marks). */
+function writeDoc(name, output) {
   const file = path.join(ROOT, 'docs/capacity.md')
   const doc = fs.readFileSync(file, 'utf8')
-  const start = doc.indexOf('-->\n', doc.indexOf('<!-- capacity:begin')) + 4
-  const end = doc.indexOf('<!-- capacity:end -->')
-  if (start < 4 || end < start) throw new Error(`${file} has no capacity:begin / capacity:end block`)
+  const start = doc.indexOf('-->\n', doc.indexOf(`<!-- ${name}:begin`)) + 4
+  const end = doc.indexOf(`<!-- ${name}:end -->`)
+  if (start < 4 || end < start) throw new Error(`${file} has no ${name}:begin / ${name}:end block`)
   fs.writeFileSync(file, doc.slice(0, start) + output + doc.slice(end))
-  console.error(`wrote the plan into ${path.relative(process.cwd(), file)}`)
+  console.error(`wrote the ${name} plan into ${path.relative(process.cwd(), file)}`)
 }

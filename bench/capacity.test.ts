@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { loadScenarios, plan, scenariosFromSummary } from './capacity.mjs'
+import { loadScenarios, plan, roomPlan, scenariosFromSummary } from './capacity.mjs'
 
 /*
  * bench/capacity.mjs turns a benchmark result into the capacity plan: it reads the figures the run
@@ -42,10 +42,24 @@ describe('bench/capacity.mjs', () => {
     expect(plan(scenarios, { attempts: 100_000, stock: 100_000, settleWithin: 10 }).workers.count).toBeGreaterThan(base.workers.count)
   })
 
+  it('fits a million shoppers on one coupon behind its waiting room, and moves with the figures', () => {
+    const room = roomPlan(scenarios, { shoppers: 1_000_000 })
+    expect(room.redis.fits).toBe(true)
+    expect(room.reserveScriptsPerSecond).toBe(1_000)
+    // twice the Redis cost per join takes twice the master's share while shoppers join
+    const costly = roomPlan(scenarios.map((s: { name: string, note?: string }) => (s.name.startsWith('queue.join through HTTP') ? { ...s, note: s.note!.replace(/Redis ([\d.]+)/, (_, us: string) => `Redis ${Number(us) * 2}`) } : s)), { shoppers: 1_000_000 })
+    expect(costly.redis.joinPhase).toBeCloseTo(room.redis.joinPhase * 2, 5)
+    // ten million joining within a minute is more than one master can take
+    expect(roomPlan(scenarios, { shoppers: 10_000_000, joinWithin: 60 }).redis.fits).toBe(false)
+  })
+
   it('is what docs/capacity.md shows', () => {
     const output = execFileSync(process.execPath, ['bench/capacity.mjs', 'bench/RESULTS.md'], { encoding: 'utf8' })
     const doc = readFileSync('docs/capacity.md', 'utf8')
     const block = doc.slice(doc.indexOf('-->\n', doc.indexOf('<!-- capacity:begin')) + 4, doc.indexOf('<!-- capacity:end -->'))
     expect(block, 'docs/capacity.md is stale: run node bench/capacity.mjs bench/RESULTS.md --write').toBe(output)
+    const roomOutput = execFileSync(process.execPath, ['bench/capacity.mjs', 'bench/RESULTS.md', '--room'], { encoding: 'utf8' })
+    const roomBlock = doc.slice(doc.indexOf('-->\n', doc.indexOf('<!-- capacity-room:begin')) + 4, doc.indexOf('<!-- capacity-room:end -->'))
+    expect(roomBlock, 'docs/capacity.md is stale: run node bench/capacity.mjs bench/RESULTS.md --write').toBe(roomOutput)
   })
 })

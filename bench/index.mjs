@@ -13,7 +13,7 @@
 //         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
 //   purchase → result on the order.onUpdate subscription; 10,000 open subscriptions at rest on one
 //   instance (--tabs 5000: CPU, RSS and heap above the idle instance's); RSS of web and workers during
-//   a long burst (--soak); audit.
+//   a long burst (--soak); the waiting room (bench/queue.mjs); audit.
 //   Every target of issue 13 is printed with its verdict and its distance from the goal ("by").
 //
 // Needs the build (`npm run build`): it runs .output/server and .output/worker. By default it starts
@@ -43,6 +43,7 @@ import { measureOpenSubscriptions } from './lib/live.mjs'
 import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 import { PART_GOALS_US, SYSTEM_GOAL_US, costNote, measurePipeline } from './lib/pipeline.mjs'
+import { queueScenarios } from './queue.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -447,6 +448,11 @@ try {
   const live = await withTicker(`opening ${TABS} tabs, then measuring at rest`, measureOpenSubscriptions({ web: liveWeb, users: spare, coupons: liveCoupons, tabs: TABS }))
   await stopProc(liveWeb)
   record({ name: `${live.server.subscriptions.toLocaleString('en-US')} open subscriptions at rest (${live.server.sockets.toLocaleString('en-US')} sockets)`, group: 'latency', key: 'open-subscriptions', rps: live.server.subscriptions, unit: 'subscriptions', note: `CPU ${live.open.cpuPct.toFixed(1)} % of a core (idle instance ${live.before.cpuPct.toFixed(1)} %); RSS ${live.rssAboveIdleMb.toFixed(0)} MB and live heap ${live.heapAboveIdleMb.toFixed(0)} MB above the idle instance's ${live.before.rssMb.toFixed(0)} / ${live.before.heapMb.toFixed(0)} MB` })
+
+  // ---- the waiting room (bench/queue.mjs): joins by script and through HTTP into a 100,000-place
+  // line, the opening's place reads
+  step('waiting room: a 100,000-place line, joins by script and through HTTP, the opening\'s place reads')
+  for (const s of await queueScenarios({ stack, users: users.slice(0, USERS), connections: CONNECTIONS })) record({ group: 'queue', ...s })
 
   // ---- soak: memory of web and workers under a long burst (sockets stay open)
   if (SOAK > 0) {

@@ -72,6 +72,11 @@ const schema = z.object({
   /** /ws: subscriptions of every kind one web instance holds at most (each costs a few KB). */
   WS_MAX_SUBSCRIPTIONS: z.coerce.number().int().min(1).default(20_000),
   /**
+   * Waiting room: leading zero bits the proof of work of queue.join needs (SHA-256); each bit doubles
+   * a shopper's work (16 ≈ 65,000 hashes: a second or two in a browser). Tests and benchmarks lower it.
+   */
+  QUEUE_POW_DIFFICULTY: z.coerce.number().int().min(0).max(32).default(16),
+  /**
    * Web: under load, produce requests of payment events are at least this far apart (the events of
    * the meantime gather into the next one); an event after a quiet spell of this length goes at once.
    */

@@ -35,6 +35,11 @@ export interface CouponsTable {
   sale_ends_at: Date | null
   created_at: CreatedAt
   updated_at: UpdatedAt
+  /** tinyint(1): read as 0 or 1 */
+  waiting_room_enabled: ColumnType<number | boolean, boolean | undefined, boolean>
+  waiting_room_admit_per_second: number | null
+  waiting_room_admission_seconds: number | null
+  waiting_room_enabled_at: Date | null
 }
 
 export interface OrdersTable {
@@ -62,12 +67,25 @@ export interface UserCouponsTable {
   created_at: CreatedAt
 }
 
+/** One place taken in a coupon's waiting room, and its admission once granted. */
+export interface QueueEntriesTable {
+  id: Generated<number>
+  coupon_id: number
+  user_id: number
+  turn: number
+  score: number
+  joined_at: Date
+  admitted_at: Date | null
+  admitted_until: Date | null
+}
+
 export interface Database {
   users: UsersTable
   credit_ledger: CreditLedgerTable
   coupons: CouponsTable
   orders: OrdersTable
   user_coupons: UserCouponsTable
+  queue_entries: QueueEntriesTable
 }
 
 export type CouponRow = Selectable<CouponsTable>

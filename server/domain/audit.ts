@@ -12,7 +12,7 @@ export interface Check {
 }
 
 /**
- * Checks the five invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `quiet` means traffic has
+ * Checks the invariants (docs/architecture.md, "Invariants") against the live MySQL and Redis. `quiet` means traffic has
  * stopped, so Redis stock + pending + paid must add up exactly and nothing may still be pending.
  */
 export async function auditInvariants(db: DB, redis: RedisClient, options: { quiet?: boolean, pendingWindowMs?: number } = {}): Promise<Check[]> {
@@ -76,7 +76,27 @@ export async function auditInvariants(db: DB, redis: RedisClient, options: { qui
   const { allHoldings } = (await sql<{ allHoldings: number }>`SELECT COUNT(*) AS allHoldings FROM user_coupons`.execute(db)).rows[0]!
   const once = Number(holdings) === Number(paidOrders) && Number(allHoldings) === Number(paidOrders)
   checks.push({ name: '5. each order settled exactly once', ok: once, detail: `${paidOrders} paid orders, ${allHoldings} holdings (${holdings} matching a paid order)` })
+  checks.push(await admittedBuyers(db))
   return checks
+}
+
+/** Clock difference allowed between the ticker that recorded an admission and the web that took the order. */
+const ADMISSION_CLOCK_SLACK_SECONDS = 2
+
+/**
+ * 6. Nobody bought without an admission: on a coupon whose waiting room is on, every PAID order made
+ * since the room was switched on has an admission recorded for its buyer before it was made.
+ */
+async function admittedBuyers(db: DB): Promise<Check> {
+  const { gated, unadmitted } = (await sql<{ gated: number, unadmitted: number }>`
+    SELECT COUNT(*) AS gated,
+           COALESCE(SUM(NOT EXISTS (
+             SELECT 1 FROM queue_entries q
+             WHERE q.coupon_id = o.coupon_id AND q.user_id = o.user_id AND q.admitted_at IS NOT NULL
+               AND q.admitted_at <= o.created_at + INTERVAL ${ADMISSION_CLOCK_SLACK_SECONDS} SECOND)), 0) AS unadmitted
+    FROM orders o JOIN coupons c ON c.id = o.coupon_id
+    WHERE o.status = 'PAID' AND c.waiting_room_enabled AND o.created_at >= c.waiting_room_enabled_at`.execute(db)).rows[0]!
+  return { name: '6. no paid order without an admission (waiting rooms)', ok: Number(unadmitted) === 0, detail: `${gated} paid orders behind a waiting room, ${unadmitted} without an admission` }
 }
 
 /**

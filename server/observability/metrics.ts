@@ -25,6 +25,13 @@ export const metrics = {
   unparsableEntries: new Counter({ name: 'flash_reconciler_unparsable_entries_total', help: 'Pending entries the reconciler could not parse and skipped', registers }),
   stockRepairs: new Counter({ name: 'flash_stock_repairs_total', help: 'Coupons whose Redis state was repaired or loaded from MySQL, by cause', labelNames: ['cause'], registers }),
   workerPaused: new Gauge({ name: 'flash_worker_paused', help: '1 while consumption waits out an outage', registers }),
+  queueJoins: new Counter({ name: 'flash_queue_joins_total', help: 'Waiting-room joins answered: joined (a new place) or kept (already in the line)', labelNames: ['result'], registers }),
+  queueProofFailures: new Counter({ name: 'flash_queue_proof_failures_total', help: 'queue.join refused for its proof of work, by problem (insufficient, expired, not-yours, malformed)', labelNames: ['problem'], registers }),
+  queueLength: new Gauge({ name: 'flash_queue_length', help: 'Shoppers waiting in a coupon\'s waiting room, not yet admitted (set by the admission ticker)', labelNames: ['coupon'], registers }),
+  queueFreeUnits: new Gauge({ name: 'flash_queue_free_units', help: 'Units the waiting room may still admit shoppers for: stock less unused admissions', labelNames: ['coupon'], registers }),
+  queueAdmitting: new Gauge({ name: 'flash_queue_admitting', help: '1 while a waiting room admits (open sale, stock in Redis), 0 before the opening', labelNames: ['coupon'], registers }),
+  queueAdmitted: new Counter({ name: 'flash_queue_admitted_total', help: 'Shoppers admitted from a waiting room', labelNames: ['coupon'], registers }),
+  queueRestored: new Counter({ name: 'flash_queue_restored_total', help: 'Waiting-room places Redis had lost, put back from their MySQL records', labelNames: ['coupon'], registers }),
   consumerCrashes: new Counter({ name: 'flash_consumer_crashes_total', help: 'Kafka consumer crashes, by who restarted it: kafkajs itself, or the worker with a new consumer', labelNames: ['restart'], registers }),
   draining: new Gauge({ name: 'flash_draining', help: '1 once SIGTERM was received and the process is finishing in-flight work', registers }),
   // What the broker is asked: its cost is per request, so requests per purchase and messages per

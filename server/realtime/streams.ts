@@ -3,6 +3,8 @@ import { db } from '../db'
 import { findCoupon } from '../domain/coupons/catalogue'
 import { DomainError } from '../domain/errors'
 import { parseUpdateId, selectUpdatesSince, type OrderUpdate, type PublishedUpdate, type UpdateCursor } from '../domain/orders/updates'
+import { watchQueue } from '../domain/queue/service'
+import type { QueueStatus } from '../domain/queue/schemas'
 import type { LiveSocket } from './connections'
 import { openStream, orderFeed, stockFeed } from './index'
 import type { PushStream } from './stream'
@@ -64,4 +66,20 @@ async function assertCouponsExist(ids: number[]): Promise<void> {
   const coupons = await Promise.all(ids.map((id) => findCoupon(id)))
   const missing = ids.filter((_, i) => !coupons[i])
   if (missing.length) throw new DomainError('NOT_FOUND', `No such coupon: ${missing.join(', ')}`)
+}
+
+/**
+ * `queue.onStatus`: the shopper's waiting-room status now, then its changes. The instance's queue feed
+ * reads each room once a tick for all its subscribers and the shopper's place once
+ * (server/domain/queue/feed.ts): a subscription costs no Redis read per update.
+ */
+export async function queueUpdates(socket: LiveSocket, userId: number, couponId: number, signal: AbortSignal | undefined): Promise<PushStream<QueueStatus>> {
+  const stream = openStream<QueueStatus>(socket, signal)
+  try {
+    stream.onEnd(await watchQueue(userId, couponId, (status) => stream.push(status)))
+  } catch (error) {
+    stream.end()
+    throw error
+  }
+  return stream
 }

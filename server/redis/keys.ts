@@ -20,6 +20,24 @@ export const keys = {
   quarantine: (couponId: number) => `coupon:{${couponId}}:quarantine`,
   /** Every key of one coupon's reservation state (one slot). */
   couponKeys: (couponId: number) => [keys.stock(couponId), keys.buyers(couponId), keys.pending(couponId), keys.loaded(couponId), keys.repair(couponId), keys.version(couponId), keys.buyersStaging(couponId), keys.quarantine(couponId), keys.holders(couponId)] as const,
+  /*
+   * The waiting room of a coupon: its keys share the coupon's hash tag, so one script can weigh the
+   * queue against the stock (docs/architecture.md, "The waiting room").
+   */
+  /** Sorted set of the room's places: member `<userId>` (or `<userId>:<turn>` for a later turn) → score. */
+  queueLine: (couponId: number) => `queue:{${couponId}}:line`,
+  /** Hash userId → the shopper's current turn, for shoppers on their second turn or later. */
+  queueTurns: (couponId: number) => `queue:{${couponId}}:turns`,
+  /** How many places, from the front of the line, have been admitted. */
+  queueAdmitted: (couponId: number) => `queue:{${couponId}}:admitted`,
+  /** Hash userId → when that shopper's admission ends (ms, Redis' clock): what order.purchase checks. */
+  queueAdmits: (couponId: number) => `queue:{${couponId}}:admits`,
+  /** Sorted set userId → admission end, of admissions not yet used for a reservation: they hold a unit each. */
+  queueLive: (couponId: number) => `queue:{${couponId}}:live`,
+  /** Hash of the room's bookkeeping: `last` FCFS score, `second`/`count` admitted this second, `verified` record id, `epoch`. */
+  queueMeta: (couponId: number) => `queue:{${couponId}}:meta`,
+  /** Every key of one coupon's waiting room (one slot). */
+  queueKeys: (couponId: number) => [keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmitted(couponId), keys.queueAdmits(couponId), keys.queueLive(couponId), keys.queueMeta(couponId)] as const,
   recentOrders: (userId: number) => `user:${userId}:recent`,
   /** The app's user id of a Keycloak subject, shared by every instance (never changes, never expires). */
   userOfSubject: (sub: string) => `user:sub:${sub}`,

@@ -5,7 +5,8 @@ import { keys } from './keys'
 import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
-const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'count-1', 'push-recent-1'] as const
+const SCRIPTS = ['reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'presence-touch-1', 'count-1', 'push-recent-1',
+  'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5'] as const
 type ScriptName = (typeof SCRIPTS)[number]
 
 const defined = new WeakSet<RedisClient>()
@@ -89,13 +90,17 @@ export async function reserveScript(client: RedisClient, couponId: number, r: Re
   return { status, stockLeft }
 }
 
-/** A coupon's buyer set and version, read together (one slot, one MULTI: as of one moment). */
-export async function buyersSnapshot(client: RedisClient, couponId: number): Promise<{ version: string, buyers: string[] }> {
-  const replies = await client.multi().get(keys.version(couponId)).smembers(keys.buyers(couponId)).exec()
+/**
+ * A coupon's version, buyer set, stock and pending count, read together (one slot, one MULTI: as of
+ * one moment): whether it is sold out for good then, and who holds it.
+ */
+export async function buyersSnapshot(client: RedisClient, couponId: number): Promise<{ version: string, buyers: string[], soldOut: boolean }> {
+  const replies = await client.multi().get(keys.version(couponId)).smembers(keys.buyers(couponId)).get(keys.stock(couponId)).hlen(keys.pending(couponId)).exec()
   if (!replies) throw new Error('buyer set read aborted')
-  const [[versionError, version], [buyersError, buyers]] = replies as [[Error | null, string | null], [Error | null, string[]]]
-  if (versionError ?? buyersError) throw versionError ?? buyersError
-  return { version: version ?? '0', buyers }
+  const failed = replies.find(([error]) => error)
+  if (failed) throw failed[0]
+  const [version, buyers, stock, pending] = replies.map(([, value]) => value) as [string | null, string[], string | null, number]
+  return { version: version ?? '0', buyers, soldOut: stock !== null && Number(stock) <= 0 && pending === 0 }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
@@ -168,6 +173,132 @@ export async function pushRecentScript(client: RedisClient, key: string, id: str
 
 export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {
   await run(client, 'presence-touch-1', keys.presence(userId), serverId, ttlMs)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The waiting room (lua/queue-*.lua; docs/architecture.md, "The waiting room")
+
+/** A place in the line: `<userId>` on a shopper's first turn, `<userId>:<turn>` after. */
+export function queueMember(userId: number, turn: number): string {
+  return turn === 1 ? String(userId) : `${userId}:${turn}`
+}
+export function parseQueueMember(member: string): { userId: number, turn: number } {
+  const [user, turn] = member.split(':')
+  return { userId: Number(user), turn: turn === undefined ? 1 : Number(turn) }
+}
+
+export interface QueueWindow {
+  /** The opening and the end, ms since epoch (null: always open / open-ended). */
+  startsAt: number | null
+  endsAt: number | null
+}
+
+export type QueueJoinStatus = 'JOINED' | 'KEPT' | 'CLOSED' | 'ALREADY_PURCHASED'
+export interface QueueJoined {
+  status: QueueJoinStatus
+  turn: number
+  /** The place's score, as Redis stores it (a random fraction before the opening, microseconds after). */
+  score: string
+  /** 0-based rank, fixed; null before the opening. */
+  rank: number | null
+  /** Redis' clock, ms since epoch. */
+  now: number
+}
+
+export async function queueJoinScript(client: RedisClient, couponId: number, userId: number, random: number, w: QueueWindow): Promise<QueueJoined> {
+  const [status, turn, score, rank, now] = await run(client, 'queue-join-5',
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), keys.queueMeta(couponId), keys.buyers(couponId),
+    userId, random.toPrecision(17), w.startsAt ?? '', w.endsAt ?? '') as [QueueJoinStatus, number, string, number, number]
+  return { status, turn, score, rank: rank < 0 ? null : rank, now }
+}
+
+export interface QueueEntry {
+  turn: number
+  /** This turn has a place in the line. */
+  joined: boolean
+  /** 0-based rank; null before the opening or without a place. */
+  rank: number | null
+  /** When the shopper's admission ends (ms), null without one. */
+  admittedUntil: number | null
+  now: number
+}
+
+export async function queueEntryScript(client: RedisClient, couponId: number, userId: number, startsAt: number | null): Promise<QueueEntry> {
+  const [turn, joined, rank, admittedUntil, now] = await run(client, 'queue-entry-3',
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmits(couponId), userId, startsAt ?? '') as number[]
+  return { turn: turn!, joined: joined === 1, rank: rank! < 0 ? null : rank!, admittedUntil: admittedUntil! < 0 ? null : admittedUntil!, now: now! }
+}
+
+export type QueueGate = 'ADMITTED' | 'NOT_ADMITTED' | 'SOLD_OUT'
+export async function queueGateScript(client: RedisClient, couponId: number, userId: number): Promise<QueueGate> {
+  return await run(client, 'queue-gate-4', keys.queueAdmits(couponId), keys.stock(couponId), keys.pending(couponId), keys.buyers(couponId), userId) as QueueGate
+}
+
+export interface QueueProposal {
+  admitted: number
+  lineLength: number
+  now: number
+  /** Units neither reserved nor promised to an unused admission; null when the room is not admitting. */
+  free: number | null
+  /** The next places, in order. */
+  next: { userId: number, turn: number, score: string }[]
+}
+
+export async function queueNextScript(client: RedisClient, couponId: number, admitPerSecond: number, w: QueueWindow): Promise<QueueProposal> {
+  const raw = await run(client, 'queue-next-5',
+    keys.queueLine(couponId), keys.queueAdmitted(couponId), keys.queueLive(couponId), keys.queueMeta(couponId), keys.stock(couponId),
+    admitPerSecond, w.startsAt ?? '', w.endsAt ?? '') as (number | string)[]
+  const next: QueueProposal['next'] = []
+  for (let i = 5; i + 1 < raw.length; i += 2) next.push({ ...parseQueueMember(String(raw[i])), score: String(raw[i + 1]) })
+  return { admitted: Number(raw[0]), lineLength: Number(raw[1]), now: Number(raw[2]), free: Number(raw[3]) < 0 ? null : Number(raw[3]), next }
+}
+
+export interface QueueGrant {
+  /** The admitted count queue-next (or queue-restore) saw, and the count after this grant. */
+  from: number
+  to: number
+  admissionSeconds: number
+  /** The second of Redis' clock the proposal was counted in. */
+  second: number
+  /** When the room's keys may go (ms), null for never. */
+  expireAt: number | null
+  userIds: number[]
+}
+
+/** Grants admissions; null when the room moved since the proposal (nothing granted), else their end (ms). */
+export async function queueAdmitScript(client: RedisClient, couponId: number, g: QueueGrant): Promise<number | null> {
+  const [status, value] = await run(client, 'queue-admit-4',
+    keys.queueAdmitted(couponId), keys.queueAdmits(couponId), keys.queueLive(couponId), keys.queueMeta(couponId),
+    g.from, g.to, g.admissionSeconds, g.second, g.expireAt ?? '', ...g.userIds) as ['OK' | 'MOVED', number]
+  return status === 'OK' ? value : null
+}
+
+export interface QueueRecord { userId: number, turn: number, score: string }
+
+/** Puts lost places back; returns the admitted count, how many were put back and the shoppers owed an admission. */
+export async function queueRestoreScript(client: RedisClient, couponId: number, verified: number | null, records: QueueRecord[]) {
+  const raw = await run(client, 'queue-restore-5',
+    keys.queueLine(couponId), keys.queueTurns(couponId), keys.queueAdmitted(couponId), keys.queueAdmits(couponId), keys.queueMeta(couponId),
+    verified ?? '', ...records.flatMap((r) => [r.userId, r.turn, r.score])) as (number | string)[]
+  return { admitted: Number(raw[0]), restored: Number(raw[1]), holes: raw.slice(2).map(Number) }
+}
+
+export interface QueueView {
+  /** Redis' clock, ms since epoch. */
+  now: number
+  admitted: number
+  /** Live stock; null when Redis does not hold the coupon. */
+  stock: number | null
+  lineLength: number
+  /** Changes when lost places were put back: ranks read before may be off. */
+  epoch: string
+  pending: number
+}
+
+export async function queueViewScript(client: RedisClient, couponId: number): Promise<QueueView> {
+  const [now, admitted, stock, lineLength, epoch, pending] = await run(client, 'queue-view-5',
+    keys.queueAdmitted(couponId), keys.stock(couponId), keys.queueLine(couponId), keys.queueMeta(couponId), keys.pending(couponId)) as [number, number, number, number, string, number]
+  return { now, admitted, stock: stock < 0 ? null : stock, lineLength, epoch: String(epoch), pending }
 }
 
 /** A pending entry as stored, or null when it is not one (corrupt data is reported, never fatal). */

@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os'
 import { config } from '../config'
-import { closeDb } from '../db'
+import { closeDb, db } from '../db'
 import { createAdmin, createProducer, PAYMENT_GROUP, topics } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
@@ -17,6 +17,7 @@ import { metrics, trackConsumerLag } from '../observability/metrics'
 import { PaymentConsumer } from './consumer'
 import { HealthServer } from './health'
 import { ReconcilerLoop } from './reconciler'
+import { AdmissionTicker } from '../domain/queue/ticker'
 import { Settlement } from './settlement'
 
 setLogContext({ service: 'worker', pid: process.pid })
@@ -44,6 +45,8 @@ const drain = watchDrain(redis(), `${hostname()}:${process.pid}`, {
 }, (error) => log.warn('drain flag unreadable', { error }))
 
 const reconciler = new ReconcilerLoop({ producer, admin, consuming: () => settlement.consuming && !drain.draining })
+// The waiting rooms' admissions: a small loop of its own (under its own lease), ticking faster than the reconciler.
+const admission = new AdmissionTicker({ db: db(), redis: redis() })
 
 // Live: the consumer has not been out of the group, or stuck on a partition with lag, for longer
 // than WORKER_STALL_NOT_LIVE_MS. Ready: it is a member whose partitions move, and MySQL, Redis and
@@ -83,7 +86,7 @@ async function shutdown(signal: string) {
   force.unref()
   const reconciled = reconciler.stop()
   await consumer.stop().catch((error) => log.warn('consumer disconnect failed', { error }))
-  await reconciled
+  await Promise.all([reconciled, admission.stop()])
   await Promise.all([producer.disconnect().catch(() => {}), admin.disconnect().catch(() => {})])
   await closeRedis()
   await closeDb()
@@ -106,6 +109,7 @@ try {
 }
 await health.start(cfg.METRICS_PORT, cfg.METRICS_HOST)
 log.info('worker listening', { host: cfg.METRICS_HOST, port: cfg.METRICS_PORT })
+admission.start() // needs Redis and MySQL only: it does not wait for Kafka
 // Kafka unreachable at start-up is an outage too: each connection is tried again until it answers.
 for (let attempt = 0; !stopping; attempt++) {
   try {

@@ -63,7 +63,7 @@ describe('alert rules', () => {
     expect(stdout).toContain(`SUCCESS: ${count} rules found`)
   })
 
-  it('fire on a paused worker, dead letters and TRY_AGAIN_LATER answers, and stay quiet otherwise', async () => {
+  it('fire on a paused worker, dead letters, TRY_AGAIN_LATER answers and a stalled waiting room, and stay quiet otherwise', async () => {
     const tests = {
       rule_files: [rulesFile],
       evaluation_interval: '15s',
@@ -75,6 +75,15 @@ describe('alert rules', () => {
           { series: 'flash_payments_dead_lettered_total{job="flash-sale-worker",instance="w1"}', values: '0 0 1 1 1' },
           { series: 'flash_purchase_attempts_total{outcome="PENDING"}', values: '0+90x20' },
           { series: 'flash_purchase_attempts_total{outcome="TRY_AGAIN_LATER"}', values: '0+10x20' },
+          // room 7 admits until 60s, then stalls with shoppers waiting and units free; room 8 is sold out
+          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="7"}', values: '500x20' },
+          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="7"}', values: '40x20' },
+          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="7"}', values: '1x20' },
+          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="7"}', values: '0 50 100 150 200 200x16' },
+          { series: 'flash_queue_length{job="flash-sale-worker",instance="w1",coupon="8"}', values: '500x20' },
+          { series: 'flash_queue_free_units{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
+          { series: 'flash_queue_admitting{job="flash-sale-worker",instance="w1",coupon="8"}', values: '1x20' },
+          { series: 'flash_queue_admitted_total{job="flash-sale-worker",instance="w1",coupon="8"}', values: '0x20' },
         ],
         alert_rule_test: [
           { eval_time: '30s', alertname: 'FlashWorkerPaused', exp_alerts: [] },
@@ -83,6 +92,8 @@ describe('alert rules', () => {
           { eval_time: '60s', alertname: 'FlashDeadLetters', exp_alerts: [{ exp_labels: { severity: 'warning' } , exp_annotations: annotations('FlashDeadLetters', {}, '1') }] },
           { eval_time: '1m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [] },
           { eval_time: '4m', alertname: 'FlashPurchasesTryAgainLater', exp_alerts: [{ exp_labels: { severity: 'critical' }, exp_annotations: annotations('FlashPurchasesTryAgainLater', {}, '10%') }] },
+          { eval_time: '90s', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [] },
+          { eval_time: '4m', alertname: 'FlashQueueAdmissionStalled', exp_alerts: [{ exp_labels: { severity: 'critical', coupon: '7' }, exp_annotations: annotations('FlashQueueAdmissionStalled', { coupon: '7' }) }] },
         ],
       }],
     }

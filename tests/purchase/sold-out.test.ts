@@ -97,16 +97,16 @@ describe('learning that a coupon is sold out', () => {
     // an invalidation that reached this process after the script was sent: the answer is stale
     let mark = invalidationMark()
     forgetSoldOut(couponId)
-    await learnSoldOut(redis(), couponId, version, mark)
+    await learnSoldOut(redis(), couponId, mark, version)
     expect(refusesAsSoldOut(couponId, other!)).toBe(false)
 
     // the coupon changed after the answer (its version moved): the buyers read are not the answer's
     mark = invalidationMark()
-    await learnSoldOut(redis(), couponId, String(Number(version) - 1), mark)
+    await learnSoldOut(redis(), couponId, mark, String(Number(version) - 1))
     expect(refusesAsSoldOut(couponId, other!)).toBe(false)
 
     mark = invalidationMark()
-    await learnSoldOut(redis(), couponId, version, mark)
+    await learnSoldOut(redis(), couponId, mark, version)
     expect(refusesAsSoldOut(couponId, other!)).toBe(true)
     expect(refusesAsSoldOut(couponId, holder!)).toBe(false)
     expect(refusesAsSoldOut(couponId, other!, performance.now() + 1_001)).toBe(false) // a flag lives one second

@@ -45,6 +45,8 @@ export function markdown(doc) {
     '',
     'Authentication: `Authorization: Bearer <Keycloak access token>` or the browser session cookie; a token that is present but invalid is `UNAUTHORIZED` on every procedure, public ones included.',
     '',
+    'The waiting room: a coupon whose `waitingRoom.enabled` is true sells only to admitted shoppers. Ask `queue.challenge` for `{ challenge, difficulty }`, find a `nonce` (≤ 64 characters) such that the SHA-256 of the UTF-8 string `<challenge>:<nonce>` starts with `difficulty` zero bits, then `queue.join`; `queue.status` (or the subscription `queue.onStatus` on the WebSocket `/ws`) tells `{ state: NOT_JOINED | WAITING | ADMITTED | SOLD_OUT | CLOSED, position?, ahead?, etaSeconds?, admittedUntil? }`. Until `ADMITTED` (and after `admittedUntil`), `order.purchase` answers `NOT_ADMITTED` (403). Shoppers who join before the opening get a random place at the opening; later ones queue first come, first served; joining again keeps one\'s place.',
+    '',
     'Refusals answer `{ "error": { "message", "code", "data": { "code", "httpStatus", "reason", "path"?, "zodError"? } } }`; `reason` is one of ' + doc.components.schemas.Reason.enum.map((r) => `\`${r}\``).join(', ') + '. 429 and 503 carry `Retry-After`, 405 carries `Allow`. Batches (`?batch=1`, several paths joined by commas) answer an array of these.',
     '',
     '## Queries and mutations',

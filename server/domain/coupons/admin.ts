@@ -8,6 +8,8 @@ import { isTransient } from '../payments/events'
 import { repairCoupon, repairUnderLease, withRepairLease } from '../stock/repair'
 import { log } from '../../observability/log'
 import { invalidateCoupon } from './catalogue'
+import { toWaitingRoom } from './repository'
+import type { WaitingRoom } from '../queue/schemas'
 import type { CreateCouponInput, UpdateCouponInput } from './schemas'
 
 const toDate = (iso: string | null | undefined) => (iso ? new Date(iso) : null)
@@ -22,6 +24,7 @@ export async function createCoupon(input: CreateCouponInput): Promise<{ id: numb
     stock: input.stock,
     sale_starts_at: toDate(input.saleStartsAt),
     sale_ends_at: toDate(input.saleEndsAt),
+    ...waitingRoomColumns(input.waitingRoom, false),
   }).executeTakeFirstOrThrow()
   const id = Number(result.insertId)
   // Stock, buyers and marker in one script; if Redis is unreachable now, the reconciler loads it.
@@ -56,7 +59,7 @@ export async function updateCoupon(input: UpdateCouponInput): Promise<{ id: numb
 
 async function writeCoupon(input: UpdateCouponInput, starts: Date | null, ends: Date | null, delta: number): Promise<void> {
   await db().transaction().execute(async (trx) => {
-    const row = await trx.selectFrom('coupons').select('stock').where('id', '=', input.id).forUpdate().executeTakeFirstOrThrow()
+    const row = await trx.selectFrom('coupons').select(['stock', 'waiting_room_enabled']).where('id', '=', input.id).forUpdate().executeTakeFirstOrThrow()
     if (delta < 0) {
       const free = Number(row.stock) - await heldUnits(trx, input.id)
       if (-delta > free) throw new DomainError('INVALID_INPUT', `Cannot remove ${-delta} units: only ${Math.max(0, free)} are not held by buyers or pending reservations`)
@@ -68,11 +71,23 @@ async function writeCoupon(input: UpdateCouponInput, starts: Date | null, ends: 
       ...(input.imageUrl !== undefined ? { image_url: input.imageUrl } : {}),
       ...(input.saleStartsAt !== undefined ? { sale_starts_at: starts } : {}),
       ...(input.saleEndsAt !== undefined ? { sale_ends_at: ends } : {}),
+      ...waitingRoomColumns(input.waitingRoom, Boolean(row.waiting_room_enabled)),
       stock: sql`stock + ${delta}`,
       total_stock: sql`total_stock + ${delta}`,
       updated_at: new Date(),
     }).where('id', '=', input.id).execute()
   })
+}
+
+/** The waiting room's columns; `enabled_at` moves only when the room is switched on. */
+function waitingRoomColumns(room: WaitingRoom | undefined, wasEnabled: boolean) {
+  if (!room) return {}
+  return {
+    waiting_room_enabled: room.enabled,
+    waiting_room_admit_per_second: room.admitPerSecond,
+    waiting_room_admission_seconds: room.admissionSeconds,
+    ...(room.enabled && !wasEnabled ? { waiting_room_enabled_at: new Date() } : {}),
+  }
 }
 
 /** Units of MySQL's stock that pending reservations hold: |E| − |E ∩ PAID| (paid ones left MySQL's stock already). */
@@ -115,17 +130,20 @@ async function syncStock(couponId: number): Promise<void> {
 }
 
 export async function saleStats(couponId: number) {
-  const coupon = await db().selectFrom('coupons').select(['total_stock', 'stock']).where('id', '=', couponId).executeTakeFirst()
+  const coupon = await db().selectFrom('coupons').select(['total_stock', 'stock', 'waiting_room_enabled', 'waiting_room_admit_per_second', 'waiting_room_admission_seconds']).where('id', '=', couponId).executeTakeFirst()
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   const nowSecond = Math.floor(Date.now() / 1000)
   const seconds = Array.from({ length: 60 }, (_, i) => String(nowSecond - 59 + i))
-  const [live, pending, perSecond, counts] = await Promise.all([
+  const [live, pending, perSecond, counts, line, admitted] = await Promise.all([
     redis().get(keys.stock(couponId)),
     redis().hlen(keys.pending(couponId)),
     redis().hmget(keys.saleStats(couponId), ...seconds),
     db().selectFrom('orders').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('coupon_id', '=', couponId).groupBy('status').execute(),
+    redis().zcard(keys.queueLine(couponId)),
+    redis().get(keys.queueAdmitted(couponId)),
   ])
   const count = (status: string) => Number(counts.find((c) => c.status === status)?.n ?? 0)
+  const room = toWaitingRoom(coupon)
   return {
     couponId,
     totalStock: Number(coupon.total_stock),
@@ -134,5 +152,19 @@ export async function saleStats(couponId: number) {
     paid: count('PAID'),
     failed: count('FAILED'),
     ordersPerSecond: perSecond.map((n) => Number(n ?? 0)),
+    waitingRoom: room && waitingRoomFigures(room, line, Number(admitted ?? 0), count('PAID')),
+  }
+}
+
+/** The room's figures on the sale dashboard: who joined, waits, was admitted, and how many of those bought. */
+function waitingRoomFigures(room: WaitingRoom, joined: number, admitted: number, bought: number) {
+  return {
+    ...room,
+    joined,
+    waiting: Math.max(0, joined - admitted),
+    admitted,
+    bought,
+    /** Share of admitted shoppers who bought (null before anyone was admitted). */
+    conversion: admitted ? Math.min(1, bought / admitted) : null,
   }
 }

@@ -29,7 +29,7 @@ afterAll(() => {
 
 const coupon = (id: number): Coupon => ({
   id, name: `Coupon ${id}`, description: 'A test coupon', imageUrl: null, price: 100 * id, stock: 10,
-  saleStartsAt: null, saleEndsAt: null,
+  saleStartsAt: null, saleEndsAt: null, waitingRoom: null,
 })
 
 let client: InstanceType<typeof RedisMock>

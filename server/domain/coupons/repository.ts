@@ -1,11 +1,15 @@
 import { sql } from 'kysely'
 import type { DB } from '../../db'
 import type { CouponRow } from '../../db/types'
+import type { WaitingRoom } from '../queue/schemas'
 import type { Coupon } from './schemas'
 
-const COLUMNS = ['id', 'name', 'description', 'image_url', 'price', 'total_stock', 'stock', 'sale_starts_at', 'sale_ends_at', 'created_at', 'updated_at'] as const
+const COLUMNS = ['id', 'name', 'description', 'image_url', 'price', 'total_stock', 'stock', 'sale_starts_at', 'sale_ends_at', 'created_at', 'updated_at',
+  'waiting_room_enabled', 'waiting_room_admit_per_second', 'waiting_room_admission_seconds'] as const
 
-export function toCoupon(row: Pick<CouponRow, 'id' | 'name' | 'description' | 'image_url' | 'price' | 'stock' | 'sale_starts_at' | 'sale_ends_at'>): Coupon {
+type WaitingRoomColumns = 'waiting_room_enabled' | 'waiting_room_admit_per_second' | 'waiting_room_admission_seconds'
+
+export function toCoupon(row: Pick<CouponRow, 'id' | 'name' | 'description' | 'image_url' | 'price' | 'stock' | 'sale_starts_at' | 'sale_ends_at' | WaitingRoomColumns>): Coupon {
   return {
     id: Number(row.id),
     name: row.name,
@@ -15,7 +19,14 @@ export function toCoupon(row: Pick<CouponRow, 'id' | 'name' | 'description' | 'i
     stock: Number(row.stock),
     saleStartsAt: row.sale_starts_at ? new Date(row.sale_starts_at).toISOString() : null,
     saleEndsAt: row.sale_ends_at ? new Date(row.sale_ends_at).toISOString() : null,
+    waitingRoom: toWaitingRoom(row),
   }
+}
+
+/** The coupon's waiting room; null when it never had one. */
+export function toWaitingRoom(row: Pick<CouponRow, WaitingRoomColumns>): WaitingRoom | null {
+  if (row.waiting_room_admit_per_second === null || row.waiting_room_admission_seconds === null) return null
+  return { enabled: Boolean(row.waiting_room_enabled), admitPerSecond: Number(row.waiting_room_admit_per_second), admissionSeconds: Number(row.waiting_room_admission_seconds) }
 }
 
 export async function selectCouponPage(db: DB, page: number, pageSize: number) {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { waitingRoomSchema, type WaitingRoom } from '../queue/schemas'
 import { chars, visibleText } from '../text'
 
 /** The wire shape of a coupon (docs/api.md): money in cents, dates as ISO-8601 strings. */
@@ -11,6 +12,8 @@ export interface Coupon {
   stock: number
   saleStartsAt: string | null
   saleEndsAt: string | null
+  /** null when the coupon never had one. */
+  waitingRoom: WaitingRoom | null
 }
 
 export interface CouponPage {
@@ -65,6 +68,7 @@ export const createCouponInput = z.object({
   imageUrl: chars(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
+  waitingRoom: waitingRoomSchema.optional(),
 }).strict().refine(endsAfterStart, endAfterStart).meta({ description: endAfterStart.message })
 
 export const updateCouponInput = z.object({
@@ -76,6 +80,7 @@ export const updateCouponInput = z.object({
   imageUrl: chars(500).regex(/^(https?:\/\/|\/)/, 'must be an http(s) URL or a path').nullish(),
   saleStartsAt: isoDate.nullish(),
   saleEndsAt: isoDate.nullish(),
+  waitingRoom: waitingRoomSchema.optional(),
 }).strict().refine(endsAfterStart, endAfterStart).meta({ description: endAfterStart.message })
 
 export type CreateCouponInput = z.infer<typeof createCouponInput>

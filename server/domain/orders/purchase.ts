@@ -13,6 +13,7 @@ import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
 import { countPurchaseAttempt, rateLimited } from '../ratelimit'
 import { invalidationMark, learnSoldOut, refusesAsSoldOut } from '../stock/sold-out'
+import { admissionUsed, checkAdmission } from '../queue/gate'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
 import { publishInvalidation } from '../../cache/invalidation'
@@ -108,6 +109,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
   const known = knownPurchaseRefusal(userId, couponId)
   if (known) throw known
+  await checkAdmission(coupon, userId)
 
   const client = redis()
   const orderId = newOrderId(couponId)
@@ -142,7 +144,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
     case 'PENDING': // an earlier attempt of this shopper holds a unit: that order is the answer
       return { orderId: result.ownOrderId!, status: 'PENDING' }
     case 'SOLD_OUT':
-      learnSoldOut(client, couponId, result.version!, mark).catch((error: unknown) => log.warn('sold-out flag not raised: buyers unreadable', { couponId, error }))
+      learnSoldOut(client, couponId, mark, result.version).catch((error: unknown) => log.warn('sold-out flag not raised: buyers unreadable', { couponId, error }))
       throw new DomainError('SOLD_OUT', 'Sold out')
     case 'HELD':
       throw tryAgain('All units are held by pending orders; some may come back', 2)
@@ -158,6 +160,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
 
   // The display index sits in another slot: sent alongside the publish, not waited for.
   pushRecentScript(client, keys.recentOrders(userId), orderId, RECENT_ORDERS, 86_400).catch(() => {})
+  admissionUsed(coupon, userId)
 
   try {
     await failpoint('web.after-reserve')

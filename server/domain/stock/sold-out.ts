@@ -13,10 +13,10 @@ import { buyersSnapshot } from '../../redis/scripts'
  * nothing was pending, so every holder owned their unit; a new holder needs a unit, and a unit comes
  * back only through a script that restores stock or rewrites the buyers (a release, a cancel, a
  * repair or load), each of which is followed by `cache:invalidate` for the coupon, which drops the
- * flag and the holders here. The holders are taken as of the version the SOLD_OUT answer carried (any
- * change of stock, buyers or ledger bumps it), and installed only if no invalidation of the coupon
- * reached this process since the reserve script was sent: one that overtook the answer would
- * otherwise be undone by it.
+ * flag and the holders here. The holders are read with the stock and the pending count as of one
+ * version (any change of stock, buyers or ledger bumps it) — the read itself shows the coupon sold out
+ * — and installed only if no invalidation of the coupon reached this process since the script that
+ * answered SOLD_OUT was sent: one that overtook the answer would otherwise be undone by it.
  *
  * A flag lives at most one second (on the monotonic clock: a wall-clock step cannot stretch it); the
  * next SOLD_OUT raises it again, and reuses the holders when the version has not moved. Every flag and
@@ -27,7 +27,7 @@ const FLAG_MS = 1_000
 /** Buyer ids kept across coupons at most (each set is bounded by its coupon's stock). */
 const MAX_HOLDERS = 500_000
 
-interface Holders { version: string, users: ReadonlySet<number> }
+interface Holders { version: string, soldOut: boolean, users: ReadonlySet<number> }
 const flags = new Map<number, { until: number, holders: Holders }>()
 const holders = new LRUCache<number, Holders>({ maxSize: MAX_HOLDERS, sizeCalculation: (h) => Math.max(1, h.users.size) })
 const reading = new Map<number, Promise<Holders>>()
@@ -38,7 +38,7 @@ let seen = 0
 const lastInvalidated = new Map<number, number>()
 let lastInvalidatedAll = 0
 
-/** The point in this process's invalidations that a reserve script is sent at (see learnSoldOut). */
+/** The point in this process's invalidations that a script is sent at (see learnSoldOut). */
 export function invalidationMark(): number {
   return seen
 }
@@ -55,16 +55,18 @@ export function refusesAsSoldOut(couponId: number, userId: number, now = perform
 }
 
 /**
- * The reserve script, sent at `mark`, answered SOLD_OUT at `version`: raise the flag with the coupon's
- * holders (read at most once per version; concurrent callers share the read). Not raised when the
- * coupon changed since (the buyers read at another version) or was invalidated here meanwhile.
+ * A script sent at `mark` answered SOLD_OUT (the reserve script with the coupon's `version`, the
+ * waiting room's gate without one): raise the flag with the coupon's holders, read at most once per
+ * version (concurrent callers share the read) along with the proof that it is sold out then. Not
+ * raised when that read is of another version than the answer's, or the coupon was invalidated here
+ * since the script was sent.
  */
-export async function learnSoldOut(client: RedisClient, couponId: number, version: string, mark: number): Promise<void> {
+export async function learnSoldOut(client: RedisClient, couponId: number, mark: number, version?: string): Promise<void> {
   let known = holders.get(couponId)
-  if (known?.version !== version) {
+  if (!known || known.version !== version) {
     let read = reading.get(couponId)
     if (!read) {
-      read = buyersSnapshot(client, couponId).then(({ version: v, buyers }) => ({ version: v, users: new Set(buyers.map(Number)) }))
+      read = buyersSnapshot(client, couponId).then((s) => ({ version: s.version, soldOut: s.soldOut, users: new Set(s.buyers.map(Number)) }))
       reading.set(couponId, read)
       read.finally(() => reading.delete(couponId)).catch(() => {})
     }
@@ -72,7 +74,7 @@ export async function learnSoldOut(client: RedisClient, couponId: number, versio
     if (invalidatedSince(couponId, mark)) return
     holders.set(couponId, known)
   }
-  if (known.version !== version || invalidatedSince(couponId, mark)) return
+  if (!known.soldOut || (version !== undefined && known.version !== version) || invalidatedSince(couponId, mark)) return
   flags.set(couponId, { until: performance.now() + FLAG_MS, holders: known })
 }
 

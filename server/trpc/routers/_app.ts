@@ -3,12 +3,14 @@ import { labelProcedures } from '../observe'
 import { adminRouter } from './admin'
 import { couponRouter } from './coupon'
 import { orderRouter } from './order'
+import { queueRouter } from './queue'
 import { systemRouter } from './system'
 import { userRouter } from './user'
 
 export const appRouter = router({
   coupon: couponRouter,
   order: orderRouter,
+  queue: queueRouter,
   user: userRouter,
   admin: adminRouter,
   system: systemRouter,

@@ -13,7 +13,7 @@ export const orderRouter = router({
   /** Buys one unit of a coupon: answers at once with a PENDING order, settled by a payment worker (see order.get, order.onUpdate). */
   purchase: protectedProcedure
     .meta({
-      refusals: ['NOT_FOUND', 'SOLD_OUT', 'ALREADY_PURCHASED', 'SALE_NOT_STARTED', 'SALE_ENDED'],
+      refusals: ['NOT_FOUND', 'SOLD_OUT', 'ALREADY_PURCHASED', 'SALE_NOT_STARTED', 'SALE_ENDED', 'NOT_ADMITTED'],
       knownRefusal: (input, userId) => {
         const parsed = purchaseInput.safeParse(input)
         return parsed.success && userId !== undefined ? knownPurchaseRefusal(userId, parsed.data.couponId) : undefined

@@ -56,7 +56,7 @@ export function fired(dir: string, name: string): number {
   return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).length : 0
 }
 
-/** Runs the real audit command; ok = exit 0 (all five invariants pass). */
+/** Runs the real audit command; ok = exit 0 (every invariant passes). */
 export async function runAudit(env: Record<string, string | undefined> = {}): Promise<{ ok: boolean, output: string }> {
   try {
     const { stdout } = await run(process.execPath, ['.output/worker/cli.mjs', 'audit'], { env: { ...process.env, ...env }, timeout: 30_000 })
