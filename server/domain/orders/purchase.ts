@@ -13,7 +13,8 @@ import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
 import { countPurchaseAttempt, rateLimited } from '../ratelimit'
 import { invalidationMark, learnSoldOut, refusesAsSoldOut } from '../stock/sold-out'
-import { admissionUsed, checkAdmission } from '../queue/gate'
+import { admissionUsed, checkAdmission, notAdmitted } from '../queue/gate'
+import { queueFeed } from '../queue/service'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
 import { publishInvalidation } from '../../cache/invalidation'
@@ -93,10 +94,13 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
 /**
  * The answer this instance can give from what it knows, without Redis or the per-call machinery (the
  * fast lane asks before calling the procedure): the coupon is sold out for good and this shopper holds
- * none of it. Whoever holds a unit is answered by the reserve script (their order, ALREADY_PURCHASED).
+ * none of it (whoever holds a unit is answered by the reserve script: their order, ALREADY_PURCHASED);
+ * or its waiting room cannot have admitted this shopper yet (server/domain/queue/feed.ts, notAdmitted).
  */
 export function knownPurchaseRefusal(userId: number, couponId: number): DomainError | undefined {
-  return refusesAsSoldOut(couponId, userId) ? new DomainError('SOLD_OUT', 'Sold out') : undefined
+  if (refusesAsSoldOut(couponId, userId)) return new DomainError('SOLD_OUT', 'Sold out')
+  if (queueFeed().notAdmitted(couponId, userId)) return notAdmitted()
+  return undefined
 }
 
 /**

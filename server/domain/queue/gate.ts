@@ -7,6 +7,7 @@ import { DomainError } from '../errors'
 import { isTransient } from '../payments/events'
 import { invalidationMark, learnSoldOut } from '../stock/sold-out'
 import { log } from '../../observability/log'
+import { queueFeed } from './service'
 
 /**
  * The purchase's waiting-room gate, before the reserve script (which it never touches): on a coupon
@@ -24,8 +25,12 @@ export async function checkAdmission(coupon: Coupon, userId: number): Promise<vo
     learnSoldOut(redis(), coupon.id, mark).catch((error: unknown) => log.warn('sold-out flag not raised: buyers unreadable', { couponId: coupon.id, error }))
     throw new DomainError('SOLD_OUT', 'Sold out')
   }
-  throw new DomainError('NOT_ADMITTED', 'It is not your turn yet: wait in the waiting room until you are admitted')
+  // their next attempts are answered from what this instance then knows (purchase.ts, knownPurchaseRefusal)
+  queueFeed().learnPlace(coupon, userId).catch(() => {})
+  throw notAdmitted()
 }
+
+export const notAdmitted = () => new DomainError('NOT_ADMITTED', 'It is not your turn yet: wait in the waiting room until you are admitted')
 
 /**
  * After a reservation: the admission has found its unit, so it no longer holds one for the room's
@@ -33,5 +38,7 @@ export async function checkAdmission(coupon: Coupon, userId: number): Promise<vo
  * ends: the room admits fewer, never more).
  */
 export function admissionUsed(coupon: Coupon, userId: number): void {
-  if (coupon.waitingRoom?.enabled) redis().zrem(keys.queueLive(coupon.id), String(userId)).catch(() => {})
+  if (!coupon.waitingRoom?.enabled) return
+  redis().zrem(keys.queueLive(coupon.id), String(userId)).catch(() => {})
+  queueFeed().stockMoved(coupon.id)
 }
