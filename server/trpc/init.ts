@@ -55,11 +55,21 @@ const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy
 /**
  * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
  * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
- * the call's latency, outcome and any internal error are recorded.
+ * the call's latency, outcome and any internal error are recorded. No call waits longer than
+ * REQUEST_DEADLINE_MS, however its dependencies stall (each client has deadlines too; several in a
+ * row could add up past it); the work in flight is not cancelled. (One middleware, not two: tRPC
+ * copies a call's options at every level.)
  */
 const root = t.middleware(async ({ path, type, ctx, next }) => {
   const started = performance.now()
-  const result = await next()
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), config().REQUEST_DEADLINE_MS) })
+  const result = await Promise.race([next(), late]).finally(() => clearTimeout(timer))
+  if (result === 'late') {
+    const error = toTRPCError(outage(type))
+    recordCall(path, started, error, ctx.requestId)
+    throw error
+  }
   if (result.ok) {
     recordCall(path, started, undefined, ctx.requestId)
     return result
@@ -72,23 +82,9 @@ const root = t.middleware(async ({ path, type, ctx, next }) => {
   return result
 })
 
-/**
- * No call waits longer than REQUEST_DEADLINE_MS, however its dependencies stall (each client has
- * deadlines too; several in a row could add up past it). The work in flight is not cancelled.
- */
-const withinDeadline = t.middleware(async ({ type, next }) => {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(outage(type)), config().REQUEST_DEADLINE_MS) })
-  try {
-    return await Promise.race([next(), late])
-  } finally {
-    clearTimeout(timer)
-  }
-})
-
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(root).use(withinDeadline)
+export const publicProcedure = t.procedure.use(root)
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
 export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
