@@ -2,9 +2,7 @@ import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Produce
 import { config } from '../config'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
-
-// We use the default (murmur2) partitioner on purpose; the notice about its change since v1 is noise.
-process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
+import { keyPartitioner } from './partitioner'
 
 /** Topic and group names (docs/architecture.md, "Kafka"). kafkajs stays behind this module. */
 export const topics = {
@@ -55,9 +53,12 @@ export function fencedBy(error: unknown): Error | undefined {
   return undefined
 }
 
-/** An idempotent producer (acks from all in-sync replicas, no duplicates on retry). */
+/**
+ * An idempotent producer (acks from all in-sync replicas, no duplicates on retry); a key goes to the
+ * partition the Java client and kafkajs' default partitioner give it (murmur2).
+ */
 export function createProducer(): Producer {
-  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false })
+  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner })
   producer.on(producer.events.REQUEST, countRequest('producer'))
   return producer
 }

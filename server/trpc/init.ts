@@ -1,4 +1,5 @@
-import { initTRPC } from '@trpc/server'
+import { initTRPC, type TRPCError } from '@trpc/server'
+import { getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import'
 import type { Identity } from '../auth/types'
 import type { LiveSocket } from '../realtime/connections'
 import { config } from '../config'
@@ -57,14 +58,22 @@ const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy
  * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
  * the call's latency, outcome and any internal error are recorded. No call waits longer than
  * REQUEST_DEADLINE_MS, however its dependencies stall (each client has deadlines too; several in a
- * row could add up past it); the work in flight is not cancelled. (One middleware, not two: tRPC
- * copies a call's options at every level.)
+ * row could add up past it); the work in flight is not cancelled. `call` is the rest of the call:
+ * what a procedure's own first step does is done in the same middleware (tRPC copies a call's
+ * options at every level).
  */
-const root = t.middleware(async ({ path, type, ctx, next }) => {
+async function observed<R extends { ok: boolean }>(path: string, type: string, ctx: Context, call: () => Promise<R>): Promise<R> {
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), config().REQUEST_DEADLINE_MS) })
-  const result = await Promise.race([next(), late]).finally(() => clearTimeout(timer))
+  let result: R | 'late' | { ok: false, error: TRPCError }
+  try {
+    result = await Promise.race([call(), late])
+  } catch (cause) {
+    result = { ok: false, error: getTRPCErrorFromUnknown(cause) }
+  } finally {
+    clearTimeout(timer)
+  }
   if (result === 'late') {
     const error = toTRPCError(outage(type))
     recordCall(path, started, error, ctx.requestId)
@@ -72,29 +81,29 @@ const root = t.middleware(async ({ path, type, ctx, next }) => {
   }
   if (result.ok) {
     recordCall(path, started, undefined, ctx.requestId)
-    return result
+    return result as R
   }
-  const cause = result.error.cause
+  const failed = result as { error: TRPCError }
+  const cause = failed.error.cause
   const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
-  const error = refusal ? toTRPCError(refusal) : result.error
+  const error = refusal ? toTRPCError(refusal) : failed.error
   recordCall(path, started, error, ctx.requestId)
-  if (error !== result.error) throw error
-  return result
-})
+  throw error
+}
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(root)
+export const publicProcedure = t.procedure.use(({ path, type, ctx, next }) => observed(path, type, ctx, () => next()))
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
-export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const protectedProcedure = t.procedure.use(({ path, type, ctx, next }) => observed(path, type, ctx, async () => {
   if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
   // Nothing of the call has run yet: an outage here is a plain TRY_AGAIN_LATER, mutations included.
   const user = await ensureUser(ctx.identity).catch((error: unknown) => {
     throw isTransient(error) ? tryAgainLater() : error
   })
   return next({ ctx: { ...ctx, user } })
-})
+}))
 
 export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
   if (!ctx.user.isAdmin) throw new DomainError('FORBIDDEN', 'Administrators only')
