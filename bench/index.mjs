@@ -422,6 +422,7 @@ try {
       metricsUrls: [...behind.slice(0, n).map((w) => `${w.url}/metrics`), ...two.procs.map((w) => `http://127.0.0.1:${w.metricsPort}/metrics`)],
       run: () => wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` }),
       settle: (r) => withTicker(`settling the NGINX run (${n} web)`, settled(runCoupons, r.codes?.['200'] ?? 0)),
+      redis,
     })
     const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...p.run })
     sN.pipeline = p

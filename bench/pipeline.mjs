@@ -21,7 +21,7 @@ import { freePort } from '../scripts/lib/util.mjs'
 import { ROOT, loadAverage, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
-import { costMarkdown, costNote, kafkaMarkdown, measurePipeline } from './lib/pipeline.mjs'
+import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, rounds: { type: 'string', default: '1' }, duration: { type: 'string', default: '6' },
@@ -78,6 +78,7 @@ async function round(variant, r) {
       metricsUrls: [`${web.url}/metrics`, ...workers.map((x) => `http://127.0.0.1:${x.metricsPort}/metrics`)],
       run: () => runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons, duration: Number(args.duration), connections: Number(args.connections), serverPid: web.pid, label: `round ${r + 1}: ${variant.name}` }),
       settle: (res) => withTicker('settling', settled(coupons, res.codes?.['200'] ?? 0)),
+      redis,
     })
     say(`  round ${r + 1} [${variant.name}] ${Math.round(p.run.rps)} purchases/s, p50 ${p.run.p50.toFixed(1)} ms, p99 ${p.run.p99.toFixed(1)} ms; ${costNote(p)}; settled ${p.settleTailSeconds.toFixed(1)} s after the run; load ${loadAverage().join(' ')}`)
     return { variant: variant.name, round: r + 1, load: loadAverage(), ...p }
@@ -100,7 +101,7 @@ const lines = [`# Pipeline cost per purchase — ${new Date().toISOString()}`, '
 for (const v of variants) {
   const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.totalUs - b.totalUs)
   const med = mine[Math.floor(mine.length / 2)]
-  lines.push(`## ${v.name}`, '', `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '', costMarkdown(med), '', kafkaMarkdown(med), '')
+  lines.push(`## ${v.name}`, '', `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '', costMarkdown(med), '', kafkaMarkdown(med), '', redisMarkdown(med), '')
 }
 fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
 fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))

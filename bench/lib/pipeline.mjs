@@ -61,14 +61,25 @@ export function kafkaFigures(d, accepted) {
   }
 }
 
+/** Redis' own account of its commands (INFO commandstats): Map of command → { calls, usec }. */
+export async function redisCommandStats(redis) {
+  const stats = new Map()
+  for (const line of (await redis.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line)
+    if (m) stats.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) })
+  }
+  return stats
+}
+
 /**
  * Measures one purchase run end to end. `groups`: { part: pid | pid[] } (the load generator is not
  * one of them: its CPU comes from `run`'s result); `metricsUrls`: the web instances' and workers'
  * /metrics; `run()`: the wrk run (its result has codes['200'] = purchases accepted); `settle(r)`:
  * resolves once everything the run accepted is settled.
  */
-export async function measurePipeline({ groups, metricsUrls, run, settle }) {
+export async function measurePipeline({ groups, metricsUrls, run, settle, redis }) {
   const m0 = await scrapeAll(metricsUrls)
+  const r0 = redis ? await redisCommandStats(redis) : undefined
   const t0 = Date.now()
   const ticks0 = machineTicks()
   const cpu0 = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids)]))
@@ -81,6 +92,10 @@ export async function measurePipeline({ groups, metricsUrls, run, settle }) {
   const cpu = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids) - cpu0[k]]))
   const d = metricsDelta(await scrapeAll(metricsUrls), m0)
   const accepted = r.codes?.['200'] ?? 0
+  // what Redis spent its time on (the commands' own time, without I/O), per purchase
+  const redisCommands = r0 && Object.fromEntries([...await redisCommandStats(redis)]
+    .map(([name, { calls, usec }]) => [name, { perPurchase: (calls - (r0.get(name)?.calls ?? 0)) / accepted, usPerPurchase: (usec - (r0.get(name)?.usec ?? 0)) / accepted }])
+    .filter(([, v]) => v.perPurchase > 0).sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase))
   const parts = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, {
     usPerPurchase: accepted ? (s / accepted) * 1e6 : NaN,
     pctOfCore: (cpuRun[k] / runSeconds) * 100, // during the run itself
@@ -91,6 +106,7 @@ export async function measurePipeline({ groups, metricsUrls, run, settle }) {
     loadGeneratorUsPerPurchase: accepted ? ((r.wrkCpuPct / 100) * r.seconds / accepted) * 1e6 : NaN,
     machineBusyPct: ((ticksRun.busy - ticks0.busy) / (ticksRun.total - ticks0.total)) * 100,
     kafka: kafkaFigures(d, accepted),
+    redisCommands,
   }
 }
 
@@ -116,6 +132,14 @@ export function kafkaMarkdown(p) {
     + `messages per produce request ${fmt(k.messagesPerProduce, 1)}, per fetch request ${fmt(k.messagesPerFetch, 1)}, per fetched partition batch ${fmt(k.messagesPerFetchedBatch, 1)}; `
     + `payments settled together ${fmt(k.paymentsPerSettlement, 1)}.`,
   ].join('\n')
+}
+
+/** Redis' commands per purchase (Markdown line), by their own time. */
+export function redisMarkdown(p) {
+  if (!p.redisCommands) return ''
+  const top = Object.entries(p.redisCommands).slice(0, 8)
+  const inCommands = Object.values(p.redisCommands).reduce((a, v) => a + v.usPerPurchase, 0)
+  return `Redis commands per purchase (INFO commandstats; their own time ${fmt(inCommands, 1)} µs of Redis' ${fmt(p.parts.Redis?.usPerPurchase)} µs, the rest is I/O): ${top.map(([name, v]) => `${name} ${fmt(v.perPurchase, 2)} × = ${fmt(v.usPerPurchase, 1)} µs`).join(', ')}.`
 }
 
 /** One line for a scenario's note: the headline figure and the split. */

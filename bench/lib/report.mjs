@@ -1,5 +1,5 @@
 // The run's summary: Markdown table, SVG chart, console table.
-import { costMarkdown, kafkaMarkdown } from './pipeline.mjs'
+import { costMarkdown, kafkaMarkdown, redisMarkdown } from './pipeline.mjs'
 
 const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }))
 
@@ -19,6 +19,8 @@ export function markdown(result) {
       costMarkdown(result.headline),
       '',
       kafkaMarkdown(result.headline),
+      '',
+      redisMarkdown(result.headline),
       '',
     ] : []),
     '## Scenarios',
