@@ -4,6 +4,10 @@ import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { keyPartitioner } from './partitioner'
 
+// Producers made here partition by key as the Java client does (./partitioner.ts); kafkajs' notice
+// about its default partitioner's change since v1 is noise for any other.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1'
+
 /** Topic and group names (docs/architecture.md, "Kafka"). kafkajs stays behind this module. */
 export const topics = {
   paymentRequests: 'payment-requests',
