@@ -35,13 +35,14 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { BENCH_DIR, ROOT, cpuMeter, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import { BENCH_DIR, ROOT, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
 import { measureOpenSubscriptions } from './lib/live.mjs'
 import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReserve, settlementPerTransaction } from './lib/baselines.mjs'
 import { consoleTable, markdown, svg } from './lib/report.mjs'
+import { PART_GOALS_US, SYSTEM_GOAL_US, costNote, measurePipeline } from './lib/pipeline.mjs'
 import { queueScenarios } from './queue.mjs'
 
 const { values: args } = parseArgs({
@@ -236,17 +237,23 @@ async function measureSettlement(label, coupons, expected, workers) {
   for (;;) {
     const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
     if (Number(n) > 0) {
-      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), settled: Number(n) }
+      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(), settled: Number(n) }
       break
     }
     await sleep(5)
   }
   const tEnd = await withTicker(label, settled(coupons, expected))
   const cpu = procs.reduce((sum, p, i) => sum + cpuSeconds(p.pid) - before.cpu[i], 0)
+  const stores = Object.entries(storesCpu()).map(([k, v]) => `${k} ${((v - before.stores[k]) / (expected - before.settled) * 1e6).toFixed(0)}`).join(', ')
   const measured = expected - before.settled
   const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
   const span = (tEnd - Number(first)) / 1000
-  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks)` }) }
+  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
+}
+/** CPU seconds so far of the stack's MariaDB, Redis and Kafka. */
+function storesCpu() {
+  const services = stack.processes()
+  return { MariaDB: cpuSeconds(services.mariadb?.pid), Redis: cpuSeconds(services.redis?.pid), Kafka: cpuSeconds(services.kafka?.pid) }
 }
 
 // ---------------------------------------------------------------------------------------------- run
@@ -406,16 +413,21 @@ try {
     const warmCoupons = []
     for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `nginx ${n} warm-up ${i}`))
     const warmRun = await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warmCoupons, limit: USERS * 3, connections: CONNECTIONS, label: `warm-up through NGINX, ${n} web` })
+    await withTicker(`settling the warm-up (${n} web)`, settled(warmCoupons, warmRun.codes?.['200'] ?? 0))
     const pids = behind.slice(0, n).map((w) => w.pid)
     const services = stack.processes()
-    const meter = cpuMeter({ web: pids, NGINX: nginxPids, workers: two.procs.map((p) => p.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid })
-    const r = await wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` })
-    const cpu = meter()
-    const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...r })
-    sN.cpu = { ...cpu.pct, wrk: r.wrkCpuPct, machineBusyPct: cpu.machineBusyPct }
-    sN.note = `${r.codes?.['200'] ?? 0} PENDING; CPU % of one core: ${Object.entries(sN.cpu).filter(([k]) => k !== 'machineBusyPct').map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; machine ${cpu.machineBusyPct.toFixed(0)} % busy (${os.cpus().length} cores)`
-    const all = [...runCoupons, ...warmCoupons]
-    await withTicker(`settling the NGINX run (${n} web)`, settled(all, (warmRun.codes?.['200'] ?? 0) + (r.codes?.['200'] ?? 0)))
+    // every part's CPU from the run's start until its purchases are settled, per accepted purchase
+    const p = await measurePipeline({
+      groups: { web: pids, NGINX: nginxPids, workers: two.procs.map((w) => w.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid },
+      metricsUrls: [...behind.slice(0, n).map((w) => `${w.url}/metrics`), ...two.procs.map((w) => `http://127.0.0.1:${w.metricsPort}/metrics`)],
+      run: () => wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` }),
+      settle: (r) => withTicker(`settling the NGINX run (${n} web)`, settled(runCoupons, r.codes?.['200'] ?? 0)),
+      redis,
+    })
+    const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...p.run })
+    sN.pipeline = p
+    sN.cpu = { ...Object.fromEntries(Object.entries(p.parts).map(([k, v]) => [k, v.pctOfCore])), wrk: p.run.wrkCpuPct, machineBusyPct: p.machineBusyPct }
+    sN.note = `${p.accepted} PENDING; ${costNote(p)}`
   }
   await stack.stopNginx('bench-nginx')
   for (const w of behind.slice(1)) await stopProc(w)
@@ -511,6 +523,12 @@ try {
   target(`${live.server.subscriptions} open subscriptions at rest: CPU of the instance`, live.open.cpuPct, { atMost: 10, unit: '% of a core', digits: 1 })
   target(`${live.server.subscriptions} open subscriptions at rest: RSS above the idle instance's`, live.rssAboveIdleMb, { atMost: 100, unit: 'MB', digits: 0 })
   const viaNginx = [1, 2, 3].map((n) => result.scenarios.find((x) => x.key === `nginx-${n}`))
+  // the headline: the whole pipeline's CPU per accepted purchase through NGINX with one web instance
+  const pipeline = viaNginx[0].pipeline
+  result.headline = { name: viaNginx[0].name, rps: viaNginx[0].rps, ...pipeline }
+  target('purchases/s through NGINX, 1 web instance (2.5 × the 1,326/s of 2026-12-05)', viaNginx[0].rps, { atLeast: 2.5 * 1326, unit: 'purchases/s', digits: 0 })
+  target('whole-system CPU per accepted purchase through NGINX, 1 web instance', pipeline.totalUs, { atMost: SYSTEM_GOAL_US, unit: 'µs', digits: 0 })
+  for (const [part, goal] of Object.entries(PART_GOALS_US)) target(`${part} CPU per accepted purchase (same run)`, pipeline.parts[part]?.usPerPurchase, { atMost: goal, unit: 'µs', digits: 0 })
   result.targets.push({ name: 'through NGINX with 1, 2, 3 web instances (purchases/s; CPU split in the scenario notes)', goal: 'a table', met: viaNginx.every(Boolean), measured: viaNginx.map((x) => `${Math.round(x.rps).toLocaleString('en-US')}`).join(' / '), by: '' })
   result.targets.push({ name: '(info) settlement, 2 workers vs one transaction per payment', goal: '—', met: null, measured: `${ratio(two.s, sPerTxn).toFixed(2)}×`, by: '', perCpu: cpuRatio(two.s, sPerTxn) })
   result.targets.push({ name: '(info) tRPC ping (fast lane) vs bare node', goal: '—', met: null, measured: `${ratio(sFast, sBare).toFixed(2)}×`, by: '', perCpu: cpuRatio(sFast, sBare) })

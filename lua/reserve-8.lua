@@ -31,7 +31,8 @@
     { "ALREADY_PURCHASED", n }   the user already holds this coupon
     { "SALE_NOT_STARTED", -1 }, { "SALE_ENDED", -1 }
     { "HELD", 0 }                no stock, but pending reservations may still fail and return units
-    { "SOLD_OUT", 0 }            no stock and nothing pending: final
+    { "SOLD_OUT", 0, version }   no stock and nothing pending: final; the coupon's version (KEYS[6]),
+                                 as of which the buyer set holds every shopper who holds a unit
 ]]
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then
   return { 'OK', tonumber(redis.call('GET', KEYS[1]) or '0'), ARGV[2] }
@@ -62,7 +63,7 @@ if stock <= 0 then
   if redis.call('HLEN', KEYS[3]) > 0 then
     return { 'HELD', 0 }
   end
-  return { 'SOLD_OUT', 0 }
+  return { 'SOLD_OUT', 0, redis.call('GET', KEYS[6]) or '0' }
 end
 local left = redis.call('DECR', KEYS[1])
 redis.call('SADD', KEYS[2], ARGV[1])

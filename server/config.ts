@@ -86,10 +86,20 @@ const schema = z.object({
    * a shopper's work (16 ≈ 65,000 hashes: a second or two in a browser). Tests and benchmarks lower it.
    */
   QUEUE_POW_DIFFICULTY: z.coerce.number().int().min(0).max(32).default(16),
+  /**
+   * Web: under load, produce requests of payment events are at least this far apart (the events of
+   * the meantime gather into the next one); an event after a quiet spell of this length goes at once.
+   */
+  PUBLISH_INTERVAL_MS: z.coerce.number().min(0).max(100).default(2),
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
-  /** Worker: partitions whose batches it settles at the same time (each in its own transaction). */
+  /** Worker: partitions whose batches it takes at the same time (settled together: one transaction for the chunks handed in at once). */
   SETTLE_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  /**
+   * Worker: under load (a round of 16 events or more that filled no batch), the next fetch waits until
+   * this long after the round began, so rounds grow instead of multiplying; an idle worker never waits.
+   */
+  SETTLE_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(0),
   /**
    * Worker: a consumer that has made no progress this long while its partitions have lag (or has not
    * been a member of the group this long) is not ready; past the second, not live either.

@@ -1,4 +1,6 @@
 // The run's summary: Markdown table, SVG chart, console table.
+import { costMarkdown, kafkaMarkdown, redisMarkdown } from './pipeline.mjs'
+
 const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }))
 
 export function markdown(result) {
@@ -9,6 +11,18 @@ export function markdown(result) {
     `Machine: ${m.cpus} × ${m.cpuModel}, Node ${m.node}; \`uptime\` at start: ${m.uptimeStart}; at end: ${m.uptimeEnd}.`,
     `Command: \`${m.command}\`. HTTP load: wrk -t1 -c${m.connections}, ${m.duration} s per duration-based run, loopback, one web instance, no NGINX.`,
     '',
+    ...(result.headline ? [
+      '## Cost per purchase (through NGINX, 1 web instance, 2 workers settling)',
+      '',
+      `${fmt(result.headline.rps)} purchases/s at **${fmt(result.headline.totalUs)} µs of system CPU per accepted purchase** — each process group's CPU from the run's start until its ${fmt(result.headline.accepted)} purchases were settled (${fmt(result.headline.settleTailSeconds, 1)} s after the run), per purchase; the machine was ${fmt(result.headline.machineBusyPct)} % busy during the run.`,
+      '',
+      costMarkdown(result.headline),
+      '',
+      kafkaMarkdown(result.headline),
+      '',
+      redisMarkdown(result.headline),
+      '',
+    ] : []),
     '## Scenarios',
     '',
     '| scenario | rate | per server CPU-second | p50 ms | p95 ms | p99 ms | answers / notes | server CPU | wrk CPU |',

@@ -4,6 +4,25 @@
 // called from the context counts as "token check"), else what its own frame is (node core, GC, VM).
 // The table is µs of CPU per request for each stage; the profiler's own overhead is in it, so read
 // stages against each other and against the same table of another scenario, not as absolute costs.
+// A bundled process (the payment worker: one esbuild file) is read through its source map first
+// (remapBundle), so its frames name the package or source file they came from.
+import fs from 'node:fs'
+import { SourceMap } from 'node:module'
+
+/**
+ * Rewrites the frames of `bundle` (a file url or path ending the frames' urls) in `profile` to their
+ * original sources from `bundle`.map: `…/node_modules/<pkg>/…` or `server/…` relative to the repository.
+ */
+export function remapBundle(profile, bundle) {
+  const map = new SourceMap(JSON.parse(fs.readFileSync(`${bundle}.map`, 'utf8')))
+  for (const n of profile.nodes) {
+    const f = n.callFrame
+    if (!f.url.endsWith(bundle)) continue
+    const entry = map.findEntry(f.lineNumber, f.columnNumber)
+    if (entry?.originalSource) f.url = entry.originalSource.replace(/^(?:\.\.\/)+/, '/')
+  }
+  return profile
+}
 
 /** [stage, test] — the first stage whose test matches a frame, walking from the leaf to the root. */
 const RULES = [
@@ -18,6 +37,7 @@ const RULES = [
   ['context and auth (app)', (f) => /^(?:createContext|identifyEvent|identifyCredentials|verifyAccessToken|isSessionRevoked)$/.test(f.functionName)],
   ['body read and input parse', (f) => /^(?:readInput|readRawBody|readBody)$/.test(f.functionName)],
   ['tRPC procedure call (@trpc/server)', (f) => /node_modules\/@trpc\/server\//.test(f.url)],
+  ['settlement and follow-up (app)', (f) => /\/server\/(?:domain\/payments|workers)\//.test(f.url)],
   ['h3 / Nitro routing', (f) => /node_modules\/(?:h3|radix3|ufo|unenv|cookie-es|destr|defu|ohash|uncrypto)\//.test(f.url) || /\.output\/server\/index\.mjs$/.test(f.url)],
 ]
 

@@ -30,21 +30,6 @@ export function machineTicks() {
   const total = f.reduce((a, b) => a + b, 0)
   return { busy: total - idle, total }
 }
-/**
- * Starts measuring the CPU of named groups of processes ({ web: [pids], redis: pid, … }); the
- * returned function ends it: each group's CPU in % of one core, and how busy the machine was.
- */
-export function cpuMeter(groups) {
-  const t0 = Date.now()
-  const m0 = machineTicks()
-  const c0 = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids)]))
-  return () => {
-    const seconds = (Date.now() - t0) / 1000
-    const m1 = machineTicks()
-    const pct = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, ((cpuSecondsOf(pids) - c0[k]) / seconds) * 100]))
-    return { pct, machineBusyPct: ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100 }
-  }
-}
 /** Pids of a process and its children (NGINX' master and workers). */
 export function withChildren(pid) {
   try {

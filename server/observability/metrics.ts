@@ -9,6 +9,7 @@ export const registry = new Registry()
 collectDefaultMetrics({ register: registry })
 
 const registers = [registry]
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 
 export const metrics = {
   requests: new Histogram({
@@ -118,6 +119,32 @@ export const metrics = {
   draining: new Gauge({
     name: 'flash_draining',
     help: '1 once SIGTERM was received and the process is finishing in-flight work',
+    registers,
+  }),
+  // What the broker is asked: its cost is per request, so requests per purchase and messages per
+  // request are the figures that tell whether batching works (bench/lib/pipeline.mjs reads them).
+  kafkaRequests: new Counter({
+    name: 'flash_kafka_requests_total',
+    help: 'Requests this process sent to Kafka brokers, by client role and API (Produce, Fetch, OffsetCommit, Heartbeat…)',
+    labelNames: ['client', 'api'],
+    registers,
+  }),
+  produceBatch: new Histogram({
+    name: 'flash_kafka_produce_batch_messages',
+    help: "Payment events per produce request of the web's publisher",
+    buckets: BATCH_BUCKETS,
+    registers,
+  }),
+  fetchBatch: new Histogram({
+    name: 'flash_kafka_fetch_batch_messages',
+    help: 'Payment events per fetched partition batch handed to the worker',
+    buckets: BATCH_BUCKETS,
+    registers,
+  }),
+  settleBatchSize: new Histogram({
+    name: 'flash_settle_batch_payments',
+    help: 'Payment events settled together (one MySQL transaction, one Redis follow-up round trip)',
+    buckets: BATCH_BUCKETS,
     registers,
   }),
 }

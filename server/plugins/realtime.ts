@@ -16,7 +16,9 @@ export default defineNitroPlugin((nitro) => {
   subscriber.subscribe(channels.paymentUpdate(serverId)).catch((error) => log.error('subscribe failed', { error }))
   subscriber.on('message', (channel: string, message: string) => {
     try {
-      metrics.pubsubDeliveries.inc(orderFeed.deliver(JSON.parse(message) as PublishedUpdate))
+      // a worker sends the updates of one batch for this instance together (an array); one alone is an object
+      const updates = JSON.parse(message) as PublishedUpdate | PublishedUpdate[]
+      for (const update of Array.isArray(updates) ? updates : [updates]) metrics.pubsubDeliveries.inc(orderFeed.deliver(update))
     } catch (error) {
       log.warn('bad pub/sub message', { channel, error })
     }

@@ -7,7 +7,7 @@ import type { RedisClient } from './client'
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
 const SCRIPTS = [
   'reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
-  'presence-touch-1', 'presence-servers-1',
+  'presence-touch-1',
   'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5',
 ] as const
 type ScriptName = (typeof SCRIPTS)[number]
@@ -90,14 +90,34 @@ export function reserveArgs(couponId: number, r: ReserveRequest): (string | numb
   ]
 }
 
-/** The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending. */
+/**
+ * The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending;
+ * `version` (SOLD_OUT) the coupon's version as of that final answer.
+ */
 export async function reserveScript(
   client: RedisClient,
   couponId: number,
   r: ReserveRequest,
-): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string }> {
-  const [status, stockLeft, orderId] = (await run(client, 'reserve-8', ...reserveArgs(couponId, r))) as [ReserveStatus, number, string?]
-  return status === 'PENDING' ? { status, stockLeft, ownOrderId: orderId } : { status, stockLeft }
+): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string, version?: string }> {
+  const [status, stockLeft, third] = (await run(client, 'reserve-8', ...reserveArgs(couponId, r))) as [ReserveStatus, number, string?]
+  if (status === 'PENDING') return { status, stockLeft, ownOrderId: third }
+  if (status === 'SOLD_OUT') return { status, stockLeft, version: String(third) }
+  return { status, stockLeft }
+}
+
+/**
+ * A coupon's version, buyer set, stock and pending count, read together (one slot, one MULTI: as of
+ * one moment): whether it is sold out for good then, and who holds it.
+ */
+export async function buyersSnapshot(client: RedisClient, couponId: number): Promise<{ version: string, buyers: string[], soldOut: boolean }> {
+  const replies = await client.multi()
+    .get(keys.version(couponId)).smembers(keys.buyers(couponId)).get(keys.stock(couponId)).hlen(keys.pending(couponId))
+    .exec()
+  if (!replies) throw new Error('buyer set read aborted')
+  const failed = replies.find(([error]) => error)
+  if (failed) throw failed[0]
+  const [version, buyers, stock, pending] = replies.map(([, value]) => value) as [string | null, string[], string | null, number]
+  return { version: version ?? '0', buyers, soldOut: stock !== null && Number(stock) <= 0 && pending === 0 }
 }
 
 export type CancelOutcome = 'CANCELLED' | 'CLAIMED' | 'MISSING'
@@ -179,10 +199,6 @@ export async function pushRecentScript(client: RedisClient, key: string, id: str
 
 export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {
   await run(client, 'presence-touch-1', keys.presence(userId), serverId, ttlMs)
-}
-
-export async function presenceServersScript(client: RedisClient, userId: number): Promise<string[]> {
-  return await run(client, 'presence-servers-1', keys.presence(userId)) as string[]
 }
 
 // ---------------------------------------------------------------------------------------------

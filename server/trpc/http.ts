@@ -1,10 +1,13 @@
 import type { H3Event } from 'h3'
 import { readRawBody, setResponseHeader, setResponseStatus } from 'h3'
 import { TRPCError } from '@trpc/server'
-import { getDefaultErrorShape, getHTTPStatusCodeFromError, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
+import { getDefaultErrorShape, getHTTPStatusCodeFromError, getStatusCodeFromKey, getTRPCErrorFromUnknown, type AnyProcedure } from '@trpc/server/unstable-core-do-not-import'
+import type { DomainError } from '../domain/errors'
+import { knownUserId } from '../domain/users/service'
+import { observeProcedure } from '../observability/metrics'
 import { createContext } from './context'
-import { refuse, retryAfterOf, type RefusalBody } from './errors'
-import type { Context } from './init'
+import { REASON_CODES, refuse, refusalBody, retryAfterOf, type RefusalBody } from './errors'
+import type { Context, Meta } from './init'
 import { appRouter } from './routers/_app'
 
 /**
@@ -21,7 +24,7 @@ export const MAX_BATCH_SIZE = 10
  */
 export const PROCEDURE_PATH = /^\/api\/trpc\/([A-Za-z0-9_.,]+)(?:\?|$)/
 const PREFIX = '/api/trpc/'
-const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure>
+const procedures = appRouter._def.procedures as unknown as Record<string, AnyProcedure & { _def: { meta?: Meta } }>
 const formatError = appRouter._def._config.errorFormatter
 
 /** The one HTTP method each procedure answers: GET for a query, POST for a mutation, none for a subscription (served on /ws). */
@@ -88,6 +91,8 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
     }
     input = await readInput(call, params)
     ctx = await createContext(event)
+    const known = ctx.identity && procedure._def.meta?.knownRefusal?.(input, knownUserId(ctx.identity.sub))
+    if (known) return answerKnownRefusal(call, known)
     const data = await procedure({ ctx, getRawInput: async () => input, path, type: call.type, signal: undefined, batchIndex: 0 })
     setResponseHeader(event, 'content-type', 'application/json')
     const result = { result: { data } }
@@ -140,6 +145,28 @@ function respondWithError(call: Call, error: TRPCError, input: unknown, ctx: Con
   if (error.code === 'METHOD_NOT_SUPPORTED') setResponseHeader(call.event, 'allow', methods.get(call.path) ?? '')
   return JSON.stringify(call.isBatch ? [{ error: shape }] : { error: shape })
 }
+
+/**
+ * A refusal given from what the instance knows (Meta.knownRefusal), recorded like any other call, and
+ * answered with the body the formatter gives the same refusal (made once per path, reason and message).
+ */
+function answerKnownRefusal(call: Call, refusal: DomainError): string {
+  const code = REASON_CODES[refusal.reason]
+  observeProcedure(call.path, code, 0, refusal.reason)
+  setResponseStatus(call.event, getStatusCodeFromKey(code))
+  setResponseHeader(call.event, 'content-type', 'application/json')
+  if (refusal.retryAfterSeconds) setResponseHeader(call.event, 'retry-after', refusal.retryAfterSeconds)
+  const key = `${call.isBatch ? 1 : 0}${call.path}\n${refusal.reason}\n${refusal.message}`
+  let body = knownBodies.get(key)
+  if (body === undefined) {
+    const { error } = refusalBody(refusal.reason, refusal.message)
+    const shape = { error: { message: error.message, code: error.code, data: { code: error.data.code, httpStatus: error.data.httpStatus, path: call.path, reason: refusal.reason } } }
+    body = JSON.stringify(call.isBatch ? [shape] : shape)
+    if (knownBodies.size < 1_000) knownBodies.set(key, body)
+  }
+  return body
+}
+const knownBodies = new Map<string, string>()
 
 const JSON_TYPE = /^application\/json\s*(?:;|$)/i
 

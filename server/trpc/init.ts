@@ -1,4 +1,5 @@
-import { initTRPC } from '@trpc/server'
+import { initTRPC, type TRPCError } from '@trpc/server'
+import { getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import'
 import type { Identity } from '../auth/types'
 import type { LiveSocket } from '../realtime/connections'
 import { config } from '../config'
@@ -23,6 +24,13 @@ export interface Context {
  */
 export interface Meta {
   refusals?: readonly Reason[]
+  /**
+   * A refusal the instance can give from what it already knows (no I/O), answered by the fast lane
+   * before the call's machinery (middlewares, deadlines, the procedure); undefined to make the call.
+   * It must be an answer the procedure itself would give. `userId` is the caller's, when this
+   * instance already knows it.
+   */
+  knownRefusal?: (input: unknown, userId: number | undefined) => DomainError | undefined
 }
 
 // isDev off everywhere: the formatter never sends a stack, so tRPC need not format one for each error.
@@ -48,50 +56,54 @@ const tryAgainLater = () => new DomainError('TRY_AGAIN_LATER', 'The shop is busy
 /**
  * The root of every procedure, whichever handler calls it: domain refusals become tRPC errors with
  * their reason, an outage (a dependency that refused or timed out) a refusal instead of a 500, and
- * the call's latency, outcome and any internal error are recorded.
+ * the call's latency, outcome and any internal error are recorded. No call waits longer than
+ * REQUEST_DEADLINE_MS, however its dependencies stall (each client has deadlines too; several in a
+ * row could add up past it); the work in flight is not cancelled. `call` is the rest of the call:
+ * what a procedure's own first step does is done in the same middleware (tRPC copies a call's
+ * options at every level).
  */
-const root = t.middleware(async ({ path, type, ctx, next }) => {
+async function observed<R extends { ok: boolean }>(path: string, type: string, ctx: Context, call: () => Promise<R>): Promise<R> {
   const started = performance.now()
-  const result = await next()
-  if (result.ok) {
-    recordCall(path, started, undefined, ctx.requestId)
-    return result
-  }
-  const cause = result.error.cause
-  const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
-  const error = refusal ? toTRPCError(refusal) : result.error
-  recordCall(path, started, error, ctx.requestId)
-  if (error !== result.error) throw error
-  return result
-})
-
-/**
- * No call waits longer than REQUEST_DEADLINE_MS, however its dependencies stall (each client has
- * deadlines too; several in a row could add up past it). The work in flight is not cancelled.
- */
-const withinDeadline = t.middleware(async ({ type, next }) => {
   let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(outage(type)), config().REQUEST_DEADLINE_MS) })
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), config().REQUEST_DEADLINE_MS) })
+  let result: R | 'late' | { ok: false, error: TRPCError }
   try {
-    return await Promise.race([next(), late])
+    result = await Promise.race([call(), late])
+  } catch (cause) {
+    result = { ok: false, error: getTRPCErrorFromUnknown(cause) }
   } finally {
     clearTimeout(timer)
   }
-})
+  if (result === 'late') {
+    const error = toTRPCError(outage(type))
+    recordCall(path, started, error, ctx.requestId)
+    throw error
+  }
+  if (result.ok) {
+    recordCall(path, started, undefined, ctx.requestId)
+    return result as R
+  }
+  const failed = result as { error: TRPCError }
+  const cause = failed.error.cause
+  const refusal = cause instanceof DomainError ? cause : isTransient(cause) ? outage(type) : undefined
+  const error = refusal ? toTRPCError(refusal) : failed.error
+  recordCall(path, started, error, ctx.requestId)
+  throw error
+}
 
 export const router = t.router
 export const createCallerFactory = t.createCallerFactory
-export const publicProcedure = t.procedure.use(root).use(withinDeadline)
+export const publicProcedure = t.procedure.use(({ path, type, ctx, next }) => observed(path, type, ctx, () => next()))
 
 /** Guarantees ctx.user: the signed-in shopper's row, created on first sight of their Keycloak subject. */
-export const protectedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const protectedProcedure = t.procedure.use(({ path, type, ctx, next }) => observed(path, type, ctx, async () => {
   if (!ctx.identity) throw new DomainError('UNAUTHORIZED', 'Sign in first')
   // Nothing of the call has run yet: an outage here is a plain TRY_AGAIN_LATER, mutations included.
   const user = await ensureUser(ctx.identity).catch((error: unknown) => {
     throw isTransient(error) ? tryAgainLater() : error
   })
   return next({ ctx: { ...ctx, user } })
-})
+}))
 
 export const adminProcedure = protectedProcedure.use(({ ctx, next }) => {
   if (!ctx.user.isAdmin) throw new DomainError('FORBIDDEN', 'Administrators only')

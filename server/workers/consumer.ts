@@ -1,16 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer } from 'kafkajs'
 import { config } from '../config'
-import { fencedBy, kafka, PAYMENT_GROUP, topics } from '../kafka/client'
+import { createConsumer, fencedBy, PAYMENT_GROUP, topics } from '../kafka/client'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
 import { ConsumerProgress } from './progress'
+import { Rounds, type Chunk } from './rounds'
 import type { Settlement } from './settlement'
+
+/** A round of fewer events than this is not load: the next fetch does not wait for more. */
+const LINGER_FROM_EVENTS = 16
 
 /**
  * The payment worker's member of the payment-workers group: takes chunks of SETTLE_BATCH_SIZE events
- * of its partitions, has them settled, and commits each chunk's offsets only after that (MySQL holds
- * the outcome and the Redis follow-up is done).
+ * of its partitions, has the chunks handed in at once settled together (server/workers/rounds.ts), and
+ * commits their offsets only after that (MySQL holds the outcome and the Redis follow-up is done).
  *
  * It never dies quietly. kafkajs restarts a consumer by itself only after errors it deems retriable;
  * after any other (e.g. an offset commit refused because the session expired during a stall) its
@@ -25,8 +29,10 @@ export class PaymentConsumer {
   private paused = false
   /** kafkajs refuses pause() and resume() before run(). */
   private running = false
-  /** The chunk being settled now; a drain waits for it to be committed. */
+  /** The round being settled now; a drain waits for it to be committed. */
   private chunkInHand: Promise<unknown> = Promise.resolve()
+  /** kafkajs' heartbeat of the running consumer (each batch hands in the same one). */
+  private heartbeat: () => Promise<void> = async () => {}
 
   constructor(private readonly settlement: Settlement) {
     const cfg = config()
@@ -49,7 +55,7 @@ export class PaymentConsumer {
 
   private async run(): Promise<void> {
     const cfg = config()
-    const consumer = kafka().consumer({
+    const consumer = createConsumer({
       groupId: PAYMENT_GROUP,
       // Short, so a dead worker's partitions move quickly; a member that does not rejoin a rebalance
       // within rebalanceTimeout is dropped from it rather than holding the whole group up for a minute.
@@ -60,6 +66,7 @@ export class PaymentConsumer {
     })
     this.consumer = consumer
     this.running = false
+    const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks))
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.progress.joined(payload.memberAssignment[topics.paymentRequests] ?? [])
       log.info('consumer joined the group', { memberId: payload.memberId, partitions: payload.memberAssignment[topics.paymentRequests] ?? [] })
@@ -81,21 +88,14 @@ export class PaymentConsumer {
         eachBatchAutoResolve: false,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const size = cfg.SETTLE_BATCH_SIZE
+          this.heartbeat = heartbeat
           this.progress.fetched(batch.partition, Number(batch.highWatermark), Number(batch.firstOffset()))
+          metrics.fetchBatch.observe(batch.messages.length)
           for (let i = 0; i < batch.messages.length; i += size) {
             if (!isRunning() || isStale() || this.paused) return
             const chunk = batch.messages.slice(i, i + size)
-            const step = (async () => {
-              await this.settlement.handle(chunk, heartbeat)
-              const last = chunk[chunk.length - 1]!
-              resolveOffset(last.offset)
-              const next = Number(last.offset) + 1
-              await commitUnlessFenced(consumer, batch.topic, batch.partition, next)
-              this.progress.committed(batch.partition, next)
-            })()
-            this.chunkInHand = step.catch(() => {})
-            await step
-            await heartbeat()
+            await rounds.submit({ partition: batch.partition, messages: chunk })
+            resolveOffset(chunk[chunk.length - 1]!.offset)
           }
         },
       })
@@ -105,6 +105,30 @@ export class PaymentConsumer {
     }
     this.running = true
     if (this.paused) consumer.pause([{ topic: topics.paymentRequests }])
+  }
+
+  /**
+   * Settles a round of chunks (several partitions' at once), commits their offsets in one request,
+   * then, under load, lets the next fetch wait (SETTLE_LINGER_MS from the round's start) so that the
+   * next round is a fuller one: a worker that settles a few events as fast as it can spends its CPU,
+   * MySQL's and the broker's on per-round costs. A round of a few events is no load, and a full one
+   * means more are waiting: neither waits.
+   */
+  private async settleRound(consumer: Consumer, chunks: Chunk[]): Promise<void> {
+    const step = (async () => {
+      const started = performance.now()
+      const events = chunks.reduce((n, c) => n + c.messages.length, 0)
+      await this.settlement.handle(chunks.flatMap((c) => c.messages), this.heartbeat)
+      const offsets = chunks.map((c) => ({ partition: c.partition, offset: Number(c.messages[c.messages.length - 1]!.offset) + 1 }))
+      await commitUnlessFenced(consumer, topics.paymentRequests, offsets)
+      for (const { partition, offset } of offsets) this.progress.committed(partition, offset)
+      await this.heartbeat()
+      const full = chunks.some((c) => c.messages.length >= config().SETTLE_BATCH_SIZE)
+      const wait = config().SETTLE_LINGER_MS - (performance.now() - started)
+      if (events >= LINGER_FROM_EVENTS && !full && wait > 0 && !this.paused) await sleep(wait)
+    })()
+    this.chunkInHand = step.catch(() => {})
+    await step
   }
 
   /** A consumer kafkajs gave up on: a new one joins in its place (unless the worker is stopping). */
@@ -149,13 +173,13 @@ export class PaymentConsumer {
  * Kafka's own error, on which kafkajs rejoins the group at once, instead of kafkajs' non-retriable
  * wrapper of it, on which the consumer would stop for good.
  */
-async function commitUnlessFenced(consumer: Consumer, topic: string, partition: number, next: number): Promise<void> {
+async function commitUnlessFenced(consumer: Consumer, topic: string, offsets: { partition: number, offset: number }[]): Promise<void> {
   try {
-    await consumer.commitOffsets([{ topic, partition, offset: String(next) }])
+    await consumer.commitOffsets(offsets.map(({ partition, offset }) => ({ topic, partition, offset: String(offset) })))
   } catch (error) {
     const fenced = fencedBy(error)
     if (!fenced) throw error
-    log.warn('offset commit refused: this member was fenced; the partition\'s new owner settles the chunk again', { partition, offset: next, error: fenced.message })
+    log.warn('offset commit refused: this member was fenced; the partitions\' new owner settles the round again', { offsets, error: fenced.message })
     throw fenced
   }
 }

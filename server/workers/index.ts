@@ -6,7 +6,7 @@
 import { hostname } from 'node:os'
 import { config } from '../config'
 import { closeDb, db } from '../db'
-import { createProducer, kafka, PAYMENT_GROUP, topics } from '../kafka/client'
+import { createAdmin, createProducer, PAYMENT_GROUP, topics } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
 import { watchDrain } from '../domain/payments/drain'
@@ -23,7 +23,7 @@ import { Settlement } from './settlement'
 setLogContext({ service: 'worker', pid: process.pid })
 const cfg = config()
 const producer = createProducer()
-const admin = kafka().admin()
+const admin = createAdmin()
 trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP))
 
 const settlement = new Settlement(producer)

@@ -4,7 +4,7 @@ import { db } from '../db'
 import { fencedBy, topics, type PaymentRequest } from '../kafka/client'
 import { redis } from '../redis/client'
 import { failpoint } from '../domain/failpoints'
-import { finishInRedis, notifyShopper, type SettledOrder } from '../domain/payments/followup'
+import { finishInRedis, notifyShoppers, type SettledOrder } from '../domain/payments/followup'
 import { isTransient, parsePaymentRequest } from '../domain/payments/events'
 import { recordFailure, settleBatch } from '../domain/payments/settle'
 import { log } from '../observability/log'
@@ -44,6 +44,7 @@ export class Settlement {
     }
     if (!events.length) return
     const started = Date.now()
+    metrics.settleBatchSize.observe(events.length)
     const outcomes = await this.settleWithRetries(events, heartbeat)
     metrics.settleSeconds.observe((Date.now() - started) / 1000)
     const requestIds = new Map(events.map((e) => [e.orderId, e.requestId]))
@@ -54,8 +55,7 @@ export class Settlement {
     }
     for (const e of events) metrics.settleLatency.observe((Date.now() - Date.parse(e.createdAt)) / 1000)
     // Pub/sub may drop these; order.get always has the truth.
-    const published = await Promise.all(outcomes.map((o) => notifyShopper(redis(), o).catch(() => 0)))
-    metrics.pubsubPublished.inc(published.reduce((a, b) => a + b, 0))
+    metrics.pubsubPublished.inc(await notifyShoppers(redis(), outcomes).catch(() => 0))
   }
 
   private async sendToDeadLetters(messages: Pick<KafkaMessage, 'key' | 'value' | 'headers'>[], why: string) {

@@ -133,7 +133,7 @@ describe('Redis Cluster: the whole purchase flow', () => {
       expect(await couponState(plenty)).toMatchObject({ mysqlStock: 0, redisStock: 0, pending: 0, buyers: 25, paid: 25 })
       expect(await couponState(scarce)).toMatchObject({ mysqlStock: 10, redisStock: 10, pending: 0, buyers: 0, paid: 0 })
 
-      const told = await eventually(async () => heard.map((m) => JSON.parse(m)).find((m) => m.userId === rich[0]), 10_000)
+      const told = await eventually(async () => heard.flatMap((m) => JSON.parse(m)).find((m) => m.userId === rich[0]), 10_000)
       expect(told?.update).toMatchObject({ couponId: plenty, status: 'PAID' })
       expect(told?.id).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]{12}Z_${told?.update.orderId}$`))
 

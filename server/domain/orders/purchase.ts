@@ -1,4 +1,5 @@
 import { ReplyError } from 'ioredis'
+import { config } from '../../config'
 import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'
@@ -11,10 +12,12 @@ import { serverId } from '../instance'
 import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
 import { countPurchaseAttempt, rateLimited } from '../ratelimit'
-import { isFlaggedSoldOut, markSoldOut } from '../stock/sold-out'
-import { admissionUsed, checkAdmission } from '../queue/gate'
+import { invalidationMark, learnSoldOut, refusesAsSoldOut } from '../stock/sold-out'
+import { admissionUsed, checkAdmission, notAdmitted } from '../queue/gate'
+import { queueFeed } from '../queue/service'
 import { newOrderId } from './ids'
 import { log } from '../../observability/log'
+import { publishInvalidation } from '../../cache/invalidation'
 
 const RECENT_ORDERS = 50
 /**
@@ -26,7 +29,7 @@ export const PURCHASE_DEADLINE_MS = 4_000
 
 let publisher: BatchingPublisher | undefined
 function paymentPublisher(): BatchingPublisher {
-  publisher ??= new BatchingPublisher(createProducer(), topics.paymentRequests)
+  publisher ??= new BatchingPublisher(createProducer(), topics.paymentRequests, config().PUBLISH_INTERVAL_MS)
   return publisher
 }
 
@@ -92,6 +95,18 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
 }
 
 /**
+ * The answer this instance can give from what it knows, without Redis or the per-call machinery (the
+ * fast lane asks before calling the procedure): the coupon is sold out for good and this shopper holds
+ * none of it (whoever holds a unit is answered by the reserve script: their order, ALREADY_PURCHASED);
+ * or its waiting room cannot have admitted this shopper yet (server/domain/queue/feed.ts, notAdmitted).
+ */
+export function knownPurchaseRefusal(userId: number, couponId: number): DomainError | undefined {
+  if (refusesAsSoldOut(couponId, userId)) return new DomainError('SOLD_OUT', 'Sold out')
+  if (queueFeed().notAdmitted(couponId, userId)) return notAdmitted()
+  return undefined
+}
+
+/**
  * Cheap refusals come first; the reservation itself is one Lua script; the answer is PENDING once
  * Kafka has acknowledged the payment event. No MySQL on this path unless the outcome is ambiguous.
  * The sale window is left to the script (Redis' clock): no decision here rests on this instance's clock.
@@ -99,10 +114,8 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
 async function placeOrder(userId: number, couponId: number, requestId: string, attempt: Attempt): Promise<Placed> {
   const coupon = await findCoupon(couponId).catch(refuseDuringOutage)
   if (!coupon) throw new DomainError('NOT_FOUND', 'No such coupon')
-  // The flag says no unit is left; whoever holds one still hears about it from the script.
-  if (isFlaggedSoldOut(couponId) && !(await holdsCoupon(userId, couponId).catch(refuseDuringOutage))) {
-    throw new DomainError('SOLD_OUT', 'Sold out')
-  }
+  const known = knownPurchaseRefusal(userId, couponId)
+  if (known) throw known
   await checkAdmission(coupon, userId)
 
   const client = redis()
@@ -121,6 +134,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
   // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
   // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.
   const counted = countPurchaseAttempt(userId)
+  const mark = invalidationMark()
   attempt.reserveSent = true
   const [allowed, reserved] = await Promise.allSettled([
     counted,
@@ -146,7 +160,7 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
     case 'PENDING': // an earlier attempt of this shopper holds a unit: that order is the answer
       return { orderId: result.ownOrderId!, status: 'PENDING' }
     case 'SOLD_OUT':
-      markSoldOut(couponId)
+      learnSoldOut(client, couponId, mark, result.version).catch((error: unknown) => log.warn('sold-out flag not raised: buyers unreadable', { couponId, error }))
       throw new DomainError('SOLD_OUT', 'Sold out')
     case 'HELD':
       throw tryAgain('All units are held by pending orders; some may come back', 2)
@@ -173,11 +187,6 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
   return { orderId, status: 'PENDING' }
 }
 
-/** Whether the user holds or reserves a unit of the coupon (the buyer set: one cheap read). */
-async function holdsCoupon(userId: number, couponId: number): Promise<boolean> {
-  return (await redis().sismember(keys.buyers(couponId), String(userId))) === 1
-}
-
 /**
  * The event may not have reached Kafka (or the reservation may not have reached Redis). Exactly one
  * of cancel and claim wins; when the cancel finds nothing (settled and followed up, or lost with
@@ -193,6 +202,8 @@ async function undoReservation(event: PaymentRequest, why: unknown, refusal: unk
   })
   log.warn('payment event not published', { orderId, requestId, outcome, error: why })
   if (outcome === 'CANCELLED') {
+    // A unit came back: no instance may go on calling the coupon sold out (server/domain/stock/sold-out.ts).
+    publishInvalidation({ couponId, reason: 'stock-returned' }).catch((error) => log.warn('invalidation after a cancel not sent', { couponId, error }))
     // Best effort: should Redis later forget this cancel, the entry it brings back finds the order
     // settled (FAILED/CANCELLED) and is released, never re-published and charged.
     await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error }))

@@ -1,7 +1,7 @@
 import type { Invalidation } from '../../cache/invalidation'
 import type { RedisClient } from '../../redis/client'
-import { channels } from '../../redis/keys'
-import { finishScript, presenceServersScript, type FollowUpAction } from '../../redis/scripts'
+import { channels, keys } from '../../redis/keys'
+import { finishScript, type FollowUpAction } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { toUpdate, updateId, type PublishedUpdate } from '../orders/updates'
 import type { OrderRow, OrderStatus } from '../../db/types'
@@ -62,14 +62,24 @@ export async function finishInRedis(client: RedisClient, orders: SettledOrder[])
 }
 
 /**
- * Sends the result to every web instance holding an `order.onUpdate` subscription of the user
- * (presence judged on Redis' clock), with the event id a replay from MySQL gives the same update.
+ * Sends the results to every web instance holding an `order.onUpdate` subscription of their shoppers,
+ * with the event ids a replay from MySQL gives the same updates: one message per instance with all of
+ * its updates (a JSON array), after one round trip that reads every shopper's presence, judged on
+ * Redis' clock (one TIME for the batch). Returns how many updates were sent (one per instance told).
  */
-export async function notifyShopper(client: RedisClient, order: SettledOrder): Promise<number> {
-  const servers = await presenceServersScript(client, order.userId)
-  if (!servers.length) return 0
-  const update = toUpdate({ id: order.orderId, coupon_id: order.couponId, status: order.status, reason: order.reason ?? null, code: order.code ?? null })
-  const message = JSON.stringify({ userId: order.userId, id: updateId(order.updatedAt ?? new Date(), order.orderId), update } satisfies PublishedUpdate)
-  await Promise.all(servers.map((serverId) => client.publish(channels.paymentUpdate(serverId), message)))
-  return servers.length
+export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]): Promise<number> {
+  if (!orders.length) return 0
+  const [seconds, micros] = await client.time()
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  // single-key reads, so they work on a Redis Cluster too; auto-pipelining sends them together
+  const present = await Promise.all(orders.map((o) => client.zrangebyscore(keys.presence(o.userId), now, '+inf')))
+  const byServer = new Map<string, PublishedUpdate[]>()
+  orders.forEach((order, i) => {
+    if (!present[i]!.length) return
+    const update = toUpdate({ id: order.orderId, coupon_id: order.couponId, status: order.status, reason: order.reason ?? null, code: order.code ?? null })
+    const message: PublishedUpdate = { userId: order.userId, id: updateId(order.updatedAt ?? new Date(), order.orderId), update }
+    for (const serverId of present[i]!) byServer.set(serverId, [...(byServer.get(serverId) ?? []), message])
+  })
+  await Promise.all([...byServer].map(([serverId, updates]) => client.publish(channels.paymentUpdate(serverId), JSON.stringify(updates))))
+  return [...byServer.values()].reduce((n, updates) => n + updates.length, 0)
 }

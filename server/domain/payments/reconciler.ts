@@ -8,7 +8,7 @@ import type { LoadBarrier } from '../stock/barrier'
 import { balanceOf, compareBuyers, inBalance, repairCoupon } from '../stock/repair'
 import { log } from '../../observability/log'
 import { metrics } from '../../observability/metrics'
-import { finishInRedis, notifyShopper, settledFromRow } from './followup'
+import { finishInRedis, notifyShoppers, settledFromRow } from './followup'
 
 export const RESERVED_TIMEOUT_MS = 10_000
 export const CLAIMED_TIMEOUT_MS = 30_000
@@ -92,7 +92,7 @@ export class Reconciler {
     const settled = new Map((await selectOrdersByIds(db, stale.map((s) => s.orderId))).map((r) => [r.id, settledFromRow(r)]))
     const orders = [...settled.values()]
     await finishInRedis(redis, orders)
-    await Promise.all(orders.map((o) => notifyShopper(redis, o).catch(() => 0)))
+    await notifyShoppers(redis, orders).catch(() => 0)
 
     const now = Date.now() // backoff is this process's own bookkeeping: its clock is fine here
     const due = stale.filter((s) => !settled.has(s.orderId) && (this.backoff.get(s.orderId)?.next ?? 0) <= now)

@@ -1,6 +1,4 @@
-import { sql, type Transaction } from 'kysely'
 import type { DB } from '../../db'
-import type { Database } from '../../db/types'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
 import { claimScript, type Reservation } from '../../redis/scripts'
@@ -9,6 +7,7 @@ import { selectOrdersByIds } from '../orders/repository'
 import { newRedemptionCode } from '../redemption/code'
 import { failpoint } from '../failpoints'
 import { settledFromRow, type SettledOrder } from './followup'
+import { debitCredits, insertFailedOrder, insertOrders, lockCredits, recordPurchases, selectOwnership, selectStock, takeStock } from './repository'
 import { log } from '../../observability/log'
 
 export interface Decision extends SettledOrder {
@@ -86,20 +85,14 @@ const STOCK_RETRIES = 5
  */
 async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decision[]): Promise<Decision[]> {
   const decisions = [...earlier]
-  const write = async (trx: Transaction<Database>) => {
+  const write = async (trx: DB) => {
     if (claimed.length) {
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
-      // Lock the users in id order so concurrent batches rarely deadlock (and retry when they do).
-      const users = await trx.selectFrom('users').select(['id', 'credit']).where('id', 'in', userIds).orderBy('id').forUpdate().execute()
-      const coupons = await trx.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute()
-      const owned = await trx.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
-
-      decisions.push(...decidePayments(claimed, {
-        credit: new Map(users.map((u) => [Number(u.id), Number(u.credit)])),
-        stock: new Map(coupons.map((c) => [Number(c.id), Number(c.stock)])),
-        holds: new Set(owned.map((o) => `${o.user_id}:${o.coupon_id}`)),
-      }))
+      const credit = await lockCredits(trx, userIds)
+      const stock = await selectStock(trx, couponIds)
+      const holds = await selectOwnership(trx, userIds, couponIds)
+      decisions.push(...decidePayments(claimed, { credit, stock, holds }))
     }
 
     // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
@@ -111,13 +104,10 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       d.updatedAt = updatedAt
       if (d.status === 'PAID') d.code = newRedemptionCode()
     }
-    await trx.insertInto('orders').values(decisions.map((d) => ({
-      id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
-      reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: updatedAt,
-      code: d.code ?? null,
-    }))).execute()
+    const rows = decisions.map((d) => ({ ...d, updatedAt }))
+    await insertOrders(trx, rows)
 
-    const paid = decisions.filter((d) => d.status === 'PAID')
+    const paid = rows.filter((d) => d.status === 'PAID')
     if (!paid.length) return
     const debit = new Map<number, number>()
     const sold = new Map<number, number>()
@@ -125,16 +115,11 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       debit.set(d.userId, (debit.get(d.userId) ?? 0) + d.price)
       sold.set(d.couponId, (sold.get(d.couponId) ?? 0) + 1)
     }
-    const cases = sql.join([...debit].map(([id, amount]) => sql`WHEN ${id} THEN ${amount}`), sql` `)
-    const debited = await sql`UPDATE users SET credit = credit - (CASE id ${cases} END)
-      WHERE id IN (${sql.join([...debit.keys()])}) AND credit >= (CASE id ${cases} END)`.execute(trx)
-    if (Number(debited.numAffectedRows) !== debit.size) throw new Error('credit guard failed inside a locked batch')
-    await trx.insertInto('user_coupons').values(paid.map((d) => ({ user_id: d.userId, coupon_id: d.couponId, order_id: d.orderId }))).execute()
-    await trx.insertInto('credit_ledger').values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId }))).execute()
+    if (!(await debitCredits(trx, debit))) throw new Error('credit guard failed inside a locked batch')
+    await recordPurchases(trx, paid)
     // last, in id order: the hot rows are locked from here to the commit only
     for (const [couponId, n] of [...sold].sort((a, b) => a[0] - b[0])) {
-      const updated = await trx.updateTable('coupons').set({ stock: sql`stock - ${n}` }).where('id', '=', couponId).where('stock', '>=', n).executeTakeFirst()
-      if (Number(updated.numUpdatedRows) !== 1) throw new StockMoved(couponId)
+      if (!(await takeStock(trx, couponId, n))) throw new StockMoved(couponId)
     }
   }
   // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
@@ -215,11 +200,10 @@ function decide(e: PaymentRequest, status: Decision['status'], reason?: FailureR
  * whether this call wrote the row; `order` is what MySQL now holds.
  */
 export async function recordFailure(db: DB, e: PaymentRequest, reason: FailureReason): Promise<{ inserted: boolean, order: SettledOrder }> {
-  const result = await db.insertInto('orders').ignore().values({
-    id: e.orderId, user_id: e.userId, coupon_id: e.couponId, price: e.price, status: 'FAILED', reason,
-    server_id: e.serverId, created_at: new Date(e.createdAt), updated_at: new Date(),
-  }).executeTakeFirst()
-  const inserted = Number(result.numInsertedOrUpdatedRows ?? 0) === 1
+  const inserted = await insertFailedOrder(db, {
+    orderId: e.orderId, userId: e.userId, couponId: e.couponId, price: e.price, reason, serverId: e.serverId,
+    createdAt: new Date(e.createdAt), updatedAt: new Date(),
+  })
   const row = (await selectOrdersByIds(db, [e.orderId]))[0]!
   return { inserted, order: settledFromRow(row) }
 }

@@ -11,6 +11,10 @@ export const QUEUE_TICK_MS = 500
 const POSITION_PUSH_MS = 1_000
 /** A "not joined" place (or an admission that ended) is read again after this: the shopper may join through another instance. */
 const NOT_JOINED_TTL_MS = 5_000
+/** A purchase is refused NOT_ADMITTED here only from counters at most this old (fresher ones are read meanwhile). */
+const KNOWN_VIEW_MS = 1_000
+/** Added to a view's age when bounding what the room can have admitted since: the read's own time, clock ticks. */
+const VIEW_AGE_MARGIN_MS = 250
 /**
  * Places one instance reads per room per tick at most. At the opening every waiting shopper's place
  * must be read once: spread over ticks, a room's master sees a bounded rate (10,000 subscribers of
@@ -45,6 +49,8 @@ export interface QueueFeedDeps {
  */
 export class QueueFeed {
   private readonly views = new Map<number, SeenView>()
+  /** Each room's settings as last seen with its counters (a purchase's refusal reads them without the coupon). */
+  private readonly rooms = new Map<number, RoomSettings>()
   private readonly viewReads = new Map<number, Promise<SeenView>>()
   private readonly places = new LRUCache<string, CachedPlace>({ max: 200_000 })
   private readonly watchers = new Map<number, Set<Watcher>>()
@@ -68,6 +74,7 @@ export class QueueFeed {
     if (!coupon?.waitingRoom?.enabled) return { state: 'CLOSED' }
     const { view, readAt } = await this.view(couponId, Date.now() - this.tickMs)
     const settings = settingsOf(coupon)
+    this.rooms.set(couponId, settings)
     const now = redisNow(view, readAt)
     const key = placeKey(couponId, userId)
     let place = this.places.get(key)
@@ -111,6 +118,49 @@ export class QueueFeed {
     }
   }
 
+  /**
+   * Whether the shopper certainly has no admission now, from what this instance has read: a place in
+   * the line (fixed since the opening) beyond every place the room can have admitted since its
+   * counters were read — at most admitPerSecond in each second of Redis' clock — on a room that is not sold
+   * out, from counters at most KNOWN_VIEW_MS old. False when it does not know (counters too old are
+   * read again meanwhile, for the next purchase).
+   */
+  notAdmitted(couponId: number, userId: number): boolean {
+    const seen = this.views.get(couponId)
+    const room = this.rooms.get(couponId)?.room
+    if (!seen || !room?.enabled) return false
+    const age = Date.now() - seen.readAt
+    if (age > KNOWN_VIEW_MS) {
+      this.view(couponId, Date.now() - this.tickMs).catch(() => {})
+      return false
+    }
+    const { view } = seen
+    if (view.stock !== null && view.stock <= 0 && view.pending === 0) return false // sold out: the gate says so
+    const place = this.places.get(placeKey(couponId, userId))
+    if (!place?.joined || place.position === null || place.admittedUntil !== null || place.epoch !== view.epoch) return false
+    // the ticker admits at most admitPerSecond in each second of Redis' clock: a span touches at most
+    // ⌈its length⌉ + 1 of them
+    const seconds = Math.ceil((age + VIEW_AGE_MARGIN_MS) / 1000) + 1
+    return place.position > view.admitted + room.admitPerSecond * seconds
+  }
+
+  /**
+   * After the gate refused a shopper NOT_ADMITTED: reads their place (and the room's counters, if old)
+   * once, so that their next attempts are answered from notAdmitted().
+   */
+  async learnPlace(coupon: Coupon, userId: number): Promise<void> {
+    const settings = settingsOf(coupon)
+    const { view, readAt } = await this.view(coupon.id, Date.now() - this.tickMs)
+    this.rooms.set(coupon.id, settings)
+    const place = this.places.get(placeKey(coupon.id, userId))
+    if (!place || stale(place, settings, view, redisNow(view, readAt))) await this.readPlace(coupon.id, userId, settings, view.epoch)
+  }
+
+  /** A reservation on this instance took a unit of the room: its counters are read afresh next time. */
+  stockMoved(couponId: number): void {
+    this.views.delete(couponId)
+  }
+
   /** Forgets every place read (Redis reconnected: it may have lost writes, so ranks may differ). */
   forgetPlaces(): void {
     this.places.clear()
@@ -134,6 +184,7 @@ export class QueueFeed {
     const watchers = this.watchers.get(couponId)
     if (!watchers) return
     const settings = settingsOf(coupon)
+    this.rooms.set(couponId, settings)
     const now = redisNow(view, readAt)
     const due: { userId: number, urgent: boolean }[] = []
     for (const w of watchers) {

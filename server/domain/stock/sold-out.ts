@@ -1,30 +1,100 @@
+import { LRUCache } from 'lru-cache'
 import { onInvalidate } from '../../cache/invalidation'
+import type { RedisClient } from '../../redis/client'
+import { buyersSnapshot } from '../../redis/scripts'
 
 /**
- * Per-process sold-out flags: a coupon Redis just called sold out is refused without running the
- * reserve script (a shopper who holds a unit is still told so: server/domain/orders/purchase.ts).
- * A flag lives at most one second (on the monotonic clock: a wall-clock step cannot stretch it), and
- * is dropped early when stock comes back or a coupon changes (cache:invalidate), and all of them when
- * that subscription reconnects (couponId null), since a missed message must not keep a coupon "sold out".
+ * What this process knows about sold-out coupons, enough to refuse a purchase without Redis: a flag
+ * per coupon Redis just called sold out for good (no stock, nothing pending), and who holds a unit of
+ * it — its buyer set, read once, for the shoppers who must never be told SOLD_OUT: they are answered
+ * by the reserve script (their own order, or ALREADY_PURCHASED).
+ *
+ * Why the holders read once stay true while the flag is up: when the reserve script answered SOLD_OUT
+ * nothing was pending, so every holder owned their unit; a new holder needs a unit, and a unit comes
+ * back only through a script that restores stock or rewrites the buyers (a release, a cancel, a
+ * repair or load), each of which is followed by `cache:invalidate` for the coupon, which drops the
+ * flag and the holders here. The holders are read with the stock and the pending count as of one
+ * version (any change of stock, buyers or ledger bumps it) — the read itself shows the coupon sold out
+ * — and installed only if no invalidation of the coupon reached this process since the script that
+ * answered SOLD_OUT was sent: one that overtook the answer would otherwise be undone by it.
+ *
+ * A flag lives at most one second (on the monotonic clock: a wall-clock step cannot stretch it); the
+ * next SOLD_OUT raises it again, and reuses the holders when the version has not moved. Every flag and
+ * holder set goes when the invalidation subscription reconnects (couponId null): a missed message
+ * must not keep a coupon "sold out".
  */
 const FLAG_MS = 1_000
-const flags = new Map<number, number>()
+/** Buyer ids kept across coupons at most (each set is bounded by its coupon's stock). */
+const MAX_HOLDERS = 500_000
 
-export function markSoldOut(couponId: number, now = performance.now()): void {
-  flags.set(couponId, now + FLAG_MS)
+interface Holders { version: string, soldOut: boolean, users: ReadonlySet<number> }
+const flags = new Map<number, { until: number, holders: Holders }>()
+const holders = new LRUCache<number, Holders>({ maxSize: MAX_HOLDERS, sizeCalculation: (h) => Math.max(1, h.users.size) })
+const reading = new Map<number, Promise<Holders>>()
+
+// Invalidations seen, in order: a flag learnt from an answer to a script sent before the coupon's
+// (or every coupon's) last invalidation is not installed.
+let seen = 0
+const lastInvalidated = new Map<number, number>()
+let lastInvalidatedAll = 0
+
+/** The point in this process's invalidations that a script is sent at (see learnSoldOut). */
+export function invalidationMark(): number {
+  return seen
 }
 
-export function isFlaggedSoldOut(couponId: number, now = performance.now()): boolean {
-  const until = flags.get(couponId)
-  if (until === undefined) return false
-  if (until > now) return true
+/** Whether this process can refuse the user from what it knows: the coupon is sold out and they hold none of it. */
+export function refusesAsSoldOut(couponId: number, userId: number, now = performance.now()): boolean {
+  const flag = flags.get(couponId)
+  if (!flag) return false
+  if (flag.until <= now) {
+    flags.delete(couponId)
+    return false
+  }
+  return !flag.holders.users.has(userId)
+}
+
+/**
+ * A script sent at `mark` answered SOLD_OUT (the reserve script with the coupon's `version`, the
+ * waiting room's gate without one): raise the flag with the coupon's holders, read at most once per
+ * version (concurrent callers share the read) along with the proof that it is sold out then. Not
+ * raised when that read is of another version than the answer's, or the coupon was invalidated here
+ * since the script was sent.
+ */
+export async function learnSoldOut(client: RedisClient, couponId: number, mark: number, version?: string): Promise<void> {
+  let known = holders.get(couponId)
+  if (!known || known.version !== version) {
+    let read = reading.get(couponId)
+    if (!read) {
+      read = buyersSnapshot(client, couponId).then((s) => ({ version: s.version, soldOut: s.soldOut, users: new Set(s.buyers.map(Number)) }))
+      reading.set(couponId, read)
+      read.finally(() => reading.delete(couponId)).catch(() => {})
+    }
+    known = await read
+    if (invalidatedSince(couponId, mark)) return
+    holders.set(couponId, known)
+  }
+  if (!known.soldOut || (version !== undefined && known.version !== version) || invalidatedSince(couponId, mark)) return
+  flags.set(couponId, { until: performance.now() + FLAG_MS, holders: known })
+}
+
+function invalidatedSince(couponId: number, mark: number): boolean {
+  return Math.max(lastInvalidated.get(couponId) ?? 0, lastInvalidatedAll) > mark
+}
+
+/** Drops what this process knows of a coupon's sale (or of every coupon's). */
+export function forgetSoldOut(couponId?: number): void {
+  seen++
+  if (couponId === undefined) {
+    lastInvalidatedAll = seen
+    lastInvalidated.clear()
+    flags.clear()
+    holders.clear()
+    return
+  }
+  lastInvalidated.set(couponId, seen)
   flags.delete(couponId)
-  return false
+  holders.delete(couponId)
 }
 
-export function clearSoldOut(couponId?: number): void {
-  if (couponId === undefined) flags.clear()
-  else flags.delete(couponId)
-}
-
-onInvalidate(({ couponId }) => clearSoldOut(couponId ?? undefined))
+onInvalidate(({ couponId }) => forgetSoldOut(couponId ?? undefined))

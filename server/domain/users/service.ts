@@ -17,6 +17,11 @@ export interface User {
 // A subject's user id never changes: it is looked up once per process, and once overall through Redis.
 const idsBySub = new LRUCache<string, number>({ max: 100_000 })
 
+/** The user id of a subject this process has already seen; undefined otherwise. */
+export function knownUserId(sub: string): number | undefined {
+  return idsBySub.get(sub)
+}
+
 /** The user row of a Keycloak subject, created with the starting credit on first sight. */
 export async function ensureUser(identity: Identity): Promise<User> {
   let id = idsBySub.get(identity.sub)

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// The whole pipeline's cost per purchase on a running stack, alone or as an A/B comparison:
+//   node bench/pipeline.mjs --stack .stack/test [--rounds 3] [--duration 6] [--connections 50]
+//        [--users 2000] [--a "K=V K=V"] [--b "K=V"]
+// Each round starts one web instance and two payment workers with the variant's environment (both
+// read the same configuration), NGINX in front (the product's config, rate limits lifted), shows the
+// instance every shopper's token on warm-up coupons and settles them, then runs `npm run bench`'s
+// "through NGINX, 1 web instance" load: every request a new (shopper, coupon) pair for --duration
+// seconds. It prints each part's CPU µs per accepted purchase (counted until the run's purchases are
+// all settled), the Kafka requests per purchase by API and the batch sizes (bench/lib/pipeline.mjs).
+// With --b, rounds alternate a, b, a, b… so both see the same machine; the median round of each is
+// reported. Results: .bench/pipeline-<time>/{result.json,summary.md}.
+import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
+import fs from 'node:fs'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import mysql from 'mysql2/promise'
+import Redis from 'ioredis'
+import { openStack } from '../scripts/lib/stack.mjs'
+import { freePort } from '../scripts/lib/util.mjs'
+import { ROOT, loadAverage, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
+import { createBenchCoupon } from './lib/coupons.mjs'
+import { shoppers } from './lib/keycloak.mjs'
+import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
+
+const { values: args } = parseArgs({ options: {
+  stack: { type: 'string' }, rounds: { type: 'string', default: '1' }, duration: { type: 'string', default: '6' },
+  connections: { type: 'string', default: '50' }, users: { type: 'string', default: '2000' },
+  a: { type: 'string', default: '' }, b: { type: 'string' }, coupons: { type: 'string', default: '40' },
+} })
+if (!args.stack) throw new Error('--stack DIR is required (a running stack without payment workers, e.g. .stack/test)')
+const stack = openStack(path.resolve(args.stack))
+if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
+const env = stack.env
+const USERS = Number(args.users)
+const parseEnv = (s) => Object.fromEntries(s.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const variants = [{ name: args.a || 'as built', env: parseEnv(args.a) }, ...(args.b !== undefined ? [{ name: args.b, env: parseEnv(args.b) }] : [])]
+
+const outDir = path.join(ROOT, '.bench', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+fs.mkdirSync(outDir, { recursive: true })
+const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
+const redis = new Redis(env.REDIS_URL)
+const users = await shoppers(env, stack.dir, USERS, (d, n) => status(`  … shoppers ${d}/${n}`))
+const tokenFile = path.join(outDir, 'tokens.txt')
+fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+const purchasePath = '/api/trpc/order.purchase'
+const coupon = (name) => createBenchCoupon(db, redis, { name: `Bench pipeline ${name}`, description: 'bench/pipeline.mjs', stock: USERS })
+
+async function settled(coupons, expected) {
+  for (const t0 = Date.now(); ;) {
+    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
+    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+    if (Number(n) >= expected && pending === 0) return
+    if (Date.now() - t0 > 300_000) throw new Error(`not settled: ${n}/${expected}, ${pending} pending`)
+    await sleep(50)
+  }
+}
+
+async function round(variant, r) {
+  const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env }
+  const web = await stack.startWeb({ env: procEnv })
+  const workers = [await stack.startWorker({ env: variant.env }), await stack.startWorker({ env: variant.env })]
+  const port = await freePort()
+  const lifted = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
+  const nginx = await stack.startNginx({ name: 'pipeline-nginx', port, upstreams: [web.port], accessLog: false, ...lifted })
+  try {
+    const warm = [await coupon('warm-up'), await coupon('warm-up')]
+    const w = await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warm, limit: USERS * warm.length, connections: Number(args.connections), label: `warm-up (${variant.name})` })
+    await withTicker('settling the warm-up', settled(warm, w.codes?.['200'] ?? 0))
+    const coupons = []
+    for (let i = 0; i < Number(args.coupons); i++) coupons.push(await coupon(`run ${i}`))
+    const services = stack.processes()
+    const p = await measurePipeline({
+      groups: {
+        web: web.pid, NGINX: withChildren(Number(fs.readFileSync(path.join(stack.dir, 'pipeline-nginx', 'nginx.pid'), 'utf8'))),
+        workers: workers.map((x) => x.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid,
+      },
+      metricsUrls: [`${web.url}/metrics`, ...workers.map((x) => `http://127.0.0.1:${x.metricsPort}/metrics`)],
+      run: () => runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons, duration: Number(args.duration), connections: Number(args.connections), serverPid: web.pid, label: `round ${r + 1}: ${variant.name}` }),
+      settle: (res) => withTicker('settling', settled(coupons, res.codes?.['200'] ?? 0)),
+      redis,
+    })
+    say(`  round ${r + 1} [${variant.name}] ${Math.round(p.run.rps)} purchases/s, p50 ${p.run.p50.toFixed(1)} ms, p99 ${p.run.p99.toFixed(1)} ms; ${costNote(p)}; settled ${p.settleTailSeconds.toFixed(1)} s after the run; load ${loadAverage().join(' ')}`)
+    return { variant: variant.name, round: r + 1, load: loadAverage(), ...p }
+  } finally {
+    await stack.stopNginx('pipeline-nginx')
+    for (const x of [web, ...workers]) await x.stop(15_000)
+  }
+}
+
+const results = []
+try {
+  say(`load average at start: ${loadAverage().join(' ')}`)
+  for (let r = 0; r < Number(args.rounds); r++) for (const v of variants) results.push(await round(v, r))
+} finally {
+  await db.end()
+  redis.disconnect()
+  fs.rmSync(tokenFile, { force: true })
+}
+const lines = [`# Pipeline cost per purchase — ${new Date().toISOString()}`, '', `\`node bench/pipeline.mjs ${process.argv.slice(2).join(' ')}\`; load average at end ${loadAverage().join(' ')}.`, '']
+for (const v of variants) {
+  const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.totalUs - b.totalUs)
+  const med = mine[Math.floor(mine.length / 2)]
+  lines.push(`## ${v.name}`, '', `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '', costMarkdown(med), '', kafkaMarkdown(med), '', redisMarkdown(med), '')
+}
+fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
+fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))
+say(lines.join('\n'))
+say(`results: ${path.relative(process.cwd(), outDir)}/`)

@@ -1,0 +1,78 @@
+import { sql } from 'kysely'
+import type { DB } from '../../db'
+import type { OrderStatus } from '../../db/types'
+import type { FailureReason } from '../orders/schemas'
+
+/*
+ * Settlement's statements. Each takes `db` or a transaction, and writes a whole batch in one
+ * multi-row statement: the cost of a settlement is per statement and per commit, not per payment.
+ */
+
+/** The batch's shoppers' credit, their rows locked in id order (concurrent batches rarely deadlock). */
+export async function lockCredits(db: DB, userIds: number[]): Promise<Map<number, number>> {
+  const rows = await db.selectFrom('users').select(['id', 'credit']).where('id', 'in', userIds).orderBy('id').forUpdate().execute()
+  return new Map(rows.map((u) => [Number(u.id), Number(u.credit)]))
+}
+
+/** The coupons' MySQL stock, read without a lock: takeStock's guard decides at the end. */
+export async function selectStock(db: DB, couponIds: number[]): Promise<Map<number, number>> {
+  const rows = await db.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute()
+  return new Map(rows.map((c) => [Number(c.id), Number(c.stock)]))
+}
+
+/** `userId:couponId` of every unit these shoppers already own of these coupons. */
+export async function selectOwnership(db: DB, userIds: number[], couponIds: number[]): Promise<Set<string>> {
+  const rows = await db.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
+  return new Set(rows.map((o) => `${o.user_id}:${o.coupon_id}`))
+}
+
+export interface SettledRow {
+  orderId: string
+  userId: number
+  couponId: number
+  price: number
+  status: Exclude<OrderStatus, 'PENDING'>
+  reason?: FailureReason
+  serverId: string
+  createdAt: Date
+  updatedAt: Date
+  code?: string
+}
+
+/** The batch's order rows; a duplicate id (another worker settled it) fails the statement. */
+export async function insertOrders(db: DB, orders: SettledRow[]): Promise<void> {
+  await db.insertInto('orders').values(orders.map((d) => ({
+    id: d.orderId, user_id: d.userId, coupon_id: d.couponId, price: d.price, status: d.status,
+    reason: d.reason ?? null, server_id: d.serverId, created_at: d.createdAt, updated_at: d.updatedAt,
+    code: d.code ?? null,
+  }))).execute()
+}
+
+/** Takes each shopper's total from their credit, guarded; false unless every one of them had it. */
+export async function debitCredits(db: DB, debits: Map<number, number>): Promise<boolean> {
+  const cases = sql.join([...debits].map(([id, amount]) => sql`WHEN ${id} THEN ${amount}`), sql` `)
+  const debited = await sql`UPDATE users SET credit = credit - (CASE id ${cases} END)
+    WHERE id IN (${sql.join([...debits.keys()])}) AND credit >= (CASE id ${cases} END)`.execute(db)
+  return Number(debited.numAffectedRows) === debits.size
+}
+
+/** The paid orders' units and their PURCHASE ledger rows, one statement each. */
+export async function recordPurchases(db: DB, paid: SettledRow[]): Promise<void> {
+  await db.insertInto('user_coupons').values(paid.map((d) => ({ user_id: d.userId, coupon_id: d.couponId, order_id: d.orderId }))).execute()
+  await db.insertInto('credit_ledger').values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId }))).execute()
+}
+
+/** One coupon's units sold by the batch, guarded by the stock left; false when it had fewer. */
+export async function takeStock(db: DB, couponId: number, units: number): Promise<boolean> {
+  const updated = await db.updateTable('coupons').set({ stock: sql`stock - ${units}` }).where('id', '=', couponId).where('stock', '>=', units).executeTakeFirst()
+  return Number(updated.numUpdatedRows) === 1
+}
+
+/** An order recorded FAILED unless a row for it exists already (INSERT IGNORE); true when this call wrote it. */
+export async function insertFailedOrder(db: DB, order: Omit<SettledRow, 'status' | 'code' | 'reason'> & { reason: FailureReason }): Promise<boolean> {
+  const result = await db.insertInto('orders').ignore().values({
+    id: order.orderId, user_id: order.userId, coupon_id: order.couponId, price: order.price, status: 'FAILED', reason: order.reason,
+    server_id: order.serverId, created_at: order.createdAt, updated_at: order.updatedAt,
+  }).executeTakeFirst()
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1
+}
