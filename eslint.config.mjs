@@ -21,6 +21,8 @@ export default createConfigForNuxt({
   ignores: [
     'bench/**', 'server/kafka/**', 'server/workers/consumer*.ts',
     'server/domain/payments/settle.ts', 'server/domain/payments/followup.ts', 'server/domain/stock/sold-out.ts',
+    'server/domain/orders/purchase.ts', 'server/domain/payments/repository.ts', 'server/redis/scripts.ts', 'server/trpc/http.ts',
+    'tests/purchase/sold-out.test.ts', 'tests/queue/known-refusal.test.ts',
   ],
   plugins: { '@stylistic': stylistic },
   rules: {
