@@ -4,14 +4,8 @@
 -- <file> has one `<token>\t<JSON body>` line per shopper; request k sends line k mod #lines. Counts
 -- answers by HTTP status (and tRPC reason), stops after maxRequests answers (0 = the whole duration),
 -- and ends with the BENCH_JSON line of report.lua.
-local threads = {}
 local here = debug.getinfo(1, 'S').source:match('^@(.*/)') or './'
-dofile(here .. 'counting.lua')(threads, dofile(here .. 'report.lua'))
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+dofile(here .. 'counting.lua')(dofile(here .. 'report.lua'))
 
 function init(args)
   method = args[1] or "POST"

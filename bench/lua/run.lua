@@ -8,15 +8,9 @@
 --   k mod #tokens and buys coupon ⌊k / #tokens⌋ mod #coupons, so the first #tokens × #coupons requests
 --   are distinct (shopper, coupon) pairs, each a real reservation while the stock lasts;
 -- * done() prints one line `BENCH_JSON {...}` with counts and latency percentiles (microseconds).
-local threads = {}
 -- the BENCH_JSON line and the answer counting, shared with the other wrk scripts (loaded beside this file)
 local here = debug.getinfo(1, 'S').source:match('^@(.*/)') or './'
-dofile(here .. 'counting.lua')(threads, dofile(here .. 'report.lua'))
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+dofile(here .. 'counting.lua')(dofile(here .. 'report.lua'))
 
 function init(args)
   method = args[1] or "GET"
