@@ -58,7 +58,15 @@ async function ensureCoupons(min) {
 async function startWeb(env) {
   const port = await freePort()
   const proc = spawn(process.execPath, ['.output/server/index.mjs'], {
-    env: { SESSION_PASSWORD: 'bench-session-password-0123456789abcdef', ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port), NITRO_HOST: '127.0.0.1', NITRO_PORT: String(port) },
+    env: {
+      SESSION_PASSWORD: 'bench-session-password-0123456789abcdef',
+      ...process.env,
+      ...env,
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      NITRO_HOST: '127.0.0.1',
+      NITRO_PORT: String(port),
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   const url = `http://127.0.0.1:${port}`

@@ -126,7 +126,17 @@ function noted(s, label) {
  * Redis slot, so the question is whether one master carries the joins, the opening's reads and the
  * admitted purchases; web instances carry the joins and the waiting shoppers' position updates.
  */
-export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, placesWithin = 20, admitPerSecond = 1_000, utilization = 0.7, subscriptionsPerInstance = 20_000 } = {}) {
+export function roomPlan(
+  scenarios,
+  {
+    shoppers = 1_000_000,
+    joinWithin = 60,
+    placesWithin = 20,
+    admitPerSecond = 1_000,
+    utilization = 0.7,
+    subscriptionsPerInstance = 20_000,
+  } = {},
+) {
   const script = find(scenarios, 'queue-join script')
   const http = find(scenarios, 'queue.join through HTTP')
   const entry = find(scenarios, 'queue-entry script')
@@ -151,7 +161,16 @@ export function roomPlan(scenarios, { shoppers = 1_000_000, joinWithin = 60, pla
   const webWaiting = webWaitingCpu === undefined ? undefined : Math.max(webWaitingCpu, Math.ceil(shoppers / subscriptionsPerInstance))
   return {
     inputs: { shoppers, joinWithin, placesWithin, admitPerSecond, utilization, subscriptionsPerInstance },
-    measured: { redisUsPerJoin, mariadbUsPerJoin, redisUsPerRead, joinsPerCore: http.perCpuSecond ?? http.rps, scriptJoins: script.rps, bytesPerPlace: memory.rps, updatesPerCore, reserveScriptsPerSecond: lua.rps },
+    measured: {
+      redisUsPerJoin,
+      mariadbUsPerJoin,
+      redisUsPerRead,
+      joinsPerCore: http.perCpuSecond ?? http.rps,
+      scriptJoins: script.rps,
+      bytesPerPlace: memory.rps,
+      updatesPerCore,
+      reserveScriptsPerSecond: lua.rps,
+    },
     redis: { joinPhase: redisJoinPhase, opening: redisOpening, fits: redisPeak <= utilization, memoryMb: shoppers * memory.rps / 1e6 },
     mysql: { coresJoinPhase: joinsPerSecond * (mariadbUsPerJoin ?? 0) / 1e6 },
     web: { joinPhase: webJoin, waiting: webWaiting, waitingByCpu: webWaitingCpu },
@@ -196,18 +215,37 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      attempts: { type: 'string', default: '100000' }, stock: { type: 'string', default: '10000' }, coupons: { type: 'string', default: '1' },
-      'settle-within': { type: 'string', default: '10' }, utilization: { type: 'string', default: '0.7' }, json: { type: 'boolean', default: false },
+      attempts: { type: 'string', default: '100000' },
+      stock: { type: 'string', default: '10000' },
+      coupons: { type: 'string', default: '1' },
+      'settle-within': { type: 'string', default: '10' },
+      utilization: { type: 'string', default: '0.7' },
+      json: { type: 'boolean', default: false },
       write: { type: 'boolean', default: false },
-      room: { type: 'boolean', default: false }, shoppers: { type: 'string', default: '1000000' }, 'join-within': { type: 'string', default: '60' },
-      'places-within': { type: 'string', default: '20' }, admit: { type: 'string', default: '1000' },
+      room: { type: 'boolean', default: false },
+      shoppers: { type: 'string', default: '1000000' },
+      'join-within': { type: 'string', default: '60' },
+      'places-within': { type: 'string', default: '20' },
+      admit: { type: 'string', default: '1000' },
     },
   })
   const file = positionals[0] ?? newestResult()
   const source = path.relative(process.cwd(), file)
   const scenarios = loadScenarios(file)
-  const options = { attempts: Number(values.attempts), stock: Number(values.stock), coupons: Number(values.coupons), settleWithin: Number(values['settle-within']), utilization: Number(values.utilization) }
-  const roomOptions = { shoppers: Number(values.shoppers), joinWithin: Number(values['join-within']), placesWithin: Number(values['places-within']), admitPerSecond: Number(values.admit), utilization: options.utilization }
+  const options = {
+    attempts: Number(values.attempts),
+    stock: Number(values.stock),
+    coupons: Number(values.coupons),
+    settleWithin: Number(values['settle-within']),
+    utilization: Number(values.utilization),
+  }
+  const roomOptions = {
+    shoppers: Number(values.shoppers),
+    joinWithin: Number(values['join-within']),
+    placesWithin: Number(values['places-within']),
+    admitPerSecond: Number(values.admit),
+    utilization: options.utilization,
+  }
   for (const [k, v] of Object.entries({ ...options, ...roomOptions })) if (!(v > 0)) throw new Error(`--${k} must be a positive number`)
   const p = values.room ? roomPlan(scenarios, roomOptions) : plan(scenarios, options)
   if (values.write) {

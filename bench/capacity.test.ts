@@ -27,12 +27,24 @@ describe('bench/capacity.mjs', () => {
     expect(parsed[1]).toMatchObject({ rps: 2882, perCpuSecond: 2963 })
     expect(parsed[2]).toMatchObject({ rps: 60741, perCpuSecond: undefined })
     // and the committed results have every scenario the plan needs
-    for (const prefix of ['order.purchase burst, same shoppers', 'order.purchase sold-out storm', 'Redis+Lua reserve', 'settlement, 2 payment workers']) expect(byName(prefix)?.rps).toBeGreaterThan(0)
+    for (const prefix of [
+      'order.purchase burst, same shoppers',
+      'order.purchase sold-out storm',
+      'Redis+Lua reserve',
+      'settlement, 2 payment workers',
+    ]) {
+      expect(byName(prefix)?.rps).toBeGreaterThan(0)
+    }
   })
 
   it('moves with the figures: twice the per-core rate needs about half the web instances; a hot coupon beyond one master is where it breaks', () => {
     const base = plan(scenarios, { attempts: 100_000 })
-    const faster = plan(scenarios.map((s: { name: string, perCpuSecond?: number }) => (s.name.startsWith('order.purchase') ? { ...s, perCpuSecond: s.perCpuSecond! * 2 } : s)), { attempts: 100_000 })
+    const faster = plan(
+      scenarios.map((s: { name: string, perCpuSecond?: number }) =>
+        s.name.startsWith('order.purchase') ? { ...s, perCpuSecond: s.perCpuSecond! * 2 } : s,
+      ),
+      { attempts: 100_000 },
+    )
     expect(faster.web.instances).toBeLessThanOrEqual(Math.ceil(base.web.instances / 2) + 1)
     expect(base.redis.hotCouponFits).toBe(false)
     expect(base.breaksFirst).toMatch(/hot coupon's Redis master/)
@@ -59,7 +71,10 @@ describe('bench/capacity.mjs', () => {
     const block = doc.slice(doc.indexOf('-->\n', doc.indexOf('<!-- capacity:begin')) + 4, doc.indexOf('<!-- capacity:end -->'))
     expect(block, 'docs/capacity.md is stale: run node bench/capacity.mjs bench/RESULTS.md --write').toBe(output)
     const roomOutput = execFileSync(process.execPath, ['bench/capacity.mjs', 'bench/RESULTS.md', '--room'], { encoding: 'utf8' })
-    const roomBlock = doc.slice(doc.indexOf('-->\n', doc.indexOf('<!-- capacity-room:begin')) + 4, doc.indexOf('<!-- capacity-room:end -->'))
+    const roomBlock = doc.slice(
+      doc.indexOf('-->\n', doc.indexOf('<!-- capacity-room:begin')) + 4,
+      doc.indexOf('<!-- capacity-room:end -->'),
+    )
     expect(roomBlock, 'docs/capacity.md is stale: run node bench/capacity.mjs bench/RESULTS.md --write').toBe(roomOutput)
   })
 })

@@ -22,7 +22,10 @@ export function latestRun(results) {
   const end = results.indexOf('\n## ', start)
   const run = results.slice(start, end < 0 ? undefined : end)
   const heading = run.slice(3, run.indexOf('\n'))
-  const rows = run.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| scenario')).map((l) => l.split('|').slice(1, -1).map((c) => c.trim()))
+  const rows = run
+    .split('\n')
+    .filter((l) => l.startsWith('| ') && !l.startsWith('| scenario'))
+    .map((l) => l.split('|').slice(1, -1).map((c) => c.trim()))
   return { heading, rows: rows.filter((cells) => cells.length === 9) }
 }
 

@@ -35,7 +35,20 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { startStack, openStack, stopAll } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { BENCH_DIR, ROOT, cpuSeconds, loadAverage, withChildren, percentile, rssMb, runWrk, say, sleep, status, withTicker } from './lib/util.mjs'
+import {
+  BENCH_DIR,
+  ROOT,
+  cpuSeconds,
+  loadAverage,
+  withChildren,
+  percentile,
+  rssMb,
+  runWrk,
+  say,
+  sleep,
+  status,
+  withTicker,
+} from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
@@ -140,7 +153,10 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) process.on(sig
 
 function node(script, ...args) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(ROOT, script), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [path.join(ROOT, script), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let out = ''
     child.stdout.on('data', (c) => { out += c })
     child.stderr.on('data', (c) => { out += c })
@@ -191,7 +207,8 @@ const median = (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs
 // ---------------------------------------------------------------------------------------------- data
 let db
 let redis
-const createCoupon = (stock, name) => createBenchCoupon(db, redis, { name: `Bench ${name} ${stamp}`, description: 'made by npm run bench', stock })
+const createCoupon = (stock, name) =>
+  createBenchCoupon(db, redis, { name: `Bench ${name} ${stamp}`, description: 'made by npm run bench', stock })
 const purchasePath = '/api/trpc/order.purchase'
 const body = (couponId) => JSON.stringify({ couponId })
 
@@ -289,7 +306,9 @@ try {
     http.bare.push(await wrk({ url: `http://127.0.0.1:${barePort}`, path: '/', serverPid: bare.pid, label: 'bare node:http' }))
     http.nitro.push(await wrk({ url: web.url, path: '/healthz', serverPid: web.pid, label: 'Nitro /healthz' }))
     http.fast.push(await wrk({ url: web.url, path: '/api/trpc/system.ping', serverPid: web.pid, label: 'tRPC ping (fast lane)' }))
-    http.stock.push(await wrk({ url: webStock.url, path: '/api/trpc/system.ping', serverPid: webStock.pid, label: 'tRPC ping (stock adapter)' }))
+    http.stock.push(
+      await wrk({ url: webStock.url, path: '/api/trpc/system.ping', serverPid: webStock.pid, label: 'tRPC ping (stock adapter)' }),
+    )
   }
   bare.kill()
   const sBare = record({ name: 'bare node:http, fixed JSON', group: 'http', baseline: true, ...median(http.bare) })
@@ -319,8 +338,14 @@ try {
   step(`reservation and settlement baselines (${DURATION}s each)`)
   const sLua = record({ name: 'Redis+Lua reserve (ioredis EVALSHA, 200 callers)', group: 'store', unit: 'reservations/s', ...(await withTicker('Redis+Lua', redisLuaReserve(env, { seconds: DURATION }), DURATION)) })
   sLua.note = `${sLua.nodeCpuUsPerCall.toFixed(1)} µs Node CPU per call`
-  const sPess = record({ name: 'MySQL SELECT … FOR UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL pessimistic', mysqlPessimistic(env, { seconds: DURATION }), DURATION)) })
-  const sOpt = record({ name: 'MySQL version-checked UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s', ...(await withTicker('MySQL optimistic', mysqlOptimistic(env, { seconds: DURATION }), DURATION)) })
+  const sPess = record({
+    name: 'MySQL SELECT … FOR UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s',
+    ...(await withTicker('MySQL pessimistic', mysqlPessimistic(env, { seconds: DURATION }), DURATION)),
+  })
+  const sOpt = record({
+    name: 'MySQL version-checked UPDATE (50 conns)', group: 'store', baseline: true, unit: 'reservations/s',
+    ...(await withTicker('MySQL optimistic', mysqlOptimistic(env, { seconds: DURATION }), DURATION)),
+  })
   sOpt.note = `${sOpt.retries} retries, ${sOpt.gaveUp} gave up after 100`
   const sKafka = record({ name: 'Kafka produce → consume, one message at a time (kafkajs, acks all)', group: 'latency', unit: 'messages/s', ...(await withTicker('Kafka round trip', kafkaProduceToConsume(env))) })
   sKafka.note = 'the floor under purchase → result: the worker sees an event this long after the web sent it'
@@ -346,7 +371,16 @@ try {
   // ---- purchases through ONE web instance, workers stopped (the events wait in Kafka)
   step(`flash burst: ${USERS} distinct shoppers → order.purchase on one coupon, one web instance`)
   const warm = await createCoupon(SPARE, 'warm-up')
-  await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile: spareFile, body: body(warm), limit: SPARE, connections: CONNECTIONS, label: 'warm-up purchases (other shoppers)' })
+  await runWrk({
+    url: web.url,
+    method: 'POST',
+    path: purchasePath,
+    tokenFile: spareFile,
+    body: body(warm),
+    limit: SPARE,
+    connections: CONNECTIONS,
+    label: 'warm-up purchases (other shoppers)',
+  })
   const couponA = await createCoupon(USERS, 'burst A')
   const sBurst = record({ name: `order.purchase burst, ${USERS} shoppers, tokens new to the instance`, group: 'http', ...(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponA), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst (first sight)' })) })
   const couponB = await createCoupon(USERS, 'burst B')
@@ -369,8 +403,14 @@ try {
   const couponC = await createCoupon(USERS, 'burst C')
   const couponD = await createCoupon(USERS, 'burst D')
   const extra = []
-  extra.push(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponC), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst C' }))
-  extra.push(await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponD), limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst D' }))
+  extra.push(await runWrk({
+    url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponC),
+    limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst C',
+  }))
+  extra.push(await runWrk({
+    url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponD),
+    limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst D',
+  }))
   const n2 = (await Promise.all([couponC, couponD].map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
   const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], n2, 2)
   await audit('after 2-worker settlement')
@@ -379,10 +419,31 @@ try {
   // then every shopper at once, for as long as the ping run
   step(`sold-out storm: ${DURATION}s of order.purchase on a coupon whose 100 units were sold and settled, 2 workers running`)
   const couponS = await createCoupon(100, 'sold-out storm')
-  await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), limit: 100, connections: CONNECTIONS, label: 'selling the 100 units' })
+  await runWrk({
+    url: web.url,
+    method: 'POST',
+    path: purchasePath,
+    tokenFile,
+    body: body(couponS),
+    limit: 100,
+    connections: CONNECTIONS,
+    label: 'selling the 100 units',
+  })
   await withTicker('settling the 100 units', settled([couponS], 100))
   const storms = []
-  for (let r = 0; r < ROUNDS; r++) storms.push(await wrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponS), serverPid: web.pid, label: 'sold-out storm' }))
+  for (let r = 0; r < ROUNDS; r++) {
+    storms.push(
+      await wrk({
+        url: web.url,
+        method: 'POST',
+        path: purchasePath,
+        tokenFile,
+        body: body(couponS),
+        serverPid: web.pid,
+        label: 'sold-out storm',
+      }),
+    )
+  }
   const sStorm = record({ name: 'order.purchase sold-out storm (100 units sold and settled, 2 workers running)', group: 'http', ...median(storms) })
   sStorm.note = `paid ${await paidCount(couponS)} of 100`
 
@@ -404,29 +465,65 @@ try {
   const nginxRates = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
   for (let n = 1; n <= 3; n++) {
     const nginx = n === 1
-      ? await stack.startNginx({ name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates })
-      : (await stack.reloadNginx({ name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates }), { url: `http://127.0.0.1:${nginxPort}` })
+      ? await stack.startNginx({
+        name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates,
+      })
+      : (await stack.reloadNginx({
+        name: 'bench-nginx', port: nginxPort, upstreams: behind.slice(0, n).map((w) => w.port), accessLog: false, ...nginxRates,
+      }), { url: `http://127.0.0.1:${nginxPort}` })
     const nginxPids = withChildren(Number(fs.readFileSync(path.join(stack.dir, 'bench-nginx', 'nginx.pid'), 'utf8')))
     const runCoupons = []
     for (let i = 0; i < NGINX_COUPONS; i++) runCoupons.push(await createCoupon(USERS, `nginx ${n} web ${i}`))
     // every instance meets the tokens before the measured run (first sight is its own scenario)
     const warmCoupons = []
     for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `nginx ${n} warm-up ${i}`))
-    const warmRun = await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warmCoupons, limit: USERS * 3, connections: CONNECTIONS, label: `warm-up through NGINX, ${n} web` })
+    const warmRun = await runWrk({
+      url: nginx.url,
+      method: 'POST',
+      path: purchasePath,
+      tokenFile,
+      coupons: warmCoupons,
+      limit: USERS * 3,
+      connections: CONNECTIONS,
+      label: `warm-up through NGINX, ${n} web`,
+    })
     await withTicker(`settling the warm-up (${n} web)`, settled(warmCoupons, warmRun.codes?.['200'] ?? 0))
     const pids = behind.slice(0, n).map((w) => w.pid)
     const services = stack.processes()
     // every part's CPU from the run's start until its purchases are settled, per accepted purchase
     const p = await measurePipeline({
-      groups: { web: pids, NGINX: nginxPids, workers: two.procs.map((w) => w.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid },
-      metricsUrls: [...behind.slice(0, n).map((w) => `${w.url}/metrics`), ...two.procs.map((w) => `http://127.0.0.1:${w.metricsPort}/metrics`)],
-      run: () => wrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: runCoupons, serverPid: pids, label: `through NGINX, ${n} web` }),
+      groups: {
+        web: pids,
+        NGINX: nginxPids,
+        workers: two.procs.map((w) => w.pid),
+        Redis: services.redis?.pid,
+        Kafka: services.kafka?.pid,
+        MariaDB: services.mariadb?.pid,
+      },
+      metricsUrls: [
+        ...behind.slice(0, n).map((w) => `${w.url}/metrics`),
+        ...two.procs.map((w) => `http://127.0.0.1:${w.metricsPort}/metrics`),
+      ],
+      run: () =>
+        wrk({
+          url: nginx.url,
+          method: 'POST',
+          path: purchasePath,
+          tokenFile,
+          coupons: runCoupons,
+          serverPid: pids,
+          label: `through NGINX, ${n} web`,
+        }),
       settle: (r) => withTicker(`settling the NGINX run (${n} web)`, settled(runCoupons, r.codes?.['200'] ?? 0)),
       redis,
     })
     const sN = record({ name: `order.purchase through NGINX, ${n} web instance${n > 1 ? 's' : ''} (${DURATION}s, new pairs, 2 workers settling)`, group: 'nginx', key: `nginx-${n}`, ...p.run })
     sN.pipeline = p
-    sN.cpu = { ...Object.fromEntries(Object.entries(p.parts).map(([k, v]) => [k, v.pctOfCore])), wrk: p.run.wrkCpuPct, machineBusyPct: p.machineBusyPct }
+    sN.cpu = {
+      ...Object.fromEntries(Object.entries(p.parts).map(([k, v]) => [k, v.pctOfCore])),
+      wrk: p.run.wrkCpuPct,
+      machineBusyPct: p.machineBusyPct,
+    }
     sN.note = `${p.accepted} PENDING; ${costNote(p)}`
   }
   await stack.stopNginx('bench-nginx')
@@ -450,7 +547,9 @@ try {
   step(`${TABS} tabs at rest on a fresh web instance: ${TABS * 2} subscriptions (order.onUpdate + coupon.onStock of 12 coupons each)`)
   const liveCoupons = []
   for (let i = 0; i < 48; i++) liveCoupons.push(await createCoupon(1000, `live ${i}`))
-  const liveWeb = await stack.startWeb({ env: { ...WEB_ENV, WS_SOCKETS_PER_USER: String(Math.ceil(TABS / spare.length)), WS_CONNECT_RATE_LIMIT: '0' } })
+  const liveWeb = await stack.startWeb({
+    env: { ...WEB_ENV, WS_SOCKETS_PER_USER: String(Math.ceil(TABS / spare.length)), WS_CONNECT_RATE_LIMIT: '0' },
+  })
   started.push(liveWeb)
   const live = await withTicker(`opening ${TABS} tabs, then measuring at rest`, measureOpenSubscriptions({ web: liveWeb, users: spare, coupons: liveCoupons, tabs: TABS }))
   await stopProc(liveWeb)
@@ -466,7 +565,17 @@ try {
     step(`soak: ${SOAK}s of order.purchase through one web instance with 2 workers settling and ${SPARE} sockets open`)
     const couponSoak = await createCoupon(USERS, 'soak')
     const t0 = Date.now()
-    const soak = await runWrk({ url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponSoak), duration: SOAK, connections: CONNECTIONS, serverPid: web.pid, label: 'soak' })
+    const soak = await runWrk({
+      url: web.url,
+      method: 'POST',
+      path: purchasePath,
+      tokenFile,
+      body: body(couponSoak),
+      duration: SOAK,
+      connections: CONNECTIONS,
+      serverPid: web.pid,
+      label: 'soak',
+    })
     record({ name: `soak ${SOAK}s: order.purchase (reserve, then ALREADY_PURCHASED)`, group: 'soak', ...soak })
     result.soakWindow = { from: t0, to: Date.now() }
     await withTicker('settling the soak', settled([couponSoak], soak.codes?.['200'] ?? 0))
@@ -484,7 +593,13 @@ try {
   for (const [, mm] of memory) {
     if (!mm.samples.length) continue
     const mbs = mm.samples.map((s) => s.mb)
-    const entry = { name: mm.name, start: mbs[0], peak: Math.max(...mbs), end: mbs[mbs.length - 1], series: mm.samples.map((x) => [Math.round((x.t - runStarted) / 1000), Math.round(x.mb)]) }
+    const entry = {
+      name: mm.name,
+      start: mbs[0],
+      peak: Math.max(...mbs),
+      end: mbs[mbs.length - 1],
+      series: mm.samples.map((x) => [Math.round((x.t - runStarted) / 1000), Math.round(x.mb)]),
+    }
     if (result.soakWindow) {
       const inSoak = mm.samples.filter((s) => s.t >= result.soakWindow.from && s.t <= result.soakWindow.to)
       if (inSoak.length > 4) {
@@ -539,8 +654,21 @@ try {
   target('web RSS peak', Math.max(...webs.map((x) => x.peak)), { atMost: 250, unit: 'MB', digits: 0 })
   target('worker RSS peak', Math.max(...workers.map((x) => x.peak)), { atMost: 150, unit: 'MB', digits: 0 })
   const growth = result.memory.filter((x) => x.soakGrowthPct !== undefined)
-  if (growth.length) target(`RSS growth over the ${SOAK}s soak (2nd half peak vs 1st half peak)`, Math.max(...growth.map((x) => x.soakGrowthPct)), { atMost: 10, unit: '%', digits: 1 })
-  else result.targets.push({ name: 'RSS flat over the soak', goal: '≤ +10 %', met: false, measured: 'no soak in this run (--skip-soak)', by: '' })
+  if (growth.length) {
+    target(`RSS growth over the ${SOAK}s soak (2nd half peak vs 1st half peak)`, Math.max(...growth.map((x) => x.soakGrowthPct)), {
+      atMost: 10,
+      unit: '%',
+      digits: 1,
+    })
+  } else {
+    result.targets.push({
+      name: 'RSS flat over the soak',
+      goal: '≤ +10 %',
+      met: false,
+      measured: 'no soak in this run (--skip-soak)',
+      by: '',
+    })
+  }
   const allOk = result.audits.every((a) => a.ok)
   result.targets.push({ name: 'audit: no oversell, no duplicate, credit conserved, nothing stuck', goal: 'all pass', met: allOk, measured: `${result.audits.filter((a) => a.ok).length}/${result.audits.length} passed`, by: '' })
   result.notes.push(`first-sight cost per purchase (new token vs cached, from the two bursts' rates): ${sBurst.firstSightUs.toFixed(0)} µs`)

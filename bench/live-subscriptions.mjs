@@ -37,12 +37,27 @@ const db = await mysql.createConnection(stack.env.DATABASE_URL)
 const redis = new Redis(stack.env.REDIS_URL)
 const users = await shoppers(stack.env, stackDir, Number(args.users))
 const coupons = []
-for (let i = 0; i < 48; i++) coupons.push(await createBenchCoupon(db, redis, { name: `Bench live ${stamp} ${i}`, description: 'made by bench/live-subscriptions.mjs', stock: 1000 }))
+for (let i = 0; i < 48; i++) {
+  coupons.push(
+    await createBenchCoupon(db, redis, {
+      name: `Bench live ${stamp} ${i}`,
+      description: 'made by bench/live-subscriptions.mjs',
+      stock: 1000,
+    }),
+  )
+}
 // a shopper's tabs on one instance are capped; here each shopper holds TABS / users of them
 const web = await stack.startWeb({ env: { WS_SOCKETS_PER_USER: String(Math.ceil(TABS / users.length)), WS_CONNECT_RATE_LIMIT: '0' } })
 say(`load average before: ${loadAverage()}`)
 try {
-  const r = await measureOpenSubscriptions({ web, users, coupons, tabs: TABS, seconds: Number(args.seconds), onProgress: (n) => say(`  ${n} tabs open`) })
+  const r = await measureOpenSubscriptions({
+    web,
+    users,
+    coupons,
+    tabs: TABS,
+    seconds: Number(args.seconds),
+    onProgress: (n) => say(`  ${n} tabs open`),
+  })
   const lines = [
     `${r.server.sockets.toLocaleString('en-US')} sockets, ${r.server.subscriptions.toLocaleString('en-US')} subscriptions on the instance (opened in ${r.openSeconds.toFixed(1)} s), ${args.seconds} s at rest:`,
     `- CPU: ${r.open.cpuPct.toFixed(1)} % of one core (idle instance without them: ${r.before.cpuPct.toFixed(1)} %)`,

@@ -35,7 +35,8 @@ fs.mkdirSync(out, { recursive: true })
 
 const db = await mysql.createConnection(env.DATABASE_URL)
 const redis = new Redis(env.REDIS_URL)
-const coupon = (stock) => createBenchCoupon(db, redis, { name: `Bench stock ${stamp}`, description: 'made by bench/pages-stock.mjs', stock })
+const coupon = (stock) =>
+  createBenchCoupon(db, redis, { name: `Bench stock ${stamp}`, description: 'made by bench/pages-stock.mjs', stock })
 
 const users = await shoppers(env, stackDir, Number(args.users))
 const tokenFile = path.join(out, 'tokens.txt')
@@ -45,7 +46,16 @@ say(`load average before: ${loadAverage()}`)
 
 /** A purchase storm on a fresh coupon (each shopper reserves once, then ALREADY_PURCHASED). */
 async function storm(label, couponId) {
-  return await runWrk({ url: web.url, method: 'POST', path: '/api/trpc/order.purchase', tokenFile, body: JSON.stringify({ couponId }), duration: Number(args.duration), serverPid: web.pid, label })
+  return await runWrk({
+    url: web.url,
+    method: 'POST',
+    path: '/api/trpc/order.purchase',
+    tokenFile,
+    body: JSON.stringify({ couponId }),
+    duration: Number(args.duration),
+    serverPid: web.pid,
+    label,
+  })
 }
 
 // Warm-up: the shoppers' tokens and user rows become known to the instance (first sight costs more).
@@ -61,7 +71,9 @@ for (let i = 0; i < SOCKETS; i++) {
   const ws = new WebSocket(`${web.url.replace('http', 'ws')}/ws`)
   await new Promise((resolve, reject) => {
     ws.on('error', reject)
-    ws.on('open', () => ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'coupon.onStock', input: { couponIds: [target] } } })))
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'coupon.onStock', input: { couponIds: [target] } } })),
+    )
     ws.on('message', (data) => {
       const text = String(data)
       if (text === 'PING') return ws.send('PONG')
@@ -95,6 +107,9 @@ const lines = [
   `Idle with ${SOCKETS} subscribed sockets (the 250 ms tick): ${idleCpuPct.toFixed(1)} % of a core. During the storm the sockets received ${pushesDuringStorm.toLocaleString('en-US')} stock messages in ${watched.seconds.toFixed(1)} s (${Math.round(pushesDuringStorm / watched.seconds / SOCKETS * 10) / 10} per socket per second); polling coupon.get every 3 s, the same tabs would have sent ${Math.round(SOCKETS / 3).toLocaleString('en-US')} requests/s.`,
 ]
 fs.writeFileSync(path.join(out, 'summary.md'), `${lines.join('\n')}\n`)
-fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify({ stamp, sockets: SOCKETS, quiet, watched, idleCpuPct, pushesDuringStorm }, null, 2))
+fs.writeFileSync(
+  path.join(out, 'result.json'),
+  JSON.stringify({ stamp, sockets: SOCKETS, quiet, watched, idleCpuPct, pushesDuringStorm }, null, 2),
+)
 console.log(`\n${lines.join('\n')}\n\nresults in ${path.relative(ROOT, out)}/`)
 process.exit(0)

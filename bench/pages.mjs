@@ -37,7 +37,12 @@ fs.mkdirSync(out, { recursive: true })
 
 const db = await mysql.createConnection(env.DATABASE_URL)
 const redis = new Redis(env.REDIS_URL)
-const couponId = await createBenchCoupon(db, redis, { name: `Bench page ${stamp}`, description: 'made by bench/pages.mjs', price: 700, stock: 1000 })
+const couponId = await createBenchCoupon(db, redis, {
+  name: `Bench page ${stamp}`,
+  description: 'made by bench/pages.mjs',
+  price: 700,
+  stock: 1000,
+})
 
 say(`shoppers: ${args.users} (tokens)`)
 const users = await shoppers(env, stackDir, Number(args.users))
@@ -83,7 +88,10 @@ const lines = [
   `|---|---:|---:|---:|---:|---:|`,
   ...results.map((r) => `| ${r.name} | ${Math.round(r.views).toLocaleString('en-US')}${r.perView ? ' views' : ''} | ${(r.views / ping).toFixed(3)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.perCpuSecond ? Math.round(r.perCpuSecond / (r.perView ?? 1)).toLocaleString('en-US') : '–'} |`),
 ]
-fs.writeFileSync(path.join(out, 'result.json'), JSON.stringify({ stamp, load, duration: DURATION, connections: CONNECTIONS, results }, null, 2))
+fs.writeFileSync(
+  path.join(out, 'result.json'),
+  JSON.stringify({ stamp, load, duration: DURATION, connections: CONNECTIONS, results }, null, 2),
+)
 fs.writeFileSync(path.join(out, 'summary.md'), `${lines.join('\n')}\n`)
 console.log(`\n${lines.join('\n')}\n\nload average before: ${load}; results in ${path.relative(ROOT, out)}/`)
 process.exit(0)

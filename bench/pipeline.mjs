@@ -34,7 +34,10 @@ if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw n
 const env = stack.env
 const USERS = Number(args.users)
 const parseEnv = (s) => Object.fromEntries(s.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
-const variants = [{ name: args.a || 'as built', env: parseEnv(args.a) }, ...(args.b !== undefined ? [{ name: args.b, env: parseEnv(args.b) }] : [])]
+const variants = [
+  { name: args.a || 'as built', env: parseEnv(args.a) },
+  ...(args.b !== undefined ? [{ name: args.b, env: parseEnv(args.b) }] : []),
+]
 
 const outDir = path.join(ROOT, '.bench', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}`)
 fs.mkdirSync(outDir, { recursive: true })
@@ -65,7 +68,16 @@ async function round(variant, r) {
   const nginx = await stack.startNginx({ name: 'pipeline-nginx', port, upstreams: [web.port], accessLog: false, ...lifted })
   try {
     const warm = [await coupon('warm-up'), await coupon('warm-up')]
-    const w = await runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons: warm, limit: USERS * warm.length, connections: Number(args.connections), label: `warm-up (${variant.name})` })
+    const w = await runWrk({
+      url: nginx.url,
+      method: 'POST',
+      path: purchasePath,
+      tokenFile,
+      coupons: warm,
+      limit: USERS * warm.length,
+      connections: Number(args.connections),
+      label: `warm-up (${variant.name})`,
+    })
     await withTicker('settling the warm-up', settled(warm, w.codes?.['200'] ?? 0))
     const coupons = []
     for (let i = 0; i < Number(args.coupons); i++) coupons.push(await coupon(`run ${i}`))
@@ -76,7 +88,18 @@ async function round(variant, r) {
         workers: workers.map((x) => x.pid), Redis: services.redis?.pid, Kafka: services.kafka?.pid, MariaDB: services.mariadb?.pid,
       },
       metricsUrls: [`${web.url}/metrics`, ...workers.map((x) => `http://127.0.0.1:${x.metricsPort}/metrics`)],
-      run: () => runWrk({ url: nginx.url, method: 'POST', path: purchasePath, tokenFile, coupons, duration: Number(args.duration), connections: Number(args.connections), serverPid: web.pid, label: `round ${r + 1}: ${variant.name}` }),
+      run: () =>
+        runWrk({
+          url: nginx.url,
+          method: 'POST',
+          path: purchasePath,
+          tokenFile,
+          coupons,
+          duration: Number(args.duration),
+          connections: Number(args.connections),
+          serverPid: web.pid,
+          label: `round ${r + 1}: ${variant.name}`,
+        }),
       settle: (res) => withTicker('settling', settled(coupons, res.codes?.['200'] ?? 0)),
       redis,
     })

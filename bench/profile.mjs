@@ -56,7 +56,17 @@ async function profiled(name, script, extraEnv, healthUrl) {
     if (i > 300) throw new Error(`${script} did not start`)
     await sleep(100)
   }
-  return { name, dir, pid: child.pid, spawnedAt, bundle: script.includes('worker') ? WORKER_BUNDLE : undefined, stop: async () => { child.kill('SIGTERM'); await once(child, 'exit') } }
+  return {
+    name,
+    dir,
+    pid: child.pid,
+    spawnedAt,
+    bundle: script.includes('worker') ? WORKER_BUNDLE : undefined,
+    stop: async () => {
+      child.kill('SIGTERM')
+      await once(child, 'exit')
+    },
+  }
 }
 const startProfiledWeb = async () => {
   const port = await freePort()
@@ -95,7 +105,16 @@ try {
     const web = await stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '1000000' } })
     others.push(web)
     const coupons = [await coupon(users.length), await coupon(users.length)]
-    for (const cp of coupons) await runWrk({ url: web.url, ...purchase, body: JSON.stringify({ couponId: cp }), limit: users.length, connections: c, label: 'filling Kafka' })
+    for (const cp of coupons) {
+      await runWrk({
+        url: web.url,
+        ...purchase,
+        body: JSON.stringify({ couponId: cp }),
+        limit: users.length,
+        connections: c,
+        label: 'filling Kafka',
+      })
+    }
     const t0 = Date.now()
     const worker = await startProfiledWorker()
     others.push(worker)
@@ -106,13 +125,29 @@ try {
     const seconds = (Date.now() - t0) / 1000
     const cpu = cpuSeconds(worker.pid) - cpu0
     measured.push({ proc: worker, count: 2 * users.length, unit: 'payment', window: window(worker, from) })
-    run = { rps: (2 * users.length) / seconds, requests: 2 * users.length, p50: NaN, p99: NaN, serverCpuPct: (cpu / seconds) * 100, codes: { settled: 2 * users.length, workerCpuSeconds: cpu } }
+    run = {
+      rps: (2 * users.length) / seconds,
+      requests: 2 * users.length,
+      p50: NaN,
+      p99: NaN,
+      serverCpuPct: (cpu / seconds) * 100,
+      codes: { settled: 2 * users.length, workerCpuSeconds: cpu },
+    }
   } else if (args.scenario === 'pipeline') {
     const web = await startProfiledWeb()
     const worker = await startProfiledWorker()
     others.push(web, worker, await stack.startWorker({}))
     const port = await freePort()
-    const nginx = await stack.startNginx({ name: 'profile-nginx', port, upstreams: [Number(new URL(web.url).port)], accessLog: false, purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 })
+    const nginx = await stack.startNginx({
+      name: 'profile-nginx',
+      port,
+      upstreams: [Number(new URL(web.url).port)],
+      accessLog: false,
+      purchaseRate: 1e6,
+      purchaseBurst: 1e6,
+      addressPurchaseRate: 1e6,
+      addressPurchaseBurst: 1e6,
+    })
     others.push({ stop: () => stack.stopNginx('profile-nginx') })
     const warm = [await coupon(users.length), await coupon(users.length)]
     const w = await runWrk({ url: nginx.url, ...purchase, coupons: warm, limit: users.length * 2, connections: c, label: 'warm-up' })
@@ -121,7 +156,15 @@ try {
     for (let i = 0; i < 40; i++) coupons.push(await coupon(users.length))
     const from = Date.now()
     const before = await settledBy(worker)
-    run = await runWrk({ url: nginx.url, ...purchase, coupons, duration: d, connections: c, serverPid: web.pid, label: 'purchases through NGINX' })
+    run = await runWrk({
+      url: nginx.url,
+      ...purchase,
+      coupons,
+      duration: d,
+      connections: c,
+      serverPid: web.pid,
+      label: 'purchases through NGINX',
+    })
     await settled(coupons, run.codes?.['200'] ?? 0)
     measured.push({ proc: web, count: run.codes?.['200'] ?? 0, unit: 'purchase', window: window(web, from) })
     measured.push({ proc: worker, count: (await settledBy(worker)) - before, unit: 'payment', window: window(worker, from) })
@@ -132,7 +175,14 @@ try {
     let opts
     if (args.scenario === 'purchase') {
       // warm the instance's token cache on one coupon, then profile real reservations on others
-      await runWrk({ url: web.url, ...purchase, body: JSON.stringify({ couponId: await coupon(users.length) }), limit: users.length, connections: c, label: 'warm-up' })
+      await runWrk({
+        url: web.url,
+        ...purchase,
+        body: JSON.stringify({ couponId: await coupon(users.length) }),
+        limit: users.length,
+        connections: c,
+        label: 'warm-up',
+      })
       // as the bench's sustained run: for the whole duration every request a new (shopper, coupon) pair
       const coupons = []
       for (let i = 0; i < 20; i++) coupons.push(await coupon(users.length))

@@ -15,7 +15,13 @@ import { createJiti } from 'jiti'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { percentile, say } from './lib/util.mjs'
 
-const { values: args } = parseArgs({ options: { stack: { type: 'string' }, seconds: { type: 'string', default: '4' }, callers: { type: 'string', default: '1,10,50' } } })
+const { values: args } = parseArgs({
+  options: {
+    stack: { type: 'string' },
+    seconds: { type: 'string', default: '4' },
+    callers: { type: 'string', default: '1,10,50' },
+  },
+})
 if (!args.stack) throw new Error('--stack DIR is required (a running stack, e.g. .stack/test)')
 Object.assign(process.env, openStack(path.resolve(args.stack)).env, { LOG_LEVEL: 'error' })
 const { BatchingPublisher, createProducer, kafka } = await createJiti(import.meta.url).import('../server/kafka/client.ts')
@@ -76,7 +82,16 @@ async function round(name, make, callers) {
     for (let i = 0; Date.now() < end; i++) {
       const orderId = `${c}-${i}`
       const started = performance.now()
-      await publisher.publish(orderId, { v: 1, orderId, userId: c, couponId: 1, price: 100, serverId: 'bench', requestId: orderId, createdAt: new Date().toISOString() })
+      await publisher.publish(orderId, {
+        v: 1,
+        orderId,
+        userId: c,
+        couponId: 1,
+        price: 100,
+        serverId: 'bench',
+        requestId: orderId,
+        createdAt: new Date().toISOString(),
+      })
       latencies.push(performance.now() - started)
     }
   }))

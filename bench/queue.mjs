@@ -48,7 +48,12 @@ async function inProcess(redis, n, callers, task) {
   }))
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   latencies.sort((a, b) => a - b)
-  return { rps: n / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), redisUsPerCall: ((await redisCpu(redis)) - cpu0) / n * 1e6 }
+  return {
+    rps: n / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    redisUsPerCall: ((await redisCpu(redis)) - cpu0) / n * 1e6,
+  }
 }
 
 const fmt = (n, d = 0) => Number(n).toLocaleString('en-US', { maximumFractionDigits: d })
@@ -67,7 +72,12 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
   const web = await stack.startWeb({ env: { QUEUE_POW_DIFFICULTY: '1', PURCHASE_RATE_LIMIT: '1000000' } })
   const scenarios = []
   try {
-    const couponId = await createBenchCoupon(db, redis, { name: 'Bench waiting room', description: 'bench/queue.mjs', stock: 1_000_000, price: 1 })
+    const couponId = await createBenchCoupon(db, redis, {
+      name: 'Bench waiting room',
+      description: 'bench/queue.mjs',
+      stock: 1_000_000,
+      price: 1,
+    })
     // the room opens in ten minutes: every join of the run comes before the opening (a random place)
     await db.query('UPDATE coupons SET waiting_room_enabled = 1, waiting_room_admit_per_second = 1000, waiting_room_admission_seconds = 60, waiting_room_enabled_at = NOW(3), sale_starts_at = NOW(3) + INTERVAL 10 MINUTE WHERE id = ?', [couponId])
     const [line, turns, admits, meta] = ['line', 'turns', 'admits', 'meta'].map((k) => `queue:{${couponId}}:${k}`)
@@ -76,7 +86,9 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
 
     // 1. the join script alone, filling the line
     const prefill = Math.max(0, LINE - users.length)
-    const script = await inProcess(redis, prefill, 200, (i) => redis.queueJoin(line, turns, admits, meta, buyers, 50_000_000 + i, Math.random().toPrecision(17), opensAt, ''))
+    const script = await inProcess(redis, prefill, 200, (i) =>
+      redis.queueJoin(line, turns, admits, meta, buyers, 50_000_000 + i, Math.random().toPrecision(17), opensAt, ''),
+    )
     scenarios.push({ name: `queue-join script (ioredis EVALSHA, 200 callers), line filled to ${fmt(prefill)}`, unit: 'joins/s', ...script, note: `Redis CPU ${script.redisUsPerCall.toFixed(1)} µs per join (INFO used_cpu)` })
     say(`    join script: ${fmt(script.rps)}/s, Redis ${script.redisUsPerCall.toFixed(1)} µs per join`)
 
@@ -86,7 +98,11 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
     await Promise.all(Array.from({ length: 16 }, async () => {
       while (next < users.length) {
         const u = users[next++]
-        const res = await fetch(`${web.url}/api/trpc/queue.challenge`, { method: 'POST', headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ couponId }) })
+        const res = await fetch(`${web.url}/api/trpc/queue.challenge`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${u.token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ couponId }),
+        })
         const { challenge, difficulty } = (await res.json()).result.data
         let nonce = 0
         while (!leadingZeros(createHash('sha256').update(`${challenge}:${nonce}`).digest(), difficulty)) nonce++
@@ -96,7 +112,15 @@ export async function queueScenarios({ stack, users, line: LINE = 100_000, conne
     const file = path.join(stack.dir, 'bench-queue-joins.txt')
     fs.writeFileSync(file, bodies.join('\n'))
     const [r0, m0] = [await redisCpu(redis), cpuSeconds(mariadbPid)]
-    const joins = await runWrk({ url: web.url, script: path.join(BENCH_DIR, 'lua', 'bodies.lua'), scriptArgs: ['POST', '/api/trpc/queue.join', file, String(bodies.length)], limit: bodies.length, connections, serverPid: web.pid, label: 'queue.join' })
+    const joins = await runWrk({
+      url: web.url,
+      script: path.join(BENCH_DIR, 'lua', 'bodies.lua'),
+      scriptArgs: ['POST', '/api/trpc/queue.join', file, String(bodies.length)],
+      limit: bodies.length,
+      connections,
+      serverPid: web.pid,
+      label: 'queue.join',
+    })
     const [r1, m1] = [await redisCpu(redis), cpuSeconds(mariadbPid)]
     const placed = await redis.zcard(line)
     scenarios.push({ name: `queue.join through HTTP, ${fmt(bodies.length)} shoppers into a ${fmt(placed)}-place line`, ...joins,
@@ -131,7 +155,15 @@ function openWatcher(webUrl, token, couponId, count, onUpdate) {
     let started = 0
     ws.on('open', () => {
       ws.send(JSON.stringify({ method: 'connectionParams', data: { token } }))
-      ws.send(JSON.stringify(Array.from({ length: count }, (_, i) => ({ id: i + 1, method: 'subscription', params: { path: 'queue.onStatus', input: { couponId } } }))))
+      ws.send(
+        JSON.stringify(
+          Array.from({ length: count }, (_, i) => ({
+            id: i + 1,
+            method: 'subscription',
+            params: { path: 'queue.onStatus', input: { couponId } },
+          })),
+        ),
+      )
     })
     ws.on('message', (data) => {
       const text = String(data)
@@ -154,7 +186,12 @@ const MEASURE_SECONDS = 30
  */
 async function positionUpdates({ stack, web, db, redis, users, prefill }) {
   const opensInMs = 15_000
-  const couponId = await createBenchCoupon(db, redis, { name: 'Bench waiting room, position updates', description: 'bench/queue.mjs', stock: 1_000_000, price: 1 })
+  const couponId = await createBenchCoupon(db, redis, {
+    name: 'Bench waiting room, position updates',
+    description: 'bench/queue.mjs',
+    stock: 1_000_000,
+    price: 1,
+  })
   await db.query('UPDATE coupons SET waiting_room_enabled = 1, waiting_room_admit_per_second = 1000, waiting_room_admission_seconds = 60, waiting_room_enabled_at = NOW(3), sale_starts_at = NOW(3) + INTERVAL ? SECOND WHERE id = ?', [opensInMs / 1000, couponId])
   const opensAt = Date.now() + opensInMs
   const [line, turns, admits, meta] = ['line', 'turns', 'admits', 'meta'].map((k) => `queue:{${couponId}}:${k}`)
@@ -169,13 +206,20 @@ async function positionUpdates({ stack, web, db, redis, users, prefill }) {
   const sockets = []
   let next = 0
   await Promise.all(Array.from({ length: 50 }, async () => {
-    while (next < users.length) sockets.push(await openWatcher(web.url, users[next++].token, couponId, SUBSCRIPTIONS_PER_SOCKET, () => { updates++ }))
+    while (next < users.length) {
+      sockets.push(await openWatcher(web.url, users[next++].token, couponId, SUBSCRIPTIONS_PER_SOCKET, () => { updates++ }))
+    }
   }))
   const subscribers = sockets.length * SUBSCRIPTIONS_PER_SOCKET
   const worker = await stack.startWorker({})
   try {
     await sleep(10_000) // the ticker takes its lease and admits; the first updates flow
-    const [cpu0, admitted0, updates0, client0] = [cpuSeconds(web.pid), Number(await redis.get(`queue:{${couponId}}:admitted`) ?? 0), updates, process.cpuUsage()]
+    const [cpu0, admitted0, updates0, client0] = [
+      cpuSeconds(web.pid),
+      Number(await redis.get(`queue:{${couponId}}:admitted`) ?? 0),
+      updates,
+      process.cpuUsage(),
+    ]
     const t0 = Date.now()
     await sleep(MEASURE_SECONDS * 1000)
     const seconds = (Date.now() - t0) / 1000
@@ -211,7 +255,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (!args.stack) throw new Error('--stack DIR is required (a running stack, e.g. .stack/test)')
   const stack = openStack(path.resolve(args.stack))
   say(`bench/queue.mjs: load ${loadAverage()}`)
-  const users = await shoppers(stack.env, stack.dir, Number(args.shoppers), (d, n) => { if (d % 500 === 0 || d === n) say(`shoppers ${d}/${n}`) })
+  const users = await shoppers(stack.env, stack.dir, Number(args.shoppers), (d, n) => {
+    if (d % 500 === 0 || d === n) say(`shoppers ${d}/${n}`)
+  })
   const scenarios = await queueScenarios({ stack, users, line: Number(args.line), connections: Number(args.connections) })
   const cell = (n, d = 0) => (n === undefined || Number.isNaN(n) ? '–' : fmt(n, d))
   console.log('\n| scenario | rate | per server CPU-second | p50 ms | p95 ms | p99 ms | answers / notes | server CPU | wrk CPU |\n|---|---:|---:|---:|---:|---:|---|---:|---:|')

@@ -18,10 +18,18 @@ import { createBenchCoupon } from './lib/coupons.mjs'
 import { buyAndAwaitResults, histogramMeanMs, openResultSockets, settleHistograms } from './lib/results.mjs'
 import { percentile, say, sleep } from './lib/util.mjs'
 
-const { values: args } = parseArgs({ options: { stack: { type: 'string' }, shoppers: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '10' } } })
+const { values: args } = parseArgs({
+  options: {
+    stack: { type: 'string' },
+    shoppers: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '10' },
+  },
+})
 if (!args.stack) throw new Error('--stack DIR is required (a running stack, e.g. .stack/test)')
 const stack = openStack(path.resolve(args.stack))
-const users = JSON.parse(fs.readFileSync(path.join(stack.dir, 'bench-users.json'), 'utf8')).filter((u) => u.until > Date.now() + 60_000).slice(-Number(args.shoppers))
+const users = JSON.parse(fs.readFileSync(path.join(stack.dir, 'bench-users.json'), 'utf8'))
+  .filter((u) => u.until > Date.now() + 60_000)
+  .slice(-Number(args.shoppers))
 const web = await stack.startWeb({ env: { PURCHASE_RATE_LIMIT: '1000000' } })
 const workers = [await stack.startWorker({}), await stack.startWorker({})]
 const db = mysql.createPool({ uri: stack.env.DATABASE_URL, connectionLimit: 2 })

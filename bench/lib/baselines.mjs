@@ -22,14 +22,22 @@ async function closedLoop(callers, seconds, one) {
   }))
   const elapsed = Number(process.hrtime.bigint() - t0) / 1e9
   latencies.sort((a, b) => a - b)
-  return { ops: latencies.length, rps: latencies.length / elapsed, seconds: elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+  return {
+    ops: latencies.length,
+    rps: latencies.length / elapsed,
+    seconds: elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  }
 }
 
 /** Redis+Lua: the product's reserve script by EVALSHA (ioredis defineCommand), many concurrent callers. */
 export async function redisLuaReserve(env, { seconds, callers = 200 }) {
   const redis = new Redis(env.REDIS_URL, { lazyConnect: false })
   const tag = `bench-${randomUUID().slice(0, 8)}`
-  const k = ['stock', 'buyers', 'pending', 'loaded', 'repair', 'ver'].map((name) => `coupon:{${tag}}:${name}`).concat(`stats:{${tag}}:orders-per-second`, `coupon:{${tag}}:holders`)
+  const k = ['stock', 'buyers', 'pending', 'loaded', 'repair', 'ver']
+    .map((name) => `coupon:{${tag}}:${name}`)
+    .concat(`stats:{${tag}}:orders-per-second`, `coupon:{${tag}}:holders`)
   redis.defineCommand('benchReserve', { numberOfKeys: k.length, lua: fs.readFileSync(path.join(ROOT, 'lua', 'reserve-8.lua'), 'utf8') })
   await redis.multi().set(k[0], 1e9).set(k[3], '1').exec()
   const cpu0 = process.cpuUsage()
@@ -112,7 +120,10 @@ export async function settlementPerTransaction(env, { payments = 3000, connectio
   }
   await db.query(`INSERT INTO bench_coupons (id, name, description, price, total_stock, stock) VALUES (1, 'bench', 'bench', 100, ?, ?)`, [payments, payments])
   for (let i = 0; i < payments; i += 1000) {
-    const rows = Array.from({ length: Math.min(1000, payments - i) }, (_, j) => [i + j + 1, `bench-${i + j}`, `bench-${i + j}@bench`, 10_000])
+    const rows = Array.from(
+      { length: Math.min(1000, payments - i) },
+      (_, j) => [i + j + 1, `bench-${i + j}`, `bench-${i + j}@bench`, 10_000],
+    )
     await db.query('INSERT INTO bench_users (id, sub, email, credit) VALUES ?', [rows])
   }
   let next = 0
@@ -144,7 +155,14 @@ export async function settlementPerTransaction(env, { payments = 3000, connectio
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   latencies.sort((a, b) => a - b)
   await db.end()
-  return { ops: payments - failed, rps: (payments - failed) / seconds, seconds, failed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+  return {
+    ops: payments - failed,
+    rps: (payments - failed) / seconds,
+    seconds,
+    failed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  }
 }
 
 /**

@@ -8,6 +8,10 @@ export async function createBenchCoupon(db, redis, { name, description, stock, p
     'INSERT INTO coupons (name, description, price, total_stock, stock, sale_starts_at, sale_ends_at) VALUES (?, ?, ?, ?, ?, NOW(3) - INTERVAL 1 SECOND, NOW(3) + INTERVAL 3 HOUR)',
     [name, description, price, stock, stock],
   )
-  await redis.multi().set(`coupon:{${res.insertId}}:stock`, stock, 'NX').set(`coupon:{${res.insertId}}:loaded`, new Date().toISOString()).exec()
+  await redis
+    .multi()
+    .set(`coupon:{${res.insertId}}:stock`, stock, 'NX')
+    .set(`coupon:{${res.insertId}}:loaded`, new Date().toISOString())
+    .exec()
   return res.insertId
 }

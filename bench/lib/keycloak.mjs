@@ -14,7 +14,12 @@ export function keycloakOf(env) {
     if (admin && admin.until > Date.now()) return admin.token
     const res = await fetch(`${base}/realms/master/protocol/openid-connect/token`, {
       method: 'POST',
-      body: new URLSearchParams({ grant_type: 'password', client_id: 'admin-cli', username: env.KEYCLOAK_ADMIN_USERNAME || 'admin', password: env.KEYCLOAK_ADMIN_PASSWORD || 'admin' }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: 'admin-cli',
+        username: env.KEYCLOAK_ADMIN_USERNAME || 'admin',
+        password: env.KEYCLOAK_ADMIN_PASSWORD || 'admin',
+      }),
     })
     if (!res.ok) throw new Error(`Keycloak admin login: ${res.status} ${await res.text()}`)
     const body = await res.json()
@@ -27,7 +32,16 @@ export function keycloakOf(env) {
     const res = await fetch(`${base}/admin/realms/${realm}/users`, {
       method: 'POST',
       headers: { authorization: `Bearer ${await adminToken()}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ username: email, email, firstName: 'Bench', lastName: 'Shopper', enabled: true, emailVerified: true, requiredActions: [], credentials: [{ type: 'password', value: password, temporary: false }] }),
+      body: JSON.stringify({
+        username: email,
+        email,
+        firstName: 'Bench',
+        lastName: 'Shopper',
+        enabled: true,
+        emailVerified: true,
+        requiredActions: [],
+        credentials: [{ type: 'password', value: password, temporary: false }],
+      }),
     })
     if (!res.ok) throw new Error(`Keycloak create user: ${res.status} ${await res.text()}`)
     return { email, password }
@@ -35,7 +49,13 @@ export function keycloakOf(env) {
   async function token(user) {
     const res = await fetch(`${issuer}/protocol/openid-connect/token`, {
       method: 'POST',
-      body: new URLSearchParams({ grant_type: 'password', client_id: env.OIDC_CLI_CLIENT_ID || 'flash-sale-cli', username: user.email, password: user.password, scope: 'openid' }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        client_id: env.OIDC_CLI_CLIENT_ID || 'flash-sale-cli',
+        username: user.email,
+        password: user.password,
+        scope: 'openid',
+      }),
     })
     if (!res.ok) throw new Error(`password grant: ${res.status} ${await res.text()}`)
     const body = await res.json()

@@ -37,7 +37,16 @@ function openTab(webUrl, token, couponIds) {
  * instance's RSS and CPU at rest before, and over `seconds` at rest with every tab open, `settleSeconds`
  * after the last one opened.
  */
-export async function measureOpenSubscriptions({ web, users, coupons, tabs, seconds = 30, settleSeconds = 50, concurrency = 50, onProgress = () => {} }) {
+export async function measureOpenSubscriptions({
+  web,
+  users,
+  coupons,
+  tabs,
+  seconds = 30,
+  settleSeconds = 50,
+  concurrency = 50,
+  onProgress = () => {},
+}) {
   await sleep(5_000) // start-up work, GC and timers settle
   const idleCpu0 = cpuSeconds(web.pid)
   await sleep(seconds * 1000)
@@ -70,7 +79,16 @@ export async function measureOpenSubscriptions({ web, users, coupons, tabs, seco
   const open = { rssMb: Math.max(...rssSamples), heapMb: gauge(text, 'nodejs_heap_size_used_bytes') / 1e6, cpuPct }
   const server = { sockets: gauge(text, 'flash_ws_connections'), subscriptions: gauge(text, 'flash_ws_subscriptions') }
   for (const ws of sockets) ws.terminate()
-  return { tabs, subscriptions: tabs * 2, server, openSeconds, before, open, rssAboveIdleMb: open.rssMb - before.rssMb, heapAboveIdleMb: open.heapMb - before.heapMb }
+  return {
+    tabs,
+    subscriptions: tabs * 2,
+    server,
+    openSeconds,
+    before,
+    open,
+    rssAboveIdleMb: open.rssMb - before.rssMb,
+    heapAboveIdleMb: open.heapMb - before.heapMb,
+  }
 }
 
 const gauge = (metrics, name) => Number(new RegExp(`^${name} ([\\d.e+]+)`, 'm').exec(metrics)?.[1])

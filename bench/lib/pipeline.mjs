@@ -94,7 +94,10 @@ export async function measurePipeline({ groups, metricsUrls, run, settle, redis 
   const accepted = r.codes?.['200'] ?? 0
   // what Redis spent its time on (the commands' own time, without I/O), per purchase
   const redisCommands = r0 && Object.fromEntries([...await redisCommandStats(redis)]
-    .map(([name, { calls, usec }]) => [name, { perPurchase: (calls - (r0.get(name)?.calls ?? 0)) / accepted, usPerPurchase: (usec - (r0.get(name)?.usec ?? 0)) / accepted }])
+    .map(([name, { calls, usec }]) => [name, {
+      perPurchase: (calls - (r0.get(name)?.calls ?? 0)) / accepted,
+      usPerPurchase: (usec - (r0.get(name)?.usec ?? 0)) / accepted,
+    }])
     .filter(([, v]) => v.perPurchase > 0).sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase))
   const parts = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, {
     usPerPurchase: accepted ? (s / accepted) * 1e6 : NaN,
@@ -144,6 +147,9 @@ export function redisMarkdown(p) {
 
 /** One line for a scenario's note: the headline figure and the split. */
 export function costNote(p) {
-  const split = Object.entries(p.parts).sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase).map(([k, v]) => `${k} ${fmt(v.usPerPurchase)}`).join(', ')
+  const split = Object.entries(p.parts)
+    .sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase)
+    .map(([k, v]) => `${k} ${fmt(v.usPerPurchase)}`)
+    .join(', ')
   return `system CPU ${fmt(p.totalUs)} µs per purchase (${split}; wrk ${fmt(p.loadGeneratorUsPerPurchase)} apart); Kafka ${fmt(p.kafka.requestsPerPurchase, 2)} requests per purchase, ${fmt(p.kafka.messagesPerProduce, 1)} messages per produce, ${fmt(p.kafka.messagesPerFetchedBatch, 1)} per fetched batch; machine ${fmt(p.machineBusyPct)} % busy`
 }

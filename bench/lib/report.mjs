@@ -1,7 +1,10 @@
 // The run's summary: Markdown table, SVG chart, console table.
 import { costMarkdown, kafkaMarkdown, redisMarkdown } from './pipeline.mjs'
 
-const fmt = (n, d = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }))
+const fmt = (n, d = 0) =>
+  n === undefined || n === null || Number.isNaN(n)
+    ? '–'
+    : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
 export function markdown(result) {
   const m = result.meta
@@ -53,7 +56,16 @@ export function markdown(result) {
 
 export function consoleTable(result) {
   console.table(result.scenarios.map((s) => ({ scenario: s.name, rate: `${fmt(s.rps)} ${s.unit ?? 'req/s'}`, 'per CPU-s': s.perCpuSecond ? fmt(s.perCpuSecond) : '', 'p50 ms': fmt(s.p50, 2), 'p99 ms': fmt(s.p99, 2), 'srv CPU %': s.serverCpuPct ? fmt(s.serverCpuPct) : '', 'wrk CPU %': s.wrkCpuPct ? fmt(s.wrkCpuPct) : '' })))
-  console.table(result.targets.map((t) => ({ target: t.name, measured: t.measured, 'per CPU-s': t.perCpu ?? '', goal: t.goal, met: t.met === null ? 'n/a' : t.met ? 'met' : 'NOT MET', by: t.by ?? '' })))
+  console.table(
+    result.targets.map((t) => ({
+      target: t.name,
+      measured: t.measured,
+      'per CPU-s': t.perCpu ?? '',
+      goal: t.goal,
+      met: t.met === null ? 'n/a' : t.met ? 'met' : 'NOT MET',
+      by: t.by ?? '',
+    })),
+  )
 }
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;')

@@ -36,7 +36,11 @@ export async function buyAndAwaitResults({ webUrl, users, sockets, couponId, con
     while (next < users.length) {
       const i = next++
       const t0 = process.hrtime.bigint()
-      const res = await fetch(`${webUrl}/api/trpc/order.purchase`, { method: 'POST', headers: { authorization: `Bearer ${users[i].token}`, 'content-type': 'application/json' }, body: JSON.stringify({ couponId }) })
+      const res = await fetch(`${webUrl}/api/trpc/order.purchase`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${users[i].token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ couponId }),
+      })
       const orderId = (await res.json()).result?.data?.orderId
       answered.push(Number(process.hrtime.bigint() - t0) / 1e6)
       if (!orderId) continue

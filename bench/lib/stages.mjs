@@ -83,7 +83,9 @@ export function stageTable(profile, requests, window = { from: 0, to: Infinity }
     if (stage) us.set(stage, (us.get(stage) ?? 0) + (profile.timeDeltas[i] ?? 0))
   })
   const busy = [...us.values()].reduce((a, b) => a + b, 0)
-  const rows = [...us].sort((a, b) => b[1] - a[1]).map(([stage, t]) => ({ stage, ms: t / 1000, pct: (t / busy) * 100, usPerRequest: t / requests }))
+  const rows = [...us]
+    .sort((a, b) => b[1] - a[1])
+    .map(([stage, t]) => ({ stage, ms: t / 1000, pct: (t / busy) * 100, usPerRequest: t / requests }))
   rows.push({ stage: 'total (CPU, idle excluded)', ms: busy / 1000, pct: 100, usPerRequest: busy / requests })
   return rows
 }

@@ -96,7 +96,21 @@ export async function withTicker(label, promise, totalSeconds) {
  * Returns { rps, requests, seconds, codes, p50, p90, p95, p99, max (ms), wrkCpu, serverCpu }.
  */
 /** `script`/`scriptArgs`: another wrk script that prints the same BENCH_JSON line (bench/lua/pages.lua). */
-export async function runWrk({ url, method = 'GET', path: reqPath, tokenFile, body, coupons, limit = 0, duration = 6, connections = 50, serverPid, label, script, scriptArgs }) {
+export async function runWrk({
+  url,
+  method = 'GET',
+  path: reqPath,
+  tokenFile,
+  body,
+  coupons,
+  limit = 0,
+  duration = 6,
+  connections = 50,
+  serverPid,
+  label,
+  script,
+  scriptArgs,
+}) {
   script ??= path.join(BENCH_DIR, 'lua', 'run.lua')
   const d = limit > 0 ? Math.max(duration, 90) : duration
   const argv = ['-t1', `-c${connections}`, `-d${d}s`, '--timeout', '10s', '-s', script, url, '--', ...(scriptArgs ?? [method, reqPath, tokenFile ?? '-', body ?? '-', String(limit), ...(coupons ? [coupons.join(',')] : [])])]

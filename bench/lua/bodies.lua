@@ -4,13 +4,8 @@
 -- <file> has one `<token>\t<JSON body>` line per shopper; request k sends line k mod #lines. Counts
 -- answers by HTTP status (and tRPC reason), stops after maxRequests answers (0 = the whole duration),
 -- and ends with the BENCH_JSON line of report.lua.
-local threads = {}
-local report = dofile((debug.getinfo(1, 'S').source:match('^@(.*/)') or './') .. 'report.lua')
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+local here = debug.getinfo(1, 'S').source:match('^@(.*/)') or './'
+dofile(here .. 'counting.lua')(dofile(here .. 'report.lua'))
 
 function init(args)
   method = args[1] or "POST"
@@ -31,24 +26,4 @@ function request()
   local l = lines[(idx % #lines) + 1]
   idx = idx + 1
   return wrk.format(method, path, { ["authorization"] = "Bearer " .. l.token, ["content-type"] = "application/json" }, l.body)
-end
-
-function response(status, headers, resBody)
-  if limit > 0 and idx > limit and resBody == '{"ok":true}' then return end
-  answered = answered + 1
-  if limit > 0 and answered > limit then return end
-  local key = tostring(status)
-  if status >= 400 and resBody then
-    local reason = string.match(resBody, '"reason":"([A-Z_]+)"')
-    if reason then key = key .. " " .. reason end
-  end
-  codes[key] = (codes[key] or 0) + 1
-  if limit > 0 and answered == limit then
-    io.write("DONE\n")
-    io.flush()
-  end
-end
-
-function done(summary, latency)
-  report(summary, latency, threads)
 end

@@ -8,14 +8,9 @@
 --   k mod #tokens and buys coupon ⌊k / #tokens⌋ mod #coupons, so the first #tokens × #coupons requests
 --   are distinct (shopper, coupon) pairs, each a real reservation while the stock lasts;
 -- * done() prints one line `BENCH_JSON {...}` with counts and latency percentiles (microseconds).
-local threads = {}
--- the BENCH_JSON line, shared with the other wrk script (loaded beside this file)
-local report = dofile((debug.getinfo(1, 'S').source:match('^@(.*/)') or './') .. 'report.lua')
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
+-- the BENCH_JSON line and the answer counting, shared with the other wrk scripts (loaded beside this file)
+local here = debug.getinfo(1, 'S').source:match('^@(.*/)') or './'
+dofile(here .. 'counting.lua')(dofile(here .. 'report.lua'))
 
 function init(args)
   method = args[1] or "GET"
@@ -51,25 +46,4 @@ function request()
   local headers = { ["authorization"] = "Bearer " .. t }
   if b then headers["content-type"] = "application/json" end
   return wrk.format(method, path, headers, b)
-end
-
-function response(status, headers, resBody)
-  -- the filler requests sent past the limit (GET /healthz → {"ok":true}) are not counted
-  if limit > 0 and idx > limit and resBody == '{"ok":true}' then return end
-  answered = answered + 1
-  if limit > 0 and answered > limit then return end
-  local key = tostring(status)
-  if status >= 400 and resBody then
-    local reason = string.match(resBody, '"reason":"([A-Z_]+)"')
-    if reason then key = key .. " " .. reason end
-  end
-  codes[key] = (codes[key] or 0) + 1
-  if limit > 0 and answered == limit then
-    io.write("DONE\n")
-    io.flush()
-  end
-end
-
-function done(summary, latency)
-  report(summary, latency, threads)
 end

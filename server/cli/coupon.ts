@@ -3,6 +3,7 @@ import { kafka, PAYMENT_GROUP, topics } from '../kafka/client'
 import type { RedisClient } from '../redis/client'
 import { saleStats } from '../domain/coupons/admin'
 import { selectCouponsOnSale } from '../domain/coupons/repository'
+import { isTransient } from '../domain/payments/events'
 import { LoadBarrier } from '../domain/stock/barrier'
 import { checkCoupon, repairCoupon } from '../domain/stock/repair'
 import { groupPositions } from '../observability/kafka-lag'
@@ -40,7 +41,7 @@ export async function couponLoad(db: DB, redis: RedisClient, out: Output, id: st
       }
       out.progress(`#${couponId}: not in Redis; waiting until its payment events in flight are settled`)
       const deadline = Date.now() + timeoutMs
-      while (!(await barrier.ready(couponId, Date.now()))) {
+      while (!(await barrier.ready(couponId, Date.now()).catch(notReadyWhileTransient))) {
         if (Date.now() > deadline) throw new Error(`#${couponId}: the payment workers did not catch up within ${timeoutMs / 1000}s (are they running?)`)
         await sleep(500)
       }
@@ -57,6 +58,12 @@ export async function couponLoad(db: DB, redis: RedisClient, out: Output, id: st
   }
   out.result(results, () => table(results.map((r) => ({ coupon: r.couponId, status: r.status, stock: r.stock }))))
   return results.every((r) => r.status === 'loaded' || r.status === 'already-loaded')
+}
+
+/** A broker that is starting (its group coordinator still loading) or moving leaders: ask again. */
+function notReadyWhileTransient(error: unknown): false {
+  if (isTransient(error)) return false
+  throw error
 }
 
 export async function couponStats(out: Output, id: string | undefined) {

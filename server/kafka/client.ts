@@ -22,7 +22,14 @@ function logCreator() {
     const { message, ...fields }: Record<string, unknown> = entry
     delete fields.timestamp // the logger stamps its own time
     delete fields.logger
-    const write = level <= logLevel.ERROR ? kafkaLog.error : level === logLevel.WARN ? kafkaLog.warn : level === logLevel.INFO ? kafkaLog.info : kafkaLog.debug
+    const write =
+      level <= logLevel.ERROR
+        ? kafkaLog.error
+        : level === logLevel.WARN
+          ? kafkaLog.warn
+          : level === logLevel.INFO
+            ? kafkaLog.info
+            : kafkaLog.debug
     write(String(message), fields)
   }
 }
@@ -62,7 +69,12 @@ export function fencedBy(error: unknown): Error | undefined {
  * partition the Java client and kafkajs' default partitioner give it (murmur2).
  */
 export function createProducer(): Producer {
-  const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: keyPartitioner })
+  const producer = kafka().producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: keyPartitioner,
+  })
   producer.on(producer.events.REQUEST, countRequest('producer'))
   return producer
 }
@@ -114,7 +126,12 @@ export class BatchingPublisher {
   private lastSendAt = -Infinity
   private connected: Promise<void> | undefined
 
-  constructor(private readonly producer: Producer, private readonly topic: string, private readonly intervalMs = 2, private readonly maxBatch = 500) {}
+  constructor(
+    private readonly producer: Producer,
+    private readonly topic: string,
+    private readonly intervalMs = 2,
+    private readonly maxBatch = 500,
+  ) {}
 
   publish(key: string, value: object): Promise<void> {
     this.connected ??= this.producer.connect().catch((error) => {
@@ -150,10 +167,15 @@ export class BatchingPublisher {
       await this.connected
       await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
     })()
-    this.sending = sent.then(() => batch.forEach((m) => m.resolve()), (error: unknown) => batch.forEach((m) => m.reject(error))).finally(() => {
-      this.sending = undefined
-      this.schedule()
-    })
+    this.sending = sent
+      .then(
+        () => batch.forEach((m) => m.resolve()),
+        (error: unknown) => batch.forEach((m) => m.reject(error)),
+      )
+      .finally(() => {
+        this.sending = undefined
+        this.schedule()
+      })
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,10 @@ export interface TopicMessage {
  * a throwaway consumer group that is deleted afterwards, so no real group's offsets move. Meant for
  * small topics such as the dead letters.
  */
-export async function readTopic(topic: string = topics.deadLetters, onProgress?: (read: number, total: number) => void): Promise<TopicMessage[]> {
+export async function readTopic(
+  topic: string = topics.deadLetters,
+  onProgress?: (read: number, total: number) => void,
+): Promise<TopicMessage[]> {
   const admin = kafka().admin()
   await admin.connect()
   const groupId = `flash-sale-cli-${randomUUID()}`

@@ -14,7 +14,14 @@ describe('the key partitioner', () => {
   })
 
   it('sends a key to the partition kafkajs\' default partitioner does', () => {
-    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 1, replicas: [1], isr: [1], offlineReplicas: [] }))
+    const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 1,
+      replicas: [1],
+      isr: [1],
+      offlineReplicas: [],
+    }))
     const ours = keyPartitioner()
     for (let i = 0; i < 500; i++) {
       const key = `7-${randomBytes(13).toString('hex').toUpperCase().slice(0, 26)}`

@@ -15,7 +15,11 @@ export function murmur2(key: string): number {
   let h = 0x9747b28c ^ length
   const whole = length & ~3
   for (let i = 0; i < whole; i += 4) {
-    let k = (data.charCodeAt(i) & 0xff) | ((data.charCodeAt(i + 1) & 0xff) << 8) | ((data.charCodeAt(i + 2) & 0xff) << 16) | ((data.charCodeAt(i + 3) & 0xff) << 24)
+    let k =
+      (data.charCodeAt(i) & 0xff) |
+      ((data.charCodeAt(i + 1) & 0xff) << 8) |
+      ((data.charCodeAt(i + 2) & 0xff) << 16) |
+      ((data.charCodeAt(i + 3) & 0xff) << 24)
     k = Math.imul(k, m)
     k ^= k >>> 24
     k = Math.imul(k, m)

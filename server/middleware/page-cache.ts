@@ -6,6 +6,7 @@ import { canonicalPageUrl } from '../cache/pages'
  * - each answers at one URL; other spellings (made-up query strings, `?page=1`, `/coupons/01`) are
  *   redirected there, so nobody can fill the shared cache with copies of a page;
  * - a conditional GET is answered 304 with the headers of the page's 200 (see answerNotModifiedLikeThePage);
+ * - browsers revalidate a page every time they show it again (see revalidatedByBrowsers);
  * - the Nuxt renderer sees the route's rules without `cache`. Nitro has already wrapped the renderer in
  *   its cache for these routes; with `cache` set, the renderer would also store each page's payload
  *   under the path, which fails for `/` (an empty storage key) and is never read (payloads are inline).
@@ -16,10 +17,27 @@ export default defineEventHandler((event) => {
   if (url !== '/' && !url.startsWith('/?') && !url.startsWith('/coupons/')) return
   const canonical = canonicalPageUrl(url)
   if (canonical) return sendRedirect(event, canonical, 302)
+  revalidatedByBrowsers(event)
   answerNotModifiedLikeThePage(event)
   const rules = getRouteRules(event)
   if (rules.cache) event.context._nitro!.routeRules = { ...rules, cache: undefined }
 })
+
+/**
+ * Nitro's cache says `s-maxage=10, stale-while-revalidate=60`: for shared caches (NGINX reads s-maxage
+ * first). A browser, given no max-age, guesses a freshness from Last-Modified and may show its copy
+ * without asking — stock and sale state as they were up to a minute ago, after a sign-in or a back
+ * button. `max-age=0` makes it ask every time; the answer is a 304 while the render is unchanged.
+ */
+function revalidatedByBrowsers(event: H3Event): void {
+  const { res } = event.node
+  const setHeader = res.setHeader.bind(res)
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => {
+    const browserAge = name.toLowerCase() === 'cache-control' && typeof value === 'string'
+      && value.includes('s-maxage') && !/(^|[\s,])max-age=/.test(value)
+    return setHeader(name, browserAge ? `max-age=0, ${value}` : value)
+  }) as typeof res.setHeader
+}
 
 /** What describes a body, which a 304 has none of. */
 const BODY_HEADERS = ['content-length', 'content-type', 'content-encoding']

@@ -109,7 +109,10 @@ export async function reserveScript(
  * A coupon's version, buyer set, stock and pending count, read together (one slot, one MULTI: as of
  * one moment): whether it is sold out for good then, and who holds it.
  */
-export async function buyersSnapshot(client: RedisClient, couponId: number): Promise<{ version: string, buyers: string[], soldOut: boolean }> {
+export async function buyersSnapshot(
+  client: RedisClient,
+  couponId: number,
+): Promise<{ version: string, buyers: string[], soldOut: boolean }> {
   const replies = await client.multi()
     .get(keys.version(couponId)).smembers(keys.buyers(couponId)).get(keys.stock(couponId)).hlen(keys.pending(couponId))
     .exec()

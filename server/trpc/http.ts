@@ -160,7 +160,13 @@ function answerKnownRefusal(call: Call, refusal: DomainError): string {
   let body = knownBodies.get(key)
   if (body === undefined) {
     const { error } = refusalBody(refusal.reason, refusal.message)
-    const shape = { error: { message: error.message, code: error.code, data: { code: error.data.code, httpStatus: error.data.httpStatus, path: call.path, reason: refusal.reason } } }
+    const shape = {
+      error: {
+        message: error.message,
+        code: error.code,
+        data: { code: error.data.code, httpStatus: error.data.httpStatus, path: call.path, reason: refusal.reason },
+      },
+    }
     body = JSON.stringify(call.isBatch ? [shape] : shape)
     if (knownBodies.size < 1_000) knownBodies.set(key, body)
   }

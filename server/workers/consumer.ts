@@ -69,7 +69,10 @@ export class PaymentConsumer {
     const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks))
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.progress.joined(payload.memberAssignment[topics.paymentRequests] ?? [])
-      log.info('consumer joined the group', { memberId: payload.memberId, partitions: payload.memberAssignment[topics.paymentRequests] ?? [] })
+      log.info('consumer joined the group', {
+        memberId: payload.memberId,
+        partitions: payload.memberAssignment[topics.paymentRequests] ?? [],
+      })
     })
     consumer.on(consumer.events.REBALANCING, () => this.progress.left('joining'))
     consumer.on(consumer.events.CRASH, ({ payload }) => {

@@ -81,6 +81,11 @@ it('signs up two new shoppers one after the other in one browser, each landing s
   const context = await browser.newContext()
   const { page, problems } = await watchedPage(context)
 
+  // every request for the storefront after the first: whether the browser revalidated its copy
+  const returns: Promise<boolean>[] = []
+  page.on('request', (request) => {
+    if (request.url() === `${base}/` && request.isNavigationRequest()) returns.push(request.allHeaders().then((h) => 'if-none-match' in h))
+  })
   await page.goto(base)
   await page.locator('[data-test=coupon-card]').first().waitFor()
   expect(await pageWorks(page)).toMatchObject({ styled: true, pictures: expect.any(Number), notDrawn: [] })
@@ -106,9 +111,13 @@ it('signs up two new shoppers one after the other in one browser, each landing s
     await page.waitForURL(`${base}/`, { timeout: 20_000 })
     await page.getByRole('link', { name: 'Sign up' }).waitFor()
   }
-  // the returns to the storefront were revalidations, answered 304 and merged into the held page
+  // every return to the storefront (after sign-up and after sign-out) was a revalidation; answered 304
+  // and merged into the held page unless the catalogue changed meanwhile (other suites add coupons to
+  // it): at least one was
+  const [, ...revalidated] = await Promise.all(returns)
+  expect(revalidated).toEqual([true, true, true, true])
   const log = readFileSync(join(nginx.prefix, 'logs', 'access.log'), 'utf8')
-  expect(log.match(/"GET \/ HTTP\/1\.1" 304 /g)?.length).toBeGreaterThanOrEqual(2)
+  expect(log.match(/"GET \/ HTTP\/1\.1" 304 /g)?.length).toBeGreaterThanOrEqual(1)
   expect(problems).toEqual([])
   await context.close()
 })

@@ -41,12 +41,24 @@ const buy = async (web: Proc, shopper: Shopper, couponId: number) => {
   const res = await fetch(procedureUrl(web.url, 'order.purchase'), { method: 'POST', headers, body: JSON.stringify({ couponId }) })
   return { status: res.status, body: await res.text() }
 }
-const reasonOf = (answer: { body: string }) => (JSON.parse(answer.body) as { error?: { data: { reason: string } } }).error?.data.reason ?? 'PENDING'
+const reasonOf = (answer: { body: string }) =>
+  (JSON.parse(answer.body) as { error?: { data: { reason: string } } }).error?.data.reason ?? 'PENDING'
 
 /** Settles a pending order in this process, as a worker would, follow-up included. */
 async function settle(couponId: number, orderId: string, userId: number) {
   const entry = JSON.parse((await redis().hget(keys.pending(couponId), orderId))!) as { at: number, price: number }
-  const outcomes = await settleBatch(db(), redis(), [{ v: 1, orderId, userId, couponId, price: entry.price, serverId: 'test', requestId: 'test', createdAt: new Date(entry.at).toISOString() }])
+  const outcomes = await settleBatch(db(), redis(), [
+    {
+      v: 1,
+      orderId,
+      userId,
+      couponId,
+      price: entry.price,
+      serverId: 'test',
+      requestId: 'test',
+      createdAt: new Date(entry.at).toISOString(),
+    },
+  ])
   await finishInRedis(redis(), outcomes)
   expect(outcomes).toEqual([expect.objectContaining({ status: 'PAID' })])
 }

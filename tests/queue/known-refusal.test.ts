@@ -25,7 +25,8 @@ afterAll(async () => {
 })
 
 const stateOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[0]
-const attempt = (shopper: { id: number, sub: string, email: string }, couponId: number) => as(shopper).order.purchase({ couponId }).then(() => 'PENDING', (error: unknown) => refusal(error).reason)
+const attempt = (shopper: { id: number, sub: string, email: string }, couponId: number) =>
+  as(shopper).order.purchase({ couponId }).then(() => 'PENDING', (error: unknown) => refusal(error).reason)
 
 it('refuses a shopper the room cannot have reached yet without Redis, and sends the others to the gate', async () => {
   // no payment worker runs here, so no admission ticker: nobody is admitted

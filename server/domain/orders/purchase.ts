@@ -203,7 +203,9 @@ async function undoReservation(event: PaymentRequest, why: unknown, refusal: unk
   log.warn('payment event not published', { orderId, requestId, outcome, error: why })
   if (outcome === 'CANCELLED') {
     // A unit came back: no instance may go on calling the coupon sold out (server/domain/stock/sold-out.ts).
-    publishInvalidation({ couponId, reason: 'stock-returned' }).catch((error) => log.warn('invalidation after a cancel not sent', { couponId, error }))
+    publishInvalidation({ couponId, reason: 'stock-returned' }).catch((error) =>
+      log.warn('invalidation after a cancel not sent', { couponId, error }),
+    )
     // Best effort: should Redis later forget this cancel, the entry it brings back finds the order
     // settled (FAILED/CANCELLED) and is released, never re-published and charged.
     await recordFailure(db(), event, 'CANCELLED').catch((error) => log.warn('tombstone of a cancelled order not written', { orderId, requestId, error }))

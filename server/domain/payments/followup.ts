@@ -19,7 +19,9 @@ export interface SettledOrder {
 }
 
 /** A settled order as MySQL holds it. */
-export function settledFromRow(row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id' | 'status' | 'reason' | 'code' | 'updated_at'>): SettledOrder {
+export function settledFromRow(
+  row: Pick<OrderRow, 'id' | 'user_id' | 'coupon_id' | 'status' | 'reason' | 'code' | 'updated_at'>,
+): SettledOrder {
   return {
     orderId: row.id, userId: Number(row.user_id), couponId: Number(row.coupon_id), status: row.status as SettledOrder['status'],
     ...(row.reason ? { reason: row.reason as FailureReason } : {}),
@@ -55,7 +57,9 @@ export async function finishInRedis(client: RedisClient, orders: SettledOrder[])
   const results = await Promise.all([...byCoupon].map(async ([couponId, actions]) => {
     const { restored } = await finishScript(client, couponId, actions)
     // Stock came back: every instance drops its sold-out flag for this coupon.
-    if (restored) await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-returned' } satisfies Invalidation))
+    if (restored) {
+      await client.publish(channels.cacheInvalidate, JSON.stringify({ couponId, reason: 'stock-returned' } satisfies Invalidation))
+    }
     return restored
   }))
   return results.reduce((a, b) => a + b, 0)
@@ -76,7 +80,13 @@ export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]
   const byServer = new Map<string, PublishedUpdate[]>()
   orders.forEach((order, i) => {
     if (!present[i]!.length) return
-    const update = toUpdate({ id: order.orderId, coupon_id: order.couponId, status: order.status, reason: order.reason ?? null, code: order.code ?? null })
+    const update = toUpdate({
+      id: order.orderId,
+      coupon_id: order.couponId,
+      status: order.status,
+      reason: order.reason ?? null,
+      code: order.code ?? null,
+    })
     const message: PublishedUpdate = { userId: order.userId, id: updateId(order.updatedAt ?? new Date(), order.orderId), update }
     for (const serverId of present[i]!) byServer.set(serverId, [...(byServer.get(serverId) ?? []), message])
   })

@@ -22,7 +22,12 @@ export async function selectStock(db: DB, couponIds: number[]): Promise<Map<numb
 
 /** `userId:couponId` of every unit these shoppers already own of these coupons. */
 export async function selectOwnership(db: DB, userIds: number[], couponIds: number[]): Promise<Set<string>> {
-  const rows = await db.selectFrom('user_coupons').select(['user_id', 'coupon_id']).where('user_id', 'in', userIds).where('coupon_id', 'in', couponIds).execute()
+  const rows = await db
+    .selectFrom('user_coupons')
+    .select(['user_id', 'coupon_id'])
+    .where('user_id', 'in', userIds)
+    .where('coupon_id', 'in', couponIds)
+    .execute()
   return new Set(rows.map((o) => `${o.user_id}:${o.coupon_id}`))
 }
 
@@ -59,17 +64,28 @@ export async function debitCredits(db: DB, debits: Map<number, number>): Promise
 /** The paid orders' units and their PURCHASE ledger rows, one statement each. */
 export async function recordPurchases(db: DB, paid: SettledRow[]): Promise<void> {
   await db.insertInto('user_coupons').values(paid.map((d) => ({ user_id: d.userId, coupon_id: d.couponId, order_id: d.orderId }))).execute()
-  await db.insertInto('credit_ledger').values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId }))).execute()
+  await db
+    .insertInto('credit_ledger')
+    .values(paid.map((d) => ({ user_id: d.userId, amount: -d.price, kind: 'PURCHASE' as const, order_id: d.orderId })))
+    .execute()
 }
 
 /** One coupon's units sold by the batch, guarded by the stock left; false when it had fewer. */
 export async function takeStock(db: DB, couponId: number, units: number): Promise<boolean> {
-  const updated = await db.updateTable('coupons').set({ stock: sql`stock - ${units}` }).where('id', '=', couponId).where('stock', '>=', units).executeTakeFirst()
+  const updated = await db
+    .updateTable('coupons')
+    .set({ stock: sql`stock - ${units}` })
+    .where('id', '=', couponId)
+    .where('stock', '>=', units)
+    .executeTakeFirst()
   return Number(updated.numUpdatedRows) === 1
 }
 
 /** An order recorded FAILED unless a row for it exists already (INSERT IGNORE); true when this call wrote it. */
-export async function insertFailedOrder(db: DB, order: Omit<SettledRow, 'status' | 'code' | 'reason'> & { reason: FailureReason }): Promise<boolean> {
+export async function insertFailedOrder(
+  db: DB,
+  order: Omit<SettledRow, 'status' | 'code' | 'reason'> & { reason: FailureReason },
+): Promise<boolean> {
   const result = await db.insertInto('orders').ignore().values({
     id: order.orderId, user_id: order.userId, coupon_id: order.couponId, price: order.price, status: 'FAILED', reason: order.reason,
     server_id: order.serverId, created_at: order.createdAt, updated_at: order.updatedAt,

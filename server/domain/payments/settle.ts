@@ -7,7 +7,16 @@ import { selectOrdersByIds } from '../orders/repository'
 import { newRedemptionCode } from '../redemption/code'
 import { failpoint } from '../failpoints'
 import { settledFromRow, type SettledOrder } from './followup'
-import { debitCredits, insertFailedOrder, insertOrders, lockCredits, recordPurchases, selectOwnership, selectStock, takeStock } from './repository'
+import {
+  debitCredits,
+  insertFailedOrder,
+  insertOrders,
+  lockCredits,
+  recordPurchases,
+  selectOwnership,
+  selectStock,
+  takeStock,
+} from './repository'
 import { log } from '../../observability/log'
 
 export interface Decision extends SettledOrder {
@@ -63,7 +72,18 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   for (let attempt = 1; ; attempt++) {
     try {
       const settled = await settleClaimed(db, claimed, decisions)
-      return [...outcomes, ...settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({ orderId, userId, couponId, status, ...(reason ? { reason } : {}), ...(code ? { code } : {}), updatedAt }))]
+      return [
+        ...outcomes,
+        ...settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({
+          orderId,
+          userId,
+          couponId,
+          status,
+          ...(reason ? { reason } : {}),
+          ...(code ? { code } : {}),
+          updatedAt,
+        })),
+      ]
     } catch (error) {
       if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
     }
@@ -175,7 +195,10 @@ export function decidePayments(claimed: PaymentRequest[], { credit, stock, holds
  * price the reservation recorded — the one the shopper was offered — never at the event's (a
  * corrupt or forged event may name another).
  */
-export function afterClaim(e: PaymentRequest, entry: Reservation | 'MISSING' | 'CORRUPT'): { decision: Decision } | { claimed: PaymentRequest } {
+export function afterClaim(
+  e: PaymentRequest,
+  entry: Reservation | 'MISSING' | 'CORRUPT',
+): { decision: Decision } | { claimed: PaymentRequest } {
   if (entry === 'MISSING') return { decision: decide(e, 'FAILED', 'CANCELLED') }
   if (entry === 'CORRUPT' || entry.userId !== e.userId) return { decision: decide(e, 'FAILED', 'PAYMENT_ERROR') }
   return { claimed: { ...e, price: entry.price } }

@@ -59,7 +59,8 @@ const PROOF_MESSAGES: Record<ProofProblem, string> = {
 
 /** A random score in [0, 1) for a join before the opening (53 random bits). */
 function randomScore(): number {
-  return Number(randomBytes(8).readBigUInt64BE() >> 11n) / 2 ** 53
+  const bits = randomBytes(8)
+  return (bits.readUInt32BE(0) * 2 ** 21 + (bits.readUInt32BE(4) >>> 11)) / 2 ** 53
 }
 
 export async function joinQueue(userId: number, couponId: number, challenge: string, nonce: string): Promise<QueueStatus> {

@@ -66,7 +66,11 @@ export async function learnSoldOut(client: RedisClient, couponId: number, mark: 
   if (!known || known.version !== version) {
     let read = reading.get(couponId)
     if (!read) {
-      read = buyersSnapshot(client, couponId).then((s) => ({ version: s.version, soldOut: s.soldOut, users: new Set(s.buyers.map(Number)) }))
+      read = buyersSnapshot(client, couponId).then((s) => ({
+        version: s.version,
+        soldOut: s.soldOut,
+        users: new Set(s.buyers.map(Number)),
+      }))
       reading.set(couponId, read)
       read.finally(() => reading.delete(couponId)).catch(() => {})
     }
