@@ -2,7 +2,7 @@
 // `npm run bench`: the Flash Sale benchmark (issue 8). Every figure is measured in ONE run next to its
 // baseline on the same machine, so the ratios hold on any machine:
 //   HTTP: bare node:http (the ceiling of one Node process) · plain Nitro route (/healthz) · a trivial
-//         tRPC query (system.ping) through the app's endpoint, fast lane and stock adapter
+//         tRPC query (system.ping) through the app's endpoint, fast lane and standard handler
 //         (TRPC_FAST_LANE=off) · order.purchase flash burst by many distinct users on one coupon
 //         (tokens never seen by the instance, then the same users again with cached tokens) · the
 //         sold-out storm · coupon.list on an L1 hit, an L2 hit (CATALOGUE_L1=off), caching off ·
@@ -290,7 +290,7 @@ try {
   fs.writeFileSync(spareFile, users.slice(USERS).map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
 
   // ---- HTTP baselines, side by side (rounds interleave them; the median round is reported)
-  step(`HTTP baselines: bare node:http, Nitro /healthz, tRPC system.ping (fast lane / stock adapter) — ${ROUNDS} round(s) of ${DURATION}s`)
+  step(`HTTP baselines: bare node:http, Nitro /healthz, tRPC system.ping (fast lane / standard handler) — ${ROUNDS} round(s) of ${DURATION}s`)
   const bare = spawn(process.execPath, [path.join(BENCH_DIR, 'bare-server.mjs'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] })
   const [line] = await once(bare.stdout, 'data')
   const barePort = Number(/listening (\d+)/.exec(String(line))[1])
@@ -307,7 +307,7 @@ try {
     http.nitro.push(await wrk({ url: web.url, path: '/healthz', serverPid: web.pid, label: 'Nitro /healthz' }))
     http.fast.push(await wrk({ url: web.url, path: '/api/trpc/system.ping', serverPid: web.pid, label: 'tRPC ping (fast lane)' }))
     http.stock.push(
-      await wrk({ url: webStock.url, path: '/api/trpc/system.ping', serverPid: webStock.pid, label: 'tRPC ping (stock adapter)' }),
+      await wrk({ url: webStock.url, path: '/api/trpc/system.ping', serverPid: webStock.pid, label: 'tRPC ping (standard handler)' }),
     )
   }
   bare.kill()
@@ -648,7 +648,7 @@ try {
   result.targets.push({ name: '(info) settlement, 2 workers vs one transaction per payment', goal: '—', met: null, measured: `${ratio(two.s, sPerTxn).toFixed(2)}×`, by: '', perCpu: cpuRatio(two.s, sPerTxn) })
   result.targets.push({ name: '(info) tRPC ping (fast lane) vs bare node', goal: '—', met: null, measured: `${ratio(sFast, sBare).toFixed(2)}×`, by: '', perCpu: cpuRatio(sFast, sBare) })
   result.targets.push({ name: '(info) Redis+Lua vs MySQL pessimistic', goal: '—', met: null, measured: `${ratio(sLua, sPess).toFixed(2)}×`, by: '' })
-  result.targets.push({ name: '(info) tRPC ping stock adapter vs Nitro route', goal: '—', met: null, measured: `${ratio(sStock, sNitro).toFixed(2)}×`, by: '', perCpu: cpuRatio(sStock, sNitro) })
+  result.targets.push({ name: '(info) tRPC ping standard handler vs Nitro route', goal: '—', met: null, measured: `${ratio(sStock, sNitro).toFixed(2)}×`, by: '', perCpu: cpuRatio(sStock, sNitro) })
   const webs = result.memory.filter((x) => x.name.startsWith('web'))
   const workers = result.memory.filter((x) => x.name.startsWith('worker'))
   target('web RSS peak', Math.max(...webs.map((x) => x.peak)), { atMost: 250, unit: 'MB', digits: 0 })
