@@ -8,6 +8,7 @@
  *    publish — a reservation with no event and a shopper with no answer; the reconciler re-publishes it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { PAYMENT_GROUP } from '../../../server/kafka/client'
 import { redis } from '../../../server/redis/client'
 import { createCouponOnSale, eventually } from '../../support/data'
 import type { Shopper } from '../../support/shoppers'
@@ -32,6 +33,10 @@ beforeAll(async () => {
     stack.startWorker({ env: armed('worker.after-commit') }),
     stack.startWeb({ env: armed('web.after-reserve') }),
   ])
+  // the armed worker holds partitions before the burst: joining takes a rebalance (seconds), during
+  // which the other worker would settle every event and the failpoint would have nothing to fire on
+  const consuming = async () => (await stack.groupMembers(PAYMENT_GROUP)).filter((m) => m.partitions > 0).length
+  expect(await eventually(async () => (await consuming()) === 2, 60_000, 500)).toBe(true)
 }, 240_000)
 
 afterAll(async () => {
