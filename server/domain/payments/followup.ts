@@ -88,7 +88,11 @@ export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]
       code: order.code ?? null,
     })
     const message: PublishedUpdate = { userId: order.userId, id: updateId(order.updatedAt ?? new Date(), order.orderId), update }
-    for (const serverId of present[i]!) byServer.set(serverId, [...(byServer.get(serverId) ?? []), message])
+    for (const serverId of present[i]!) {
+      const updates = byServer.get(serverId)
+      if (updates) updates.push(message)
+      else byServer.set(serverId, [message])
+    }
   })
   await Promise.all([...byServer].map(([serverId, updates]) => client.publish(channels.paymentUpdate(serverId), JSON.stringify(updates))))
   return [...byServer.values()].reduce((n, updates) => n + updates.length, 0)
