@@ -130,7 +130,8 @@ describe('flash-sale coupon', SLOW, () => {
 
   it('stats shows a coupon\'s stock, pending and paid; unknown or malformed ids are usage errors', async () => {
     const couponId = await insertCoupon(3)
-    expect((await cli('coupon', 'load', String(couponId))).code).toBe(0)
+    const load = await cli('coupon', 'load', String(couponId))
+    expect(load.code, load.stderr).toBe(0)
     const stats = await cli('coupon', 'stats', String(couponId), '--json')
     expect(stats.code, stats.stderr).toBe(0)
     expect(stats.json()).toMatchObject({ couponId, totalStock: 3, stockLeft: 3, pending: 0, paid: 0, failed: 0 })
