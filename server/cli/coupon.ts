@@ -30,35 +30,42 @@ export async function couponLoad(db: DB, redis: RedisClient, out: Output, id: st
   const admin = kafka().admin()
   await admin.connect()
   const barrier = new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP))
-  const results: { couponId: number, status: string, stock?: number }[] = []
+  const results: LoadResult[] = []
   try {
-    for (const couponId of ids) {
-      const check = await checkCoupon(db, redis, couponId)
-      if (!check) throw new UsageError(`no coupon #${couponId}`)
-      if (check.loaded) {
-        results.push({ couponId, status: 'already-loaded', stock: check.redisStock })
-        continue
-      }
-      out.progress(`#${couponId}: not in Redis; waiting until its payment events in flight are settled`)
-      const deadline = Date.now() + timeoutMs
-      while (!(await barrier.ready(couponId, Date.now()).catch(notReadyWhileTransient))) {
-        if (Date.now() > deadline) throw new Error(`#${couponId}: the payment workers did not catch up within ${timeoutMs / 1000}s (are they running?)`)
-        await sleep(500)
-      }
-      const result = await repairCoupon(db, redis, couponId)
-      out.progress(`#${couponId}: ${result.status}`)
-      results.push({
-        couponId,
-        status: result.status === 'repaired' ? 'loaded' : result.status,
-        ...(result.status === 'repaired' ? { stock: result.stock } : {}),
-      })
-    }
+    for (const couponId of ids) results.push(await loadOne(db, redis, out, barrier, couponId, Date.now() + timeoutMs))
   } finally {
     await admin.disconnect()
   }
   out.result(results, () => table(results.map((r) => ({ coupon: r.couponId, status: r.status, stock: r.stock }))))
   return results.every((r) => r.status === 'loaded' || r.status === 'already-loaded')
 }
+
+/**
+ * One coupon: left alone when loaded; otherwise loaded behind the barrier. When another loader holds
+ * the coupon's repair lease (a worker's reconciler loading a coupon that just went on sale), waits for
+ * it and checks again.
+ */
+async function loadOne(
+  db: DB, redis: RedisClient, out: Output, barrier: LoadBarrier, couponId: number, deadline: number,
+): Promise<LoadResult> {
+  for (;;) {
+    const check = await checkCoupon(db, redis, couponId)
+    if (!check) throw new UsageError(`no coupon #${couponId}`)
+    if (check.loaded) return { couponId, status: 'already-loaded', stock: check.redisStock }
+    out.progress(`#${couponId}: not in Redis; waiting until its payment events in flight are settled`)
+    while (!(await barrier.ready(couponId, Date.now()).catch(notReadyWhileTransient))) {
+      if (Date.now() > deadline) throw new Error(`#${couponId}: the payment workers did not catch up before --timeout (are they running?)`)
+      await sleep(500)
+    }
+    const result = await repairCoupon(db, redis, couponId)
+    out.progress(`#${couponId}: ${result.status}`)
+    if (result.status === 'repaired') return { couponId, status: 'loaded', stock: result.stock }
+    if (result.status !== 'busy' || Date.now() > deadline) return { couponId, status: result.status }
+    await sleep(500)
+  }
+}
+
+interface LoadResult { couponId: number, status: string, stock?: number }
 
 /** A broker that is starting (its group coordinator still loading) or moving leaders: ask again. */
 function notReadyWhileTransient(error: unknown): false {
