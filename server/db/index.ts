@@ -24,6 +24,9 @@ export function createDb(
     supportBigNumbers: true,
     bigNumberStrings: false,
     decimalNumbers: true,
+    // Kysely sends plain queries, never prepared statements, yet mysql2 allocates its statement cache
+    // up front: four arrays of this many slots per connection (16,000 by default, ~0.5 MB of heap each).
+    maxPreparedStatements: 64,
   })
   return new Kysely<Database>({ dialect: new MysqlDialect({ pool: queryTimeoutMs ? withQueryDeadline(pool, queryTimeoutMs) : pool }) })
 }

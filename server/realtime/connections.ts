@@ -120,23 +120,22 @@ export class LiveConnections {
   }
 
   /**
-   * Takes a subscription slot of the socket (and of the instance); returns the function that gives it
-   * back. RATE_LIMITED when the socket holds its most, TRY_AGAIN_LATER when the instance does (another
+   * Takes a subscription slot of the socket (and of the instance), given back by releaseSubscription.
+   * RATE_LIMITED when the socket holds its most, TRY_AGAIN_LATER when the instance does (another
    * instance may have room: the client reconnects through the load balancer).
    */
-  takeSubscription(socket: LiveSocket): () => void {
+  takeSubscription(socket: LiveSocket): void {
     const limits = this.limits()
     if (socket.subscriptions >= limits.subscriptionsPerSocket) throw new DomainError('RATE_LIMITED', `At most ${limits.subscriptionsPerSocket} subscriptions per socket`, 1)
     if (this.subscriptionCount >= limits.subscriptions) throw new DomainError('TRY_AGAIN_LATER', 'This server holds all the subscriptions it can; try again in a moment', 5)
     socket.subscriptions++
     this.subscriptionCount++
-    let released = false
-    return () => {
-      if (released) return
-      released = true
-      socket.subscriptions--
-      this.subscriptionCount--
-    }
+  }
+
+  /** Gives back a slot taken by takeSubscription (once per slot: the caller's stream ends once). */
+  releaseSubscription(socket: LiveSocket): void {
+    socket.subscriptions--
+    this.subscriptionCount--
   }
 
   private async recheck(): Promise<void> {

@@ -29,11 +29,12 @@ export const stockFeed = new StockFeed(redis)
  * full). Feed it with `push`; `onEnd` for clean-ups.
  */
 export function openStream<T>(socket: LiveSocket, signal: AbortSignal | undefined): PushStream<T> {
-  const release = connections.takeSubscription(socket)
+  connections.takeSubscription(socket)
   metrics.wsSubscriptions.inc()
   const stream = new PushStream<T>(signal)
+  // A stream runs its clean-ups once: the slot is given back once.
   stream.onEnd(() => {
-    release()
+    connections.releaseSubscription(socket)
     metrics.wsSubscriptions.dec()
   })
   return stream

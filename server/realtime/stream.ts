@@ -1,3 +1,9 @@
+/** Where a drained stream hands its items, then its end (an object, so a subscription needs no closures for it). */
+export interface StreamSink<T> {
+  item: (item: T) => void
+  end: () => void
+}
+
 /**
  * An async iterator fed by pushes: what a subscription procedure returns. Its clean-ups (leaving a
  * feed, freeing the socket's subscription slot) run exactly once, when the subscription stops
@@ -11,7 +17,7 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
   private waiting: ((result: IteratorResult<T>) => void) | undefined
   private ended = false
   private cleanups: (() => void)[] | undefined
-  private sink: { item: (item: T) => void, end: () => void } | undefined
+  private sink: StreamSink<T> | undefined
 
   constructor(signal?: AbortSignal) {
     if (signal?.aborted) this.end()
@@ -51,11 +57,13 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
     this.sink?.end()
   }
 
-  /** Hands every item to `item` as it comes (the queued ones first), and calls `end` once it ends. */
-  drain(item: (item: T) => void, end: () => void): void {
-    for (const queued of this.queue?.splice(0) ?? []) item(queued)
-    if (this.ended) return end()
-    this.sink = { item, end }
+  /** Hands every item to `sink.item` as it comes (the queued ones first), and calls `sink.end` once it ends. */
+  drain(sink: StreamSink<T>): void {
+    const queued = this.queue ?? []
+    this.queue = undefined
+    for (const item of queued) sink.item(item)
+    if (this.ended) return sink.end()
+    this.sink = sink
   }
 
   next(): Promise<IteratorResult<T>> {

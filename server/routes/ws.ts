@@ -1,5 +1,6 @@
 import type { Peer } from 'crossws'
 import { identifyCredentials, upgradeCredentials } from '../auth/identify'
+import type { Credentials } from '../auth/types'
 import { DomainError, type Reason } from '../domain/errors'
 import { checkSocketRate } from '../domain/ratelimit'
 import { ensureUser } from '../domain/users/service'
@@ -22,8 +23,39 @@ import { SocketSession } from '../trpc/ws'
  * connection rate per shopper (here, and in NGINX per cookie and address), subscriptions per socket
  * and per instance (server/realtime), frames of a few KB (server/plugins/security.ts).
  */
-interface Held { socket: LiveSocket, session: SocketSession }
-const held = new WeakMap<Peer, Held>()
+/** What the upgrade proved, kept in the peer's context until the socket opens. */
+interface Upgraded extends UpgradeIdentity { credentials: Credentials }
+
+/**
+ * One socket of /ws: what the subscriptions and the keep-alive see of crossws' peer, and its tRPC
+ * session. Methods rather than closures: thousands of them sit idle.
+ */
+class PeerSocket implements LiveSocket {
+  userId?: number
+  credentials?: Credentials
+  tokenExpiresAt?: number
+  subscriptions = 0
+  lastSeen = Date.now()
+  pinged?: boolean
+  readonly session: SocketSession
+
+  constructor(private readonly peer: Peer, upgraded: Upgraded | null, awaitsParams: boolean) {
+    this.session = new SocketSession(this, (params) => createSocketContext(this, upgraded, params), awaitsParams)
+  }
+
+  send(text: string): void {
+    this.peer.send(text)
+  }
+
+  close(code: number, reason: string): void {
+    this.peer.close(code, reason)
+  }
+
+  terminate(): void {
+    this.peer.terminate()
+  }
+}
+const held = new WeakMap<Peer, PeerSocket>()
 
 function refusal(reason: Reason, message: string, retryAfterSeconds?: number): Response {
   const body = refusalBody(reason, message)
@@ -33,22 +65,24 @@ function refusal(reason: Reason, message: string, retryAfterSeconds?: number): R
 }
 
 /** Who the upgrade proves to be (session cookie, or an Authorization header); null when anonymous. */
-async function identifyUpgrade(request: { url: string, headers: Headers }): Promise<UpgradeIdentity | null> {
-  if (new URL(request.url).searchParams.has('access_token')) {
-    throw new DomainError('INVALID_INPUT', 'Send the token in connectionParams, never in the URL')
-  }
-  const identity = await identifyCredentials(upgradeCredentials(request))
+async function identifyUpgrade(credentials: Credentials): Promise<Upgraded | null> {
+  const identity = await identifyCredentials(credentials)
   if (!identity) return null
   const { id: userId } = await ensureUser(identity)
   connections.checkRoom(userId)
   await checkSocketRate(userId)
-  return { identity, userId }
+  return { identity, userId, credentials }
 }
 
 export default defineWebSocketHandler({
+  // Everything the socket needs of its upgrade request is read here, once: crossws keeps the request
+  // as long as the socket lives, and each of its header and URL accessors caches what it made.
   async upgrade(request) {
     try {
-      request.context.upgraded = await identifyUpgrade(request)
+      const { searchParams } = new URL(request.url)
+      if (searchParams.has('access_token')) throw new DomainError('INVALID_INPUT', 'Send the token in connectionParams, never in the URL')
+      request.context.awaitsParams = searchParams.get('connectionParams') === '1'
+      request.context.upgraded = await identifyUpgrade(upgradeCredentials(request))
     } catch (error) {
       throw error instanceof DomainError
         ? refusal(error.reason, error.message, error.retryAfterSeconds)
@@ -56,39 +90,31 @@ export default defineWebSocketHandler({
     }
   },
   open(peer) {
-    const upgraded = (peer.context.upgraded as UpgradeIdentity | null) ?? null
-    const socket: LiveSocket = {
-      subscriptions: 0,
-      lastSeen: Date.now(),
-      send: (text) => peer.send(text),
-      close: (code, reason) => peer.close(code, reason),
-      terminate: () => peer.terminate(),
-    }
-    const awaitsParams = new URL(peer.request.url).searchParams.get('connectionParams') === '1'
-    const session = new SocketSession(socket, (params) => createSocketContext(socket, upgraded, params), awaitsParams)
-    held.set(peer, { socket, session })
+    const upgraded = (peer.context.upgraded as Upgraded | null) ?? null
+    const socket = new PeerSocket(peer, upgraded, peer.context.awaitsParams === true)
+    held.set(peer, socket)
     connections.open(socket)
     metrics.wsConnections.set(connections.size)
     if (!upgraded) return
     try {
-      connections.signIn(socket, upgraded.userId, upgradeCredentials(peer.request))
+      connections.signIn(socket, upgraded.userId, upgraded.credentials)
     } catch {
       // Concurrent upgrades of one shopper may all have passed the check of the upgrade.
       peer.close(1008, 'too many sockets')
     }
   },
   message(peer, message) {
-    const entry = held.get(peer)
-    if (!entry) return
-    connections.seen(entry.socket)
-    entry.session.receive(message.text())
+    const socket = held.get(peer)
+    if (!socket) return
+    connections.seen(socket)
+    socket.session.receive(message.text())
   },
   close(peer) {
-    const entry = held.get(peer)
-    if (!entry) return
+    const socket = held.get(peer)
+    if (!socket) return
     held.delete(peer)
-    entry.session.closed()
-    connections.closed(entry.socket)
+    socket.session.closed()
+    connections.closed(socket)
     metrics.wsConnections.set(connections.size)
   },
 })

@@ -21,6 +21,14 @@ export async function createContext(event: H3Event): Promise<Context> {
   }
 }
 
+/**
+ * The id of a socket's calls, kept as long as the socket lives: a flat copy of a UUID, as
+ * randomUUID() returns a rope of ~15 pieces (~0.5 KB while it is kept, instead of ~60 bytes).
+ */
+function socketRequestId(): string {
+  return Buffer.from(randomUUID(), 'latin1').toString('latin1')
+}
+
 /** Who a socket is, as its upgrade proved (the session cookie) — null for an anonymous upgrade. */
 export interface UpgradeIdentity { identity: Identity, userId: number }
 
@@ -36,7 +44,7 @@ export async function createSocketContext(
   upgraded: UpgradeIdentity | null,
   connectionParams: Record<string, string | undefined> | null,
 ): Promise<Context> {
-  const requestId = randomUUID()
+  const requestId = socketRequestId()
   const token = connectionParams?.token
   if (!token) return { identity: upgraded?.identity ?? null, requestId, socket }
   try {

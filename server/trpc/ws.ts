@@ -1,7 +1,7 @@
 import { TRPCError, type TrackedEnvelope } from '@trpc/server'
 import type { TRPCClientOutgoingMessage } from '@trpc/server/rpc'
 import { getDefaultErrorShape, getTRPCErrorFromUnknown, isAsyncIterable, isObject, isTrackedEnvelope, parseConnectionParamsFromUnknown, parseTRPCMessage, type AnyProcedure, type ProcedureType } from '@trpc/server/unstable-core-do-not-import'
-import { PushStream } from '../realtime/stream'
+import { PushStream, type StreamSink } from '../realtime/stream'
 import { MAX_BATCH_SIZE } from './http'
 import type { Context } from './init'
 import { appRouter } from './routers/_app'
@@ -18,8 +18,40 @@ export interface SocketTransport {
 
 type ConnectionParams = ReturnType<typeof parseConnectionParamsFromUnknown>
 type Id = string | number
-/** A subscription of the socket: stopped by the client (or the socket's end) before or after it started. */
-interface Running { stopped: boolean, stop?: () => void }
+/**
+ * A subscription of the socket: stopped by the client (or the socket's end) before or after it
+ * started. One object per subscription, and the sink of its stream: thousands of them sit idle, so
+ * none holds closures of its own.
+ */
+class Running implements StreamSink<unknown> {
+  stopped = false
+  /** What it sends from once started: a drained stream, or (any other iterable) the stop of its loop. */
+  stream: PushStream<unknown> | undefined
+  stopLoop: (() => void) | undefined
+
+  constructor(
+    private readonly session: SocketSession,
+    readonly id: Id,
+    readonly jsonrpc: '2.0' | undefined,
+    readonly path: string,
+  ) {}
+
+  stop(): void {
+    this.stopped = true
+    this.stream?.end()
+    this.stopLoop?.()
+  }
+
+  /** An event of the stream. */
+  item(value: unknown): void {
+    this.session.sendEvent(this, value)
+  }
+
+  /** The stream ended. */
+  end(): void {
+    this.session.finish(this)
+  }
+}
 
 /**
  * tRPC's WebSocket protocol on one socket of /ws (docs/decisions.md, "Live updates"): the messages
@@ -73,7 +105,7 @@ export class SocketSession {
   /** The socket closed: every subscription stops (and frees what it held). */
   closed(): void {
     this.open = false
-    for (const running of this.subscriptions.values()) stop(running)
+    for (const running of this.subscriptions.values()) running.stop()
     this.subscriptions.clear()
   }
 
@@ -100,8 +132,7 @@ export class SocketSession {
     const { id, jsonrpc } = message
     if (id === null) return this.respondError(null, jsonrpc, new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }))
     if (message.method === 'subscription.stop') {
-      const running = this.subscriptions.get(id)
-      return running && stop(running)
+      return this.subscriptions.get(id)?.stop()
     }
     const {
       method: type,
@@ -115,13 +146,13 @@ export class SocketSession {
       if (this.subscriptions.has(id)) {
         return this.respondError(id, jsonrpc, new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }), path, type)
       }
-      running = { stopped: false }
+      running = new Running(this, id, jsonrpc, path)
       this.subscriptions.set(id, running)
     }
     try {
       const ctx = await this.context
       if (!ctx) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'The socket was refused' })
-      if (running?.stopped) return this.forget(id, running)
+      if (running?.stopped) return this.forget(running)
       const procedure = procedures[path]
       if (!procedure) throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${path}"` })
       if (procedure._def.type !== type) {
@@ -146,55 +177,60 @@ export class SocketSession {
       }
       if (running.stopped) {
         void Promise.resolve(result[Symbol.asyncIterator]().return?.()).catch(() => {})
-        return this.forget(id, running)
+        return this.forget(running)
       }
       this.respond({ id, jsonrpc, result: { type: 'started' } })
-      this.pump(id, jsonrpc, path, result, running)
+      this.pump(result, running)
     } catch (cause) {
-      if (running) this.forget(id, running)
+      if (running) this.forget(running)
       this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, type)
     }
   }
 
   /** Sends a subscription's events until it ends or is stopped, then `stopped`. */
-  private pump(id: Id, jsonrpc: '2.0' | undefined, path: string, events: AsyncIterable<unknown>, running: Running): void {
-    const send = (value: unknown) => {
-      if (!isTrackedEnvelope(value)) return this.respond({ id, jsonrpc, result: { type: 'data', data: value } })
-      const [eventId, data] = value as TrackedEnvelope<unknown>
-      this.respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } })
-    }
-    const finish = (cause?: unknown) => {
-      this.forget(id, running)
-      if (cause !== undefined) this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, 'subscription')
-      this.respond({ id, jsonrpc, result: { type: 'stopped' } })
-    }
+  private pump(events: AsyncIterable<unknown>, running: Running): void {
     if (events instanceof PushStream) {
-      running.stop = () => events.end()
-      return events.drain(send, () => finish())
+      running.stream = events
+      return events.drain(running)
     }
     // Any other async iterable: pulled, each wait raced against a stop.
     const iterator = events[Symbol.asyncIterator]()
     const stopped = new Promise<'stopped'>((resolve) => {
-      running.stop = () => resolve('stopped')
+      running.stopLoop = () => resolve('stopped')
     })
     void (async () => {
       try {
         for (;;) {
           const next = await Promise.race([iterator.next(), stopped])
           if (next === 'stopped' || next.done) break
-          send(next.value)
+          this.sendEvent(running, next.value)
         }
-        finish()
+        this.finish(running)
       } catch (cause) {
-        finish(cause)
+        this.finish(running, cause)
       } finally {
         void Promise.resolve(iterator.return?.()).catch(() => {})
       }
     })()
   }
 
-  private forget(id: Id, running: Running): void {
-    if (this.subscriptions.get(id) === running) this.subscriptions.delete(id)
+  /** One event of a subscription (with its id when it is `tracked()`). */
+  sendEvent({ id, jsonrpc }: Running, value: unknown): void {
+    if (!isTrackedEnvelope(value)) return this.respond({ id, jsonrpc, result: { type: 'data', data: value } })
+    const [eventId, data] = value as TrackedEnvelope<unknown>
+    this.respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } })
+  }
+
+  /** A subscription ended (its stream, or the client stopped it): `stopped`, after its error if it failed. */
+  finish(running: Running, cause?: unknown): void {
+    const { id, jsonrpc, path } = running
+    this.forget(running)
+    if (cause !== undefined) this.respondError(id, jsonrpc, getTRPCErrorFromUnknown(cause), path, 'subscription')
+    this.respond({ id, jsonrpc, result: { type: 'stopped' } })
+  }
+
+  private forget(running: Running): void {
+    if (this.subscriptions.get(running.id) === running) this.subscriptions.delete(running.id)
   }
 
   /** A batch above the limit: each call in it gets the refusal, as tRPC's handler answers it. */
@@ -228,9 +264,4 @@ export class SocketSession {
   private respond(message: object): void {
     if (this.open) this.transport.send(JSON.stringify(message))
   }
-}
-
-function stop(running: Running): void {
-  running.stopped = true
-  running.stop?.()
 }
