@@ -15,15 +15,24 @@ export interface StockUpdate {
 
 export type StockListener = (update: StockUpdate) => void
 
+/** The listeners of one list of coupons: a catalogue page's visitors share one. */
+interface Watch {
+  key: string
+  couponIds: number[]
+  listeners: Set<StockListener>
+}
+
 /**
  * Live stock for the coupons this instance's subscriptions watch, off the purchase path: one
  * per-instance tick reads the stock and pending count of every watched coupon (one pipelined round
  * trip) and hands each listener the coupons that changed. However many purchases happen, a coupon
  * costs one read per tick and each subscription at most one message per coupon per tick; a
- * reservation does no extra work at all.
+ * reservation does no extra work at all. Subscriptions to the same coupons share one entry per
+ * coupon: a subscription costs one entry in its list's set, however many coupons it watches.
  */
 export class StockFeed {
-  private readonly listeners = new Map<number, Set<StockListener>>()
+  private readonly watches = new Map<string, Watch>()
+  private readonly byCoupon = new Map<number, Set<Watch>>()
   private readonly last = new Map<number, StockUpdate>()
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking = false
@@ -32,38 +41,55 @@ export class StockFeed {
 
   /** Coupons watched by at least one listener. */
   get couponCount(): number {
-    return this.listeners.size
+    return this.byCoupon.size
   }
 
   /**
-   * Watches coupons: the listener gets their current values at once (those Redis holds), then their
-   * changes. Returns the function that stops watching.
+   * Watches coupons (distinct ids): the listener gets their current values at once (those Redis
+   * holds), then their changes. Returns the function that stops watching.
    */
   async watch(couponIds: number[], listener: StockListener): Promise<() => void> {
     const unknown = couponIds.filter((id) => !this.last.has(id))
     const read = await this.read(unknown)
     // From here on synchronous: no tick can slip a change in before the current values.
     for (const update of read) if (!this.last.has(update.couponId)) this.last.set(update.couponId, update)
+    const watch = this.watchOf(couponIds)
+    watch.listeners.add(listener)
     for (const id of couponIds) {
-      let set = this.listeners.get(id)
-      if (!set) this.listeners.set(id, (set = new Set()))
-      set.add(listener)
       const current = this.last.get(id)
       if (current) listener(current)
     }
     this.timer ??= setInterval(() => void this.tick(), this.tickMs)
     this.timer.unref?.()
-    return () => this.unwatch(couponIds, listener)
+    return () => this.unwatch(watch, listener)
   }
 
-  private unwatch(couponIds: number[], listener: StockListener): void {
-    for (const id of couponIds) {
-      const set = this.listeners.get(id)
-      if (!set?.delete(listener) || set.size) continue
-      this.listeners.delete(id)
+  /** The entry of these coupons (in any order), made when first watched. */
+  private watchOf(couponIds: number[]): Watch {
+    const sorted = couponIds.toSorted((a, b) => a - b)
+    const key = sorted.join(',')
+    let watch = this.watches.get(key)
+    if (watch) return watch
+    watch = { key, couponIds: sorted, listeners: new Set() }
+    this.watches.set(key, watch)
+    for (const id of sorted) {
+      let set = this.byCoupon.get(id)
+      if (!set) this.byCoupon.set(id, (set = new Set()))
+      set.add(watch)
+    }
+    return watch
+  }
+
+  private unwatch(watch: Watch, listener: StockListener): void {
+    if (!watch.listeners.delete(listener) || watch.listeners.size) return
+    this.watches.delete(watch.key)
+    for (const id of watch.couponIds) {
+      const set = this.byCoupon.get(id)
+      if (!set?.delete(watch) || set.size) continue
+      this.byCoupon.delete(id)
       this.last.delete(id)
     }
-    if (!this.listeners.size && this.timer) {
+    if (!this.byCoupon.size && this.timer) {
       clearInterval(this.timer)
       this.timer = undefined
     }
@@ -86,15 +112,15 @@ export class StockFeed {
 
   /** One read of every watched coupon; pushes the ones that changed. */
   async tick(): Promise<void> {
-    if (this.ticking || !this.listeners.size) return
+    if (this.ticking || !this.byCoupon.size) return
     this.ticking = true
     try {
-      for (const update of await this.read([...this.listeners.keys()])) {
+      for (const update of await this.read([...this.byCoupon.keys()])) {
         const before = this.last.get(update.couponId)
-        const listeners = this.listeners.get(update.couponId)
-        if (!listeners || (before?.stock === update.stock && before.soldOut === update.soldOut)) continue
+        const watches = this.byCoupon.get(update.couponId)
+        if (!watches || (before?.stock === update.stock && before.soldOut === update.soldOut)) continue
         this.last.set(update.couponId, update)
-        for (const listener of listeners) listener(update)
+        for (const watch of watches) for (const listener of watch.listeners) listener(update)
       }
     } catch {
       // Redis unavailable: the next tick tries again; pages keep their last stock meanwhile.

@@ -30,8 +30,9 @@ export class PushStream<T> implements AsyncIterableIterator<T> {
 
   /** Runs `fn` when the stream ends (at once if it already has). */
   onEnd(fn: () => void): void {
-    if (this.ended) fn()
-    else (this.cleanups ??= []).push(fn)
+    if (this.ended) return fn()
+    // Copied rather than pushed: a push reserves room for 16 more (a stream holds two or three).
+    this.cleanups = this.cleanups ? [...this.cleanups, fn] : [fn]
   }
 
   push(item: T): void {
