@@ -62,7 +62,8 @@ export class PaymentConsumer {
       sessionTimeout: 10_000,
       rebalanceTimeout: 20_000,
       heartbeatInterval: 3_000,
-      maxWaitTimeInMs: 50,
+      minBytes: cfg.SETTLE_FETCH_MIN_BYTES,
+      maxWaitTimeInMs: cfg.SETTLE_FETCH_MAX_WAIT_MS,
     })
     this.consumer = consumer
     this.running = false
