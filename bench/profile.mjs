@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // CPU profile of the app's processes under one benchmark load, with the top frames printed:
 //   node bench/profile.mjs --stack .stack/test [--scenario purchase|soldout|list|ping|settle|pipeline]
-//        [--duration 10] [--env K=V …]
+//        [--duration 10] [--holders 0] [--env K=V …]
 // purchase, soldout, list, ping: one web instance under that load (wrk, 50 connections, direct).
+// soldout: a coupon with no stock left and nothing pending; with --holders N (`npm run bench`'s storm
+//   has 100), its N units are first bought by N of the shoppers and settled by a payment worker (stopped
+//   before the load), so that N of the storm's shoppers hold it.
 // settle: fills Kafka through a web instance, then profiles one payment worker settling it all alone.
 // pipeline: `npm run bench`'s "through NGINX, 1 web instance" load — NGINX in front of the profiled
 //   web instance, two payment workers settling meanwhile (one of them profiled), every request a new
@@ -31,6 +34,7 @@ import { scrapeMetrics } from './lib/pipeline.mjs'
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
   connections: { type: 'string', default: '50' }, env: { type: 'string', multiple: true, default: [] },
+  holders: { type: 'string', default: '0' },
 } })
 if (!args.stack) throw new Error('--stack DIR is required (a running stack, e.g. .stack/test)')
 const stack = openStack(path.resolve(args.stack))
@@ -84,10 +88,12 @@ const settledBy = async (worker) => {
 const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
 const coupon = (stock) => createBenchCoupon(db, redis, { name: 'Bench profile', description: 'bench/profile.mjs', stock })
+/** Until `expected` orders of the coupons are settled and followed up (while anything is pending, the reserve script answers HELD). */
 async function settled(coupons, expected) {
+  const pending = async () => (await Promise.all(coupons.map((cp) => redis.hlen(`coupon:{${cp}}:pending`)))).reduce((a, b) => a + b, 0)
   for (;;) {
     const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    if (Number(n) >= expected) return
+    if (Number(n) >= expected && (await pending()) === 0) return
     await sleep(50)
   }
 }
@@ -188,8 +194,17 @@ try {
       for (let i = 0; i < 20; i++) coupons.push(await coupon(users.length))
       opts = { url: web.url, ...purchase, coupons, label: 'purchase' }
     } else if (args.scenario === 'soldout') {
-      // no stock and nothing pending: the first answer from Redis is SOLD_OUT, every later one the local flag
-      opts = { url: web.url, ...purchase, body: JSON.stringify({ couponId: await coupon(0) }), label: 'sold out' }
+      // no stock and nothing pending: the first answer from Redis is SOLD_OUT, every later one from what the instance knows
+      const holders = Number(args.holders)
+      const soldOut = await coupon(holders)
+      if (holders > 0) {
+        const worker = await stack.startWorker({})
+        const body = JSON.stringify({ couponId: soldOut })
+        await runWrk({ url: web.url, ...purchase, body, limit: holders, connections: c, label: `selling the ${holders} units` })
+        await settled([soldOut], holders)
+        await worker.stop(20_000)
+      }
+      opts = { url: web.url, ...purchase, body: JSON.stringify({ couponId: soldOut }), label: `sold out (${holders} holders)` }
     } else if (args.scenario === 'list') {
       opts = { url: web.url, path: `/api/trpc/coupon.list?batch=1&input=${encodeURIComponent('{"0":{"page":1,"pageSize":12}}')}`, label: 'coupon.list' }
     } else {

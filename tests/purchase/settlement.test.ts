@@ -119,6 +119,22 @@ describe('settling a batch', () => {
     expect(await couponState(couponId)).toMatchObject({ mysqlStock: 0, paid: 3, pending: 0, buyers: 3 })
   })
 
+  it('takes every coupon of a batch in one guarded statement: a batch short of one coupon\'s stock decides again, and the others still sell', async () => {
+    const [plenty, scarce] = [await createCouponOnSale({ stock: 20, price: 100 }), await createCouponOnSale({ stock: 2, price: 100 })]
+    await redis().set(keys.stock(scarce), 8) // Redis let four times too many through
+    const buyers = await createUsers(8, 1_000)
+    const events = await Promise.all(buyers.flatMap((u) => [reserve(plenty, u, 100), reserve(scarce, u, 100)]))
+    // four batches of both coupons at once: each reads the scarce stock 2, and only the first commits find it
+    const outcomes = (await Promise.all([0, 4, 8, 12].map((i) => settle(events.slice(i, i + 4))))).flat()
+    expect(outcomes).toHaveLength(16)
+    const of = (couponId: number, status: string) => outcomes.filter((o) => o.couponId === couponId && o.status === status)
+    expect([of(plenty, 'PAID').length, of(scarce, 'PAID').length, of(scarce, 'FAILED').length]).toEqual([8, 2, 6])
+    const credits = await Promise.all(buyers.map((u) => creditOf(u)))
+    expect(credits.reduce((a, b) => a + b, 0)).toBe(8 * 1_000 - 10 * 100)
+    expect(await couponState(plenty)).toMatchObject({ mysqlStock: 12, paid: 8, pending: 0 })
+    expect(await couponState(scarce)).toMatchObject({ mysqlStock: 0, paid: 2, pending: 0, buyers: 2 })
+  })
+
   it('sells exactly the MySQL stock in that race under snapshot isolation (innodb_snapshot_isolation=ON, MariaDB\'s default from 11.6.2), parking nothing', async () => {
     const couponId = await createCouponOnSale({ stock: 3, price: 100 })
     await redis().set(keys.stock(couponId), 12)

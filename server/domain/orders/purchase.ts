@@ -12,7 +12,7 @@ import { serverId } from '../instance'
 import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
 import { countPurchaseAttempt, rateLimited } from '../ratelimit'
-import { invalidationMark, learnSoldOut, refusesAsSoldOut } from '../stock/sold-out'
+import { invalidationMark, knownSoldOutAnswer, learnSoldOut } from '../stock/sold-out'
 import { admissionUsed, checkAdmission, notAdmitted } from '../queue/gate'
 import { queueFeed } from '../queue/service'
 import { newOrderId } from './ids'
@@ -94,14 +94,20 @@ export async function purchaseCoupon(userId: number, couponId: number, requestId
   }
 }
 
+const soldOut = () => new DomainError('SOLD_OUT', 'Sold out')
+const alreadyPurchased = () => new DomainError('ALREADY_PURCHASED', 'You already have this coupon')
+
 /**
  * The answer this instance can give from what it knows, without Redis or the per-call machinery (the
- * fast lane asks before calling the procedure): the coupon is sold out for good and this shopper holds
- * none of it (whoever holds a unit is answered by the reserve script: their order, ALREADY_PURCHASED);
- * or its waiting room cannot have admitted this shopper yet (server/domain/queue/feed.ts, notAdmitted).
+ * fast lane asks before calling the procedure): the coupon is sold out for good, so SOLD_OUT to a
+ * shopper who holds none of it and ALREADY_PURCHASED to one who holds a unit (what the reserve script
+ * answers then: server/domain/stock/sold-out.ts); or its waiting room cannot have admitted this
+ * shopper yet (server/domain/queue/feed.ts, notAdmitted).
  */
 export function knownPurchaseRefusal(userId: number, couponId: number): DomainError | undefined {
-  if (refusesAsSoldOut(couponId, userId)) return new DomainError('SOLD_OUT', 'Sold out')
+  const known = knownSoldOutAnswer(couponId, userId)
+  if (known === 'SOLD_OUT') return soldOut()
+  if (known === 'ALREADY_PURCHASED') return alreadyPurchased()
   if (queueFeed().notAdmitted(couponId, userId)) return notAdmitted()
   return undefined
 }
@@ -161,11 +167,11 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
       return { orderId: result.ownOrderId!, status: 'PENDING' }
     case 'SOLD_OUT':
       learnSoldOut(client, couponId, mark, result.version).catch((error: unknown) => log.warn('sold-out flag not raised: buyers unreadable', { couponId, error }))
-      throw new DomainError('SOLD_OUT', 'Sold out')
+      throw soldOut()
     case 'HELD':
       throw tryAgain('All units are held by pending orders; some may come back', 2)
     case 'ALREADY_PURCHASED':
-      throw new DomainError('ALREADY_PURCHASED', 'You already have this coupon')
+      throw alreadyPurchased()
     case 'SALE_NOT_STARTED':
       throw new DomainError('SALE_NOT_STARTED', 'The sale has not started yet')
     case 'SALE_ENDED':

@@ -70,15 +70,15 @@ export async function recordPurchases(db: DB, paid: SettledRow[]): Promise<void>
     .execute()
 }
 
-/** One coupon's units sold by the batch, guarded by the stock left; false when it had fewer. */
-export async function takeStock(db: DB, couponId: number, units: number): Promise<boolean> {
-  const updated = await db
-    .updateTable('coupons')
-    .set({ stock: sql`stock - ${units}` })
-    .where('id', '=', couponId)
-    .where('stock', '>=', units)
-    .executeTakeFirst()
-  return Number(updated.numUpdatedRows) === 1
+/**
+ * The units the batch sold of each coupon, in one statement guarded by each coupon's stock left; false
+ * unless every coupon had them (the caller rolls back). The rows are locked in id order.
+ */
+export async function takeStock(db: DB, sold: Map<number, number>): Promise<boolean> {
+  const cases = sql.join([...sold].map(([id, units]) => sql`WHEN ${id} THEN ${units}`), sql` `)
+  const taken = await sql`UPDATE coupons SET stock = stock - (CASE id ${cases} END)
+    WHERE id IN (${sql.join([...sold.keys()])}) AND stock >= (CASE id ${cases} END)`.execute(db)
+  return Number(taken.numAffectedRows) === sold.size
 }
 
 /** An order recorded FAILED unless a row for it exists already (INSERT IGNORE); true when this call wrote it. */

@@ -48,12 +48,14 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   const fresh = unique.filter((e) => !settled.has(e.orderId))
   if (!fresh.length) return outcomes
 
-  // 2. Claim the reservations, one script per coupon; a missing one was cancelled (or lost with Redis
+  // 2. Claim the reservations, one script per coupon (all at once); a missing one was cancelled (or lost with Redis
   // data): no charge, no stock change.
   const claimed: PaymentRequest[] = []
   const decisions: Decision[] = []
-  for (const [couponId, group] of groupByCoupon(fresh)) {
-    const entries = await claimScript(client, couponId, group.map((e) => e.orderId))
+  const groups = [...groupByCoupon(fresh)]
+  const claims = await Promise.all(groups.map(([couponId, group]) => claimScript(client, couponId, group.map((e) => e.orderId))))
+  for (const [g, [, group]] of groups.entries()) {
+    const entries = claims[g]!
     group.forEach((e, i) => {
       const entry = entries[i]!
       const outcome = afterClaim(e, entry)
@@ -90,10 +92,10 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   }
 }
 
-/** A coupon's MySQL stock fell below what the batch decided on (a concurrent batch committed first). */
+/** The MySQL stock of one of these coupons fell below what the batch decided on (a concurrent batch committed first). */
 class StockMoved extends Error {
-  constructor(readonly couponId: number) {
-    super(`coupon ${couponId}: stock changed under the batch`)
+  constructor(readonly couponIds: number[]) {
+    super(`coupons ${couponIds.join(', ')}: stock changed under the batch`)
     this.name = 'StockMoved'
   }
 }
@@ -137,10 +139,8 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
     }
     if (!(await debitCredits(trx, debit))) throw new Error('credit guard failed inside a locked batch')
     await recordPurchases(trx, paid)
-    // last, in id order: the hot rows are locked from here to the commit only
-    for (const [couponId, n] of [...sold].sort((a, b) => a[0] - b[0])) {
-      if (!(await takeStock(trx, couponId, n))) throw new StockMoved(couponId)
-    }
+    // last: the hot rows are locked from here to the commit only
+    if (!(await takeStock(trx, sold))) throw new StockMoved([...sold.keys()])
   }
   // READ COMMITTED: the coupon rows are read unlocked and updated last, guarded by `stock >= n`. Under
   // REPEATABLE READ with innodb_snapshot_isolation (MariaDB's default from 11.6.2) that UPDATE fails

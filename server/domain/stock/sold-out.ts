@@ -4,19 +4,22 @@ import type { RedisClient } from '../../redis/client'
 import { buyersSnapshot } from '../../redis/scripts'
 
 /**
- * What this process knows about sold-out coupons, enough to refuse a purchase without Redis: a flag
+ * What this process knows about sold-out coupons, enough to answer a purchase without Redis: a flag
  * per coupon Redis just called sold out for good (no stock, nothing pending), and who holds a unit of
- * it — its buyer set, read once, for the shoppers who must never be told SOLD_OUT: they are answered
- * by the reserve script (their own order, or ALREADY_PURCHASED).
+ * it — its buyer set, read once. A shopper in it is answered ALREADY_PURCHASED, everyone else SOLD_OUT:
+ * what the reserve script answers then. With nothing pending, every buyer owns their unit (no order of
+ * theirs is pending, so the script's PENDING cannot be the answer), and the script checks ownership
+ * before the sale window and the stock; the waiting room's gate lets an owner through to it.
  *
  * Why the holders read once stay true while the flag is up: when the reserve script answered SOLD_OUT
  * nothing was pending, so every holder owned their unit; a new holder needs a unit, and a unit comes
  * back only through a script that restores stock or rewrites the buyers (a release, a cancel, a
  * repair or load), each of which is followed by `cache:invalidate` for the coupon, which drops the
- * flag and the holders here. The holders are read with the stock and the pending count as of one
- * version (any change of stock, buyers or ledger bumps it) — the read itself shows the coupon sold out
- * — and installed only if no invalidation of the coupon reached this process since the script that
- * answered SOLD_OUT was sent: one that overtook the answer would otherwise be undone by it.
+ * flag and the holders here. An owner stops holding only through a repair (the buyers rewritten from
+ * MySQL), which is followed by the same message. The holders are read with the stock and the pending
+ * count as of one version (any change of stock, buyers or ledger bumps it) — the read itself shows the
+ * coupon sold out — and installed only if no invalidation of the coupon reached this process since the
+ * script that answered SOLD_OUT was sent: one that overtook the answer would otherwise be undone by it.
  *
  * A flag lives at most one second (on the monotonic clock: a wall-clock step cannot stretch it); the
  * next SOLD_OUT raises it again, and reuses the holders when the version has not moved. Every flag and
@@ -43,15 +46,23 @@ export function invalidationMark(): number {
   return seen
 }
 
-/** Whether this process can refuse the user from what it knows: the coupon is sold out and they hold none of it. */
-export function refusesAsSoldOut(couponId: number, userId: number, now = performance.now()): boolean {
+/**
+ * The reserve script's answer that this process knows without Redis: SOLD_OUT when the coupon is sold
+ * out for good and the user holds none of it, ALREADY_PURCHASED when they hold a unit of it;
+ * undefined when it does not know (the script answers).
+ */
+export function knownSoldOutAnswer(
+  couponId: number,
+  userId: number,
+  now = performance.now(),
+): 'SOLD_OUT' | 'ALREADY_PURCHASED' | undefined {
   const flag = flags.get(couponId)
-  if (!flag) return false
+  if (!flag) return undefined
   if (flag.until <= now) {
     flags.delete(couponId)
-    return false
+    return undefined
   }
-  return !flag.holders.users.has(userId)
+  return flag.holders.users.has(userId) ? 'ALREADY_PURCHASED' : 'SOLD_OUT'
 }
 
 /**
