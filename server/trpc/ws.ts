@@ -59,7 +59,7 @@ class Running implements StreamSink<unknown> {
  * batches of calls, `subscription.stop`, PING/PONG; answers `started`, `data` (with the id of a
  * `tracked()` event), `stopped` and errors in the router's error shape — as tRPC's own handler
  * (`@trpc/server/adapters/ws`) speaks them. Leaner than that handler: a subscription that returns a
- * PushStream is drained, so an idle one waits on no promise and holds no AbortController — ~2 KB
+ * PushStream is drained, so an idle one waits on no promise and holds no AbortController — under 1 KB
  * where the standard handler's race of promises holds ~10 KB (docs/decisions.md has the measurements).
  * Procedures get no `signal` here: a subscription ends through the stream it returned.
  */
