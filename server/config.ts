@@ -101,12 +101,6 @@ const schema = z.object({
    */
   SETTLE_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(0),
   /**
-   * Worker: settled events' offsets are committed at most this often (the rounds of the meantime in one
-   * request); 0 commits after every round. A worker that dies re-delivers what it had not committed,
-   * and settlement is idempotent on the order id.
-   */
-  OFFSET_COMMIT_INTERVAL_MS: z.coerce.number().int().min(0).max(10_000).default(500),
-  /**
    * Worker: a fetch answers once this many bytes of events are there (kafkajs' minBytes), or after
    * SETTLE_FETCH_MAX_WAIT_MS: with more than one byte, an idle worker's single event waits that long.
    */

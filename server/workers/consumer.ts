@@ -31,11 +31,6 @@ export class PaymentConsumer {
   private running = false
   /** The round being settled now; a drain waits for it to be committed. */
   private chunkInHand: Promise<unknown> = Promise.resolve()
-  /** Offsets settled and not yet committed, by partition (the next offset to read). */
-  private uncommitted = new Map<number, number>()
-  private lastCommitAt = 0
-  /** Commits what the last rounds settled once the interval is up, if no round does it first. */
-  private commitTimer: NodeJS.Timeout | undefined
   /** kafkajs' heartbeat of the running consumer (each batch hands in the same one). */
   private heartbeat: () => Promise<void> = async () => {}
 
@@ -75,10 +70,6 @@ export class PaymentConsumer {
     const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks))
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.progress.joined(payload.memberAssignment[topics.paymentRequests] ?? [])
-      // offsets of partitions this member lost are its new owner's to commit (it settles them again)
-      this.uncommitted.clear()
-      clearTimeout(this.commitTimer)
-      this.commitTimer = undefined
       log.info('consumer joined the group', {
         memberId: payload.memberId,
         partitions: payload.memberAssignment[topics.paymentRequests] ?? [],
@@ -121,23 +112,20 @@ export class PaymentConsumer {
   }
 
   /**
-   * Settles a round of chunks (several partitions' at once), then commits the offsets settled so far
-   * if OFFSET_COMMIT_INTERVAL_MS has passed since the last commit (else a timer does it, unless a later
-   * round does first): under load one commit covers many rounds. Then, under load, lets the next fetch
-   * wait (SETTLE_LINGER_MS from the round's start) so that the next round is a fuller one. A round of
-   * a few events is no load, and a full one means more are waiting: neither waits.
+   * Settles a round of chunks (several partitions' at once), commits their offsets in one request,
+   * then, under load, lets the next fetch wait (SETTLE_LINGER_MS from the round's start) so that the
+   * next round is a fuller one: a worker that settles a few events as fast as it can spends its CPU,
+   * MySQL's and the broker's on per-round costs. A round of a few events is no load, and a full one
+   * means more are waiting: neither waits.
    */
   private async settleRound(consumer: Consumer, chunks: Chunk[]): Promise<void> {
     const step = (async () => {
       const started = performance.now()
       const events = chunks.reduce((n, c) => n + c.messages.length, 0)
       await this.settlement.handle(chunks.flatMap((c) => c.messages), this.heartbeat)
-      for (const { partition, messages } of chunks) {
-        const next = Number(messages[messages.length - 1]!.offset) + 1
-        this.uncommitted.set(partition, next)
-        this.progress.settled(partition, next)
-      }
-      await this.commitWhenDue(consumer)
+      const offsets = chunks.map((c) => ({ partition: c.partition, offset: Number(c.messages[c.messages.length - 1]!.offset) + 1 }))
+      await commitUnlessFenced(consumer, topics.paymentRequests, offsets)
+      for (const { partition, offset } of offsets) this.progress.committed(partition, offset)
       await this.heartbeat()
       const full = chunks.some((c) => c.messages.length >= config().SETTLE_BATCH_SIZE)
       const wait = config().SETTLE_LINGER_MS - (performance.now() - started)
@@ -145,38 +133,6 @@ export class PaymentConsumer {
     })()
     this.chunkInHand = step.catch(() => {})
     await step
-  }
-
-  private async commitWhenDue(consumer: Consumer): Promise<void> {
-    const due = this.lastCommitAt + config().OFFSET_COMMIT_INTERVAL_MS - Date.now()
-    if (due <= 0) return await this.commitSettled(consumer)
-    this.commitTimer ??= setTimeout(() => {
-      this.commitTimer = undefined
-      if (consumer !== this.consumer) return
-      // after the round in hand, so that two commits never race
-      this.chunkInHand = this.chunkInHand.then(() => this.commitSettled(consumer)).catch((error: unknown) =>
-        log.warn('offset commit failed; the next round or the next interval tries again', { error }),
-      )
-    }, due)
-  }
-
-  /** Commits every settled offset not yet committed, in one request. */
-  private async commitSettled(consumer: Consumer): Promise<void> {
-    clearTimeout(this.commitTimer)
-    this.commitTimer = undefined
-    const offsets = [...this.uncommitted].map(([partition, offset]) => ({ partition, offset }))
-    if (!offsets.length) return
-    this.uncommitted.clear()
-    this.lastCommitAt = Date.now()
-    try {
-      await commitUnlessFenced(consumer, topics.paymentRequests, offsets)
-    } catch (error) {
-      // kept for the next commit, unless a later round settled further meanwhile (or the member was fenced)
-      if (!fencedBy(error)) {
-        for (const { partition, offset } of offsets) if (!this.uncommitted.has(partition)) this.uncommitted.set(partition, offset)
-      }
-      throw error
-    }
   }
 
   /** A consumer kafkajs gave up on: a new one joins in its place (unless the worker is stopping). */
@@ -188,17 +144,13 @@ export class PaymentConsumer {
     if (this.wanted && crashed === this.consumer) await this.start()
   }
 
-  /**
-   * Stops after the chunk in hand and stays in the group; resolves once every settled offset is
-   * committed (an operator's drain then finds the group's offsets where the workers stopped).
-   */
+  /** Stops after the chunk in hand (committed) and stays in the group; resolves once that chunk is done. */
   async pause(): Promise<void> {
     this.paused = true
     this.progress.pause(true)
     // Before run() there is nothing to pause yet: run() pauses once it runs.
     if (this.running) this.consumer?.pause([{ topic: topics.paymentRequests }])
     await this.chunkInHand
-    if (this.consumer) await this.commitSettled(this.consumer)
   }
 
   resume(): void {
@@ -213,16 +165,8 @@ export class PaymentConsumer {
    */
   async stop(): Promise<void> {
     this.wanted = false
-    this.paused = true
     this.progress.left('stopped')
-    const consumer = this.consumer
-    if (!consumer) return
-    if (this.running) consumer.pause([{ topic: topics.paymentRequests }])
-    await this.chunkInHand
-    await this.commitSettled(consumer).catch((error: unknown) =>
-      log.warn('offsets not committed at stop; the partitions\' next owner settles those events again', { error }),
-    )
-    await consumer.disconnect()
+    await this.consumer?.disconnect()
   }
 }
 

@@ -20,9 +20,9 @@ describe('ConsumerProgress: whether a worker is really consuming', () => {
     p.fetched(0, 500, 100, 1_000)
     expect(p.verdict(10_000)).toMatchObject({ ready: true, lag: 400 })
     expect(p.verdict(16_001)).toMatchObject({ ready: false, live: true, lag: 400, stalledSeconds: 15 })
-    p.settled(0, 300, 16_500)
+    p.committed(0, 300, 16_500)
     expect(p.verdict(17_000)).toMatchObject({ ready: true, lag: 200 })
-    p.settled(0, 500, 18_000)
+    p.committed(0, 500, 18_000)
     // caught up: however long nothing arrives, that is no stall
     expect(p.verdict(500_000)).toMatchObject({ ready: true, live: true, lag: 0 })
     expect(p.verdict(16_001 + 200_000).stalledSeconds).toBe(0)

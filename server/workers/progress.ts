@@ -65,8 +65,8 @@ export class ConsumerProgress {
     this.partitions.set(partition, p)
   }
 
-  /** Settled up to `next` (exclusive); the offset commit may follow later. */
-  settled(partition: number, next: number, now = Date.now()): void {
+  /** Settled and committed up to `next` (exclusive). */
+  committed(partition: number, next: number, now = Date.now()): void {
     const p = this.partitions.get(partition)
     if (!p || next <= p.position) return
     p.position = next

@@ -39,7 +39,7 @@ export interface DrainWatch {
 
 /**
  * Worker side: polls the flag; on a new token `pause()` runs (it resolves once the batch in hand is
- * settled and every settled offset committed) and the worker acknowledges; when the flag goes, `resume()` runs.
+ * committed) and the worker acknowledges; when the flag goes, `resume()` runs.
  */
 export function watchDrain(
   redis: RedisClient,
@@ -48,22 +48,18 @@ export function watchDrain(
   onError: (error: unknown) => void,
 ): DrainWatch {
   let token: string | null = null
-  let acknowledged: string | null = null
   let busy = false
   const tick = async () => {
     if (busy) return
     busy = true
     try {
       const wanted = await redis.get(keys.workersDrain)
-      if (wanted && wanted !== acknowledged) {
-        // until acknowledged (pause() can fail: the offset commit), every tick tries again
+      if (wanted && wanted !== token) {
         token = wanted
         await hooks.pause()
         await redis.hset(keys.workersDrained, worker, wanted)
-        acknowledged = wanted
       } else if (!wanted && token) {
         token = null
-        acknowledged = null
         await hooks.resume()
       }
     } catch (error) {
