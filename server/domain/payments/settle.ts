@@ -48,14 +48,15 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
   const fresh = unique.filter((e) => !settled.has(e.orderId))
   if (!fresh.length) return outcomes
 
-  // 2. Claim the reservations, one script per coupon (all at once); a missing one was cancelled (or lost with Redis
-  // data): no charge, no stock change.
+  // 2. Claim the reservations, one script per coupon, all sent at once; a missing one was cancelled
+  // (or lost with Redis data): no charge, no stock change.
   const claimed: PaymentRequest[] = []
   const decisions: Decision[] = []
-  const groups = [...groupByCoupon(fresh)]
-  const claims = await Promise.all(groups.map(([couponId, group]) => claimScript(client, couponId, group.map((e) => e.orderId))))
-  for (const [g, [, group]] of groups.entries()) {
-    const entries = claims[g]!
+  const claims = await Promise.all([...groupByCoupon(fresh)].map(async ([couponId, group]) => ({
+    group,
+    entries: await claimScript(client, couponId, group.map((e) => e.orderId)),
+  })))
+  for (const { group, entries } of claims) {
     group.forEach((e, i) => {
       const entry = entries[i]!
       const outcome = afterClaim(e, entry)
