@@ -6,6 +6,7 @@
 //
 //   npm run build && node scripts/stack.mjs up test
 //   node bench/live-subscriptions.mjs --stack .stack/test [--tabs 5000] [--users 200] [--seconds 30]
+//     [--env NAME=value …]   (the web instance's environment, for an A/B of a setting)
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import fs from 'node:fs'
 import path from 'node:path'
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     tabs: { type: 'string', default: '5000' },
     users: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '30' },
+    env: { type: 'string', multiple: true, default: [] },
   },
 })
 const TABS = Number(args.tabs)
@@ -47,7 +49,10 @@ for (let i = 0; i < 48; i++) {
   )
 }
 // a shopper's tabs on one instance are capped; here each shopper holds TABS / users of them
-const web = await stack.startWeb({ env: { WS_SOCKETS_PER_USER: String(Math.ceil(TABS / users.length)), WS_CONNECT_RATE_LIMIT: '0' } })
+const webEnv = Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+const web = await stack.startWeb({
+  env: { WS_SOCKETS_PER_USER: String(Math.ceil(TABS / users.length)), WS_CONNECT_RATE_LIMIT: '0', ...webEnv },
+})
 say(`load average before: ${loadAverage()}`)
 try {
   const r = await measureOpenSubscriptions({

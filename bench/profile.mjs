@@ -23,7 +23,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
-import { APP_NODE_FLAGS } from '../scripts/lib/node-runtime.mjs'
+import { APP_NODE_FLAGS, appNodeEnv } from '../scripts/lib/node-runtime.mjs'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
 import { ROOT, cpuSeconds, runWrk, say, sleep } from './lib/util.mjs'
@@ -52,7 +52,7 @@ async function profiled(name, script, extraEnv, healthUrl) {
   const spawnedAt = Date.now()
   const dir = path.join(outDir, name)
   const child = spawn(process.execPath, [...APP_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, script)], {
-    env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...appNodeEnv(), ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
   })
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}`)

@@ -11,7 +11,7 @@
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
-import { APP_NODE_FLAGS } from './node-runtime.mjs'
+import { APP_NODE_FLAGS, appNodeEnv } from './node-runtime.mjs'
 import { ROOT, log, ok, warn, mkdirp, freePort, assertPortFree, httpStatus, terminateForeground, c } from './util.mjs'
 import { stopProcess, stopPid, isAlive } from './proc.mjs'
 import { ensureJava } from './system.mjs'
@@ -72,6 +72,13 @@ function writeAtomic(file, text) {
   fs.writeFileSync(tmp, text)
   fs.renameSync(tmp, file)
 }
+
+/**
+ * The app's allocator (appNodeEnv; an LD_PRELOAD of the caller's own wins, an empty one turns it off),
+ * unless the process runs under a wrapper: libfaketime and jemalloc clash (jemalloc reads the clock
+ * while libfaketime is initialising, and the process never starts).
+ */
+const allocatorEnv = (wrap) => (wrap.length ? {} : appNodeEnv())
 
 /** `node <script>`, or under a wrapper command such as `faketime -f +30s` (clock-skew tests). */
 function nodeCommand(wrap, script) {
@@ -258,6 +265,7 @@ export class Stack {
       ...nodeCommand(wrap, path.join(ROOT, '.output', 'server', 'index.mjs')),
       cwd: ROOT,
       env: {
+        ...allocatorEnv(wrap),
         ...process.env,
         ...this.env,
         HOST: '127.0.0.1',
@@ -280,7 +288,7 @@ export class Stack {
       port: metricsPort,
       ...nodeCommand(wrap, path.join(ROOT, '.output', 'worker', 'index.mjs')),
       cwd: ROOT,
-      env: { ...process.env, ...this.env, METRICS_PORT: String(metricsPort), ...env },
+      env: { ...allocatorEnv(wrap), ...process.env, ...this.env, METRICS_PORT: String(metricsPort), ...env },
       timeoutMs,
       ready: async () => (await httpStatus(`http://127.0.0.1:${metricsPort}/healthz`, 2000)) === 200,
     })

@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { JEMALLOC_PATHS } from './node-runtime.mjs'
 import { log, ok, warn, which, secs, run } from './util.mjs'
 
 const isRoot = process.getuid?.() === 0
@@ -38,6 +39,8 @@ const SYSTEM_PACKAGES = [
   { pkg: 'prometheus', bins: ['prometheus'] },
   // self-signed certificates for the TLS tests (tests/security/edge.test.ts)
   { pkg: 'openssl', bins: ['openssl'] },
+  // the allocator of the web and worker processes (appNodeEnv in scripts/lib/node-runtime.mjs)
+  { pkg: 'libjemalloc2', files: JEMALLOC_PATHS },
 ]
 
 /** Finds a binary on PATH or in the sbin folders (mariadbd and nginx live in /usr/sbin). */
@@ -56,10 +59,10 @@ export function findBin(name) {
  * The packages start system services on default ports; the stack never uses them.
  */
 export async function ensureSystemPackages({ skip = [], packages = SYSTEM_PACKAGES } = {}) {
-  const missing = packages.filter((p) => !skip.includes(p.pkg) && !p.bins.some((b) => findBin(b)))
+  const present = (p) => p.bins?.some((b) => findBin(b)) || p.files?.some((f) => fs.existsSync(f))
+  const missing = packages.filter((p) => !skip.includes(p.pkg) && !present(p))
   if (missing.length === 0) {
     ok(`system packages present (${packages.map((p) => p.pkg).join(', ')})`)
-    ok(`system packages present (${SYSTEM_PACKAGES.map((p) => p.pkg).join(', ')})`)
     return
   }
   await aptInstall(missing.map((p) => p.pkg))

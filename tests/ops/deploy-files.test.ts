@@ -45,6 +45,9 @@ describe('the Docker image', () => {
     expect(runtime).toMatch(/^CMD \["web"\]/m)
     // the same V8 flags as every process the project's scripts start
     expect(runtime).toContain(`NODE_OPTIONS=${APP_NODE_FLAGS.join(' ')} `)
+    // and the same allocator
+    expect(runtime).toMatch(/apt-get install [^\n]*libjemalloc2/)
+    expect(runtime).toMatch(/LD_PRELOAD=\S*\/libjemalloc\.so\.2\b/)
   })
 
   it('keeps local state, dependencies and secrets out of the build context', () => {

@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { scrape } from './support/backends'
 
 /*
  * The runtime the project promises: every process on Node 24 LTS. A running web instance and a worker
- * report their Node version on /metrics (prom-client's nodejs_version_info), and log pino JSON lines.
+ * report their Node version on /metrics (prom-client's nodejs_version_info), allocate through jemalloc,
+ * and log pino JSON lines.
  */
 
 let web: Proc
@@ -36,6 +38,13 @@ describe('Node 24 everywhere', () => {
     expect(fromWorker.major).toBe(24)
     expect(fromWeb.version).toBe(process.version)
     expect(fromWorker.version).toBe(process.version)
+  })
+
+  it('runs them on jemalloc (the system packages install it; appNodeEnv preloads it)', () => {
+    for (const proc of [web, worker]) {
+      const maps = readFileSync(`/proc/${proc.proc.pid}/maps`, 'utf8')
+      expect(maps).toMatch(/\/libjemalloc\.so\.2$/m)
+    }
   })
 
   it('logs JSON lines through pino with the process context', () => {

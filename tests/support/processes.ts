@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
 import { once } from 'node:events'
-import { APP_NODE_FLAGS } from '../../scripts/lib/node-runtime.mjs'
+import { APP_NODE_FLAGS, appNodeEnv } from '../../scripts/lib/node-runtime.mjs'
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -38,7 +38,7 @@ async function waitHealthy(url: string, proc: ChildProcess, output: () => string
 
 function launch(script: string, port: number, env: Record<string, string>): Proc & { ready: Promise<void> } {
   const proc = spawn(process.execPath, [...APP_NODE_FLAGS, script], {
-    env: { ...process.env, ...env },
+    env: { ...appNodeEnv(), ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let log = ''
