@@ -17,7 +17,7 @@ import { openStack } from '../scripts/lib/stack.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { measureOpenSubscriptions } from './lib/live.mjs'
-import { ROOT, loadAverage, say } from './lib/util.mjs'
+import { ROOT, envFromPairs, loadAverage, say } from './lib/util.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -49,7 +49,7 @@ for (let i = 0; i < 48; i++) {
   )
 }
 // a shopper's tabs on one instance are capped; here each shopper holds TABS / users of them
-const webEnv = Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+const webEnv = envFromPairs(args.env)
 const web = await stack.startWeb({
   env: { WS_SOCKETS_PER_USER: String(Math.ceil(TABS / users.length)), WS_CONNECT_RATE_LIMIT: '0', ...webEnv },
 })

@@ -18,7 +18,7 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { ROOT, loadAverage, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
+import { ROOT, envFromPairs, loadAverage, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
@@ -33,7 +33,7 @@ const stack = openStack(path.resolve(args.stack))
 if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
 const env = stack.env
 const USERS = Number(args.users)
-const parseEnv = (s) => Object.fromEntries(s.split(/\s+/).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const parseEnv = (s) => envFromPairs(s.split(/\s+/).filter(Boolean))
 const variants = [
   { name: args.a || 'as built', env: parseEnv(args.a) },
   ...(args.b !== undefined ? [{ name: args.b, env: parseEnv(args.b) }] : []),

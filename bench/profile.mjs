@@ -26,7 +26,7 @@ import Redis from 'ioredis'
 import { APP_NODE_FLAGS, appNodeEnv } from '../scripts/lib/node-runtime.mjs'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { ROOT, cpuSeconds, runWrk, say, sleep } from './lib/util.mjs'
+import { ROOT, cpuSeconds, envFromPairs, runWrk, say, sleep } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { remapBundle, stageMarkdown, stageTable } from './lib/stages.mjs'
 import { scrapeMetrics } from './lib/pipeline.mjs'
@@ -45,7 +45,7 @@ fs.mkdirSync(outDir, { recursive: true })
 const tokenFile = path.join(outDir, 'tokens.txt')
 fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
 
-const extra = Object.fromEntries(args.env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]))
+const extra = envFromPairs(args.env)
 const WORKER_BUNDLE = path.join(ROOT, '.output', 'worker', 'index.mjs')
 // started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
 async function profiled(name, script, extraEnv, healthUrl) {

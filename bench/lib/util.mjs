@@ -9,6 +9,12 @@ export const ROOT = path.resolve(BENCH_DIR, '..')
 export { setTimeout as sleep } from 'node:timers/promises'
 
 const TICKS = 100 // USER_HZ on Linux
+
+/** `NAME=value` pairs (a variant's environment in an A/B) as an object; the value may hold `=`. */
+export function envFromPairs(pairs) {
+  return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
+}
+
 /** CPU seconds (user+system) a process has used so far, or NaN. */
 export function cpuSeconds(pid) {
   try {
