@@ -8,10 +8,10 @@
 FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# postinstall runs `nuxt prepare`, which needs the sources: run it after they are copied.
+# postinstall applies patches/ and runs `nuxt prepare`, which needs the sources: run it after they are copied.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npx nuxt prepare && npm run build
+RUN npm run postinstall && npm run build
 
 # ---- runtime: only the build output, the Lua scripts and the entry script; no npm, no sources
 FROM node:24-slim AS runtime

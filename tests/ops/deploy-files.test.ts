@@ -50,6 +50,17 @@ describe('the Docker image', () => {
     expect(runtime).toMatch(/LD_PRELOAD=\S*\/libjemalloc\.so\.2\b/)
   })
 
+  it('builds from the same patched dependencies as `npm install` here (its postinstall applies patches/)', () => {
+    const postinstall = JSON.parse(read('package.json')).scripts.postinstall as string
+    expect(postinstall).toMatch(/^patch-package --error-on-fail\b/)
+    expect(readdirSync('patches').filter((f) => f.endsWith('.patch')).length).toBeGreaterThan(0)
+    const build = stages[0]!
+    // `npm ci --ignore-scripts` skips the postinstall: the stage runs it once the sources (patches/ too) are in
+    expect(build.indexOf('RUN npm run postinstall')).toBeGreaterThan(build.indexOf('COPY . .'))
+    expect(build.indexOf('RUN npm run postinstall')).toBeLessThan(build.indexOf('npm run build'))
+    expect(read('.dockerignore').split('\n').map((l) => l.trim())).not.toContain('patches')
+  })
+
   it('keeps local state, dependencies and secrets out of the build context', () => {
     const ignored = read('.dockerignore').split('\n').map((l) => l.trim())
     for (const entry of ['node_modules', '.output', '.nuxt', '.git', '.env', '.data', '.stack']) expect(ignored).toContain(entry)
