@@ -72,6 +72,15 @@ export async function selectAllCouponIds(db: DB): Promise<number[]> {
   return rows.map((r) => Number(r.id))
 }
 
+/** Coupons whose sale has not ended, or ended less than `endedWithinMs` ago. */
+export async function selectRecentCouponIds(db: DB, endedWithinMs: number): Promise<number[]> {
+  const since = new Date(Date.now() - endedWithinMs)
+  const rows = await db.selectFrom('coupons').select('id')
+    .where((eb) => eb.or([eb('sale_ends_at', 'is', null), eb('sale_ends_at', '>', since)]))
+    .execute()
+  return rows.map((r) => Number(r.id))
+}
+
 /** Coupons whose sale is open or opens within `withinMs`, with their MySQL stock. */
 export async function selectCouponsOnSale(db: DB, withinMs: number) {
   const horizon = new Date(Date.now() + withinMs)

@@ -2,7 +2,7 @@ import type { DB } from '../../db'
 import type { PaymentRequest } from '../../kafka/client'
 import type { RedisClient } from '../../redis/client'
 import { snapshotScript, type CouponSnapshot, type Reservation } from '../../redis/scripts'
-import { selectAllCouponIds, selectCouponsOnSale } from '../coupons/repository'
+import { selectAllCouponIds, selectCouponsOnSale, selectRecentCouponIds } from '../coupons/repository'
 import { selectOrdersByIds } from '../orders/repository'
 import type { LoadBarrier } from '../stock/barrier'
 import { balanceOf, compareBuyers, inBalance, repairCoupon } from '../stock/repair'
@@ -14,6 +14,12 @@ export const RESERVED_TIMEOUT_MS = 10_000
 export const CLAIMED_TIMEOUT_MS = 30_000
 /** Coupons whose sale opens within this are loaded ahead of time. */
 const PRELOAD_MS = 10 * 60_000
+/**
+ * A pass looks at the coupons whose sale has not ended or ended less than this ago: no reservation is
+ * made once a sale ends, so an older sale still holding a pending entry means the workers were all
+ * down for longer than this, and the full sweep finds it.
+ */
+const ENDED_WATCH_MS = 10 * 60_000
 
 export interface ReconcilerDeps {
   db: DB
@@ -25,6 +31,8 @@ export interface ReconcilerDeps {
   consuming: () => boolean
   /** Every how many passes the buyer sets themselves are compared (default 15: every ~30 s). */
   setCheckEvery?: number
+  /** Every how many passes every coupon is read, however long ago its sale ended (default 30: about once a minute, and the first). */
+  fullSweepEvery?: number
 }
 
 interface Stale { orderId: string, couponId: number, entry: Reservation }
@@ -48,7 +56,11 @@ export class Reconciler {
     const { db, redis } = this.deps
     const done = { loaded: 0, repaired: 0, republished: 0, finished: 0, skipped: 0, waiting: 0 }
     const onSale = new Set((await selectCouponsOnSale(db, PRELOAD_MS)).map((c) => Number(c.id)))
-    const snapshots = await Promise.all((await selectAllCouponIds(db)).map(async (id) => [id, await snapshotScript(redis, id)] as const))
+    // every coupon ever sold would make each pass grow with the shop's history: the full sweep reads
+    // them now and then, every other pass only those whose sale is open, to come or recently ended
+    const sweep = this.passes % (this.deps.fullSweepEvery ?? 30) === 0
+    const ids = sweep ? await selectAllCouponIds(db) : await selectRecentCouponIds(db, ENDED_WATCH_MS)
+    const snapshots = await Promise.all(ids.map(async (id) => [id, await snapshotScript(redis, id)] as const))
 
     const stale: Stale[] = []
     for (const [couponId, snap] of snapshots) {
