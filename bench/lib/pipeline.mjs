@@ -3,7 +3,7 @@
 // it made is settled, divided by the purchases accepted (PENDING), and what the broker was asked for
 // them (Kafka requests by API, messages per produce request and per fetched batch), read from the
 // processes' own counters (flash_kafka_requests_total and the batch histograms of server/observability/metrics.ts).
-import { cpuSecondsOf, machineTicks } from './util.mjs'
+import { cpuSecondsOf, jitCpuSecondsOf, machineTicks } from './util.mjs'
 
 /** µs of CPU per accepted purchase each part may cost (the goals of the throughput issue). */
 export const PART_GOALS_US = { web: 150, NGINX: 40, workers: 80, Redis: 40, Kafka: 60, MariaDB: 60 }
@@ -83,6 +83,7 @@ export async function measurePipeline({ groups, metricsUrls, run, settle, redis 
   const t0 = Date.now()
   const ticks0 = machineTicks()
   const cpu0 = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids)]))
+  const jit0 = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, jitCpuSecondsOf(pids)]))
   const r = await run()
   const runSeconds = (Date.now() - t0) / 1000
   const cpuRun = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids) - cpu0[k]]))
@@ -90,6 +91,7 @@ export async function measurePipeline({ groups, metricsUrls, run, settle, redis 
   await settle(r)
   const seconds = (Date.now() - t0) / 1000
   const cpu = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, cpuSecondsOf(pids) - cpu0[k]]))
+  const jit = Object.fromEntries(Object.entries(groups).map(([k, pids]) => [k, jitCpuSecondsOf(pids) - jit0[k]]))
   const d = metricsDelta(await scrapeAll(metricsUrls), m0)
   const accepted = r.codes?.['200'] ?? 0
   // what Redis spent its time on (the commands' own time, without I/O), per purchase
@@ -101,6 +103,8 @@ export async function measurePipeline({ groups, metricsUrls, run, settle, redis 
     .filter(([, v]) => v.perPurchase > 0).sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase))
   const parts = Object.fromEntries(Object.entries(cpu).map(([k, s]) => [k, {
     usPerPurchase: accepted ? (s / accepted) * 1e6 : NaN,
+    // of it, a JVM's just-in-time compiling (the broker's, while it warms up): not a cost per purchase once warm
+    jitUsPerPurchase: accepted ? (jit[k] / accepted) * 1e6 : NaN,
     pctOfCore: (cpuRun[k] / runSeconds) * 100, // during the run itself
   }]))
   const totalUs = Object.values(parts).reduce((a, p) => a + p.usPerPurchase, 0)
@@ -124,7 +128,17 @@ export function costMarkdown(p, title = 'part') {
     ...rows.map(([k, v]) => `| ${k} | ${fmt(v.pctOfCore)} | ${fmt(v.usPerPurchase)} | ≤ ${PART_GOALS_US[k] ?? '–'} | ${PART_GOALS_US[k] === undefined ? '' : v.usPerPurchase <= PART_GOALS_US[k] ? '✅' : '❌'} |`),
     `| **whole system** | ${fmt(rows.reduce((a, [, v]) => a + v.pctOfCore, 0))} | **${fmt(p.totalUs)}** | ≤ ${SYSTEM_GOAL_US} | ${p.totalUs <= SYSTEM_GOAL_US ? '✅' : '❌'} |`,
     `| load generator (wrk, apart) | ${fmt(p.run.wrkCpuPct)} | ${fmt(p.loadGeneratorUsPerPurchase)} | – | |`,
+    ...jitNote(p),
   ].join('\n')
+}
+
+/** The parts whose figure holds a JVM's just-in-time compiling, as "Kafka 40" (empty when none compiled). */
+function jitParts(p) {
+  return Object.entries(p.parts).filter(([, v]) => v.jitUsPerPurchase >= 1).map(([k, v]) => `${k} ${fmt(v.jitUsPerPurchase)}`)
+}
+const jitNote = (p) => {
+  const parts = jitParts(p)
+  return parts.length ? ['', `Of these µs, the JVM's just-in-time compiler threads (C1/C2), which a warm JVM no longer runs: ${parts.join(', ')}.`] : []
 }
 
 /** The broker's side (Markdown): requests per purchase by API, messages per request and batch. */
@@ -151,5 +165,6 @@ export function costNote(p) {
     .sort((a, b) => b[1].usPerPurchase - a[1].usPerPurchase)
     .map(([k, v]) => `${k} ${fmt(v.usPerPurchase)}`)
     .join(', ')
-  return `system CPU ${fmt(p.totalUs)} µs per purchase (${split}; wrk ${fmt(p.loadGeneratorUsPerPurchase)} apart); Kafka ${fmt(p.kafka.requestsPerPurchase, 2)} requests per purchase, ${fmt(p.kafka.messagesPerProduce, 1)} messages per produce, ${fmt(p.kafka.messagesPerFetchedBatch, 1)} per fetched batch; machine ${fmt(p.machineBusyPct)} % busy`
+  const jit = jitParts(p)
+  return `system CPU ${fmt(p.totalUs)} µs per purchase (${split}; wrk ${fmt(p.loadGeneratorUsPerPurchase)} apart${jit.length ? `; of it JIT compiling: ${jit.join(', ')}` : ''}); Kafka ${fmt(p.kafka.requestsPerPurchase, 2)} requests per purchase, ${fmt(p.kafka.messagesPerProduce, 1)} messages per produce, ${fmt(p.kafka.messagesPerFetchedBatch, 1)} per fetched batch; machine ${fmt(p.machineBusyPct)} % busy`
 }

@@ -29,6 +29,33 @@ export function cpuSeconds(pid) {
 export function cpuSecondsOf(pids) {
   return [pids].flat().filter(Boolean).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
 }
+/**
+ * CPU seconds of the threads of a JVM's just-in-time compilers (HotSpot names them "C1 CompilerThre…" and
+ * "C2 CompilerThre…"), summed over several processes: what a JVM spends compiling its hot code, which
+ * a warm one no longer does. 0 for a process that is not a JVM.
+ */
+export function jitCpuSecondsOf(pids) {
+  let sum = 0
+  for (const pid of [pids].flat().filter(Boolean)) {
+    let tasks
+    try {
+      tasks = fs.readdirSync(`/proc/${pid}/task`)
+    } catch {
+      continue // gone meanwhile
+    }
+    for (const tid of tasks) {
+      try {
+        if (!/^C[12] CompilerThre/.test(fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8'))) continue
+        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+        sum += (Number(f[11]) + Number(f[12])) / TICKS
+      } catch {
+        // a thread that ended meanwhile
+      }
+    }
+  }
+  return sum
+}
 /** The machine's busy and total CPU ticks so far (/proc/stat), to tell how much of it was used. */
 export function machineTicks() {
   const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
