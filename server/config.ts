@@ -103,10 +103,11 @@ const schema = z.object({
   /**
    * Worker: a fetch answers once this many bytes of events are there (kafkajs' minBytes), or after
    * SETTLE_FETCH_MAX_WAIT_MS: with more than one byte, an idle worker's single event waits that long.
+   * With one byte, an event ends the wait at once, so the wait only spaces out an idle worker's fetches.
    */
   SETTLE_FETCH_MIN_BYTES: z.coerce.number().int().min(1).max(1_048_576).default(1),
   /** Worker: how long a fetch waits for SETTLE_FETCH_MIN_BYTES (kafkajs' maxWaitTimeInMs). */
-  SETTLE_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(1).max(1_000).default(50),
+  SETTLE_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(1).max(1_000).default(500),
   /**
    * Worker: a consumer that has made no progress this long while its partitions have lag (or has not
    * been a member of the group this long) is not ready; past the second, not live either.

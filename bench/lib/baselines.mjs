@@ -168,7 +168,7 @@ export async function settlementPerTransaction(env, { payments = 3000, connectio
 /**
  * The floor Kafka sets under purchase → result: one message at a time, produced (idempotent, acks
  * from all in-sync replicas, as the web does) and consumed by a kafkajs consumer with the worker's
- * maxWaitTimeInMs, on a topic of its own. Returns { rps, p50, p99 } of produce → consume in ms.
+ * maxWaitTimeInMs (SETTLE_FETCH_MAX_WAIT_MS' default: with minBytes 1 a message ends the wait), on a topic of its own. Returns { rps, p50, p99 } of produce → consume in ms.
  */
 export async function kafkaProduceToConsume(env, { messages = 200 } = {}) {
   const { Kafka, logLevel } = await import('kafkajs')
@@ -178,7 +178,7 @@ export async function kafkaProduceToConsume(env, { messages = 200 } = {}) {
   await admin.connect()
   await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true })
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 })
-  const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}`, maxWaitTimeInMs: 50 })
+  const consumer = kafka.consumer({ groupId: `bench-${randomUUID()}`, maxWaitTimeInMs: 500 })
   await Promise.all([producer.connect(), consumer.connect()])
   await consumer.subscribe({ topic, fromBeginning: true })
   const arrived = new Map()
