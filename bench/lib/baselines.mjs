@@ -168,7 +168,8 @@ export async function settlementPerTransaction(env, { payments = 3000, connectio
 /**
  * The floor Kafka sets under purchase → result: one message at a time, produced (idempotent, acks
  * from all in-sync replicas, as the web does) and consumed by a kafkajs consumer with the worker's
- * maxWaitTimeInMs (SETTLE_FETCH_MAX_WAIT_MS' default: with minBytes 1 a message ends the wait), on a topic of its own. Returns { rps, p50, p99 } of produce → consume in ms.
+ * maxWaitTimeInMs (SETTLE_FETCH_MAX_WAIT_MS' default: with minBytes 1 a message ends the wait), on a
+ * topic of its own. Returns { rps, p50, p99 } of produce → consume in ms.
  */
 export async function kafkaProduceToConsume(env, { messages = 200 } = {}) {
   const { Kafka, logLevel } = await import('kafkajs')
