@@ -35,9 +35,9 @@ try {
     ...Object.fromEntries(started.slice(1).map((w, i) => [`worker ${i + 1}${i === 0 ? ' (reconciler)' : ''}`, w.pid])),
     Redis: services.redis?.pid, MariaDB: services.mariadb?.pid, Kafka: services.kafka?.pid,
   }
-  const before = Object.fromEntries(Object.entries(groups).map(([k, pid]) => [k, cpuSecondsOf(pid)]))
-  await sleep(Number(args.seconds) * 1000)
   const seconds = Number(args.seconds)
+  const before = Object.fromEntries(Object.entries(groups).map(([k, pid]) => [k, cpuSecondsOf(pid)]))
+  await sleep(seconds * 1000)
   const pct = Object.fromEntries(Object.entries(groups).map(([k, pid]) => [k, ((cpuSecondsOf(pid) - before[k]) / seconds) * 100]))
   const total = Object.values(pct).reduce((a, b) => a + b, 0)
   say(`at rest for ${args.seconds}s (% of a core): ${Object.entries(pct).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}; all ${total.toFixed(1)}`)

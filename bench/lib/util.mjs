@@ -15,12 +15,16 @@ export function envFromPairs(pairs) {
   return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 }
 
+/** CPU seconds (user+system) in a /proc stat file, a process's or a thread's (…/task/<tid>/stat); throws when it is gone. */
+function statCpuSeconds(file) {
+  const stat = fs.readFileSync(file, 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12])) / TICKS
+}
 /** CPU seconds (user+system) a process has used so far, or NaN. */
 export function cpuSeconds(pid) {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / TICKS
+    return statCpuSeconds(`/proc/${pid}/stat`)
   } catch {
     return NaN
   }
@@ -45,10 +49,8 @@ export function jitCpuSecondsOf(pids) {
     }
     for (const tid of tasks) {
       try {
-        if (!/^C[12] CompilerThre/.test(fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8'))) continue
-        const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-        sum += (Number(f[11]) + Number(f[12])) / TICKS
+        const thread = `/proc/${pid}/task/${tid}`
+        if (/^C[12] CompilerThre/.test(fs.readFileSync(`${thread}/comm`, 'utf8'))) sum += statCpuSeconds(`${thread}/stat`)
       } catch {
         // a thread that ended meanwhile
       }

@@ -27,7 +27,8 @@ describe('what a reconciler pass looks at', () => {
       republish: async (events) => { republished.push(...events) },
       barrier: new LoadBarrier(async () => []),
     })
-    const ours = () => republished.map((e) => e.orderId).filter((id) => id === longAgo.orderId || id === justEnded.orderId)
+    const isOurs = (e: PaymentRequest) => e.orderId === longAgo.orderId || e.orderId === justEnded.orderId
+    const ours = () => republished.filter(isOurs).map((e) => e.orderId)
 
     await pass.pass() // pass 1, a full sweep: both entries are young
     expect(ours()).toEqual([])
@@ -42,8 +43,7 @@ describe('what a reconciler pass looks at', () => {
     expect(ours()).toEqual([justEnded.orderId, longAgo.orderId])
 
     // the events the reconciler re-published, settled as a worker settles them: nothing stays pending
-    const events = republished.filter((e) => e.orderId === longAgo.orderId || e.orderId === justEnded.orderId)
-    await finishInRedis(redis(), await settleBatch(db(), redis(), events))
+    await finishInRedis(redis(), await settleBatch(db(), redis(), republished.filter(isOurs)))
     expect(await redis().hlen(keys.pending(a!))).toBe(0)
     expect(await redis().hlen(keys.pending(b!))).toBe(0)
   }, 30_000)
