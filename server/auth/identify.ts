@@ -1,5 +1,6 @@
 import type { H3Event } from 'h3'
 import { DomainError } from '../domain/errors'
+import { bearerToken } from './bearer'
 import { isCrossSite, isSafeMethod } from './csrf'
 import { verifyAccessToken } from './jwt'
 import { identityOfSessionCookie, sessionCookieOf } from './session'
@@ -15,9 +16,9 @@ import type { Credentials, Identity } from './types'
 export async function identifyCredentials(credentials: Credentials): Promise<Identity | null> {
   const { authorization } = credentials
   if (authorization) {
-    const match = /^Bearer +(\S+)\s*$/i.exec(authorization)
-    if (!match) throw new DomainError('UNAUTHORIZED', 'Unsupported Authorization header: expected Bearer <token>')
-    return toIdentity(await verifyAccessToken(match[1]!))
+    const token = bearerToken(authorization)
+    if (!token) throw new DomainError('UNAUTHORIZED', 'Unsupported Authorization header: expected Bearer <token>')
+    return toIdentity(await verifyAccessToken(token))
   }
 
   const sealed = sessionCookieOf(credentials.cookie)

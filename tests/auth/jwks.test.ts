@@ -1,7 +1,8 @@
 /**
  * The realm's signing keys (no Keycloak needed: a fake issuer on loopback serves the discovery document
  * and JWKS): keys are cached, an unknown `kid` refetches them (key rotation) at most once per 10 s and
- * once for many concurrent requests, and a cached token still expires at its `exp`.
+ * once for many concurrent requests, and a cached token still expires at its `exp`; a cached token's
+ * signature put under other claims is refused.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
@@ -116,4 +117,21 @@ it('caches keys, refetches on rotation at most every 10 s, and expires cached to
     await expect(verifyAccessToken(token(k1, claims)), JSON.stringify(claims)).rejects.toMatchObject({ reason: 'UNAUTHORIZED' })
   }
   expect(fetches.discovery).toBe(1)
+})
+
+it('refuses a cached token\'s signature under other claims, and keeps the cached token', async () => {
+  const { verifyAccessToken } = await import('../../server/auth/jwt')
+  const shopper = token(k1, { sub: 'shopper', email: 'shopper@example.com' })
+  await expect(verifyAccessToken(shopper)).resolves.toMatchObject({ sub: 'shopper', isAdmin: false })
+
+  // the same header and signature around claims that make the bearer an admin, then another subject
+  const [header, , signature] = shopper.split('.')
+  const claims = JSON.parse(Buffer.from(shopper.split('.')[1]!, 'base64url').toString('utf8'))
+  for (const forged of [{ ...claims, realm_access: { roles: ['admin'] } }, { ...claims, sub: 'someone-else' }]) {
+    const copy = `${header}.${b64(forged)}.${signature}`
+    const badSignature = { reason: 'UNAUTHORIZED', message: expect.stringContaining('bad signature') }
+    await expect(verifyAccessToken(copy)).rejects.toMatchObject(badSignature)
+    await expect(verifyAccessToken(copy)).rejects.toMatchObject({ reason: 'UNAUTHORIZED' })
+  }
+  await expect(verifyAccessToken(shopper)).resolves.toMatchObject({ sub: 'shopper', isAdmin: false })
 })
