@@ -16,7 +16,7 @@ import { ROOT, ok, warn, c, assertPortFree } from './lib/util.mjs'
 import { ensureSystemPackages } from './lib/system.mjs'
 import { ensureDownloads } from './lib/downloads.mjs'
 import { startStack, defaultPorts, onShutdown, stopAll } from './lib/stack.mjs'
-import { ensureNodeModules, build, migrate } from './lib/project.mjs'
+import { ensureNodeModules, build, loadCoupons, migrate } from './lib/project.mjs'
 import { startPrometheus } from './lib/prometheus.mjs'
 
 const args = new Set(process.argv.slice(2))
@@ -55,6 +55,8 @@ async function main() {
   await migrate(stack.env, { seed: !args.has('--no-seed') })
   await Promise.all(webPorts.map((port) => stack.startWeb({ port })))
   await Promise.all(workerPorts.map((metricsPort) => stack.startWorker({ metricsPort })))
+  // the shop says it is up once a purchase can be taken, not a few seconds before
+  if (workerInstances > 0) await loadCoupons(stack.env)
   await stack.startNginx({ port: ports.shop, upstreams: webPorts, host: process.env.SHOP_HOST || '127.0.0.1' })
   const prometheus = await startPrometheus(stack, { port: prometheusPort, web: webPorts, workers: workerPorts })
 

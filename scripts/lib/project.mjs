@@ -1,4 +1,4 @@
-// Project steps shared by the entry scripts: npm install, build, migrations.
+// Project steps shared by the entry scripts: npm install, build, migrations, coupons into Redis.
 import fs from 'node:fs'
 import path from 'node:path'
 import { ROOT, log, ok, secs, mtime, newestMtime, runVisible, c } from './util.mjs'
@@ -59,12 +59,23 @@ export async function build({ force = false } = {}) {
   await step('npm run build', npm, npmArgs('run', 'build'))
 }
 
+const cli = () => path.join(ROOT, '.output', 'worker', 'cli.mjs')
+
 /** Migrations (and optionally the demo seed) with the stack env. */
 export async function migrate(env, { seed = false } = {}) {
   const e = { ...process.env, ...env }
-  const cli = path.join(ROOT, '.output', 'worker', 'cli.mjs')
-  await step('migrations', process.execPath, [cli, 'migrate'], { env: e })
-  if (seed) await step('seed data', process.execPath, [cli, 'seed'], { env: e })
+  await step('migrations', process.execPath, [cli(), 'migrate'], { env: e })
+  if (seed) await step('seed data', process.execPath, [cli(), 'seed'], { env: e })
+}
+
+/**
+ * Every coupon on sale (or opening within 10 minutes) loaded into Redis, behind the Kafka barrier, the
+ * way a worker's reconciler loads it a few seconds later: until then a purchase is answered "Stock is
+ * being checked, try again in a moment". With the payment workers running; a loaded coupon is left as is.
+ */
+export async function loadCoupons(env) {
+  const args = [cli(), 'coupon', 'load', '--timeout', '120']
+  await step('coupons on sale loaded into Redis', process.execPath, args, { env: { ...process.env, ...env } })
 }
 
 export { npm, npmArgs, npx }
