@@ -131,6 +131,12 @@ const schema = z.object({
   REQUEST_DEADLINE_MS: z.coerce.number().int().min(100).default(4_500),
   /** SIGTERM: how long web and worker wait for in-flight work before exiting anyway. */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(25_000),
+  /**
+   * Web and worker: how far V8 lets the old space grow above the live heap before its next major GC
+   * (V8's --heap-growing-percent), set by the process itself at start. Lower keeps RSS down for some
+   * CPU. 0 is V8's own policy; unset, the worker uses WORKER_HEAP_GROWING_PERCENT and the web V8's own.
+   */
+  HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(1_000).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   LUA_DIR: z.string().optional(),
   /**

@@ -6,6 +6,7 @@
 import { hostname } from 'node:os'
 import { config } from '../config'
 import { closeDb, db } from '../db'
+import { applyHeapGrowth, WORKER_HEAP_GROWING_PERCENT } from '../heap'
 import { createAdmin, createProducer, PAYMENT_GROUP, topics } from '../kafka/client'
 import { closeRedis, redis } from '../redis/client'
 import { assertNoEviction, EvictionPolicyError } from '../redis/memory-policy'
@@ -22,6 +23,7 @@ import { Settlement } from './settlement'
 
 setLogContext({ service: 'worker', pid: process.pid })
 const cfg = config()
+applyHeapGrowth(cfg.HEAP_GROWING_PERCENT ?? WORKER_HEAP_GROWING_PERCENT)
 const producer = createProducer()
 const admin = createAdmin()
 trackConsumerLag(() => consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP))

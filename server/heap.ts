@@ -1,0 +1,15 @@
+import { setFlagsFromString } from 'node:v8'
+
+/**
+ * The worker's heap growth unless HEAP_GROWING_PERCENT says otherwise: its peak RSS under load
+ * stayed above 150 MB with V8's own policy (docs/decisions.md, "Memory").
+ */
+export const WORKER_HEAP_GROWING_PERCENT = 50
+
+/**
+ * How far V8 lets the old space grow above the live heap before its next major GC, for this process.
+ * V8 reads the flag at each GC, so setting it at start works; NODE_OPTIONS cannot carry it.
+ */
+export function applyHeapGrowth(percent: number | undefined): void {
+  if (percent !== undefined) setFlagsFromString(`--heap-growing-percent=${percent}`)
+}
