@@ -19,7 +19,8 @@ export const MIN_NODE_MAJOR = 24
  * the Dockerfile, checked by tests/ops/deploy-files.test.ts). On a machine with much memory V8 grows
  * the young generation to 128 MB; 8 MB semi-spaces kept a web instance's RSS under wrk load at
  * 247 MB instead of 341 MB, with the same or better throughput (system.ping 11,871 vs 11,123 req/s,
- * wrk -c50 8 s, docs/decisions.md).
+ * wrk -c50 8 s, docs/decisions.md). The heap's growth is not here: NODE_OPTIONS cannot carry that
+ * flag, so each process sets it itself at start (HEAP_GROWING_PERCENT, server/heap.ts).
  */
 export const APP_NODE_FLAGS = ['--max-semi-space-size=8']
 

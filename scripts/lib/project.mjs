@@ -59,13 +59,16 @@ export async function build({ force = false } = {}) {
   await step('npm run build', npm, npmArgs('run', 'build'))
 }
 
-const cli = () => path.join(ROOT, '.output', 'worker', 'cli.mjs')
+/** A command of the operator CLI (.output/worker/cli.mjs), run as a step with the stack env. */
+function cliStep(label, env, ...args) {
+  const cli = path.join(ROOT, '.output', 'worker', 'cli.mjs')
+  return step(label, process.execPath, [cli, ...args], { env: { ...process.env, ...env } })
+}
 
 /** Migrations (and optionally the demo seed) with the stack env. */
 export async function migrate(env, { seed = false } = {}) {
-  const e = { ...process.env, ...env }
-  await step('migrations', process.execPath, [cli(), 'migrate'], { env: e })
-  if (seed) await step('seed data', process.execPath, [cli(), 'seed'], { env: e })
+  await cliStep('migrations', env, 'migrate')
+  if (seed) await cliStep('seed data', env, 'seed')
 }
 
 /**
@@ -74,8 +77,7 @@ export async function migrate(env, { seed = false } = {}) {
  * being checked, try again in a moment". With the payment workers running; a loaded coupon is left as is.
  */
 export async function loadCoupons(env) {
-  const args = [cli(), 'coupon', 'load', '--timeout', '120']
-  await step('coupons on sale loaded into Redis', process.execPath, args, { env: { ...process.env, ...env } })
+  await cliStep('coupons on sale loaded into Redis', env, 'coupon', 'load', '--timeout', '120')
 }
 
 export { npm, npmArgs, npx }

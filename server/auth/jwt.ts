@@ -169,17 +169,18 @@ function checkClaims(claims: Claims | undefined, nowSeconds: number): asserts cl
  */
 export async function verifyAccessToken(token: string): Promise<VerifiedToken> {
   const now = Date.now() / 1000
-  const hit = verified.get(cacheKey(token))
+  const key = cacheKey(token)
+  const hit = verified.get(key)
   if (hit?.token === token) {
     if (hit.identity.exp + CLOCK_SKEW_SECONDS > now) return hit.identity
-    verified.delete(cacheKey(token))
+    verified.delete(key)
     throw unauthorized('expired')
   }
   const why = refused.get(token)
   if (why) throw unauthorized(why)
   try {
     const result = await verifyUncached(token, now)
-    verified.set(cacheKey(token), { token, identity: result }, { ttl: Math.max(1, (result.exp + CLOCK_SKEW_SECONDS - now) * 1000) })
+    verified.set(key, { token, identity: result }, { ttl: Math.max(1, (result.exp + CLOCK_SKEW_SECONDS - now) * 1000) })
     return result
   } catch (error) {
     // Only the expensive refusal is remembered; an unknown key id must stay retryable after rotation.
