@@ -49,7 +49,6 @@ const extra = envFromPairs(args.env)
 const WORKER_BUNDLE = path.join(ROOT, '.output', 'worker', 'index.mjs')
 // started here, not through the stack library: --cpu-prof is not allowed in NODE_OPTIONS
 async function profiled(name, script, extraEnv, healthUrl) {
-  const spawnedAt = Date.now()
   const dir = path.join(outDir, name)
   const child = spawn(process.execPath, [...APP_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, script)], {
     env: { ...appNodeEnv(), ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'inherit'],
@@ -64,7 +63,6 @@ async function profiled(name, script, extraEnv, healthUrl) {
     name,
     dir,
     pid: child.pid,
-    spawnedAt,
     bundle: script.includes('worker') ? WORKER_BUNDLE : undefined,
     stop: async () => {
       child.kill('SIGTERM')
@@ -89,12 +87,12 @@ const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
 const coupon = (stock) => createBenchCoupon(db, redis, { name: 'Bench profile', description: 'bench/profile.mjs', stock })
 /** Until `expected` orders of the coupons are settled and followed up (while anything is pending, the reserve script answers HELD). */
-async function settled(coupons, expected) {
+async function settled(coupons, expected, { followedUp = true } = {}) {
   const pending = async () => (await Promise.all(coupons.map((cp) => redis.hlen(`coupon:{${cp}}:pending`)))).reduce((a, b) => a + b, 0)
   for (;;) {
     const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    if (Number(n) >= expected && (await pending()) === 0) return
-    await sleep(50)
+    if (Number(n) >= expected && (!followedUp || (await pending()) === 0)) return
+    await sleep(followedUp ? 50 : 5)
   }
 }
 const d = Number(args.duration)
@@ -102,7 +100,10 @@ const c = Number(args.connections)
 const purchase = { method: 'POST', path: '/api/trpc/order.purchase', tokenFile }
 /** The profiled processes, each with what it served in the measured window: { proc, count, unit, window }. */
 const measured = []
-const window = (proc, from) => ({ from: from - proc.spawnedAt, to: Date.now() - proc.spawnedAt })
+/** Now on the monotonic clock, in µs: the clock of a .cpuprofile's startTime (V8's TimeTicks, CLOCK_MONOTONIC). */
+const monoUs = () => Number(process.hrtime.bigint() / 1000n)
+/** The window from `from` (monoUs) to now; made relative to its profile's start when the profile is read. */
+const window = (proc, from) => ({ from, to: monoUs() })
 const others = [] // helpers started through the stack library, stopped at the end
 let run
 try {
@@ -125,8 +126,8 @@ try {
     const worker = await startProfiledWorker()
     others.push(worker)
     const cpu0 = cpuSeconds(worker.pid)
-    await settled(coupons, 1)
-    const from = Date.now()
+    await settled(coupons, 1, { followedUp: false }) // the first commit: start-up and the group's join left out
+    const from = monoUs()
     await settled(coupons, 2 * users.length)
     const seconds = (Date.now() - t0) / 1000
     const cpu = cpuSeconds(worker.pid) - cpu0
@@ -160,7 +161,7 @@ try {
     await settled(warm, w.codes?.['200'] ?? 0)
     const coupons = []
     for (let i = 0; i < 40; i++) coupons.push(await coupon(users.length))
-    const from = Date.now()
+    const from = monoUs()
     const before = await settledBy(worker)
     run = await runWrk({
       url: nginx.url,
@@ -177,7 +178,6 @@ try {
   } else {
     const web = await startProfiledWeb()
     others.push(web)
-    const from = () => Date.now()
     let opts
     if (args.scenario === 'purchase') {
       // warm the instance's token cache on one coupon, then profile real reservations on others
@@ -211,7 +211,7 @@ try {
       opts = { url: web.url, path: '/api/trpc/system.ping', label: 'ping' }
     }
     if (args.scenario !== 'purchase') await runWrk({ ...opts, duration: 2, connections: c, label: 'warm-up' })
-    const t = from()
+    const t = monoUs()
     run = await runWrk({ ...opts, duration: d, connections: c, serverPid: web.pid })
     measured.push({ proc: web, count: run.requests, unit: 'request', window: window(web, t) })
   }
@@ -231,11 +231,12 @@ const pkgOf = (url) => {
   if (url.includes('.output/server/chunks')) return 'app (.output/server/chunks)'
   return url.replace(/^.*\/\.output\//, '.output/')
 }
-for (const { proc, count, unit, window: w } of measured) {
+for (const { proc, count, unit, window: mono } of measured) {
   const file = fs.readdirSync(proc.dir).find((f) => f.endsWith('.cpuprofile'))
   if (!file) throw new Error(`no .cpuprofile in ${proc.dir}`)
   const prof = JSON.parse(fs.readFileSync(path.join(proc.dir, file), 'utf8'))
   if (proc.bundle) remapBundle(prof, proc.bundle)
+  const w = { from: (mono.from - prof.startTime) / 1000, to: (mono.to - prof.startTime) / 1000 } // ms since the profile's start
   const byId = new Map(prof.nodes.map((n) => [n.id, n]))
   const self = new Map()
   const byPkg = new Map()
