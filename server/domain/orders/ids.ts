@@ -1,19 +1,10 @@
-import { randomFillSync } from 'node:crypto'
 import { monotonicFactory } from 'ulid'
 import { z } from 'zod'
+import { randomByte } from '../random'
 
-// ulid's own source of randomness draws one crypto byte per character (16 calls per id): a pool
-// filled 4 KB at a time gives the same bytes for a fraction of the calls.
-const pool = Buffer.alloc(4096)
-let drawn = pool.length
-function randomByte(): number {
-  if (drawn === pool.length) {
-    randomFillSync(pool)
-    drawn = 0
-  }
-  return pool[drawn++]! / 256
-}
-const nextUlid = monotonicFactory(randomByte)
+// ulid's own source of randomness draws one crypto byte per character (16 calls per id): the pool's
+// bytes are the same randomness for a fraction of the calls.
+const nextUlid = monotonicFactory(() => randomByte() / 256)
 
 /** Order ids are `<couponId>-<ULID>`: the coupon names the pending ledger to look in. */
 export function newOrderId(couponId: number): string {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomByte } from '../random'
 
 export { groupCode } from './format'
 
@@ -19,7 +19,9 @@ export const TYPED_CODE = new RegExp(`^[ -]*(?:[${CODE_ALPHABET}OILoil${CODE_ALP
 
 /** A fresh code; 256 is a multiple of 32, so masking a random byte keeps every symbol equally likely. */
 export function newRedemptionCode(): string {
-  return [...randomBytes(CODE_LENGTH)].map((b) => CODE_ALPHABET[b & 31]).join('')
+  let code = ''
+  for (let i = 0; i < CODE_LENGTH; i++) code += CODE_ALPHABET[randomByte() & 31]
+  return code
 }
 
 /** What a shop typed or scanned, as stored: upper case, separators dropped, look-alikes mapped. */
