@@ -9,7 +9,7 @@
 //         order.purchase for as long as the ping run, 100 coupons × the shoppers (every request a new
 //         pair, a real reservation), tokens cached, 2 workers settling meanwhile · the same through
 //         NGINX with 1, 2 and 3 web instances, each part's CPU per accepted purchase (the headline),
-//         and the 1-instance run once more at the end of the run (the broker's JVM compiled by then)
+//         and the 1-instance run once more at the end of the run (the broker's JVM mostly compiled)
 //   stores: Redis+Lua reserve (in-process ioredis EVALSHA, 200 callers) · MySQL pessimistic
 //         (SELECT … FOR UPDATE) and optimistic (version-checked UPDATE) reservations on one hot row ·
 //         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
@@ -596,8 +596,8 @@ try {
   }
   await Promise.all(sockets.map((s) => s.close()))
 
-  // ---- the first run through NGINX once more, at the end: the broker's JVM has compiled its hot code
-  // by now (the first run's figure holds its warm-up), and the stores hold every scenario's data
+  // ---- the first run through NGINX once more, at the end: the broker's JVM has done most of its
+  // compiling by now (the first run's figure holds its warm-up), and the stores hold every scenario's data
   const minutesIn = Math.round((Date.now() - runStarted) / 60_000)
   step(`through NGINX again, 1 web instance: order.purchase for ${DURATION}s, ${minutesIn} min into the run`)
   const viaNginxAgain = await throughNginx(1, `at the end of the run (${minutesIn} min in)`)

@@ -29,7 +29,7 @@ export function markdown(result) {
     ...(result.headlineAgain ? [
       '## Cost per purchase again at the end of the run',
       '',
-      `The same run once more after every other scenario (${result.headlineAgain.name}): the broker's JVM has compiled its hot code by then, and the stores hold every earlier scenario's data. ${fmt(result.headlineAgain.rps)} purchases/s at **${fmt(result.headlineAgain.totalUs)} µs of system CPU per accepted purchase** (${fmt(result.headlineAgain.accepted)} purchases, settled ${fmt(result.headlineAgain.settleTailSeconds, 1)} s after the run); the machine was ${fmt(result.headlineAgain.machineBusyPct)} % busy. The targets are judged on the first run.`,
+      `The same run once more after every other scenario (${result.headlineAgain.name}): the broker's JVM has done most of its just-in-time compiling by then, and the stores hold every earlier scenario's data. ${fmt(result.headlineAgain.rps)} purchases/s at **${fmt(result.headlineAgain.totalUs)} µs of system CPU per accepted purchase** (${fmt(result.headlineAgain.accepted)} purchases, settled ${fmt(result.headlineAgain.settleTailSeconds, 1)} s after the run); the machine was ${fmt(result.headlineAgain.machineBusyPct)} % busy. The targets are judged on the first run.`,
       '',
       costMarkdown(result.headlineAgain),
       '',
