@@ -465,26 +465,25 @@ try {
   const behind = [web, await startWeb(), await startWeb()]
   const nginxPort = await freePort()
   const nginxRates = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
-  let nginxUp = false
   /**
    * The sustained purchases through NGINX with the first n instances of `behind` behind it (NGINX
-   * started or reloaded for them), every request a new (shopper, coupon) pair, 2 workers settling:
-   * each part's CPU per accepted purchase (measurePipeline). `again` says when a run is repeated
-   * (its key gets "-again").
+   * started, or reloaded for them when it runs), every request a new (shopper, coupon) pair, 2 workers
+   * settling: each part's CPU per accepted purchase (measurePipeline). `again` says when a run is
+   * repeated (its key gets "-again").
    */
   async function throughNginx(n, again = '') {
     const upstreams = behind.slice(0, n).map((w) => w.port)
     const nginxOptions = { name: 'bench-nginx', port: nginxPort, upstreams, accessLog: false, ...nginxRates }
-    const nginx = nginxUp
-      ? (await stack.reloadNginx(nginxOptions), { url: `http://127.0.0.1:${nginxPort}` })
-      : await stack.startNginx(nginxOptions)
-    nginxUp = true
+    if (stack.processes()['bench-nginx']) await stack.reloadNginx(nginxOptions)
+    else await stack.startNginx(nginxOptions)
+    const nginx = { url: `http://127.0.0.1:${nginxPort}` }
     const nginxPids = withChildren(Number(fs.readFileSync(path.join(stack.dir, 'bench-nginx', 'nginx.pid'), 'utf8')))
+    const couponName = `nginx ${n}${again ? ' again' : ''}`
     const runCoupons = []
-    for (let i = 0; i < NGINX_COUPONS; i++) runCoupons.push(await createCoupon(USERS, `nginx ${n}${again ? ' again' : ''} web ${i}`))
+    for (let i = 0; i < NGINX_COUPONS; i++) runCoupons.push(await createCoupon(USERS, `${couponName} web ${i}`))
     // every instance meets the tokens before the measured run (first sight is its own scenario)
     const warmCoupons = []
-    for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `nginx ${n}${again ? ' again' : ''} warm-up ${i}`))
+    for (let i = 0; i < 3; i++) warmCoupons.push(await createCoupon(USERS, `${couponName} warm-up ${i}`))
     const warmRun = await runWrk({
       url: nginx.url,
       method: 'POST',
@@ -538,7 +537,6 @@ try {
   const viaNginx = []
   for (let n = 1; n <= 3; n++) viaNginx.push(await throughNginx(n))
   await stack.stopNginx('bench-nginx')
-  nginxUp = false
   for (const w of behind.slice(1)) await stopProc(w)
   await audit('after the NGINX runs')
 
@@ -602,7 +600,6 @@ try {
   step(`through NGINX again, 1 web instance: order.purchase for ${DURATION}s, ${minutesIn} min into the run`)
   const viaNginxAgain = await throughNginx(1, `at the end of the run (${minutesIn} min in)`)
   await stack.stopNginx('bench-nginx')
-  nginxUp = false
   await sleep(1000)
   const last = await audit('at the end (quiet)')
   if (!last.ok) {

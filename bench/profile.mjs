@@ -103,7 +103,7 @@ const measured = []
 /** Now on the monotonic clock, in µs: the clock of a .cpuprofile's startTime (V8's TimeTicks, CLOCK_MONOTONIC). */
 const monoUs = () => Number(process.hrtime.bigint() / 1000n)
 /** The window from `from` (monoUs) to now; made relative to its profile's start when the profile is read. */
-const window = (proc, from) => ({ from, to: monoUs() })
+const window = (from) => ({ from, to: monoUs() })
 const others = [] // helpers started through the stack library, stopped at the end
 let run
 try {
@@ -131,7 +131,7 @@ try {
     await settled(coupons, 2 * users.length)
     const seconds = (Date.now() - t0) / 1000
     const cpu = cpuSeconds(worker.pid) - cpu0
-    measured.push({ proc: worker, count: 2 * users.length, unit: 'payment', window: window(worker, from) })
+    measured.push({ proc: worker, count: 2 * users.length, unit: 'payment', window: window(from) })
     run = {
       rps: (2 * users.length) / seconds,
       requests: 2 * users.length,
@@ -173,8 +173,8 @@ try {
       label: 'purchases through NGINX',
     })
     await settled(coupons, run.codes?.['200'] ?? 0)
-    measured.push({ proc: web, count: run.codes?.['200'] ?? 0, unit: 'purchase', window: window(web, from) })
-    measured.push({ proc: worker, count: (await settledBy(worker)) - before, unit: 'payment', window: window(worker, from) })
+    measured.push({ proc: web, count: run.codes?.['200'] ?? 0, unit: 'purchase', window: window(from) })
+    measured.push({ proc: worker, count: (await settledBy(worker)) - before, unit: 'payment', window: window(from) })
   } else {
     const web = await startProfiledWeb()
     others.push(web)
@@ -213,7 +213,7 @@ try {
     if (args.scenario !== 'purchase') await runWrk({ ...opts, duration: 2, connections: c, label: 'warm-up' })
     const t = monoUs()
     run = await runWrk({ ...opts, duration: d, connections: c, serverPid: web.pid })
-    measured.push({ proc: web, count: run.requests, unit: 'request', window: window(web, t) })
+    measured.push({ proc: web, count: run.requests, unit: 'request', window: window(t) })
   }
 } finally {
   for (const p of others.reverse()) await p.stop(20_000)

@@ -6,6 +6,9 @@ const fmt = (n, d = 0) =>
     ? '–'
     : Number(n).toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
 
+/** A run through NGINX, as Markdown lines: the per-part table, the broker's side, Redis' commands. */
+const pipelineTables = (p) => [costMarkdown(p), '', kafkaMarkdown(p), '', redisMarkdown(p), '']
+
 export function markdown(result) {
   const m = result.meta
   const lines = [
@@ -19,24 +22,14 @@ export function markdown(result) {
       '',
       `${fmt(result.headline.rps)} purchases/s at **${fmt(result.headline.totalUs)} µs of system CPU per accepted purchase** — each process group's CPU from the run's start until its ${fmt(result.headline.accepted)} purchases were settled (${fmt(result.headline.settleTailSeconds, 1)} s after the run), per purchase; the machine was ${fmt(result.headline.machineBusyPct)} % busy during the run.`,
       '',
-      costMarkdown(result.headline),
-      '',
-      kafkaMarkdown(result.headline),
-      '',
-      redisMarkdown(result.headline),
-      '',
+      ...pipelineTables(result.headline),
     ] : []),
     ...(result.headlineAgain ? [
       '## Cost per purchase again at the end of the run',
       '',
       `The same run once more after every other scenario (${result.headlineAgain.name}): the broker's JVM has done most of its just-in-time compiling by then, and the stores hold every earlier scenario's data. ${fmt(result.headlineAgain.rps)} purchases/s at **${fmt(result.headlineAgain.totalUs)} µs of system CPU per accepted purchase** (${fmt(result.headlineAgain.accepted)} purchases, settled ${fmt(result.headlineAgain.settleTailSeconds, 1)} s after the run); the machine was ${fmt(result.headlineAgain.machineBusyPct)} % busy. The targets are judged on the first run.`,
       '',
-      costMarkdown(result.headlineAgain),
-      '',
-      kafkaMarkdown(result.headlineAgain),
-      '',
-      redisMarkdown(result.headlineAgain),
-      '',
+      ...pipelineTables(result.headlineAgain),
     ] : []),
     '## Scenarios',
     '',
