@@ -10,6 +10,8 @@ import type { Settlement } from './settlement'
 
 /** A round of fewer events than this is not load: the next fetch does not wait for more. */
 const LINGER_FROM_EVENTS = 16
+/** Short, so a dead worker's partitions move quickly (and a stop waits for a join at most this long). */
+const SESSION_TIMEOUT_MS = 10_000
 
 /**
  * The payment worker's member of the payment-workers group: takes chunks of SETTLE_BATCH_SIZE events
@@ -29,6 +31,8 @@ export class PaymentConsumer {
   private paused = false
   /** kafkajs refuses pause() and resume() before run(). */
   private running = false
+  /** The consumer being connected and joined now, if it is: a stop waits for it (see stop()). */
+  private joining: Promise<void> | undefined
   /** The round being settled now; a drain waits for it to be committed. */
   private chunkInHand: Promise<unknown> = Promise.resolve()
   /** kafkajs' heartbeat of the running consumer (each batch hands in the same one). */
@@ -44,11 +48,14 @@ export class PaymentConsumer {
     this.wanted = true
     for (let attempt = 0; this.wanted; attempt++) {
       try {
-        await this.run()
+        this.joining = this.run()
+        await this.joining
         return
       } catch (error) {
         log.warn('consumer could not start; trying again', { error, attempt })
         await sleep(Math.min(500 * 2 ** attempt, 10_000))
+      } finally {
+        this.joining = undefined
       }
     }
   }
@@ -57,13 +64,16 @@ export class PaymentConsumer {
     const cfg = config()
     const consumer = createConsumer({
       groupId: PAYMENT_GROUP,
-      // Short, so a dead worker's partitions move quickly; a member that does not rejoin a rebalance
-      // within rebalanceTimeout is dropped from it rather than holding the whole group up for a minute.
-      sessionTimeout: 10_000,
+      // A member that does not rejoin a rebalance within rebalanceTimeout is dropped from it rather
+      // than holding the whole group up for a minute.
+      sessionTimeout: SESSION_TIMEOUT_MS,
       rebalanceTimeout: 20_000,
       heartbeatInterval: 3_000,
       minBytes: cfg.SETTLE_FETCH_MIN_BYTES,
       maxWaitTimeInMs: cfg.SETTLE_FETCH_MAX_WAIT_MS,
+      // kafkajs' own restart after a retriable crash, which would otherwise also follow a stop that
+      // cut a join short: the new member would join just before the process exits.
+      retry: { retries: 5, restartOnFailure: async () => this.wanted },
     })
     this.consumer = consumer
     this.running = false
@@ -162,10 +172,14 @@ export class PaymentConsumer {
   /**
    * Leaves the group after the chunk in hand is settled and committed (kafkajs' disconnect waits for
    * eachBatch), so the partitions move to the other workers at once instead of after the session timeout.
+   * A stop during the join lets the join finish first (for at most the session timeout): kafkajs leaves
+   * the group only as a member, and a join cut short leaves one behind that the broker keeps, holding
+   * the other workers' rebalance up, until its session times out.
    */
   async stop(): Promise<void> {
     this.wanted = false
     this.progress.left('stopped')
+    if (this.joining) await Promise.race([this.joining.catch(() => {}), sleep(SESSION_TIMEOUT_MS)])
     await this.consumer?.disconnect()
   }
 }

@@ -9,12 +9,14 @@ import { collect, liveClient } from '../support/live'
 import { startWeb, startWorker, type Proc } from '../support/processes'
 import { createScratchDatabase, startRedisServer, type RedisServers, type ScratchDatabase } from './support/backends'
 import { call } from '../support/api'
+import { createAdmin, PAYMENT_GROUP } from '../../server/kafka/client'
 
 /*
  * SIGTERM to a web instance and to a worker in the middle of a burst: the web finishes the purchases
  * in flight and closes its sockets with 1012, the worker commits its batch and leaves the group, a
- * second worker settles the rest, and the audit passes. Own Redis and MySQL database, so the audit
- * judges only this test's orders.
+ * second worker settles the rest, and the audit passes. And a worker SIGTERMed while it is still
+ * joining the group leaves it instead of holding the others' rebalance up. Own Redis and MySQL
+ * database, so the audit judges only this test's orders.
  */
 
 let redisServer: RedisServers
@@ -138,4 +140,48 @@ describe('graceful shutdown', () => {
     }, 30_000, 1_000)
     expect(audit ?? await auditInvariants(db(), redis())).toSatisfy((checks: { ok: boolean }[]) => checks.every((c) => c.ok))
   }, 150_000) // its own waits (settled within 60 s, the audit within 30 s) decide, not the default 60 s
+
+  it('leaves the group at once when a worker gets SIGTERM while it is still joining', async () => {
+    const admin = createAdmin()
+    await admin.connect()
+    const group = async () => (await admin.describeGroups([PAYMENT_GROUP])).groups[0]!
+    try {
+      const member = await startWorker(env)
+      procs.push(member)
+      const ready = await eventually(async () => (await fetch(`${member.url}/readyz`)).ok || undefined, 30_000, 100)
+      expect(ready, `the first worker joined the group: ${member.output()}`).toBe(true)
+      // (the previous test's second worker may be a member too)
+      const stableMembers = async () => {
+        const g = await group()
+        return g.state === 'Stable' ? g.members.length : undefined
+      }
+      const members = await eventually(stableMembers, 30_000, 100)
+      expect(members).toBeGreaterThanOrEqual(1)
+
+      // The newcomer's JoinGroup puts the group in PreparingRebalance until the member rejoins (at its
+      // next heartbeat, up to 3 s): the newcomer is then still joining, and gets SIGTERM.
+      const newcomer = await startWorker(env)
+      procs.push(newcomer)
+      const preparing = await eventually(async () => (await group()).state === 'PreparingRebalance' || undefined, 30_000, 20)
+      expect(preparing, newcomer.output()).toBe(true)
+      const before = newcomer.output()
+      const signalledAt = Date.now()
+      const exit = await newcomer.stop('SIGTERM')
+      expect(before, 'SIGTERM came before the newcomer had joined').not.toContain('consumer joined the group')
+      expect(exit, newcomer.output()).toBe(0)
+      expect(newcomer.output()).toContain('"msg":"worker stopped"')
+      expect(newcomer.output(), 'kafkajs did not start the consumer again after the stop').not.toContain('Restarting the consumer')
+
+      // It left: the group settles on the members it had within the session timeout (10 s). A member
+      // left behind by a join cut short holds the rebalance up until the broker times it out (15 s here
+      // before the fix); each of the two rebalances now waits only for the others' next heartbeat (3 s).
+      const stable = await eventually(async () => await stableMembers() === members ? Date.now() - signalledAt : undefined, 30_000, 100)
+      expect(stable, `the group is back to its ${members} members: ${JSON.stringify(await group())}`).toBeLessThan(10_000)
+      const settling = await eventually(async () => (await fetch(`${member.url}/readyz`)).ok || undefined, 10_000, 100)
+      expect(settling, member.output()).toBe(true)
+      await member.stop('SIGTERM')
+    } finally {
+      await admin.disconnect()
+    }
+  }, 90_000)
 })
