@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 // The whole pipeline's cost per purchase on a running stack, alone or as an A/B comparison:
 //   node bench/pipeline.mjs --stack .stack/test [--rounds 3] [--duration 6] [--connections 50]
-//        [--users 2000] [--a "K=V K=V"] [--b "K=V"]
+//        [--users 2000] [--a "K=V K=V"] [--b "K=V web:K=V"]
 // Each round starts one web instance and two payment workers with the variant's environment (both
-// read the same configuration), NGINX in front (the product's config, rate limits lifted), shows the
-// instance every shopper's token on warm-up coupons and settles them, then runs `npm run bench`'s
-// "through NGINX, 1 web instance" load: every request a new (shopper, coupon) pair for --duration
-// seconds. It prints each part's CPU µs per accepted purchase (counted until the run's purchases are
-// all settled), the Kafka requests per purchase by API and the batch sizes (bench/lib/pipeline.mjs).
-// With --b, rounds alternate a, b, a, b… so both see the same machine; the median round of each is
-// reported. Results: .bench/pipeline-<time>/{result.json,summary.md}.
+// read the same configuration; a pair written web:K=V is given to the web instance only), NGINX in
+// front (the product's config, rate limits lifted), shows the instance every shopper's token on
+// warm-up coupons and settles them, then runs `npm run bench`'s "through NGINX, 1 web instance"
+// load: every request a new (shopper, coupon) pair for --duration seconds. It prints each part's
+// CPU µs per accepted purchase (counted until the run's purchases are all settled), the Kafka
+// requests per purchase by API and the batch sizes (bench/lib/pipeline.mjs), and the peak RSS of
+// the web instance and the workers over the round (warm-up, run and settling).
+// With --b, rounds alternate a, b, b, a, a, b… so both see the same machine and each goes first as
+// often as second; the median round of each is reported.
+// Results: .bench/pipeline-<time>/{result.json,summary.md}.
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import fs from 'node:fs'
 import path from 'node:path'
@@ -18,7 +21,7 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { ROOT, envFromPairs, loadAverage, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
+import { ROOT, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
@@ -33,10 +36,15 @@ const stack = openStack(path.resolve(args.stack))
 if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
 const env = stack.env
 const USERS = Number(args.users)
-const parseEnv = (s) => envFromPairs(s.split(/\s+/).filter(Boolean))
+/** A variant's environment: `K=V` for every process, `web:K=V` for the web instance only. */
+function parseEnv(s) {
+  const pairs = s.split(/\s+/).filter(Boolean)
+  const webOnly = pairs.filter((p) => p.startsWith('web:'))
+  return { env: envFromPairs(pairs.filter((p) => !webOnly.includes(p))), webEnv: envFromPairs(webOnly.map((p) => p.slice(4))) }
+}
 const variants = [
-  { name: args.a || 'as built', env: parseEnv(args.a) },
-  ...(args.b !== undefined ? [{ name: args.b, env: parseEnv(args.b) }] : []),
+  { name: args.a || 'as built', ...parseEnv(args.a) },
+  ...(args.b !== undefined ? [{ name: args.b, ...parseEnv(args.b) }] : []),
 ]
 
 const outDir = path.join(ROOT, '.bench', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}`)
@@ -60,7 +68,7 @@ async function settled(coupons, expected) {
 }
 
 async function round(variant, r) {
-  const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env }
+  const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env, ...variant.webEnv }
   const web = await stack.startWeb({ env: procEnv })
   const workers = [await stack.startWorker({ env: variant.env }), await stack.startWorker({ env: variant.env })]
   const port = await freePort()
@@ -103,18 +111,23 @@ async function round(variant, r) {
       settle: (res) => withTicker('settling', settled(coupons, res.codes?.['200'] ?? 0)),
       redis,
     })
-    say(`  round ${r + 1} [${variant.name}] ${Math.round(p.run.rps)} purchases/s, p50 ${p.run.p50.toFixed(1)} ms, p99 ${p.run.p99.toFixed(1)} ms; ${costNote(p)}; settled ${p.settleTailSeconds.toFixed(1)} s after the run; load ${loadAverage().join(' ')}`)
-    return { variant: variant.name, round: r + 1, load: loadAverage(), ...p }
+    const peakRss = { web: peakRssMb(web.pid), workers: workers.map((x) => peakRssMb(x.pid)) }
+    say(`  round ${r + 1} [${variant.name}] ${Math.round(p.run.rps)} purchases/s, p50 ${p.run.p50.toFixed(1)} ms, p99 ${p.run.p99.toFixed(1)} ms; ${costNote(p)}; settled ${p.settleTailSeconds.toFixed(1)} s after the run; peak RSS ${rssNote(peakRss)}; load ${loadAverage().join(' ')}`)
+    return { variant: variant.name, round: r + 1, load: loadAverage(), peakRss, ...p }
   } finally {
     await stack.stopNginx('pipeline-nginx')
     for (const x of [web, ...workers]) await x.stop(15_000)
   }
 }
 
+function rssNote({ web, workers }) {
+  return `web ${web.toFixed(0)} MB, workers ${workers.map((w) => w.toFixed(0)).join(' / ')} MB`
+}
+
 const results = []
 try {
   say(`load average at start: ${loadAverage().join(' ')}`)
-  for (let r = 0; r < Number(args.rounds); r++) for (const v of variants) results.push(await round(v, r))
+  for (let r = 0; r < Number(args.rounds); r++) for (const v of r % 2 ? [...variants].reverse() : variants) results.push(await round(v, r))
 } finally {
   await db.end()
   redis.disconnect()
@@ -124,7 +137,13 @@ const lines = [`# Pipeline cost per purchase — ${new Date().toISOString()}`, '
 for (const v of variants) {
   const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.totalUs - b.totalUs)
   const med = mine[Math.floor(mine.length / 2)]
-  lines.push(`## ${v.name}`, '', `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '', costMarkdown(med), '', kafkaMarkdown(med), '', redisMarkdown(med), '')
+  lines.push(
+    `## ${v.name}`, '',
+    `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '',
+    costMarkdown(med), '',
+    `Peak RSS over each round: ${mine.map((x) => rssNote(x.peakRss)).join('; ')}.`, '',
+    kafkaMarkdown(med), '', redisMarkdown(med), '',
+  )
 }
 fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
 fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))

@@ -134,7 +134,7 @@ const schema = z.object({
   /**
    * Web and worker: how far V8 lets the old space grow above the live heap before its next major GC
    * (V8's --heap-growing-percent), set by the process itself at start. Lower keeps RSS down for some
-   * CPU. 0 is V8's own policy; unset, the worker uses WORKER_HEAP_GROWING_PERCENT and the web V8's own.
+   * CPU. 0 is V8's own policy; unset, WORKER_HEAP_GROWING_PERCENT and WEB_HEAP_GROWING_PERCENT.
    */
   HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(1_000).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),

@@ -7,6 +7,13 @@ import { setFlagsFromString } from 'node:v8'
 export const WORKER_HEAP_GROWING_PERCENT = 50
 
 /**
+ * The web's: V8's own policy let a busy instance's old space grow to several times its live heap
+ * (peak RSS ~280 MB under the pipeline's load against ~190–210 MB at 100, which costs the web a few
+ * per cent more CPU: docs/decisions.md, "Memory").
+ */
+export const WEB_HEAP_GROWING_PERCENT = 100
+
+/**
  * How far V8 lets the old space grow above the live heap before its next major GC, for this process.
  * V8 reads the flag at each GC, so setting it at start works; NODE_OPTIONS cannot carry it.
  */

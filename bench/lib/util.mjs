@@ -75,9 +75,12 @@ export function withChildren(pid) {
   }
 }
 /** Resident memory of a process in MB, or NaN. */
-export function rssMb(pid) {
+export const rssMb = (pid) => statusMb(pid, 'VmRSS')
+/** The most resident memory a process has had so far (the kernel's high-water mark) in MB, or NaN. */
+export const peakRssMb = (pid) => statusMb(pid, 'VmHWM')
+function statusMb(pid, field) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
     return m ? Number(m[1]) / 1024 : NaN
   } catch {
     return NaN

@@ -1,7 +1,7 @@
 import { config } from '../config'
-import { applyHeapGrowth } from '../heap'
+import { applyHeapGrowth, WEB_HEAP_GROWING_PERCENT } from '../heap'
 
-/** HEAP_GROWING_PERCENT for a web instance; unset, V8's own policy (server/heap.ts). */
+/** HEAP_GROWING_PERCENT for a web instance; unset, WEB_HEAP_GROWING_PERCENT (server/heap.ts). */
 export default defineNitroPlugin(() => {
-  applyHeapGrowth(config().HEAP_GROWING_PERCENT)
+  applyHeapGrowth(config().HEAP_GROWING_PERCENT ?? WEB_HEAP_GROWING_PERCENT)
 })
