@@ -7,12 +7,19 @@ import { keys } from '../redis/keys'
 import { holdLease, leaseScript } from '../redis/scripts'
 import { StoppableLoop } from '../domain/loop'
 import { Reconciler } from '../domain/payments/reconciler'
+import { RepublishGate } from '../domain/payments/republish-gate'
 import { LoadBarrier } from '../domain/stock/barrier'
 import { groupPositions } from '../observability/kafka-lag'
 import { log } from '../observability/log'
 
 const LEASE_MS = 10_000
 const PASS_EVERY_MS = 2_000
+/**
+ * Events per produce request when re-publishing: an event is under 500 bytes, so even all in one
+ * partition a request stays well under the broker's 1 MB per batch (message.max.bytes), which refused
+ * the single request a pass used to send for tens of thousands.
+ */
+const REPUBLISH_CHUNK = 1_000
 
 /**
  * The reconciler's loop in a worker: one worker at a time holds the lease `lock:reconciler` and runs a
@@ -29,17 +36,21 @@ export class ReconcilerLoop extends StoppableLoop {
   protected async run(): Promise<void> {
     const { producer, admin, consuming } = this.deps
     const lockKey = keys.lock('reconciler')
+    const positions = () => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)
     const reconcile = new Reconciler({
       db: db(),
       redis: redis(),
       consuming,
-      barrier: new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)),
+      barrier: new LoadBarrier(positions),
+      gate: new RepublishGate(positions),
       republish: async (events) => {
-        await producer.send({
-          topic: topics.paymentRequests,
-          acks: -1,
-          messages: events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) })),
-        })
+        for (let i = 0; i < events.length; i += REPUBLISH_CHUNK) {
+          await producer.send({
+            topic: topics.paymentRequests,
+            acks: -1,
+            messages: events.slice(i, i + REPUBLISH_CHUNK).map((e) => ({ key: e.orderId, value: JSON.stringify(e) })),
+          })
+        }
       },
     })
     while (!this.stopping) {

@@ -4,6 +4,7 @@ import { updateCoupon } from '../../server/domain/coupons/admin'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
 import { Reconciler } from '../../server/domain/payments/reconciler'
 import { LoadBarrier } from '../../server/domain/stock/barrier'
+import { RepublishGate } from '../../server/domain/payments/republish-gate'
 import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
 import { groupPositions } from '../../server/observability/kafka-lag'
 import { closeRedis, redis } from '../../server/redis/client'
@@ -33,6 +34,7 @@ async function reconciler() {
   return new Reconciler({
     db: db(), redis: redis(), consuming: () => true, republish: async () => {},
     barrier: new LoadBarrier(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP), 500),
+    gate: new RepublishGate(() => groupPositions(admin, topics.paymentRequests, PAYMENT_GROUP)),
   })
 }
 

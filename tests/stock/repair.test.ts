@@ -5,6 +5,7 @@ import { finishInRedis } from '../../server/domain/payments/followup'
 import { Reconciler } from '../../server/domain/payments/reconciler'
 import { settleBatch } from '../../server/domain/payments/settle'
 import { LoadBarrier } from '../../server/domain/stock/barrier'
+import { RepublishGate } from '../../server/domain/payments/republish-gate'
 import { checkCoupon, inBalance, repairCoupon } from '../../server/domain/stock/repair'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
@@ -20,6 +21,7 @@ afterAll(async () => {
 const reconciler = (setCheckEvery?: number) => new Reconciler({
   db: db(), redis: redis(), consuming: () => true, republish: async () => {}, setCheckEvery,
   barrier: new LoadBarrier(async () => []),
+  gate: new RepublishGate(async () => []),
 })
 
 describe('the anti-entropy check and repair', () => {

@@ -9,6 +9,7 @@ import { balanceOf, compareBuyers, inBalance, repairCoupon } from '../stock/repa
 import { log } from '../../observability/log'
 import { metrics } from '../../observability/metrics'
 import { finishInRedis, notifyShoppers, settledFromRow } from './followup'
+import type { RepublishGate } from './republish-gate'
 
 export const RESERVED_TIMEOUT_MS = 10_000
 export const CLAIMED_TIMEOUT_MS = 30_000
@@ -20,12 +21,16 @@ const PRELOAD_MS = 10 * 60_000
  * down for longer than this, and the full sweep finds it.
  */
 const ENDED_WATCH_MS = 10 * 60_000
+/** Events re-published in one pass at most (the oldest first): the rest go at the next passes. */
+export const REPUBLISH_PER_PASS = 10_000
 
 export interface ReconcilerDeps {
   db: DB
   redis: RedisClient
   /** Guards the load of a coupon Redis lost until its in-flight events are settled. */
   barrier: LoadBarrier
+  /** Holds back stale entries whose events may still be waiting in Kafka. */
+  gate: RepublishGate
   republish: (events: PaymentRequest[]) => Promise<void>
   /** False while the consumer waits out an outage: nothing is re-published then. */
   consuming: () => boolean
@@ -54,7 +59,7 @@ export class Reconciler {
   /** One pass; returns what it did, for logs and tests. */
   async pass() {
     const { db, redis } = this.deps
-    const done = { loaded: 0, repaired: 0, republished: 0, finished: 0, skipped: 0, waiting: 0 }
+    const done = { loaded: 0, repaired: 0, republished: 0, held: 0, finished: 0, skipped: 0, waiting: 0 }
     const onSale = new Set((await selectCouponsOnSale(db, PRELOAD_MS)).map((c) => Number(c.id)))
     // every coupon ever sold would make each pass grow with the shop's history: the full sweep reads
     // them now and then, every other pass only those whose sale is open, to come or recently ended
@@ -73,7 +78,7 @@ export class Reconciler {
         if (isStale(entry, snap.now)) stale.push({ orderId, couponId, entry })
       }
     }
-    Object.assign(done, await this.settleStale(stale))
+    Object.assign(done, await this.settleStale(stale, snapshots[0]?.[1].now))
 
     const loaded = snapshots.filter(([id, s]) => onSale.has(id) && s.loaded)
     for (const [id, s] of snapshots) {
@@ -97,17 +102,32 @@ export class Reconciler {
     return done
   }
 
-  /** Stale entries: settled in MySQL → their follow-up; not settled → re-published (with backoff). */
-  private async settleStale(stale: Stale[]) {
+  /**
+   * Stale entries: settled in MySQL → their follow-up; not settled → re-published (with backoff) once
+   * the workers have consumed what Kafka held when they went stale (the gate), REPUBLISH_PER_PASS at most.
+   */
+  private async settleStale(stale: Stale[], redisNow = Date.now()) {
     const { db, redis } = this.deps
-    if (!stale.length) return { finished: 0, republished: 0 }
+    if (!stale.length) return { finished: 0, republished: 0, held: 0 }
+    // the positions before MySQL: an event consumed in between is found settled there. Kafka out of
+    // reach: nothing is re-published this pass, the settled ones still get their follow-up.
+    const consumed = this.deps.consuming()
+      ? await this.deps.gate.check(redisNow).catch((error) => {
+        log.warn('reconciler cannot read the group\'s offsets; nothing re-published this pass', { error })
+        return () => false
+      })
+      : () => false
     const settled = new Map((await selectOrdersByIds(db, stale.map((s) => s.orderId))).map((r) => [r.id, settledFromRow(r)]))
     const orders = [...settled.values()]
     await finishInRedis(redis, orders)
     await notifyShoppers(redis, orders).catch(() => 0)
 
     const now = Date.now() // backoff is this process's own bookkeeping: its clock is fine here
-    const due = stale.filter((s) => !settled.has(s.orderId) && (this.backoff.get(s.orderId)?.next ?? 0) <= now)
+    const unsettled = stale.filter((s) => !settled.has(s.orderId))
+    const due = unsettled
+      .filter((s) => consumed(s.entry.at) && (this.backoff.get(s.orderId)?.next ?? 0) <= now)
+      .sort((a, b) => a.entry.at - b.entry.at)
+      .slice(0, REPUBLISH_PER_PASS)
     let republished = 0
     if (due.length && this.deps.consuming()) {
       await this.deps.republish(due.map(eventOf))
@@ -118,7 +138,7 @@ export class Reconciler {
       republished = due.length
     }
     for (const [orderId, b] of this.backoff) if (b.next < now - 120_000) this.backoff.delete(orderId)
-    return { finished: orders.length, republished }
+    return { finished: orders.length, republished, held: unsettled.filter((s) => !consumed(s.entry.at)).length }
   }
 
   /** The same discrepancy seen in two passes in a row is repaired (a single sighting may be in flight). */
