@@ -7,9 +7,10 @@ import { setFlagsFromString } from 'node:v8'
 export const WORKER_HEAP_GROWING_PERCENT = 50
 
 /**
- * The web's: V8's own policy let a busy instance's old space grow to several times its live heap
- * (peak RSS ~280 MB under the pipeline's load against ~190–210 MB at 100, which costs the web a few
- * per cent more CPU: docs/decisions.md, "Memory").
+ * The web's while it is busy (server/plugins/heap.ts): V8's own policy let a busy instance's old space
+ * grow to several times its live heap (peak RSS ~280 MB under the pipeline's load against ~190–210 MB
+ * at 100, the web's CPU per purchase within the rounds' spread; 50 cost it ~11 %: docs/decisions.md,
+ * "Memory"). At rest V8's own policy gives memory back sooner.
  */
 export const WEB_HEAP_GROWING_PERCENT = 100
 

@@ -49,7 +49,6 @@ describe('RepublishGate', () => {
     expect(gate.waiting).toBe(0)
   })
 
-
   it('does not wait for offsets the broker no longer has (a log that lost its tail)', async () => {
     const { state, gate } = topic()
     state.ends = [500, 400]
