@@ -1,5 +1,5 @@
 import type { DB } from '../db'
-import { createProducer, topics } from '../kafka/client'
+import { createProducer, sendInChunks, topics } from '../kafka/client'
 import { readTopic, type TopicMessage } from '../kafka/dead-letters'
 import { parsePaymentRequest } from '../domain/payments/events'
 import { selectOrdersByIds } from '../domain/orders/repository'
@@ -81,15 +81,11 @@ export async function dlqReplay(db: DB, out: Output, options: { dryRun: boolean 
     await producer.connect()
     try {
       out.progress(`re-publishing ${unique.length} event(s) to ${topics.paymentRequests}`)
-      await producer.send({
-        topic: topics.paymentRequests,
-        acks: -1,
-        messages: unique.map(({ l, m }) => ({
-          key: l.orderId!,
-          value: m.value,
-          headers: { replayedFrom: `${topics.deadLetters}/${l.id}` },
-        })),
-      })
+      await sendInChunks(producer, topics.paymentRequests, unique.map(({ l, m }) => ({
+        key: l.orderId!,
+        value: m.value,
+        headers: { replayedFrom: `${topics.deadLetters}/${l.id}` },
+      })))
     } finally {
       await producer.disconnect()
     }

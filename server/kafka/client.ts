@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Producer } from 'kafkajs'
+import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
 import { config } from '../config'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
@@ -77,6 +77,20 @@ export function createProducer(): Producer {
   })
   producer.on(producer.events.REQUEST, countRequest('producer'))
   return producer
+}
+
+/**
+ * Messages per produce request when many go at once (the reconciler's re-publishing, a DLQ replay): a
+ * payment event is under 500 bytes, so even all in one partition a request stays well under the
+ * broker's 1 MB per batch (message.max.bytes), which refused a single request of tens of thousands.
+ */
+const SEND_CHUNK = 1_000
+
+/** Sends messages with acks from all in-sync replicas, SEND_CHUNK per produce request, in order. */
+export async function sendInChunks(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+  for (let i = 0; i < messages.length; i += SEND_CHUNK) {
+    await producer.send({ topic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) })
+  }
 }
 
 /** A consumer whose requests are counted (flash_kafka_requests_total). */

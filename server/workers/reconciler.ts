@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Admin, Producer } from 'kafkajs'
 import { db } from '../db'
-import { PAYMENT_GROUP, topics } from '../kafka/client'
+import { PAYMENT_GROUP, sendInChunks, topics } from '../kafka/client'
 import { redis } from '../redis/client'
 import { keys } from '../redis/keys'
 import { holdLease, leaseScript } from '../redis/scripts'
@@ -14,12 +14,6 @@ import { log } from '../observability/log'
 
 const LEASE_MS = 10_000
 const PASS_EVERY_MS = 2_000
-/**
- * Events per produce request when re-publishing: an event is under 500 bytes, so even all in one
- * partition a request stays well under the broker's 1 MB per batch (message.max.bytes), which refused
- * the single request a pass used to send for tens of thousands.
- */
-const REPUBLISH_CHUNK = 1_000
 
 /**
  * The reconciler's loop in a worker: one worker at a time holds the lease `lock:reconciler` and runs a
@@ -43,15 +37,8 @@ export class ReconcilerLoop extends StoppableLoop {
       consuming,
       barrier: new LoadBarrier(positions),
       gate: new RepublishGate(positions),
-      republish: async (events) => {
-        for (let i = 0; i < events.length; i += REPUBLISH_CHUNK) {
-          await producer.send({
-            topic: topics.paymentRequests,
-            acks: -1,
-            messages: events.slice(i, i + REPUBLISH_CHUNK).map((e) => ({ key: e.orderId, value: JSON.stringify(e) })),
-          })
-        }
-      },
+      republish: (events) =>
+        sendInChunks(producer, topics.paymentRequests, events.map((e) => ({ key: e.orderId, value: JSON.stringify(e) }))),
     })
     while (!this.stopping) {
       let renew: NodeJS.Timeout | undefined
