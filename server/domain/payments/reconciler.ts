@@ -124,8 +124,9 @@ export class Reconciler {
 
     const now = Date.now() // backoff is this process's own bookkeeping: its clock is fine here
     const unsettled = stale.filter((s) => !settled.has(s.orderId))
-    const due = unsettled
-      .filter((s) => consumed(s.entry.at) && (this.backoff.get(s.orderId)?.next ?? 0) <= now)
+    const ready = unsettled.filter((s) => consumed(s.entry.at))
+    const due = ready
+      .filter((s) => (this.backoff.get(s.orderId)?.next ?? 0) <= now)
       .sort((a, b) => a.entry.at - b.entry.at)
       .slice(0, REPUBLISH_PER_PASS)
     let republished = 0
@@ -138,7 +139,7 @@ export class Reconciler {
       republished = due.length
     }
     for (const [orderId, b] of this.backoff) if (b.next < now - 120_000) this.backoff.delete(orderId)
-    return { finished: orders.length, republished, held: unsettled.filter((s) => !consumed(s.entry.at)).length }
+    return { finished: orders.length, republished, held: unsettled.length - ready.length }
   }
 
   /** The same discrepancy seen in two passes in a row is repaired (a single sighting may be in flight). */
