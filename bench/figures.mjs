@@ -37,7 +37,7 @@ export function renderBlock(run, prefixes) {
     if (!cells) throw new Error(`bench/RESULTS.md's latest run has no scenario "${prefix}…"`)
     lines.push(`| ${cells[0]} | ${cells[1]} | ${cells[3]} | ${cells[5]} | ${cells[6]} |`)
   }
-  lines.push('', `From [bench/RESULTS.md](../bench/RESULTS.md), run of ${run.heading}.`)
+  lines.push('', `From [bench/RESULTS.md](../bench/RESULTS.md), the ${run.heading.replace(/^Run of/, 'run of')}.`)
   return `${lines.join('\n')}\n`
 }
 
