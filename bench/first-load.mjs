@@ -10,7 +10,7 @@ import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 w
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { openStack } from '../scripts/lib/stack.mjs'
-import { envFromPairs, peakRssMb, runWrk, say, sleep } from './lib/util.mjs'
+import { alternating, envFromPairs, peakRssMb, runWrk, say, sleep } from './lib/util.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, rounds: { type: 'string', default: '2' }, seconds: { type: 'string', default: '6' },
@@ -21,18 +21,16 @@ const stack = openStack(path.resolve(args.stack))
 const variants = [args.a, ...(args.b === undefined ? [] : [args.b])]
 const duration = Number(args.seconds)
 
-for (let round = 0; round < Number(args.rounds); round++) {
-  for (const variant of round % 2 ? [...variants].reverse() : variants) {
-    const web = await stack.startWeb({ env: envFromPairs(variant.split(/\s+/).filter(Boolean)) })
-    try {
-      await sleep(1000)
-      const idle = peakRssMb(web.pid)
-      const healthz = await runWrk({ url: web.url, path: '/healthz', duration })
-      const afterHealthz = peakRssMb(web.pid)
-      const ping = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration })
-      say(`${variant || '(as built)'}: peak RSS ${idle.toFixed(0)} MB idle, ${afterHealthz.toFixed(0)} after /healthz, ${peakRssMb(web.pid).toFixed(0)} after the ping (${Math.round(healthz.rps)} / ${Math.round(ping.rps)} req/s)`)
-    } finally {
-      await web.stop()
-    }
+for (const [variant] of alternating(variants, Number(args.rounds))) {
+  const web = await stack.startWeb({ env: envFromPairs(variant.split(/\s+/).filter(Boolean)) })
+  try {
+    await sleep(1000)
+    const idle = peakRssMb(web.pid)
+    const healthz = await runWrk({ url: web.url, path: '/healthz', duration })
+    const afterHealthz = peakRssMb(web.pid)
+    const ping = await runWrk({ url: web.url, path: '/api/trpc/system.ping', duration })
+    say(`${variant || '(as built)'}: peak RSS ${idle.toFixed(0)} MB idle, ${afterHealthz.toFixed(0)} after /healthz, ${peakRssMb(web.pid).toFixed(0)} after the ping (${Math.round(healthz.rps)} / ${Math.round(ping.rps)} req/s)`)
+  } finally {
+    await web.stop()
   }
 }

@@ -21,7 +21,9 @@ import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
-import { ROOT, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, status, withChildren, withTicker } from './lib/util.mjs'
+import {
+  ROOT, alternating, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, status, withChildren, withTicker,
+} from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { shoppers } from './lib/keycloak.mjs'
 import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
@@ -127,7 +129,7 @@ function rssNote({ web, workers }) {
 const results = []
 try {
   say(`load average at start: ${loadAverage().join(' ')}`)
-  for (let r = 0; r < Number(args.rounds); r++) for (const v of r % 2 ? [...variants].reverse() : variants) results.push(await round(v, r))
+  for (const [v, r] of alternating(variants, Number(args.rounds))) results.push(await round(v, r))
 } finally {
   await db.end()
   redis.disconnect()

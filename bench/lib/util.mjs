@@ -11,6 +11,13 @@ export { setTimeout as sleep } from 'node:timers/promises'
 const TICKS = 100 // USER_HZ on Linux
 
 /** `NAME=value` pairs (a variant's environment in an A/B) as an object; the value may hold `=`. */
+/** An A/B's rounds in the order a, b, b, a, a, b…: each variant goes first as often as second. */
+export function alternating(variants, rounds) {
+  const order = []
+  for (let r = 0; r < rounds; r++) for (const v of r % 2 ? [...variants].reverse() : variants) order.push([v, r])
+  return order
+}
+
 export function envFromPairs(pairs) {
   return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 }
