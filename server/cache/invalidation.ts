@@ -69,12 +69,16 @@ export function startInvalidationSubscriber(): InvalidationSubscriber {
   let markReady: () => void = () => {}
   const ready = new Promise<void>((resolve) => { markReady = resolve })
   subscriber.on('ready', () => {
-    if (connectedBefore) dispatchInvalidation({ couponId: null, reason: 'reconnect' })
+    const reconnected = connectedBefore
     connectedBefore = true
     // Re-subscribing is idempotent; doing it on every `ready` also covers a first attempt that failed.
-    subscriber.subscribe(channels.cacheInvalidate).then(() => markReady(), (error: unknown) => {
-      log.warn('cache invalidation subscribe failed', { error })
-    })
+    subscriber.subscribe(channels.cacheInvalidate)
+      .then(() => markReady(), (error: unknown) => log.warn('cache invalidation subscribe failed', { error }))
+      .finally(() => {
+        // Only once subscribed again (or refused): a message published before that was missed, and
+        // a copy cached between the drop and the subscription would otherwise outlive it.
+        if (reconnected) dispatchInvalidation({ couponId: null, reason: 'reconnect' })
+      })
   })
   subscriber.on('error', (error: Error) => {
     log.warn('cache invalidation subscriber error', { error })

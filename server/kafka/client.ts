@@ -147,11 +147,20 @@ export class BatchingPublisher {
     private readonly maxBatch = 500,
   ) {}
 
-  publish(key: string, value: object): Promise<void> {
-    this.connected ??= this.producer.connect().catch((error) => {
+  /**
+   * Connects the producer (the brokers' metadata, the idempotent producer's id) once; after a failure
+   * the next call tries again. Publishing connects too, but an instance connects at start, so that
+   * this does not count against the first purchases' publish timeout.
+   */
+  connect(): Promise<void> {
+    this.connected ??= this.producer.connect().catch((error: unknown) => {
       this.connected = undefined
       throw error
     })
+    return this.connected
+  }
+
+  publish(key: string, value: object): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ key, value: JSON.stringify(value), resolve, reject })
       this.schedule()
@@ -178,7 +187,7 @@ export class BatchingPublisher {
     this.lastSendAt = performance.now()
     metrics.produceBatch.observe(batch.length)
     const sent = (async () => {
-      await this.connected
+      await this.connect()
       await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
     })()
     this.sending = sent

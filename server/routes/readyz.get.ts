@@ -1,15 +1,18 @@
 import type { Admin } from 'kafkajs'
+import { connectPaymentPublisher } from '../domain/orders/purchase'
 import { kafka } from '../kafka/client'
 import { dependencies } from '../observability/readiness'
 
 let admin: Promise<Admin> | undefined
 
 /**
- * Readiness: MySQL, Redis and Kafka answer. Each is `ok` or `failed`; why it failed (hosts, ports)
- * goes to the log only. NGINX and the Ingress do not serve this path publicly.
+ * Readiness: MySQL, Redis and Kafka answer, and the payment publisher is connected (a purchase taken
+ * now does not wait for it). Each is `ok` or `failed`; why it failed (hosts, ports) goes to the log
+ * only. NGINX and the Ingress do not serve this path publicly.
  */
 export default defineEventHandler(async (event) => {
-  const results = await dependencies(() => {
+  const results = await dependencies(async () => {
+    await connectPaymentPublisher()
     admin ??= (async () => {
       const client = kafka().admin()
       await client.connect()

@@ -6,7 +6,7 @@ import { closeRedis } from '../../server/redis/client'
 import { createCouponOnSale, eventually } from '../support/data'
 import { accessToken, createUser } from '../support/keycloak'
 import { collect, liveClient } from '../support/live'
-import { startWeb, startWorker, type Proc } from '../support/processes'
+import { startWeb, startWorker, untilReady, type Proc } from '../support/processes'
 import { sample, scrape } from './support/backends'
 import { call, type CallPath } from '../support/api'
 
@@ -34,6 +34,18 @@ afterAll(async () => {
 const lagOf = (text: string) => sample(text, 'flash_kafka_consumer_lag', { topic: 'payment-requests' })
 
 describe('/metrics during a purchase burst', () => {
+  it('shows a fresh web instance connected its payment producer at start: ready, with the producer\'s id fetched, before any purchase', async () => {
+    // Neither a purchase nor /readyz (which connects it too) has been asked of this instance yet.
+    const producerRequests = (text: string, api: string) => sample(text, 'flash_kafka_requests_total', { client: 'producer', api })
+    const connected = await eventually(async () => {
+      const text = await scrape(web.url)
+      return producerRequests(text, 'InitProducerId') >= 1 ? text : undefined
+    }, 30_000)
+    expect(connected).toBeDefined()
+    expect(producerRequests(connected!, 'Produce')).toBe(0)
+    await untilReady(web.url)
+  })
+
   it('counts procedures, outcomes, cache levels, sockets, pub/sub, settlement and consumer lag, and logs the requestId at settlement', async () => {
     // Events an earlier file left in Kafka (orders it settled in-process) are this worker's first
     // batches: once they are drained, this burst's settlements are counted from there.

@@ -3,7 +3,7 @@ import { closeDb, db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit/service'
 import { closeRedis, redis } from '../../server/redis/client'
 import { couponState, createCouponOnSale, ensureStockLoaded, eventually } from '../support/data'
-import { startWeb, startWorker, type Proc } from '../support/processes'
+import { startWeb, startWorker, untilReady, type Proc } from '../support/processes'
 import { collect, liveClient } from '../support/live'
 import { createShoppers, type Shopper } from '../support/shoppers'
 import type { OrderUpdate } from '../../server/domain/orders/updates'
@@ -21,6 +21,7 @@ beforeAll(async () => {
   const started = await Promise.all([startWeb(env), startWeb(env), startWorker(), startWorker()])
   webs.push(started[0], started[1])
   workers.push(started[2], started[3])
+  await Promise.all(webs.map((web) => untilReady(web.url)))
   shoppers = await createShoppers(500)
 }, 300_000)
 

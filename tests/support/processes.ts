@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, mkdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { once } from 'node:events'
+import path from 'node:path'
+import { expect } from 'vitest'
 import { APP_NODE_FLAGS, appNodeEnv } from '../../scripts/lib/node-runtime.mjs'
 
 /** A free TCP port on loopback. */
@@ -36,15 +39,36 @@ async function waitHealthy(url: string, proc: ChildProcess, output: () => string
   throw new Error(`${url} not healthy after ${timeoutMs} ms:\n${output()}`)
 }
 
+/**
+ * Under `npm test` (FLASH_SALE_STACK_DIR set), each process started here also writes its output to the
+ * stack's logs/apps/ (`web-<port>.log`, `worker-<port>.log`), which npm test keeps when a test fails.
+ */
+function logFile(script: string, port: number) {
+  const stackDir = process.env.FLASH_SALE_STACK_DIR
+  if (!stackDir) return undefined
+  const dir = path.join(stackDir, 'logs', 'apps')
+  mkdirSync(dir, { recursive: true })
+  const kind = script.includes('worker') ? 'worker' : 'web'
+  const file = createWriteStream(path.join(dir, `${kind}-${port}.log`), { flags: 'a' })
+  const testFile = path.relative(process.cwd(), expect.getState().testPath ?? '?')
+  file.write(`--- ${new Date().toISOString()} ${testFile} starts ${script}\n`)
+  return file
+}
+
 function launch(script: string, port: number, env: Record<string, string>): Proc & { ready: Promise<void> } {
   const proc = spawn(process.execPath, [...APP_NODE_FLAGS, script], {
     env: { ...appNodeEnv(), ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let log = ''
-  const keep = (chunk: Buffer) => { log = (log + chunk.toString()).slice(-200_000) }
+  const file = logFile(script, port)
+  const keep = (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-200_000)
+    file?.write(chunk)
+  }
   proc.stdout!.on('data', keep)
   proc.stderr!.on('data', keep)
+  proc.once('close', () => file?.end())
   const url = `http://127.0.0.1:${port}`
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode
@@ -56,6 +80,17 @@ function launch(script: string, port: number, env: Record<string, string>): Proc
     return proc.exitCode
   }
   return { proc, port, url, output: () => log, stop, ready: waitHealthy(url, proc, () => log) }
+}
+
+/** Polls `url`/readyz until it answers 200 (what NGINX's and Kubernetes' routing wait for). */
+export async function untilReady(url: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const status = await fetch(`${url}/readyz`).then((res) => res.status, () => 0)
+    if (status === 200) return
+    if (Date.now() > deadline) throw new Error(`${url}/readyz answered ${status} for ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 /** Starts a built web instance (node .output/server/index.mjs) on a free (or the given) port and waits for /healthz. */

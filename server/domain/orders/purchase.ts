@@ -33,6 +33,14 @@ function paymentPublisher(): BatchingPublisher {
   return publisher
 }
 
+/**
+ * Connects this instance's payment publisher: at start (server/plugins/payment-publisher.ts), so the
+ * first purchases do not wait for it, and from /readyz, which reports Kafka ready only once it is.
+ */
+export function connectPaymentPublisher(): Promise<void> {
+  return paymentPublisher().connect()
+}
+
 export async function closePaymentPublisher(): Promise<void> {
   await publisher?.close()
   publisher = undefined
