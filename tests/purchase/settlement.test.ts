@@ -88,6 +88,18 @@ describe('settling a batch', () => {
     expect(after).toEqual({ credit: 900, state: expect.objectContaining({ mysqlStock: 2, redisStock: 2, paid: 1, pending: 0 }) })
     const ledger = await db().selectFrom('credit_ledger').selectAll().where('order_id', '=', event.orderId).execute()
     expect(ledger).toHaveLength(1)
+
+    // Again beside a new order in one batch: the settled one keeps its outcome, the new one is settled.
+    const [other] = await createUsers(1, 1_000)
+    const fresh = await reserve(couponId, other!, 100)
+    const mixed = await settle([event, fresh])
+    expect(mixed).toEqual(expect.arrayContaining([
+      expect.objectContaining({ orderId: event.orderId, status: 'PAID' }),
+      expect.objectContaining({ orderId: fresh.orderId, status: 'PAID' }),
+    ]))
+    expect(mixed).toHaveLength(2)
+    expect([await creditOf(user!), await creditOf(other!)]).toEqual([900, 900])
+    expect(await couponState(couponId)).toMatchObject({ mysqlStock: 1, redisStock: 1, paid: 2, pending: 0 })
   })
 
   it('lets MySQL refuse an order Redis let through by mistake (SOLD_OUT), with no charge, and heals Redis itself', async () => {

@@ -68,15 +68,19 @@ export async function finishInRedis(client: RedisClient, orders: SettledOrder[])
 /**
  * Sends the results to every web instance holding an `order.onUpdate` subscription of their shoppers,
  * with the event ids a replay from MySQL gives the same updates: one message per instance with all of
- * its updates (a JSON array), after one round trip that reads every shopper's presence, judged on
- * Redis' clock (one TIME for the batch). Returns how many updates were sent (one per instance told).
+ * its updates (a JSON array), after one round trip that reads every shopper's presence and Redis'
+ * clock they are judged on (one TIME for the batch). Returns how many updates were sent (one per instance told).
  */
 export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]): Promise<number> {
   if (!orders.length) return 0
-  const [seconds, micros] = await client.time()
+  // Single-key reads, so they work on a Redis Cluster too; auto-pipelining sends them and the TIME
+  // together, in one round trip. A presence counts until the time it is scored with.
+  const [[seconds, micros], ...scored] = await Promise.all([
+    client.time(),
+    ...orders.map((o) => client.zrange(keys.presence(o.userId), 0, -1, 'WITHSCORES')),
+  ])
   const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-  // single-key reads, so they work on a Redis Cluster too; auto-pipelining sends them together
-  const present = await Promise.all(orders.map((o) => client.zrangebyscore(keys.presence(o.userId), now, '+inf')))
+  const present = scored.map((pairs) => pairs.filter((_, i) => i % 2 === 0 && Number(pairs[i + 1]) >= now))
   const byServer = new Map<string, PublishedUpdate[]>()
   orders.forEach((order, i) => {
     if (!present[i]!.length) return

@@ -14,21 +14,33 @@ export async function lockCredits(db: DB, userIds: number[]): Promise<Map<number
   return new Map(rows.map((u) => [Number(u.id), Number(u.credit)]))
 }
 
-/** The coupons' MySQL stock, read without a lock: takeStock's guard decides at the end. */
-export async function selectStock(db: DB, couponIds: number[]): Promise<Map<number, number>> {
-  const rows = await db.selectFrom('coupons').select(['id', 'stock']).where('id', 'in', couponIds).execute()
-  return new Map(rows.map((c) => [Number(c.id), Number(c.stock)]))
-}
-
-/** `userId:couponId` of every unit these shoppers already own of these coupons. */
-export async function selectOwnership(db: DB, userIds: number[], couponIds: number[]): Promise<Set<string>> {
+/**
+ * In one round trip, read without a lock: the coupons' MySQL stock (takeStock's guard decides at the
+ * end), and `userId:couponId` of every unit these shoppers already own of these coupons.
+ */
+export async function selectStockAndOwnership(
+  db: DB,
+  userIds: number[],
+  couponIds: number[],
+): Promise<{ stock: Map<number, number>, holds: Set<string> }> {
   const rows = await db
-    .selectFrom('user_coupons')
-    .select(['user_id', 'coupon_id'])
-    .where('user_id', 'in', userIds)
-    .where('coupon_id', 'in', couponIds)
+    .selectFrom('coupons')
+    .select([sql<number>`0`.as('owned'), 'id as a', 'stock as b'])
+    .where('id', 'in', couponIds)
+    .unionAll(
+      db.selectFrom('user_coupons')
+        .select([sql<number>`1`.as('owned'), 'user_id as a', 'coupon_id as b'])
+        .where('user_id', 'in', userIds)
+        .where('coupon_id', 'in', couponIds),
+    )
     .execute()
-  return new Set(rows.map((o) => `${o.user_id}:${o.coupon_id}`))
+  const stock = new Map<number, number>()
+  const holds = new Set<string>()
+  for (const row of rows) {
+    if (Number(row.owned)) holds.add(`${Number(row.a)}:${Number(row.b)}`)
+    else stock.set(Number(row.a), Number(row.b))
+  }
+  return { stock, holds }
 }
 
 export interface SettledRow {

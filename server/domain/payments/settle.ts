@@ -13,8 +13,7 @@ import {
   insertOrders,
   lockCredits,
   recordPurchases,
-  selectOwnership,
-  selectStock,
+  selectStockAndOwnership,
   takeStock,
 } from './repository'
 import { log } from '../../observability/log'
@@ -38,18 +37,26 @@ export interface Decision extends SettledOrder {
  */
 export async function settleBatch(db: DB, client: RedisClient, events: PaymentRequest[]): Promise<SettledOrder[]> {
   const unique = [...new Map(events.map((e) => [e.orderId, e])).values()]
-  const outcomes: SettledOrder[] = []
-
-  // 1. Redeliveries of settled orders only need their follow-up.
-  const settled = new Map((await selectOrdersByIds(db, unique.map((e) => e.orderId))).map((r) => [r.id, r]))
-  for (const row of settled.values()) {
-    outcomes.push(settledFromRow(row))
+  try {
+    // Nearly every round holds only new orders: settled without reading the orders table first.
+    return await settleNew(db, client, unique)
+  } catch (error) {
+    if (!duplicateKey(error)) throw error
   }
+  // A row exists for one of them (a redelivery after a crash or a rebalance, or the web's tombstone
+  // of an order it cancelled): the transaction rolled back. Settled orders only need their follow-up.
+  const settled = new Map((await selectOrdersByIds(db, unique.map((e) => e.orderId))).map((r) => [r.id, r]))
+  const outcomes = [...settled.values()].map(settledFromRow)
   const fresh = unique.filter((e) => !settled.has(e.orderId))
-  if (!fresh.length) return outcomes
+  return fresh.length ? [...outcomes, ...await settleNew(db, client, fresh)] : outcomes
+}
 
-  // 2. Claim the reservations, one script per coupon, all sent at once; a missing one was cancelled
-  // (or lost with Redis data): no charge, no stock change.
+const duplicateKey = (error: unknown) => (error as { code?: unknown } | null)?.code === 'ER_DUP_ENTRY'
+
+/** Settles orders that have no row yet; a row written meanwhile fails it with ER_DUP_ENTRY, changing nothing. */
+async function settleNew(db: DB, client: RedisClient, fresh: PaymentRequest[]): Promise<SettledOrder[]> {
+  // 1. Claim the reservations, one script per coupon, all sent at once; a missing one was cancelled
+  // (or lost with Redis data, or settled and followed up already): no charge, no stock change.
   const claimed: PaymentRequest[] = []
   const decisions: Decision[] = []
   const claims = await Promise.all([...groupByCoupon(fresh)].map(async ([couponId, group]) => ({
@@ -68,25 +75,22 @@ export async function settleBatch(db: DB, client: RedisClient, events: PaymentRe
     })
   }
 
-  // 3. One transaction for the whole batch. The coupon rows every concurrent batch of a hot coupon
+  // 2. One transaction for the whole batch. The coupon rows every concurrent batch of a hot coupon
   // needs are read without a lock and written last, so each batch holds them only for its final
   // UPDATE and the commit; a batch that finds less stock than it read (another batch committed in
   // between) rolls back and decides again on fresh figures.
   for (let attempt = 1; ; attempt++) {
     try {
       const settled = await settleClaimed(db, claimed, decisions)
-      return [
-        ...outcomes,
-        ...settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({
-          orderId,
-          userId,
-          couponId,
-          status,
-          ...(reason ? { reason } : {}),
-          ...(code ? { code } : {}),
-          updatedAt,
-        })),
-      ]
+      return settled.map(({ orderId, userId, couponId, status, reason, code, updatedAt }) => ({
+        orderId,
+        userId,
+        couponId,
+        status,
+        ...(reason ? { reason } : {}),
+        ...(code ? { code } : {}),
+        updatedAt,
+      }))
     } catch (error) {
       if (!(error instanceof StockMoved) || attempt >= STOCK_RETRIES) throw error
     }
@@ -113,13 +117,13 @@ async function settleClaimed(db: DB, claimed: PaymentRequest[], earlier: Decisio
       const userIds = [...new Set(claimed.map((e) => e.userId))].sort((a, b) => a - b)
       const couponIds = [...new Set(claimed.map((e) => e.couponId))].sort((a, b) => a - b)
       const credit = await lockCredits(trx, userIds)
-      const stock = await selectStock(trx, couponIds)
-      const holds = await selectOwnership(trx, userIds, couponIds)
+      const { stock, holds } = await selectStockAndOwnership(trx, userIds, couponIds)
       decisions.push(...decidePayments(claimed, { credit, stock, holds }))
     }
 
-    // A duplicate order id here means another worker settled it during a rebalance: the insert fails,
-    // the transaction rolls back, and the retry sees the order as settled.
+    // A duplicate order id here means the order has a row already (settled by another worker during a
+    // rebalance, redelivered, or the web's tombstone): the insert fails, the transaction rolls back,
+    // and settleBatch reads the orders and settles the rest.
     // Taken with the batch's users locked: one shopper's settlements get increasing update times in
     // commit order, which the ids of order.onUpdate are made from (domain/orders/updates.ts).
     const updatedAt = new Date()
