@@ -10,7 +10,6 @@ export { setTimeout as sleep } from 'node:timers/promises'
 
 const TICKS = 100 // USER_HZ on Linux
 
-/** `NAME=value` pairs (a variant's environment in an A/B) as an object; the value may hold `=`. */
 /** An A/B's rounds in the order a, b, b, a, a, b…: each variant goes first as often as second. */
 export function alternating(variants, rounds) {
   const order = []
@@ -18,6 +17,7 @@ export function alternating(variants, rounds) {
   return order
 }
 
+/** `NAME=value` pairs (a variant's environment in an A/B) as an object; the value may hold `=`. */
 export function envFromPairs(pairs) {
   return Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
 }

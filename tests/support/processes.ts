@@ -26,17 +26,20 @@ export interface Proc {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-async function waitHealthy(url: string, proc: ChildProcess, output: () => string, timeoutMs = 30_000) {
+/**
+ * Polls `url` + `route` every 100 ms until it answers 200. With `proc`, fails at once when the process
+ * exits, and both failures carry what it printed.
+ */
+async function untilAnswering(url: string, route: string, timeoutMs: number, proc?: ChildProcess, output = () => ''): Promise<void> {
   const deadline = Date.now() + timeoutMs
+  let status = 0
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`process exited (${proc.exitCode}) before it was healthy:\n${output()}`)
-    try {
-      const res = await fetch(`${url}/healthz`)
-      if (res.ok) return
-    } catch { /* not listening yet */ }
+    if (proc && proc.exitCode !== null) throw new Error(`process exited (${proc.exitCode}) before ${route} answered:\n${output()}`)
+    status = await fetch(`${url}${route}`).then((res) => res.status, () => 0) // 0: not listening yet
+    if (status === 200) return
     await new Promise((r) => setTimeout(r, 100))
   }
-  throw new Error(`${url} not healthy after ${timeoutMs} ms:\n${output()}`)
+  throw new Error(`${url}${route} answered ${status || 'nothing'} for ${timeoutMs} ms:\n${output()}`)
 }
 
 /**
@@ -79,18 +82,12 @@ function launch(script: string, port: number, env: Record<string, string>): Proc
     clearTimeout(timer)
     return proc.exitCode
   }
-  return { proc, port, url, output: () => log, stop, ready: waitHealthy(url, proc, () => log) }
+  return { proc, port, url, output: () => log, stop, ready: untilAnswering(url, '/healthz', 30_000, proc, () => log) }
 }
 
 /** Polls `url`/readyz until it answers 200 (what NGINX's and Kubernetes' routing wait for). */
 export async function untilReady(url: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const status = await fetch(`${url}/readyz`).then((res) => res.status, () => 0)
-    if (status === 200) return
-    if (Date.now() > deadline) throw new Error(`${url}/readyz answered ${status} for ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  await untilAnswering(url, '/readyz', timeoutMs)
 }
 
 /** Starts a built web instance (node .output/server/index.mjs) on a free (or the given) port and waits for /healthz. */
