@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The whole pipeline's cost per purchase on a running stack, alone or as an A/B comparison:
 //   node bench/pipeline.mjs --stack .stack/test [--rounds 3] [--duration 6] [--connections 50]
-//        [--users 2000] [--a "K=V K=V"] [--b "K=V web:K=V"]
+//        [--users 2000] [--a "K=V K=V"] [--b "K=V web:K=V nginx:unix"]
 // Each round starts one web instance and two payment workers with the variant's environment (both
 // read the same configuration; a pair written web:K=V is given to the web instance only), NGINX in
-// front (the product's config, rate limits lifted), shows the instance every shopper's token on
+// front (the product's config, rate limits lifted; `nginx:unix` has NGINX reach the instance on a
+// Unix socket instead of TCP, bench/lib/unix-listener.mjs), shows the instance every shopper's token on
 // warm-up coupons and settles them, then runs `npm run bench`'s "through NGINX, 1 web instance"
 // load: every request a new (shopper, coupon) pair for --duration seconds. It prints each part's
 // CPU µs per accepted purchase (counted until the run's purchases are all settled), the Kafka
@@ -16,6 +17,7 @@
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import fs from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
@@ -38,11 +40,16 @@ const stack = openStack(path.resolve(args.stack))
 if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
 const env = stack.env
 const USERS = Number(args.users)
-/** A variant's environment: `K=V` for every process, `web:K=V` for the web instance only. */
+/**
+ * A variant's environment: `K=V` for every process, `web:K=V` for the web instance only; `nginx:unix`
+ * has NGINX reach the web instance on a Unix socket.
+ */
 function parseEnv(s) {
-  const pairs = s.split(/\s+/).filter(Boolean)
+  const words = s.split(/\s+/).filter(Boolean)
+  const unix = words.includes('nginx:unix')
+  const pairs = words.filter((p) => p !== 'nginx:unix')
   const webOnly = pairs.filter((p) => p.startsWith('web:'))
-  return { env: envFromPairs(pairs.filter((p) => !webOnly.includes(p))), webEnv: envFromPairs(webOnly.map((p) => p.slice(4))) }
+  return { unix, env: envFromPairs(pairs.filter((p) => !webOnly.includes(p))), webEnv: envFromPairs(webOnly.map((p) => p.slice(4))) }
 }
 const variants = [
   { name: args.a || 'as built', ...parseEnv(args.a) },
@@ -70,12 +77,18 @@ async function settled(coupons, expected) {
 }
 
 async function round(variant, r) {
-  const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env, ...variant.webEnv }
+  const socket = path.join(outDir, 'web.sock')
+  const listener = pathToFileURL(path.join(ROOT, 'bench', 'lib', 'unix-listener.mjs'))
+  const unixEnv = variant.unix
+    ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${listener}`.trim(), BENCH_UNIX_SOCKET: socket }
+    : {}
+  const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env, ...variant.webEnv, ...unixEnv }
   const web = await stack.startWeb({ env: procEnv })
   const workers = [await stack.startWorker({ env: variant.env }), await stack.startWorker({ env: variant.env })]
   const port = await freePort()
   const lifted = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
-  const nginx = await stack.startNginx({ name: 'pipeline-nginx', port, upstreams: [web.port], accessLog: false, ...lifted })
+  const upstreams = [variant.unix ? `unix:${socket}` : web.port]
+  const nginx = await stack.startNginx({ name: 'pipeline-nginx', port, upstreams, accessLog: false, ...lifted })
   try {
     const warm = [await coupon('warm-up'), await coupon('warm-up')]
     const w = await runWrk({
