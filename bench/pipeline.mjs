@@ -64,6 +64,9 @@ const users = await shoppers(env, stack.dir, USERS, (d, n) => status(`  … shop
 const tokenFile = path.join(outDir, 'tokens.txt')
 fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
 const purchasePath = '/api/trpc/order.purchase'
+/** The `nginx:unix` variant's socket, and the preload that has the web instance listen on it. */
+const unixSocket = path.join(outDir, 'web.sock')
+const UNIX_LISTENER = pathToFileURL(path.join(ROOT, 'bench', 'lib', 'unix-listener.mjs'))
 const coupon = (name) => createBenchCoupon(db, redis, { name: `Bench pipeline ${name}`, description: 'bench/pipeline.mjs', stock: USERS })
 
 async function settled(coupons, expected) {
@@ -77,17 +80,15 @@ async function settled(coupons, expected) {
 }
 
 async function round(variant, r) {
-  const socket = path.join(outDir, 'web.sock')
-  const listener = pathToFileURL(path.join(ROOT, 'bench', 'lib', 'unix-listener.mjs'))
   const unixEnv = variant.unix
-    ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${listener}`.trim(), BENCH_UNIX_SOCKET: socket }
+    ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${UNIX_LISTENER}`.trim(), BENCH_UNIX_SOCKET: unixSocket }
     : {}
   const procEnv = { PURCHASE_RATE_LIMIT: '1000000', ...variant.env, ...variant.webEnv, ...unixEnv }
   const web = await stack.startWeb({ env: procEnv })
   const workers = [await stack.startWorker({ env: variant.env }), await stack.startWorker({ env: variant.env })]
   const port = await freePort()
   const lifted = { purchaseRate: 1e6, purchaseBurst: 1e6, addressPurchaseRate: 1e6, addressPurchaseBurst: 1e6 }
-  const upstreams = [variant.unix ? `unix:${socket}` : web.port]
+  const upstreams = [variant.unix ? `unix:${unixSocket}` : web.port]
   const nginx = await stack.startNginx({ name: 'pipeline-nginx', port, upstreams, accessLog: false, ...lifted })
   try {
     const warm = [await coupon('warm-up'), await coupon('warm-up')]
