@@ -19,15 +19,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import mysql from 'mysql2/promise'
-import Redis from 'ioredis'
 import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
 import {
-  ROOT, alternating, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, status, withChildren, withTicker,
+  ROOT, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, withChildren, withTicker,
 } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
-import { shoppers } from './lib/keycloak.mjs'
+import { abSession } from './lib/ab.mjs'
 import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
 
 const { values: args } = parseArgs({ options: {
@@ -38,7 +36,6 @@ const { values: args } = parseArgs({ options: {
 if (!args.stack) throw new Error('--stack DIR is required (a running stack without payment workers, e.g. .stack/test)')
 const stack = openStack(path.resolve(args.stack))
 if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
-const env = stack.env
 const USERS = Number(args.users)
 /**
  * A variant's environment: `K=V` for every process, `web:K=V` for the web instance only; `nginx:unix`
@@ -53,16 +50,10 @@ function parseEnv(s) {
 }
 const variants = [
   { name: args.a || 'as built', ...parseEnv(args.a) },
-  ...(args.b !== undefined ? [{ name: args.b, ...parseEnv(args.b) }] : []),
+  ...(args.b !== undefined ? [{ name: args.b || 'as built', ...parseEnv(args.b) }] : []),
 ]
 
-const outDir = path.join(ROOT, '.bench', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}`)
-fs.mkdirSync(outDir, { recursive: true })
-const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
-const redis = new Redis(env.REDIS_URL)
-const users = await shoppers(env, stack.dir, USERS, (d, n) => status(`  … shoppers ${d}/${n}`))
-const tokenFile = path.join(outDir, 'tokens.txt')
-fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+const { outDir, db, redis, tokenFile, rounds } = await abSession(stack, 'pipeline', USERS)
 const purchasePath = '/api/trpc/order.purchase'
 /** The `nginx:unix` variant's socket, and the preload that has the web instance listen on it. */
 const unixSocket = path.join(outDir, 'web.sock')
@@ -140,15 +131,7 @@ function rssNote({ web, workers }) {
   return `web ${web.toFixed(0)} MB, workers ${workers.map((w) => w.toFixed(0)).join(' / ')} MB`
 }
 
-const results = []
-try {
-  say(`load average at start: ${loadAverage().join(' ')}`)
-  for (const [v, r] of alternating(variants, Number(args.rounds))) results.push(await round(v, r))
-} finally {
-  await db.end()
-  redis.disconnect()
-  fs.rmSync(tokenFile, { force: true })
-}
+const results = await rounds(variants, Number(args.rounds), round)
 const lines = [`# Pipeline cost per purchase — ${new Date().toISOString()}`, '', `\`node bench/pipeline.mjs ${process.argv.slice(2).join(' ')}\`; load average at end ${loadAverage().join(' ')}.`, '']
 for (const v of variants) {
   const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.totalUs - b.totalUs)

@@ -94,7 +94,12 @@ const schema = z.object({
   /** Worker: events settled per MySQL transaction at most. */
   SETTLE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(200),
   /** Worker: partitions whose batches it takes at the same time (settled together: one transaction for the chunks handed in at once). */
-  SETTLE_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(3),
+  SETTLE_PARTITIONS_CONCURRENTLY: z.coerce.number().int().min(1).max(64).default(6),
+  /**
+   * Worker: settlement rounds in flight at once under a backlog (server/workers/rounds.ts): a second
+   * starts beside the first only when a full SETTLE_BATCH_SIZE of events waits. 1: one at a time.
+   */
+  SETTLE_ROUNDS_IN_FLIGHT: z.coerce.number().int().min(1).max(8).default(2),
   /**
    * Worker: under load (a round of 16 events or more that filled no batch), the next fetch waits until
    * this long after the round began, so rounds grow instead of multiplying; an idle worker never waits.

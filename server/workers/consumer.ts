@@ -33,8 +33,8 @@ export class PaymentConsumer {
   private running = false
   /** The consumer being connected and joined now, if it is: a stop waits for it (see stop()). */
   private joining: Promise<void> | undefined
-  /** The round being settled now; a drain waits for it to be committed. */
-  private chunkInHand: Promise<unknown> = Promise.resolve()
+  /** The rounds being settled now; a drain waits for them to be committed. */
+  private readonly inHand = new Set<Promise<unknown>>()
   /** kafkajs' heartbeat of the running consumer (each batch hands in the same one). */
   private heartbeat: () => Promise<void> = async () => {}
 
@@ -77,7 +77,10 @@ export class PaymentConsumer {
     })
     this.consumer = consumer
     this.running = false
-    const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks))
+    const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks), {
+      inFlight: cfg.SETTLE_ROUNDS_IN_FLIGHT,
+      overlapFrom: cfg.SETTLE_BATCH_SIZE,
+    })
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
       this.progress.joined(payload.memberAssignment[topics.paymentRequests] ?? [])
       log.info('consumer joined the group', {
@@ -95,8 +98,8 @@ export class PaymentConsumer {
       await consumer.connect()
       await consumer.subscribe({ topic: topics.paymentRequests, fromBeginning: true })
       await consumer.run({
-        // Batches of different partitions settle in parallel transactions: while one waits on MySQL's
-        // commit, the next is claimed in Redis. Each partition still settles and commits in order.
+        // The chunks these batches hand in at once settle as one round, and under a backlog two rounds
+        // overlap (rounds.ts). Each partition still settles and commits in order.
         partitionsConsumedConcurrently: cfg.SETTLE_PARTITIONS_CONCURRENTLY,
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -141,7 +144,9 @@ export class PaymentConsumer {
       const wait = config().SETTLE_LINGER_MS - (performance.now() - started)
       if (events >= LINGER_FROM_EVENTS && !full && wait > 0 && !this.paused) await sleep(wait)
     })()
-    this.chunkInHand = step.catch(() => {})
+    const settled = step.catch(() => {})
+    this.inHand.add(settled)
+    void settled.then(() => this.inHand.delete(settled))
     await step
   }
 
@@ -154,13 +159,13 @@ export class PaymentConsumer {
     if (this.wanted && crashed === this.consumer) await this.start()
   }
 
-  /** Stops after the chunk in hand (committed) and stays in the group; resolves once that chunk is done. */
+  /** Stops after the rounds in hand (committed) and stays in the group; resolves once they are done. */
   async pause(): Promise<void> {
     this.paused = true
     this.progress.pause(true)
     // Before run() there is nothing to pause yet: run() pauses once it runs.
     if (this.running) this.consumer?.pause([{ topic: topics.paymentRequests }])
-    await this.chunkInHand
+    await Promise.all(this.inHand)
   }
 
   resume(): void {

@@ -7,8 +7,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { db } from '../../server/db'
 import { auditInvariants } from '../../server/domain/audit/service'
-import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
-import { consumerLag } from '../../server/observability/kafka-lag'
 import { redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
 import { openStack } from '../../scripts/lib/stack.mjs'
@@ -193,21 +191,4 @@ export async function redisRunId(): Promise<string> {
 
 export { keys }
 
-/**
- * Waits (bounded) until the payment-workers group has settled every event in the topic: a file that
- * starts a worker armed to die at its first settlement must not hand it what earlier files left.
- */
-export async function kafkaDrained(timeoutMs = 60_000): Promise<void> {
-  const admin = kafka().admin()
-  await admin.connect()
-  try {
-    const drained = await eventually(
-      async () => (await consumerLag(admin, topics.paymentRequests, PAYMENT_GROUP)).every((p) => p.lag === 0),
-      timeoutMs,
-      250,
-    )
-    if (!drained) throw new Error(`events still waiting in ${topics.paymentRequests} after ${timeoutMs / 1000} s`)
-  } finally {
-    await admin.disconnect()
-  }
-}
+export { kafkaDrained } from '../support/kafka'

@@ -9,17 +9,22 @@ import { keys } from '../../server/redis/keys'
 import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { onDeadLetters } from '../support/dead-letters'
+import { kafkaDrained } from '../support/kafka'
 
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
 const hits = (name: string) =>
   existsSync(join(failpointDir, name)) ? readFileSync(join(failpointDir, name), 'utf8').trim().split('\n').length : 0
 let worker: Proc
 
-/** Orders other suites left pending, so that the failpoints below hit this suite's order, not theirs. */
+/**
+ * Orders other suites left pending, and events they left in the topic (settled but not committed when
+ * their worker died), so that the failpoints below hit this suite's order, not theirs.
+ */
 async function drainLeftovers() {
   const drain = await startWorker()
   const coupons = (await db().selectFrom('coupons').select('id').execute()).map((c) => Number(c.id))
   await eventually(async () => (await Promise.all(coupons.map((id) => redis().hlen(keys.pending(id))))).every((n) => n === 0), 60_000, 500)
+  await kafkaDrained()
   await drain.stop()
 }
 
