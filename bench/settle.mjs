@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // One payment worker settling a backlog, alone or as an A/B comparison:
 //   node bench/settle.mjs --stack .stack/test [--rounds 3] [--users 2000] [--coupons 2]
-//        [--a "K=V K=V"] [--b "K=V"]
+//        [--a "K=V K=V"] [--b "K=V node:--v8-flag=N"]
 // `npm run bench`'s "settlement, 1 payment worker (end to end)" on a running stack without workers:
 // each round fills Kafka through a web instance (--coupons coupons, every shopper buying each once,
 // no worker running), then starts one payment worker with the variant's environment and times it from
 // its first MySQL commit until every order is settled and no reservation is pending in Redis. It
 // prints payments/s, the worker's CPU µs per payment from the first commit (start-up and group join
 // left out), MariaDB's, Redis' and Kafka's over the same span, and the mean payments per round.
+// A variant is the worker's environment (K=V) and Node/V8 flags after the app's own (node:--flag=value).
 // With --b, rounds alternate a, b, b, a… (as bench/pipeline.mjs); the median round of each is reported.
 // Results: .bench/settle-<time>/{result.json,summary.md}.
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
@@ -15,7 +16,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { openStack } from '../scripts/lib/stack.mjs'
-import { cpuSeconds, envFromPairs, loadAverage, runWrk, say, sleep, withTicker } from './lib/util.mjs'
+import { cpuSeconds, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { abSession } from './lib/ab.mjs'
 
@@ -27,10 +28,16 @@ if (!args.stack) throw new Error('--stack DIR is required (a running stack witho
 const stack = openStack(path.resolve(args.stack))
 if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
 const USERS = Number(args.users)
-const variants = [
-  { name: args.a || 'as built', env: envFromPairs(args.a.split(/\s+/).filter(Boolean)) },
-  ...(args.b !== undefined ? [{ name: args.b || 'as built', env: envFromPairs(args.b.split(/\s+/).filter(Boolean)) }] : []),
-]
+/** A variant: `K=V` pairs for the worker's environment, and `node:--flag` words for its command line. */
+function parseVariant(s) {
+  const words = s.split(/\s+/).filter(Boolean)
+  return {
+    name: s || 'as built',
+    env: envFromPairs(words.filter((w) => !w.startsWith('node:'))),
+    nodeFlags: words.filter((w) => w.startsWith('node:')).map((w) => w.slice(5)),
+  }
+}
+const variants = [parseVariant(args.a), ...(args.b !== undefined ? [parseVariant(args.b)] : [])]
 
 const { outDir, db, redis, tokenFile, rounds } = await abSession(stack, 'settle', USERS)
 
@@ -65,7 +72,7 @@ async function round(variant, r) {
     await web.stop(15_000)
   }
   const expected = await pendingCount(coupons)
-  const worker = await stack.startWorker({ env: variant.env })
+  const worker = await stack.startWorker({ env: variant.env, nodeFlags: variant.nodeFlags })
   try {
     let before
     while (!before) {
@@ -85,9 +92,13 @@ async function round(variant, r) {
     const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
     const rate = expected / ((end - Number(first)) / 1000)
     const perRound = await paymentsPerRound(worker)
+    const peakRss = peakRssMb(worker.pid)
     say(`  round ${r + 1} [${variant.name}] ${expected} payments, ${rate.toFixed(0)}/s; worker ${cpuUs.toFixed(0)} µs per payment, `
-      + `${Object.entries(stores).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${perRound.toFixed(1)} payments per round; load ${loadAverage().join(' ')}`)
-    return { variant: variant.name, round: r + 1, payments: expected, rate, workerUs: cpuUs, stores, perRound, load: loadAverage() }
+      + `${Object.entries(stores).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}; ${perRound.toFixed(1)} payments per round; peak RSS ${peakRss.toFixed(0)} MB; load ${loadAverage().join(' ')}`)
+    return {
+      variant: variant.name, round: r + 1, log: worker.log, payments: expected, rate, workerUs: cpuUs, stores, perRound, peakRss,
+      load: loadAverage(),
+    }
   } finally {
     await worker.stop(15_000)
   }
@@ -95,11 +106,11 @@ async function round(variant, r) {
 
 const results = await rounds(variants, Number(args.rounds), round)
 const lines = [`# One payment worker settling a backlog — ${new Date().toISOString()}`, '', `\`node bench/settle.mjs ${process.argv.slice(2).join(' ')}\`; load average at end ${loadAverage().join(' ')}.`, '']
-lines.push('| variant | rounds (payments/s) | median payments/s | worker µs per payment | MariaDB µs | Redis µs | Kafka µs | payments per round |', '|---|---|---:|---:|---:|---:|---:|---:|')
+lines.push('| variant | rounds (payments/s) | median payments/s | worker µs per payment | MariaDB µs | Redis µs | Kafka µs | payments per round | worker peak RSS MB |', '|---|---|---:|---:|---:|---:|---:|---:|---|')
 for (const v of variants) {
   const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.rate - b.rate)
   const med = mine[Math.floor(mine.length / 2)]
-  lines.push(`| ${v.name} | ${mine.map((x) => x.rate.toFixed(0)).join(', ')} | ${med.rate.toFixed(0)} | ${med.workerUs.toFixed(0)} | ${med.stores.MariaDB.toFixed(0)} | ${med.stores.Redis.toFixed(0)} | ${med.stores.Kafka.toFixed(0)} | ${med.perRound.toFixed(1)} |`)
+  lines.push(`| ${v.name} | ${mine.map((x) => x.rate.toFixed(0)).join(', ')} | ${med.rate.toFixed(0)} | ${med.workerUs.toFixed(0)} | ${med.stores.MariaDB.toFixed(0)} | ${med.stores.Redis.toFixed(0)} | ${med.stores.Kafka.toFixed(0)} | ${med.perRound.toFixed(1)} | ${mine.map((x) => x.peakRss.toFixed(0)).join(', ')} |`)
 }
 fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
 fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))

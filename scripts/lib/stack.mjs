@@ -80,9 +80,12 @@ function writeAtomic(file, text) {
  */
 const allocatorEnv = (wrap) => (wrap.length ? {} : appNodeEnv())
 
-/** `node <script>`, or under a wrapper command such as `faketime -f +30s` (clock-skew tests). */
-function nodeCommand(wrap, script) {
-  const node = [process.execPath, ...APP_NODE_FLAGS, script]
+/**
+ * `node <script>`, or under a wrapper command such as `faketime -f +30s` (clock-skew tests); `flags`
+ * are Node/V8 flags after the app's own, which they override (a benchmark's variant).
+ */
+function nodeCommand(wrap, script, flags = []) {
+  const node = [process.execPath, ...APP_NODE_FLAGS, ...flags, script]
   return wrap.length ? { cmd: wrap[0], args: [...wrap.slice(1), ...node] } : { cmd: node[0], args: node.slice(1) }
 }
 
@@ -280,13 +283,13 @@ export class Stack {
     return { port, url: `http://127.0.0.1:${port}`, pid: handle.pid, log: handle.logFile, exited: handle.exited, stop: (t) => this.stopKey(`web-${port}`, t), kill: () => this.killKey(`web-${port}`) }
   }
   /** A payment worker: node .output/worker/index.mjs, ready when :metricsPort/healthz answers 200. */
-  async startWorker({ metricsPort, env = {}, timeoutMs = 60_000, wrap = [] } = {}) {
+  async startWorker({ metricsPort, env = {}, timeoutMs = 60_000, wrap = [], nodeFlags = [] } = {}) {
     metricsPort ??= await freePort()
     const handle = await launch(this, {
       key: `worker-${metricsPort}`,
       label: 'payment worker (metrics)',
       port: metricsPort,
-      ...nodeCommand(wrap, path.join(ROOT, '.output', 'worker', 'index.mjs')),
+      ...nodeCommand(wrap, path.join(ROOT, '.output', 'worker', 'index.mjs'), nodeFlags),
       cwd: ROOT,
       env: { ...allocatorEnv(wrap), ...process.env, ...this.env, METRICS_PORT: String(metricsPort), ...env },
       timeoutMs,

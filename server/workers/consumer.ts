@@ -33,8 +33,8 @@ export class PaymentConsumer {
   private running = false
   /** The consumer being connected and joined now, if it is: a stop waits for it (see stop()). */
   private joining: Promise<void> | undefined
-  /** The rounds being settled now; a drain waits for them to be committed. */
-  private readonly inHand = new Set<Promise<unknown>>()
+  /** The running consumer's rounds; a drain waits for those in flight or waiting to be committed. */
+  private rounds: Rounds | undefined
   /** kafkajs' heartbeat of the running consumer (each batch hands in the same one). */
   private heartbeat: () => Promise<void> = async () => {}
 
@@ -77,7 +77,7 @@ export class PaymentConsumer {
     })
     this.consumer = consumer
     this.running = false
-    const rounds = new Rounds((chunks) => this.settleRound(consumer, chunks), {
+    const rounds = this.rounds = new Rounds((chunks) => this.settleRound(consumer, chunks), {
       inFlight: cfg.SETTLE_ROUNDS_IN_FLIGHT,
       overlapFrom: cfg.SETTLE_BATCH_SIZE,
     })
@@ -132,22 +132,16 @@ export class PaymentConsumer {
    * means more are waiting: neither waits.
    */
   private async settleRound(consumer: Consumer, chunks: Chunk[]): Promise<void> {
-    const step = (async () => {
-      const started = performance.now()
-      const events = chunks.reduce((n, c) => n + c.messages.length, 0)
-      await this.settlement.handle(chunks.flatMap((c) => c.messages), this.heartbeat)
-      const offsets = chunks.map((c) => ({ partition: c.partition, offset: Number(c.messages[c.messages.length - 1]!.offset) + 1 }))
-      await commitUnlessFenced(consumer, topics.paymentRequests, offsets)
-      for (const { partition, offset } of offsets) this.progress.committed(partition, offset)
-      await this.heartbeat()
-      const full = chunks.some((c) => c.messages.length >= config().SETTLE_BATCH_SIZE)
-      const wait = config().SETTLE_LINGER_MS - (performance.now() - started)
-      if (events >= LINGER_FROM_EVENTS && !full && wait > 0 && !this.paused) await sleep(wait)
-    })()
-    const settled = step.catch(() => {})
-    this.inHand.add(settled)
-    void settled.then(() => this.inHand.delete(settled))
-    await step
+    const started = performance.now()
+    const events = chunks.reduce((n, c) => n + c.messages.length, 0)
+    await this.settlement.handle(chunks.flatMap((c) => c.messages), this.heartbeat)
+    const offsets = chunks.map((c) => ({ partition: c.partition, offset: Number(c.messages[c.messages.length - 1]!.offset) + 1 }))
+    await commitUnlessFenced(consumer, topics.paymentRequests, offsets)
+    for (const { partition, offset } of offsets) this.progress.committed(partition, offset)
+    await this.heartbeat()
+    const full = chunks.some((c) => c.messages.length >= config().SETTLE_BATCH_SIZE)
+    const wait = config().SETTLE_LINGER_MS - (performance.now() - started)
+    if (events >= LINGER_FROM_EVENTS && !full && wait > 0 && !this.paused) await sleep(wait)
   }
 
   /** A consumer kafkajs gave up on: a new one joins in its place (unless the worker is stopping). */
@@ -159,13 +153,13 @@ export class PaymentConsumer {
     if (this.wanted && crashed === this.consumer) await this.start()
   }
 
-  /** Stops after the rounds in hand (committed) and stays in the group; resolves once they are done. */
+  /** Stops after the rounds in hand and the chunks waiting (committed) and stays in the group; resolves once they are done. */
   async pause(): Promise<void> {
     this.paused = true
     this.progress.pause(true)
     // Before run() there is nothing to pause yet: run() pauses once it runs.
     if (this.running) this.consumer?.pause([{ topic: topics.paymentRequests }])
-    await Promise.all(this.inHand)
+    await this.rounds?.idle()
   }
 
   resume(): void {

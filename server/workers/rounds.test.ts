@@ -96,4 +96,22 @@ describe('Rounds: what is settled together, and what beside it', () => {
     r.rounds[1]!.finish()
     expect(await Promise.all(outcomes)).toEqual(['MySQL refused', 'MySQL refused', 'settled', 'settled'])
   })
+
+  it('is idle for a drain only once the rounds in flight and the chunks waiting are settled', async () => {
+    const r = recorder()
+    const rounds = new Rounds(r.settle, { inFlight: 2, overlapFrom: 200 })
+    await rounds.idle()
+    const done = [rounds.submit(chunk(0, 10))]
+    await turn()
+    done.push(rounds.submit(chunk(1, 10))) // a trickle: waits for the round in flight
+    let idle = false
+    const drained = rounds.idle().then(() => (idle = true))
+    r.rounds[0]!.finish()
+    await turn()
+    expect(idle).toBe(false)
+    expect(r.rounds.map((x) => x.partitions)).toEqual([[0], [1]])
+    r.rounds[1]!.finish(new Error('MySQL refused'))
+    await drained
+    expect(await Promise.all(done.map((d) => d.then(() => 'settled', () => 'failed')))).toEqual(['settled', 'failed'])
+  })
 })

@@ -39,6 +39,7 @@ export class Rounds {
   private waiting: Waiting[] = []
   private scheduled = false
   private running = 0
+  private onIdle: (() => void)[] = []
 
   constructor(
     private readonly settle: (chunks: Chunk[]) => Promise<void>,
@@ -51,6 +52,12 @@ export class Rounds {
       this.waiting.push({ ...chunk, resolve, reject })
       this.schedule()
     })
+  }
+
+  /** Resolves once no chunk waits and no round is in flight (a drain: the handlers hand in no more). */
+  idle(): Promise<void> {
+    if (!this.running && !this.waiting.length) return Promise.resolve()
+    return new Promise((resolve) => this.onIdle.push(resolve))
   }
 
   private schedule(): void {
@@ -88,6 +95,7 @@ export class Rounds {
       .finally(() => {
         this.running--
         if (this.waiting.length) this.schedule()
+        else if (!this.running) this.onIdle.splice(0).forEach((resolve) => resolve())
       })
   }
 }

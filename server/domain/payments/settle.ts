@@ -211,7 +211,11 @@ export function afterClaim(
 
 function groupByCoupon(events: PaymentRequest[]): Map<number, PaymentRequest[]> {
   const groups = new Map<number, PaymentRequest[]>()
-  for (const e of events) groups.set(e.couponId, [...(groups.get(e.couponId) ?? []), e])
+  for (const e of events) {
+    const group = groups.get(e.couponId)
+    if (group) group.push(e)
+    else groups.set(e.couponId, [e])
+  }
   return groups
 }
 
