@@ -4,32 +4,19 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { closeDb, db } from '../../server/db'
 import { closePaymentPublisher, purchaseCoupon } from '../../server/domain/orders/purchase'
-import { closeRedis, redis } from '../../server/redis/client'
-import { keys } from '../../server/redis/keys'
+import { closeRedis } from '../../server/redis/client'
 import { couponState, createCouponOnSale, createUsers, creditOf, eventually } from '../support/data'
 import { startWorker, type Proc } from '../support/processes'
 import { onDeadLetters } from '../support/dead-letters'
-import { kafkaDrained } from '../support/kafka'
+import { settleLeftovers } from '../support/kafka'
 
 const failpointDir = mkdtempSync(join(tmpdir(), 'failpoints-'))
 const hits = (name: string) =>
   existsSync(join(failpointDir, name)) ? readFileSync(join(failpointDir, name), 'utf8').trim().split('\n').length : 0
 let worker: Proc
 
-/**
- * Orders other suites left pending, and events they left in the topic (settled but not committed when
- * their worker died), so that the failpoints below hit this suite's order, not theirs.
- */
-async function drainLeftovers() {
-  const drain = await startWorker()
-  const coupons = (await db().selectFrom('coupons').select('id').execute()).map((c) => Number(c.id))
-  await eventually(async () => (await Promise.all(coupons.map((id) => redis().hlen(keys.pending(id))))).every((n) => n === 0), 60_000, 500)
-  await kafkaDrained()
-  await drain.stop()
-}
-
 beforeAll(async () => {
-  await drainLeftovers()
+  await settleLeftovers()
   // Settlement fails three times for a reason that is not an outage (the event is parked), and the
   // dead-letter send then throws once (the failure path must retry it, not escape).
   worker = await startWorker({ FLASH_SALE_FAILPOINTS: 'worker.before-settle=throw*3,worker.dead-letter=throw*1', FLASH_SALE_FAILPOINT_DIR: failpointDir })

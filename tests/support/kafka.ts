@@ -1,6 +1,10 @@
+import { db } from '../../server/db'
 import { kafka, PAYMENT_GROUP, topics } from '../../server/kafka/client'
 import { consumerLag } from '../../server/observability/kafka-lag'
+import { redis } from '../../server/redis/client'
+import { keys } from '../../server/redis/keys'
 import { eventually } from './data'
+import { startWorker } from './processes'
 
 /**
  * Waits (bounded) until the payment-workers group has settled every event in the topic: a file that
@@ -20,4 +24,17 @@ export async function kafkaDrained(timeoutMs = 60_000): Promise<void> {
   } finally {
     await admin.disconnect()
   }
+}
+
+/**
+ * Settles what other files left: their orders still pending, and their events still in the topic
+ * (settled but not committed when their worker died), with a worker of its own, stopped afterwards —
+ * so that a file's failpoints hit its own orders, not theirs.
+ */
+export async function settleLeftovers(): Promise<void> {
+  const drain = await startWorker()
+  const coupons = (await db().selectFrom('coupons').select('id').execute()).map((c) => Number(c.id))
+  await eventually(async () => (await Promise.all(coupons.map((id) => redis().hlen(keys.pending(id))))).every((n) => n === 0), 60_000, 500)
+  await kafkaDrained()
+  await drain.stop()
 }

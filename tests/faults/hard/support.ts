@@ -225,13 +225,18 @@ export async function closeConnections(): Promise<void> {
 }
 
 /**
- * The usual set-up of a fault file: the shared shoppers and web instances + workers before its tests;
- * after them, `restore` services a failed test left dead are started again, then everything stops.
+ * The usual set-up of a fault file: the shared shoppers and web instances + workers (two of each
+ * unless told) before its tests; after them, `restore` services a failed test left dead are started
+ * again, then everything stops.
  */
-export function saleFixture({ restore = [] }: { restore?: ('redis' | 'kafka' | 'mariadb')[] } = {}) {
+export function saleFixture({ restore = [], webs, workers }: {
+  restore?: ('redis' | 'kafka' | 'mariadb')[]
+  webs?: number
+  workers?: number
+} = {}) {
   const fixture = { shoppers: [] as Shopper[], procs: undefined as unknown as SaleProcesses }
   beforeAll(async () => {
-    ;[fixture.shoppers, fixture.procs] = await Promise.all([sharedShoppers(120), startSaleProcesses()])
+    ;[fixture.shoppers, fixture.procs] = await Promise.all([sharedShoppers(120), startSaleProcesses({ webs, workers })])
   }, 240_000)
   afterAll(async () => {
     for (const name of restore) await ensureRunning(name)
