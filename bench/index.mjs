@@ -49,6 +49,7 @@ import {
   say,
   sleep,
   status,
+  storesCpu,
   withTicker,
 } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
@@ -256,23 +257,18 @@ async function measureSettlement(label, coupons, expected, workers) {
   for (;;) {
     const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
     if (Number(n) > 0) {
-      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(), settled: Number(n) }
+      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(stack), settled: Number(n) }
       break
     }
     await sleep(5)
   }
   const tEnd = await withTicker(label, settled(coupons, expected))
   const cpu = procs.reduce((sum, p, i) => sum + cpuSeconds(p.pid) - before.cpu[i], 0)
-  const stores = Object.entries(storesCpu()).map(([k, v]) => `${k} ${((v - before.stores[k]) / (expected - before.settled) * 1e6).toFixed(0)}`).join(', ')
+  const stores = Object.entries(storesCpu(stack)).map(([k, v]) => `${k} ${((v - before.stores[k]) / (expected - before.settled) * 1e6).toFixed(0)}`).join(', ')
   const measured = expected - before.settled
   const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
   const span = (tEnd - Number(first)) / 1000
   return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
-}
-/** CPU seconds so far of the stack's MariaDB, Redis and Kafka. */
-function storesCpu() {
-  const services = stack.processes()
-  return { MariaDB: cpuSeconds(services.mariadb?.pid), Redis: cpuSeconds(services.redis?.pid), Kafka: cpuSeconds(services.kafka?.pid) }
 }
 
 // ---------------------------------------------------------------------------------------------- run

@@ -19,13 +19,12 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { openStack } from '../scripts/lib/stack.mjs'
 import { freePort } from '../scripts/lib/util.mjs'
 import {
-  ROOT, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, withChildren, withTicker,
+  ROOT, envFromPairs, loadAverage, peakRssMb, runWrk, say, withChildren, withTicker,
 } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
-import { abSession } from './lib/ab.mjs'
+import { abSession, abVariants, medianRound, openAbStack } from './lib/ab.mjs'
 import { costMarkdown, costNote, kafkaMarkdown, measurePipeline, redisMarkdown } from './lib/pipeline.mjs'
 
 const { values: args } = parseArgs({ options: {
@@ -33,9 +32,7 @@ const { values: args } = parseArgs({ options: {
   connections: { type: 'string', default: '50' }, users: { type: 'string', default: '2000' },
   a: { type: 'string', default: '' }, b: { type: 'string' }, coupons: { type: 'string', default: '40' },
 } })
-if (!args.stack) throw new Error('--stack DIR is required (a running stack without payment workers, e.g. .stack/test)')
-const stack = openStack(path.resolve(args.stack))
-if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
+const stack = openAbStack(args.stack)
 const USERS = Number(args.users)
 /**
  * A variant's environment: `K=V` for every process, `web:K=V` for the web instance only; `nginx:unix`
@@ -48,27 +45,14 @@ function parseEnv(s) {
   const webOnly = pairs.filter((p) => p.startsWith('web:'))
   return { unix, env: envFromPairs(pairs.filter((p) => !webOnly.includes(p))), webEnv: envFromPairs(webOnly.map((p) => p.slice(4))) }
 }
-const variants = [
-  { name: args.a || 'as built', ...parseEnv(args.a) },
-  ...(args.b !== undefined ? [{ name: args.b || 'as built', ...parseEnv(args.b) }] : []),
-]
+const variants = abVariants(args, parseEnv)
 
-const { outDir, db, redis, tokenFile, rounds } = await abSession(stack, 'pipeline', USERS)
+const { outDir, db, redis, tokenFile, settled, rounds, report } = await abSession(stack, 'pipeline', USERS)
 const purchasePath = '/api/trpc/order.purchase'
 /** The `nginx:unix` variant's socket, and the preload that has the web instance listen on it. */
 const unixSocket = path.join(outDir, 'web.sock')
 const UNIX_LISTENER = pathToFileURL(path.join(ROOT, 'bench', 'lib', 'unix-listener.mjs'))
 const coupon = (name) => createBenchCoupon(db, redis, { name: `Bench pipeline ${name}`, description: 'bench/pipeline.mjs', stock: USERS })
-
-async function settled(coupons, expected) {
-  for (const t0 = Date.now(); ;) {
-    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-    if (Number(n) >= expected && pending === 0) return
-    if (Date.now() - t0 > 300_000) throw new Error(`not settled: ${n}/${expected}, ${pending} pending`)
-    await sleep(50)
-  }
-}
 
 async function round(variant, r) {
   const unixEnv = variant.unix
@@ -134,8 +118,7 @@ function rssNote({ web, workers }) {
 const results = await rounds(variants, Number(args.rounds), round)
 const lines = [`# Pipeline cost per purchase — ${new Date().toISOString()}`, '', `\`node bench/pipeline.mjs ${process.argv.slice(2).join(' ')}\`; load average at end ${loadAverage().join(' ')}.`, '']
 for (const v of variants) {
-  const mine = results.filter((x) => x.variant === v.name).sort((a, b) => a.totalUs - b.totalUs)
-  const med = mine[Math.floor(mine.length / 2)]
+  const { mine, med } = medianRound(results, v.name, (x) => x.totalUs)
   lines.push(
     `## ${v.name}`, '',
     `Rounds (µs per purchase, purchases/s): ${mine.map((x) => `${x.totalUs.toFixed(0)} µs at ${x.run.rps.toFixed(0)}/s (load ${x.load[0]})`).join('; ')}. Median round ${med.round}:`, '',
@@ -144,7 +127,4 @@ for (const v of variants) {
     kafkaMarkdown(med), '', redisMarkdown(med), '',
   )
 }
-fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
-fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))
-say(lines.join('\n'))
-say(`results: ${path.relative(process.cwd(), outDir)}/`)
+report(results, lines)

@@ -1,12 +1,34 @@
-// What the A/B scripts on a running stack share (bench/pipeline.mjs, bench/settle.mjs): their results'
-// directory, MySQL and Redis clients, the shoppers' tokens in a file for wrk, and the rounds run in
-// alternating order (a, b, b, a…).
+// What the A/B scripts on a running stack share (bench/pipeline.mjs, bench/settle.mjs): the stack
+// (without workers of its own), the variants of --a / --b, their results' directory, MySQL and Redis
+// clients, the shoppers' tokens in a file for wrk, the wait for the coupons' orders to settle, the
+// rounds run in alternating order (a, b, b, a…), the median round, and the report.
 import fs from 'node:fs'
 import path from 'node:path'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
-import { ROOT, alternating, loadAverage, say, status } from './util.mjs'
+import { openStack } from '../../scripts/lib/stack.mjs'
+import { ROOT, alternating, loadAverage, say, sleep, status } from './util.mjs'
 import { shoppers } from './keycloak.mjs'
+
+/** The running stack at `dir`, which must run no payment workers: they would take the benchmark's events. */
+export function openAbStack(dir) {
+  if (!dir) throw new Error('--stack DIR is required (a running stack without payment workers, e.g. .stack/test)')
+  const stack = openStack(path.resolve(dir))
+  if (Object.keys(stack.processes()).some((k) => k.startsWith('worker-'))) throw new Error('the stack runs payment workers: they would take the benchmark\'s events')
+  return stack
+}
+
+/** The variants of `--a` (always) and `--b` (when given), each `{ name, ...parse(words) }`; no words is "as built". */
+export function abVariants(args, parse) {
+  const variant = (words) => ({ name: words || 'as built', ...parse(words) })
+  return [variant(args.a), ...(args.b !== undefined ? [variant(args.b)] : [])]
+}
+
+/** A variant's rounds sorted by `by`, and the median one. */
+export function medianRound(results, name, by) {
+  const mine = results.filter((x) => x.variant === name).sort((a, b) => by(a) - by(b))
+  return { mine, med: mine[Math.floor(mine.length / 2)] }
+}
 
 /** `kind` names the results' directory: .bench/<kind>-<time>/. */
 export async function abSession(stack, kind, userCount) {
@@ -17,8 +39,23 @@ export async function abSession(stack, kind, userCount) {
   const users = await shoppers(stack.env, stack.dir, userCount, (d, n) => status(`  … shoppers ${d}/${n}`))
   const tokenFile = path.join(outDir, 'tokens.txt')
   fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
+  /** The coupons' orders settled in MySQL, and their reservations still pending in Redis. */
+  const counts = async (coupons) => {
+    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
+    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
+    return { settled: Number(n), pending }
+  }
   return {
-    outDir, db, redis, users, tokenFile,
+    outDir, db, redis, users, tokenFile, counts,
+    /** Until `expected` of the coupons' orders are settled and none is pending (polled every 50 ms, as `npm run bench` does). */
+    async settled(coupons, expected, timeoutMs = 300_000) {
+      for (const t0 = Date.now(); ;) {
+        const { settled, pending } = await counts(coupons)
+        if (settled >= expected && pending === 0) return
+        if (Date.now() - t0 > timeoutMs) throw new Error(`not settled: ${settled}/${expected}, ${pending} pending`)
+        await sleep(50)
+      }
+    },
     /** Each variant's rounds, alternating; the clients are closed and the tokens removed at the end. */
     async rounds(variants, count, round) {
       const results = []
@@ -31,6 +68,13 @@ export async function abSession(stack, kind, userCount) {
         fs.rmSync(tokenFile, { force: true })
       }
       return results
+    },
+    /** Writes result.json and summary.md (`lines`) to the results' directory and prints the summary. */
+    report(results, lines) {
+      fs.writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(results, null, 2))
+      fs.writeFileSync(path.join(outDir, 'summary.md'), lines.join('\n'))
+      say(lines.join('\n'))
+      say(`results: ${path.relative(process.cwd(), outDir)}/`)
     },
   }
 }

@@ -36,6 +36,11 @@ export function cpuSeconds(pid) {
     return NaN
   }
 }
+/** CPU seconds so far of a stack's MariaDB, Redis and Kafka (scripts/lib/stack.mjs). */
+export function storesCpu(stack) {
+  const services = stack.processes()
+  return { MariaDB: cpuSeconds(services.mariadb?.pid), Redis: cpuSeconds(services.redis?.pid), Kafka: cpuSeconds(services.kafka?.pid) }
+}
 /** CPU seconds of several processes together (a pid or a list of them). */
 export function cpuSecondsOf(pids) {
   return [pids].flat().filter(Boolean).reduce((sum, pid) => sum + cpuSeconds(pid), 0)
