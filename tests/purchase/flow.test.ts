@@ -8,6 +8,8 @@ import { collect, liveClient } from '../support/live'
 import { createShoppers, type Shopper } from '../support/shoppers'
 import type { OrderUpdate } from '../../server/domain/orders/updates'
 import { call, malformed } from '../support/api'
+import type { Attempt } from '../faults/support'
+import { historyViolations } from '../faults/hard/history'
 
 type Tracked = { id: string, data: OrderUpdate }
 
@@ -44,20 +46,22 @@ describe('the purchase flow across two web instances and two workers', () => {
       attempts.map((s, i) => call(webs[i % 2]!.url, 'order.purchase', { input: { couponId }, token: s.token, mutation: true })),
     )
 
-    const accepted = answers.filter((a) => a.status === 200)
-    const refused = answers.filter((a) => a.status !== 200)
-    expect(accepted.every((a) => a.data?.status === 'PENDING')).toBe(true)
-    // 100 orders; a buyer's other attempts are answered with their order (pending) or ALREADY_PURCHASED
-    const ordersOf = new Map<string, Set<string>>()
-    accepted.forEach((a) => {
-      const who = attempts[answers.indexOf(a)]!.id
-      ordersOf.set(who, (ordersOf.get(who) ?? new Set()).add(a.data!.orderId))
+    // Every answer, counted by kind: what a failure below shows of the burst.
+    const tally: Record<string, number> = {}
+    const history: Attempt[] = answers.map((a, i) => {
+      const answer = a.status === 200 ? String(a.data?.status) : String(a.error?.data.reason ?? `HTTP ${a.status}`)
+      tally[`${a.status} ${answer}`] = (tally[`${a.status} ${answer}`] ?? 0) + 1
+      return { sub: attempts[i]!.id, couponId, answer, status: a.status, orderId: a.data?.orderId }
     })
-    expect(ordersOf.size).toBe(100)
+    // TRY_AGAIN_LATER while every unit is held by a pending order (it may still come back), SOLD_OUT
+    // after; OUTCOME_UNKNOWN to an attempt the burst kept past the purchase deadline (a slow machine),
+    // which the history check below holds to whatever became of it.
+    const expected = ['200 PENDING', '409 SOLD_OUT', '409 ALREADY_PURCHASED', '503 TRY_AGAIN_LATER', '504 OUTCOME_UNKNOWN']
+    expect(Object.keys(tally).filter((kind) => !expected.includes(kind)), JSON.stringify(tally)).toEqual([])
+    // At most one order each: a buyer's other attempts are answered with their order (pending) or ALREADY_PURCHASED.
+    const ordersOf = new Map<string, Set<string>>()
+    for (const a of history.filter((h) => h.answer === 'PENDING')) ordersOf.set(a.sub, (ordersOf.get(a.sub) ?? new Set()).add(a.orderId!))
     expect([...ordersOf.values()].every((ids) => ids.size === 1)).toBe(true)
-    // TRY_AGAIN_LATER while every unit is held by a pending order (it may still come back), SOLD_OUT after.
-    const answersSeen = new Set(refused.map((a) => `${a.status} ${a.error?.data.reason}`))
-    expect([...answersSeen].filter((x) => !['409 SOLD_OUT', '409 ALREADY_PURCHASED', '503 TRY_AGAIN_LATER'].includes(x))).toEqual([])
 
     const state = await eventually(() => settledCount(couponId), 60_000)
     expect(state).toMatchObject({ redisStock: 0, mysqlStock: 0, paid: 100, buyers: 100 })
@@ -65,6 +69,8 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect(new Set(owners.map((o) => o.user_id)).size).toBe(100)
     const checks = await auditInvariants(db(), redis())
     expect(checks.filter((c) => !c.ok)).toEqual([])
+    // Every buyer was told PENDING (or OUTCOME_UNKNOWN), nobody told otherwise was charged.
+    expect(await historyViolations(couponId, history), JSON.stringify(tally)).toEqual([])
   })
 
   it('delivers the result to an order.onUpdate subscription on one instance when the purchase went through the other', async () => {
