@@ -64,7 +64,7 @@ describe('the purchase flow across two web instances and two workers', () => {
     expect([...ordersOf.values()].every((ids) => ids.size === 1)).toBe(true)
 
     const state = await eventually(() => settledCount(couponId), 60_000)
-    expect(state).toMatchObject({ redisStock: 0, mysqlStock: 0, paid: 100, buyers: 100 })
+    expect(state, JSON.stringify(tally)).toMatchObject({ redisStock: 0, mysqlStock: 0, paid: 100, buyers: 100 })
     const owners = await db().selectFrom('user_coupons').select('user_id').where('coupon_id', '=', couponId).execute()
     expect(new Set(owners.map((o) => o.user_id)).size).toBe(100)
     const checks = await auditInvariants(db(), redis())
