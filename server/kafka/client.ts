@@ -1,4 +1,5 @@
-import { Kafka, logLevel, type Admin, type Consumer, type LogEntry, type Message, type Producer } from 'kafkajs'
+import { Kafka, logLevel } from 'kafkajs'
+import type { Admin, Consumer, LogEntry, Message, Producer, ProducerRecord, RecordMetadata } from 'kafkajs'
 import { config } from '../config'
 import { log } from '../observability/log'
 import { metrics } from '../observability/metrics'
@@ -64,19 +65,77 @@ export function fencedBy(error: unknown): Error | undefined {
   return undefined
 }
 
+/** What the app sends with: a producer's connect, send and disconnect. */
+export type Sender = Pick<Producer, 'connect' | 'send' | 'disconnect'>
+
 /**
- * An idempotent producer (acks from all in-sync replicas, no duplicates on retry); a key goes to the
- * partition the Java client and kafkajs' default partitioner give it (murmur2).
+ * An idempotent producer (acks from all in-sync replicas, no duplicates on retry) that is replaced by
+ * a new one after a send that failed; a key goes to the partition the Java client and kafkajs'
+ * default partitioner give it (murmur2).
  */
-export function createProducer(): Producer {
-  const producer = kafka().producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    createPartitioner: keyPartitioner,
-  })
-  producer.on(producer.events.REQUEST, countRequest('producer'))
-  return producer
+export function createProducer(): Sender {
+  return new RenewingProducer()
+}
+
+/**
+ * Why a failed send replaces the producer: kafkajs numbers each partition's batches and, when a
+ * produce request fails, takes the batch's numbers back, also when the broker did write it and only
+ * its answer was lost (a leader killed after replicating it, a request that timed out in a stalled
+ * broker). Every later batch to that partition is then refused with OUT_OF_ORDER_SEQUENCE_NUMBER for
+ * as long as the producer lives (every purchase of the instance answered TRY_AGAIN_LATER), or, were
+ * it the same size as the lost one, taken for its duplicate and acknowledged unwritten. Other clients
+ * treat that state as fatal and make a new producer too. A new producer gets a new producer id from
+ * the broker, whose numbers start again at 0 and cannot meet the lost batch's. What the failed send
+ * carried was answered as failed already; the old producer is disconnected in the background.
+ */
+class RenewingProducer implements Sender {
+  private current = RenewingProducer.open()
+
+  private static open(): { producer: Producer, connected?: Promise<void> } {
+    const producer = kafka().producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: keyPartitioner,
+    })
+    producer.on(producer.events.REQUEST, countRequest('producer'))
+    return { producer }
+  }
+
+  /** Connects the current producer once; after a failure the next call tries again. */
+  connect(): Promise<void> {
+    const current = this.current
+    current.connected ??= current.producer.connect().catch((error: unknown) => {
+      current.connected = undefined
+      throw error
+    })
+    return current.connected
+  }
+
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    const current = this.current
+    await this.connect()
+    try {
+      return await current.producer.send(record)
+    } catch (error) {
+      this.renew(current, error)
+      throw error
+    }
+  }
+
+  private renew(failed: RenewingProducer['current'], error: unknown): void {
+    if (this.current !== failed) return // a concurrent send renewed it already
+    this.current = RenewingProducer.open()
+    metrics.producerRenewals.inc()
+    log.warn('Kafka producer replaced after a failed send', { error })
+    failed.producer.disconnect().catch(() => {})
+  }
+
+  async disconnect(): Promise<void> {
+    const current = this.current
+    current.connected = undefined
+    await current.producer.disconnect()
+  }
 }
 
 /**
@@ -87,7 +146,7 @@ export function createProducer(): Producer {
 const SEND_CHUNK = 1_000
 
 /** Sends messages with acks from all in-sync replicas, SEND_CHUNK per produce request, in order. */
-export async function sendInChunks(producer: Producer, topic: string, messages: Message[]): Promise<void> {
+export async function sendInChunks(producer: Sender, topic: string, messages: Message[]): Promise<void> {
   for (let i = 0; i < messages.length; i += SEND_CHUNK) {
     await producer.send({ topic, acks: -1, messages: messages.slice(i, i + SEND_CHUNK) })
   }
@@ -138,26 +197,21 @@ export class BatchingPublisher {
   private scheduled = false
   private sending: Promise<void> | undefined
   private lastSendAt = -Infinity
-  private connected: Promise<void> | undefined
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: Sender,
     private readonly topic: string,
     private readonly intervalMs = 2,
     private readonly maxBatch = 500,
   ) {}
 
   /**
-   * Connects the producer (the brokers' metadata, the idempotent producer's id) once; after a failure
-   * the next call tries again. Publishing connects too, but an instance connects at start, so that
-   * this does not count against the first purchases' publish timeout.
+   * Connects the producer (the brokers' metadata, the idempotent producer's id; once, see
+   * createProducer). Publishing connects too, but an instance connects at start, so that this does
+   * not count against the first purchases' publish timeout.
    */
   connect(): Promise<void> {
-    this.connected ??= this.producer.connect().catch((error: unknown) => {
-      this.connected = undefined
-      throw error
-    })
-    return this.connected
+    return this.producer.connect()
   }
 
   publish(key: string, value: object): Promise<void> {
@@ -187,7 +241,6 @@ export class BatchingPublisher {
     this.lastSendAt = performance.now()
     metrics.produceBatch.observe(batch.length)
     const sent = (async () => {
-      await this.connect()
       await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
     })()
     this.sending = sent

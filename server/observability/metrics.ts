@@ -116,6 +116,11 @@ export const metrics = {
     labelNames: ['restart'],
     registers,
   }),
+  producerRenewals: new Counter({
+    name: 'flash_kafka_producer_renewals_total',
+    help: 'Kafka producers replaced by a new one (a new producer id) after a send that failed',
+    registers,
+  }),
   draining: new Gauge({
     name: 'flash_draining',
     help: '1 once SIGTERM was received and the process is finishing in-flight work',

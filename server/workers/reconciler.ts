@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { Admin, Producer } from 'kafkajs'
+import type { Admin } from 'kafkajs'
 import { db } from '../db'
-import { PAYMENT_GROUP, sendInChunks, topics } from '../kafka/client'
+import { PAYMENT_GROUP, sendInChunks, topics, type Sender } from '../kafka/client'
 import { redis } from '../redis/client'
 import { keys } from '../redis/keys'
 import { holdLease, leaseScript } from '../redis/scripts'
@@ -22,7 +22,7 @@ const PASS_EVERY_MS = 2_000
 export class ReconcilerLoop extends StoppableLoop {
   private readonly token = `${process.pid}-${randomUUID()}`
 
-  constructor(private readonly deps: { producer: Producer, admin: Admin, consuming: () => boolean }) {
+  constructor(private readonly deps: { producer: Sender, admin: Admin, consuming: () => boolean }) {
     super()
   }
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { KafkaMessage, Producer } from 'kafkajs'
+import type { KafkaMessage } from 'kafkajs'
 import { db } from '../db'
-import { fencedBy, topics, type PaymentRequest } from '../kafka/client'
+import { fencedBy, topics, type PaymentRequest, type Sender } from '../kafka/client'
 import { redis } from '../redis/client'
 import { failpoint } from '../domain/failpoints'
 import { finishInRedis, notifyShoppers, type SettledOrder } from '../domain/payments/followup'
@@ -23,7 +23,7 @@ export class Settlement {
   consuming = true
   private stopping = false
 
-  constructor(private readonly producer: Producer) {}
+  constructor(private readonly producer: Sender) {}
 
   /** Outages are no longer waited out: the chunk in hand fails and is delivered again after a restart. */
   stop(): void {
