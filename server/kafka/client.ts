@@ -240,10 +240,7 @@ export class BatchingPublisher {
     const batch = this.queue.splice(0, this.maxBatch)
     this.lastSendAt = performance.now()
     metrics.produceBatch.observe(batch.length)
-    const sent = (async () => {
-      await this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
-    })()
-    this.sending = sent
+    this.sending = this.producer.send({ topic: this.topic, acks: -1, messages: batch.map(({ key, value }) => ({ key, value })) })
       .then(
         () => batch.forEach((m) => m.resolve()),
         (error: unknown) => batch.forEach((m) => m.reject(error)),

@@ -50,7 +50,8 @@ describe('the purchase flow across two web instances and two workers', () => {
     const tally: Record<string, number> = {}
     const history: Attempt[] = answers.map((a, i) => {
       const answer = a.status === 200 ? String(a.data?.status) : String(a.error?.data.reason ?? `HTTP ${a.status}`)
-      tally[`${a.status} ${answer}`] = (tally[`${a.status} ${answer}`] ?? 0) + 1
+      const kind = `${a.status} ${answer}`
+      tally[kind] = (tally[kind] ?? 0) + 1
       return { sub: attempts[i]!.id, couponId, answer, status: a.status, orderId: a.data?.orderId }
     })
     // TRY_AGAIN_LATER while every unit is held by a pending order (it may still come back), SOLD_OUT
