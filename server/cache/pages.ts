@@ -19,7 +19,7 @@ const LOCAL_TTL_MS = 1_000
 const local = new LRUCache<string, object>({ max: 500, ttl: LOCAL_TTL_MS })
 /** A render that read stale data just before this instance's L1 was cleared may land after the first
  *  clear; the second one removes it. Both well inside the 2 s an edit may take to show. */
-const SECOND_CLEAR_MS = 1_000
+export const SECOND_CLEAR_MS = 1_000
 
 export const pageRenderStorage = defineDriver(() => ({
   name: 'flash-sale-page-renders',
