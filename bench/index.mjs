@@ -60,6 +60,7 @@ import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReser
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 import { PART_GOALS_US, SYSTEM_GOAL_US, costNote, measurePipeline } from './lib/pipeline.mjs'
 import { queueScenarios } from './queue.mjs'
+import { settledCount, waitSettled } from './lib/settled.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -226,22 +227,10 @@ async function audit(when) {
   return a
 }
 
-/** Waits until every order of `coupons` (expected count) is settled in MySQL and no reservation is pending. */
-/**
- * Waits until the coupons have no reservation pending and at least `expected` settled orders (the
- * PENDING answers the client counted; the server may have taken a few more just as the run ended).
- */
-async function settled(coupons, expected, timeoutMs = 600_000) {
-  const t0 = Date.now()
-  for (;;) {
-    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-    status(`  … settling: ${n}/${expected} orders in MySQL, ${pending} reservations pending`)
-    if (Number(n) >= expected && pending === 0) return Date.now()
-    if (Date.now() - t0 > timeoutMs) throw new Error(`settlement did not finish: ${n}/${expected}, ${pending} pending`)
-    await sleep(50)
-  }
-}
+/** Waits until every order of `coupons` (expected count) is settled and no reservation is pending; the time it was. */
+const settled = (coupons, expected) => waitSettled({
+  db, redis, coupons, expected, onProgress: (pending) => status(`  … settling: ${pending} reservations pending`),
+})
 async function paidCount(couponId) {
   const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id = ? AND status = 'PAID'`, [couponId])
   return Number(n)
@@ -255,9 +244,9 @@ async function measureSettlement(label, coupons, expected, workers) {
   // few thousand payments in batches, and are not what a payment costs
   let before
   for (;;) {
-    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    if (Number(n) > 0) {
-      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(stack), settled: Number(n) }
+    const n = await settledCount(db, coupons)
+    if (n > 0) {
+      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(stack), settled: n }
       break
     }
     await sleep(5)

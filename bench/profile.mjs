@@ -30,6 +30,7 @@ import { ROOT, cpuSeconds, envFromPairs, runWrk, say, sleep } from './lib/util.m
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { remapBundle, stageMarkdown, stageTable } from './lib/stages.mjs'
 import { scrapeMetrics } from './lib/pipeline.mjs'
+import { settledCount, waitSettled } from './lib/settled.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
@@ -87,13 +88,10 @@ const db = mysql.createPool({ uri: env.DATABASE_URL, connectionLimit: 2 })
 const redis = new Redis(env.REDIS_URL)
 const coupon = (stock) => createBenchCoupon(db, redis, { name: 'Bench profile', description: 'bench/profile.mjs', stock })
 /** Until `expected` orders of the coupons are settled and followed up (while anything is pending, the reserve script answers HELD). */
-async function settled(coupons, expected, { followedUp = true } = {}) {
-  const pending = async () => (await Promise.all(coupons.map((cp) => redis.hlen(`coupon:{${cp}}:pending`)))).reduce((a, b) => a + b, 0)
-  for (;;) {
-    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    if (Number(n) >= expected && (!followedUp || (await pending()) === 0)) return
-    await sleep(followedUp ? 50 : 5)
-  }
+const settled = (coupons, expected) => waitSettled({ db, redis, coupons, expected })
+/** Until the coupons' first settlement round is committed. */
+async function firstCommit(coupons) {
+  while ((await settledCount(db, coupons)) === 0) await sleep(5)
 }
 const d = Number(args.duration)
 const c = Number(args.connections)
@@ -126,7 +124,7 @@ try {
     const worker = await startProfiledWorker()
     others.push(worker)
     const cpu0 = cpuSeconds(worker.pid)
-    await settled(coupons, 1, { followedUp: false }) // the first commit: start-up and the group's join left out
+    await firstCommit(coupons) // start-up and the group's join left out
     const from = monoUs()
     await settled(coupons, 2 * users.length)
     const seconds = (Date.now() - t0) / 1000

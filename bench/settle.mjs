@@ -33,7 +33,7 @@ function parseVariant(s) {
 }
 const variants = abVariants(args, parseVariant)
 
-const { db, redis, tokenFile, counts, settled, rounds, report } = await abSession(stack, 'settle', USERS)
+const { db, redis, tokenFile, pending, settledCount, settled, rounds, report } = await abSession(stack, 'settle', USERS)
 
 /** The worker's mean payments per settlement round so far (its flash_settle_batch_payments histogram). */
 async function paymentsPerRound(worker) {
@@ -56,17 +56,16 @@ async function round(variant, r) {
   } finally {
     await web.stop(15_000)
   }
-  const expected = (await counts(coupons)).pending
+  const expected = await pending(coupons)
   const worker = await stack.startWorker({ env: variant.env, nodeFlags: variant.nodeFlags })
   try {
     let before
     while (!before) {
-      const n = (await counts(coupons)).settled
+      const n = await settledCount(coupons)
       if (n > 0) before = { cpu: cpuSeconds(worker.pid), stores: storesCpu(stack), settled: n }
       else await sleep(5)
     }
-    await withTicker(`round ${r + 1}: settling (${variant.name})`, settled(coupons, expected))
-    const end = Date.now()
+    const end = await withTicker(`round ${r + 1}: settling (${variant.name})`, settled(coupons, expected))
     const measured = expected - before.settled
     const cpuUs = ((cpuSeconds(worker.pid) - before.cpu) / measured) * 1e6
     const after = storesCpu(stack)

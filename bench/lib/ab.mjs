@@ -7,8 +7,9 @@ import path from 'node:path'
 import mysql from 'mysql2/promise'
 import Redis from 'ioredis'
 import { openStack } from '../../scripts/lib/stack.mjs'
-import { ROOT, alternating, loadAverage, say, sleep, status } from './util.mjs'
+import { ROOT, alternating, loadAverage, say, status } from './util.mjs'
 import { shoppers } from './keycloak.mjs'
+import { pendingCount, settledCount, waitSettled } from './settled.mjs'
 
 /** The running stack at `dir`, which must run no payment workers: they would take the benchmark's events. */
 export function openAbStack(dir) {
@@ -39,23 +40,14 @@ export async function abSession(stack, kind, userCount) {
   const users = await shoppers(stack.env, stack.dir, userCount, (d, n) => status(`  … shoppers ${d}/${n}`))
   const tokenFile = path.join(outDir, 'tokens.txt')
   fs.writeFileSync(tokenFile, users.map((u) => u.token).join('\n') + '\n', { mode: 0o600 })
-  /** The coupons' orders settled in MySQL, and their reservations still pending in Redis. */
-  const counts = async (coupons) => {
-    const [[{ n }]] = await db.query(`SELECT COUNT(*) AS n FROM orders WHERE coupon_id IN (?) AND status <> 'PENDING'`, [coupons])
-    const pending = (await Promise.all(coupons.map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-    return { settled: Number(n), pending }
-  }
   return {
-    outDir, db, redis, users, tokenFile, counts,
-    /** Until `expected` of the coupons' orders are settled and none is pending (polled every 50 ms, as `npm run bench` does). */
-    async settled(coupons, expected, timeoutMs = 300_000) {
-      for (const t0 = Date.now(); ;) {
-        const { settled, pending } = await counts(coupons)
-        if (settled >= expected && pending === 0) return
-        if (Date.now() - t0 > timeoutMs) throw new Error(`not settled: ${settled}/${expected}, ${pending} pending`)
-        await sleep(50)
-      }
-    },
+    outDir, db, redis, users, tokenFile,
+    /** The coupons' reservations still pending in Redis. */
+    pending: (coupons) => pendingCount(redis, coupons),
+    /** The coupons' settled orders in MySQL. */
+    settledCount: (coupons) => settledCount(db, coupons),
+    /** Until `expected` of the coupons' orders are settled and none is pending (bench/lib/settled.mjs, as `npm run bench` waits). */
+    settled: (coupons, expected) => waitSettled({ db, redis, coupons, expected }),
     /** Each variant's rounds, alternating; the clients are closed and the tokens removed at the end. */
     async rounds(variants, count, round) {
       const results = []
