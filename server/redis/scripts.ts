@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { config } from '../config'
 import { keys } from './keys'
+import type { Redis } from 'ioredis'
 import type { RedisClient } from './client'
 
-/** The scripts of lua/, each named `<name>-<numberOfKeys>.lua`. */
+/** The scripts of lua/, each named `<name>-<numberOfKeys>.lua` (`-n`: the caller gives the count). */
 const SCRIPTS = [
   'reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
-  'presence-touch-1',
+  'presence-touch-1', 'presence-read-n',
   'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5',
 ] as const
 type ScriptName = (typeof SCRIPTS)[number]
@@ -33,11 +34,12 @@ export function ensureScripts(client: RedisClient): void {
   defined.add(client)
 }
 
-/** `apply-repair-8` → command `applyRepair` taking 8 keys. */
+/** `apply-repair-8` → command `applyRepair` taking 8 keys; `presence-read-n` → `presenceRead`, the count its first argument. */
 function nameParts(name: ScriptName) {
   const dash = name.lastIndexOf('-')
   const command = name.slice(0, dash).replace(/-(\w)/g, (_, c: string) => c.toUpperCase())
-  return { command, numberOfKeys: Number(name.slice(dash + 1)) }
+  const count = name.slice(dash + 1)
+  return { command, numberOfKeys: count === 'n' ? undefined : Number(count) }
 }
 // parsed once: every purchase runs three scripts
 const PARTS = new Map(SCRIPTS.map((name) => [name, nameParts(name)]))
@@ -202,6 +204,11 @@ export async function pushRecentScript(client: RedisClient, key: string, id: str
 
 export async function presenceTouchScript(client: RedisClient, userId: number, serverId: string, ttlMs: number): Promise<void> {
   await run(client, 'presence-touch-1', keys.presence(userId), serverId, ttlMs)
+}
+
+/** The live presences of each user (server ids), on one TIME, in one call: a single Redis server only (lua/presence-read-n.lua). */
+export async function presenceReadScript(client: Redis, userIds: number[]): Promise<string[][]> {
+  return await run(client, 'presence-read-n', userIds.length, ...userIds.map((id) => keys.presence(id))) as string[][]
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
+import { Cluster } from 'ioredis'
 import type { Invalidation } from '../../cache/invalidation'
 import type { RedisClient } from '../../redis/client'
 import { channels, keys } from '../../redis/keys'
-import { finishScript, type FollowUpAction } from '../../redis/scripts'
+import { finishScript, presenceReadScript, type FollowUpAction } from '../../redis/scripts'
 import type { FailureReason } from '../orders/schemas'
 import { toUpdate, updateId, type PublishedUpdate } from '../orders/updates'
 import type { OrderRow, OrderStatus } from '../../db/types'
@@ -73,14 +74,7 @@ export async function finishInRedis(client: RedisClient, orders: SettledOrder[])
  */
 export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]): Promise<number> {
   if (!orders.length) return 0
-  // Single-key reads, so they work on a Redis Cluster too; auto-pipelining sends them and the TIME
-  // together, in one round trip. A presence counts until the time it is scored with.
-  const [[seconds, micros], ...scored] = await Promise.all([
-    client.time(),
-    ...orders.map((o) => client.zrange(keys.presence(o.userId), 0, -1, 'WITHSCORES')),
-  ])
-  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
-  const present = scored.map((pairs) => pairs.filter((_, i) => i % 2 === 0 && Number(pairs[i + 1]) >= now))
+  const present = await presences(client, orders.map((o) => o.userId))
   const byServer = new Map<string, PublishedUpdate[]>()
   orders.forEach((order, i) => {
     if (!present[i]!.length) return
@@ -100,4 +94,19 @@ export async function notifyShoppers(client: RedisClient, orders: SettledOrder[]
   })
   await Promise.all([...byServer].map(([serverId, updates]) => client.publish(channels.paymentUpdate(serverId), JSON.stringify(updates))))
   return [...byServer.values()].reduce((n, updates) => n + updates.length, 0)
+}
+
+/**
+ * Each user's web instances whose presence has not expired (a presence counts until the time it is
+ * scored with, on Redis' clock). One script on a single Redis server; on a Redis Cluster, whose slots
+ * hold the users' keys apart, one read per user, sent with the TIME in one auto-pipelined round trip.
+ */
+async function presences(client: RedisClient, userIds: number[]): Promise<string[][]> {
+  if (!(client instanceof Cluster)) return await presenceReadScript(client, userIds)
+  const [[seconds, micros], ...scored] = await Promise.all([
+    client.time(),
+    ...userIds.map((id) => client.zrange(keys.presence(id), 0, -1, 'WITHSCORES')),
+  ])
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+  return scored.map((pairs) => pairs.filter((_, i) => i % 2 === 0 && Number(pairs[i + 1]) >= now))
 }
