@@ -60,7 +60,7 @@ import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReser
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 import { PART_GOALS_US, SYSTEM_GOAL_US, costNote, measurePipeline } from './lib/pipeline.mjs'
 import { queueScenarios } from './queue.mjs'
-import { settledCount, waitSettled } from './lib/settled.mjs'
+import { pendingCount, settledCount, waitSettled } from './lib/settled.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -236,10 +236,44 @@ async function paidCount(couponId) {
   return Number(n)
 }
 
-async function measureSettlement(label, coupons, expected, workers) {
+/** Until the payment workers' group is stable with `members` members, each holding partitions of the payment topic. */
+async function groupHolds(members, timeoutMs = 60_000) {
+  const { Kafka, AssignerProtocol, logLevel } = await import('kafkajs')
+  const admin = new Kafka({ brokers: env.KAFKA_BROKERS.split(','), logLevel: logLevel.NOTHING }).admin()
+  await admin.connect()
+  try {
+    for (const t0 = Date.now(); Date.now() - t0 < timeoutMs; await sleep(50)) {
+      const [group] = (await admin.describeGroups(['payment-workers'])).groups
+      const partitions = (m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment['payment-requests'] ?? []
+      const holding = group.members.filter((m) => partitions(m).length > 0)
+      if (group.state === 'Stable' && group.members.length === members && holding.length === members) return
+    }
+    throw new Error(`the payment workers' group did not settle on ${members} members holding partitions`)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/**
+ * One worker is started once its backlog waits in Kafka, and timed from its first commit (its start
+ * and group join left out). Several would join one after the other, and the first would settle much
+ * of the backlog alone meanwhile: with `fill`, they join first, hold their partitions, are stopped
+ * (SIGSTOP, well within the group's session timeout) while `fill()` writes the backlog, and continue
+ * (SIGCONT) together.
+ */
+async function measureSettlement(label, coupons, expected, workers, fill) {
   const t0 = Date.now()
   const procs = []
   for (let i = 0; i < workers; i++) procs.push(await startWorker())
+  if (fill) {
+    await groupHolds(workers)
+    for (const p of procs) process.kill(p.pid, 'SIGSTOP')
+    try {
+      expected = await fill()
+    } finally {
+      for (const p of procs) process.kill(p.pid, 'SIGCONT')
+    }
+  }
   // CPU from the first commit on: a worker's start-up and group join cost more than settling a
   // few thousand payments in batches, and are not what a payment costs
   let before
@@ -386,20 +420,18 @@ try {
   await audit('after the bursts and 1-worker settlement')
   for (const p of one.procs) await stopProc(p)
 
-  step('settlement with 2 payment workers (two more bursts of the same shoppers first)')
+  step('settlement with 2 payment workers (joined and stopped while two more bursts of the same shoppers fill Kafka)')
   const couponC = await createCoupon(USERS, 'burst C')
   const couponD = await createCoupon(USERS, 'burst D')
-  const extra = []
-  extra.push(await runWrk({
-    url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponC),
-    limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst C',
-  }))
-  extra.push(await runWrk({
-    url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(couponD),
-    limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: 'burst D',
-  }))
-  const n2 = (await Promise.all([couponC, couponD].map((c) => redis.hlen(`coupon:{${c}}:pending`)))).reduce((a, b) => a + b, 0)
-  const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], n2, 2)
+  const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], 0, 2, async () => {
+    for (const [coupon, name] of [[couponC, 'burst C'], [couponD, 'burst D']]) {
+      await runWrk({
+        url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(coupon),
+        limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: name,
+      })
+    }
+    return await pendingCount(redis, [couponC, couponD])
+  })
   await audit('after 2-worker settlement')
 
   // ---- the sold-out storm: a coupon whose 100 units were bought and settled (the 2 workers run on),
