@@ -291,7 +291,7 @@ async function measureSettlement(label, coupons, expected, workers, fill) {
   const measured = expected - before.settled
   const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
   const span = (tEnd - Number(first)) / 1000
-  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
+  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join${fill ? ' and the bursts meanwhile' : ''}); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
 }
 
 // ---------------------------------------------------------------------------------------------- run
