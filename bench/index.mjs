@@ -60,7 +60,7 @@ import { kafkaProduceToConsume, mysqlOptimistic, mysqlPessimistic, redisLuaReser
 import { consoleTable, markdown, svg } from './lib/report.mjs'
 import { PART_GOALS_US, SYSTEM_GOAL_US, costNote, measurePipeline } from './lib/pipeline.mjs'
 import { queueScenarios } from './queue.mjs'
-import { pendingCount, settledCount, waitSettled } from './lib/settled.mjs'
+import { firstCommit, pendingCount, waitSettled } from './lib/settled.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -276,15 +276,8 @@ async function measureSettlement(label, coupons, expected, workers, fill) {
   }
   // CPU from the first commit on: a worker's start-up and group join cost more than settling a
   // few thousand payments in batches, and are not what a payment costs
-  let before
-  for (;;) {
-    const n = await settledCount(db, coupons)
-    if (n > 0) {
-      before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(stack), settled: n }
-      break
-    }
-    await sleep(5)
-  }
+  const firstRound = await firstCommit(db, coupons)
+  const before = { cpu: procs.map((p) => cpuSeconds(p.pid)), stores: storesCpu(stack), settled: firstRound }
   const tEnd = await withTicker(label, settled(coupons, expected))
   const cpu = procs.reduce((sum, p, i) => sum + cpuSeconds(p.pid) - before.cpu[i], 0)
   const stores = Object.entries(storesCpu(stack)).map(([k, v]) => `${k} ${((v - before.stores[k]) / (expected - before.settled) * 1e6).toFixed(0)}`).join(', ')

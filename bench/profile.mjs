@@ -30,7 +30,7 @@ import { ROOT, cpuSeconds, envFromPairs, runWrk, say, sleep } from './lib/util.m
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { remapBundle, stageMarkdown, stageTable } from './lib/stages.mjs'
 import { scrapeMetrics } from './lib/pipeline.mjs'
-import { settledCount, waitSettled } from './lib/settled.mjs'
+import { firstCommit, waitSettled } from './lib/settled.mjs'
 
 const { values: args } = parseArgs({ options: {
   stack: { type: 'string' }, scenario: { type: 'string', default: 'purchase' }, duration: { type: 'string', default: '10' },
@@ -89,10 +89,6 @@ const redis = new Redis(env.REDIS_URL)
 const coupon = (stock) => createBenchCoupon(db, redis, { name: 'Bench profile', description: 'bench/profile.mjs', stock })
 /** Until `expected` orders of the coupons are settled and followed up (while anything is pending, the reserve script answers HELD). */
 const settled = (coupons, expected) => waitSettled({ db, redis, coupons, expected })
-/** Until the coupons' first settlement round is committed. */
-async function firstCommit(coupons) {
-  while ((await settledCount(db, coupons)) === 0) await sleep(5)
-}
 const d = Number(args.duration)
 const c = Number(args.connections)
 const purchase = { method: 'POST', path: '/api/trpc/order.purchase', tokenFile }
@@ -124,7 +120,7 @@ try {
     const worker = await startProfiledWorker()
     others.push(worker)
     const cpu0 = cpuSeconds(worker.pid)
-    await firstCommit(coupons) // start-up and the group's join left out
+    await firstCommit(db, coupons) // start-up and the group's join left out
     const from = monoUs()
     await settled(coupons, 2 * users.length)
     const seconds = (Date.now() - t0) / 1000

@@ -13,7 +13,7 @@
 // Results: .bench/settle-<time>/{result.json,summary.md}.
 import '../scripts/lib/on-node24.mjs' // first: re-runs this script on Node 24 when started on an older Node
 import { parseArgs } from 'node:util'
-import { cpuSeconds, envFromPairs, loadAverage, peakRssMb, runWrk, say, sleep, storesCpu, withTicker } from './lib/util.mjs'
+import { cpuSeconds, envFromPairs, loadAverage, peakRssMb, runWrk, say, storesCpu, withTicker } from './lib/util.mjs'
 import { createBenchCoupon } from './lib/coupons.mjs'
 import { abSession, abVariants, medianRound, openAbStack } from './lib/ab.mjs'
 
@@ -33,7 +33,7 @@ function parseVariant(s) {
 }
 const variants = abVariants(args, parseVariant)
 
-const { db, redis, tokenFile, pending, settledCount, settled, rounds, report } = await abSession(stack, 'settle', USERS)
+const { db, redis, tokenFile, pending, firstCommit, settled, rounds, report } = await abSession(stack, 'settle', USERS)
 
 /** The worker's mean payments per settlement round so far (its flash_settle_batch_payments histogram). */
 async function paymentsPerRound(worker) {
@@ -59,12 +59,8 @@ async function round(variant, r) {
   const expected = await pending(coupons)
   const worker = await stack.startWorker({ env: variant.env, nodeFlags: variant.nodeFlags })
   try {
-    let before
-    while (!before) {
-      const n = await settledCount(coupons)
-      if (n > 0) before = { cpu: cpuSeconds(worker.pid), stores: storesCpu(stack), settled: n }
-      else await sleep(5)
-    }
+    const firstRound = await firstCommit(coupons)
+    const before = { cpu: cpuSeconds(worker.pid), stores: storesCpu(stack), settled: firstRound }
     const end = await withTicker(`round ${r + 1}: settling (${variant.name})`, settled(coupons, expected))
     const measured = expected - before.settled
     const cpuUs = ((cpuSeconds(worker.pid) - before.cpu) / measured) * 1e6

@@ -9,7 +9,7 @@ import Redis from 'ioredis'
 import { openStack } from '../../scripts/lib/stack.mjs'
 import { ROOT, alternating, loadAverage, say, status } from './util.mjs'
 import { shoppers } from './keycloak.mjs'
-import { pendingCount, settledCount, waitSettled } from './settled.mjs'
+import { firstCommit, pendingCount, waitSettled } from './settled.mjs'
 
 /** The running stack at `dir`, which must run no payment workers: they would take the benchmark's events. */
 export function openAbStack(dir) {
@@ -44,8 +44,8 @@ export async function abSession(stack, kind, userCount) {
     outDir, db, redis, users, tokenFile,
     /** The coupons' reservations still pending in Redis. */
     pending: (coupons) => pendingCount(redis, coupons),
-    /** The coupons' settled orders in MySQL. */
-    settledCount: (coupons) => settledCount(db, coupons),
+    /** Until the coupons' first settlement round is committed; how many orders it settled. */
+    firstCommit: (coupons) => firstCommit(db, coupons),
     /** Until `expected` of the coupons' orders are settled and none is pending (bench/lib/settled.mjs, as `npm run bench` waits). */
     settled: (coupons, expected) => waitSettled({ db, redis, coupons, expected }),
     /** Each variant's rounds, alternating; the clients are closed and the tokens removed at the end. */

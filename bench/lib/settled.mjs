@@ -16,6 +16,15 @@ export async function settledCount(db, coupons) {
   return Number(n)
 }
 
+/** Until the coupons' first settlement round is committed; how many orders it settled. */
+export async function firstCommit(db, coupons) {
+  for (;;) {
+    const n = await settledCount(db, coupons)
+    if (n > 0) return n
+    await sleep(5)
+  }
+}
+
 /**
  * Resolves with the time (`Date.now()`, to 5 ms) at which none of the coupons' reservations was
  * pending and at least `expected` of their orders were settled; `onProgress(pending)` at most every
