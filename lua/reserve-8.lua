@@ -19,6 +19,10 @@
   ARGV[6] sale start, ms since epoch ('' when always open)
   ARGV[7] sale end, ms since epoch ('' when open-ended)
 
+  Every call into Redis from a script costs ~2 µs beyond the command itself (Redis 7.0), so the
+  common path makes ten: the holder index and the three string keys (MGET) first, the order checks
+  then read what those returned, and the per-second counter's lifetime is set once per second.
+
   The sale window and the entry's `at` use Redis' clock (TIME), never the caller's. What the user holds
   is decided before anything else that could refuse them: a shopper whose reservation holds a unit is
   answered with that order, an owner with ALREADY_PURCHASED, never SOLD_OUT.
@@ -34,18 +38,20 @@
     { "SOLD_OUT", 0, version }   no stock and nothing pending: final; the coupon's version (KEYS[6]),
                                  as of which the buyer set holds every shopper who holds a unit
 ]]
-if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then
-  return { 'OK', tonumber(redis.call('GET', KEYS[1]) or '0'), ARGV[2] }
+local own = redis.call('HGET', KEYS[8], ARGV[1])
+local state = redis.call('MGET', KEYS[1], KEYS[4], KEYS[5]) -- stock, loaded marker, repair lease
+local stock = tonumber(state[1] or '0')
+-- A re-sent command: its entry is pending, and the holder index (written with it) names it.
+if own == ARGV[2] and redis.call('HEXISTS', KEYS[3], own) == 1 then
+  return { 'OK', stock, own }
 end
-if redis.call('EXISTS', KEYS[4]) == 0 then
+if not state[2] then
   return { 'NOT_LOADED', -1 }
 end
-local stock = tonumber(redis.call('GET', KEYS[1]) or '0')
-local own = redis.call('HGET', KEYS[8], ARGV[1])
-if own and redis.call('HEXISTS', KEYS[3], own) == 1 then
+if own and own ~= ARGV[2] and redis.call('HEXISTS', KEYS[3], own) == 1 then
   return { 'PENDING', stock, own }
 end
-if redis.call('EXISTS', KEYS[5]) == 1 then
+if state[3] then
   return { 'REPAIRING', -1 }
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
@@ -72,7 +78,7 @@ if ARGV[5] ~= '' then entry.requestId = ARGV[5] end
 redis.call('HSET', KEYS[3], ARGV[2], cjson.encode(entry))
 redis.call('HSET', KEYS[8], ARGV[1], ARGV[2])
 redis.call('INCR', KEYS[6])
-local second = tostring(math.floor(now / 1000))
-redis.call('HINCRBY', KEYS[7], second, 1)
-redis.call('EXPIRE', KEYS[7], 3600)
+if redis.call('HINCRBY', KEYS[7], tostring(math.floor(now / 1000)), 1) == 1 then
+  redis.call('EXPIRE', KEYS[7], 3600)
+end
 return { 'OK', left, ARGV[2] }

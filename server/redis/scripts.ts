@@ -7,7 +7,7 @@ import type { RedisClient } from './client'
 
 /** The scripts of lua/, each named `<name>-<numberOfKeys>.lua` (`-n`: the caller gives the count). */
 const SCRIPTS = [
-  'reserve-8', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
+  'reserve-8', 'purchase-10', 'cancel-4', 'claim-2', 'finish-4', 'snapshot-6', 'apply-repair-8', 'lease-1', 'count-1', 'push-recent-1',
   'presence-touch-1', 'presence-read-n',
   'queue-join-5', 'queue-entry-3', 'queue-gate-4', 'queue-next-5', 'queue-admit-4', 'queue-restore-5', 'queue-view-5',
 ] as const
@@ -29,9 +29,18 @@ export function ensureScripts(client: RedisClient): void {
   if (defined.has(client)) return
   for (const name of SCRIPTS) {
     const { command, numberOfKeys } = parseName(name)
-    client.defineCommand(command, { numberOfKeys, lua: readFileSync(join(luaDir(), `${name}.lua`), 'utf8') })
+    client.defineCommand(command, { numberOfKeys, lua: scriptText(name) })
   }
   defined.add(client)
+}
+
+/**
+ * A script's text, each `-- include: <file>.lua` line replaced by that file's text (purchase-10
+ * includes reserve-8, so the reservation is written once).
+ */
+export function scriptText(name: string): string {
+  return readFileSync(join(luaDir(), `${name}.lua`), 'utf8')
+    .replace(/^-- include: (\S+)\.lua$/gm, (_, included: string) => scriptText(included))
 }
 
 /** `apply-repair-8` → command `applyRepair` taking 8 keys; `presence-read-n` → `presenceRead`, the count its first argument. */
@@ -41,7 +50,7 @@ function nameParts(name: ScriptName) {
   const count = name.slice(dash + 1)
   return { command, numberOfKeys: count === 'n' ? undefined : Number(count) }
 }
-// parsed once: every purchase runs three scripts
+// parsed once: every purchase runs a script
 const PARTS = new Map(SCRIPTS.map((name) => [name, nameParts(name)]))
 const parseName = (name: ScriptName) => PARTS.get(name)!
 
@@ -86,25 +95,44 @@ const stateKeys = (couponId: number) => [...reservationKeys(couponId), keys.load
 
 /** The reserve script's keys and arguments (`reserve` is also a command of a client's MULTI). */
 export function reserveArgs(couponId: number, r: ReserveRequest): (string | number)[] {
-  return [
-    ...stateKeys(couponId), keys.saleStats(couponId), keys.holders(couponId),
-    r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '',
-  ]
+  return [...reserveKeys(couponId), ...reserveArgv(r)]
 }
+const reserveKeys = (couponId: number) => [...stateKeys(couponId), keys.saleStats(couponId), keys.holders(couponId)]
+const reserveArgv = (r: ReserveRequest) =>
+  [r.userId, r.orderId, r.price, r.serverId, r.requestId ?? '', r.saleStartsAt ?? '', r.saleEndsAt ?? '']
 
 /**
  * The reserve script's answer; `ownOrderId` (PENDING) is the user's own earlier order, still pending;
  * `version` (SOLD_OUT) the coupon's version as of that final answer.
  */
-export async function reserveScript(
-  client: RedisClient,
-  couponId: number,
-  r: ReserveRequest,
-): Promise<{ status: ReserveStatus, stockLeft: number, ownOrderId?: string, version?: string }> {
-  const [status, stockLeft, third] = (await run(client, 'reserve-8', ...reserveArgs(couponId, r))) as [ReserveStatus, number, string?]
+export async function reserveScript(client: RedisClient, couponId: number, r: ReserveRequest): Promise<ReserveAnswer> {
+  return reserveAnswer(await run(client, 'reserve-8', ...reserveArgs(couponId, r)) as ReserveReply)
+}
+
+export interface ReserveAnswer { status: ReserveStatus, stockLeft: number, ownOrderId?: string, version?: string }
+type ReserveReply = [ReserveStatus, number, string?]
+function reserveAnswer([status, stockLeft, third]: ReserveReply): ReserveAnswer {
   if (status === 'PENDING') return { status, stockLeft, ownOrderId: third }
   if (status === 'SOLD_OUT') return { status, stockLeft, version: String(third) }
   return { status, stockLeft }
+}
+
+/** A rate limit's fixed window (count-1.lua): its counter, the attempts it allows (0: no limit) and its length. */
+export interface RateWindow { key: string, limit: number, windowMs: number }
+/** A capped, expiring list of ids (push-recent-1.lua). */
+export interface RecentList { key: string, keep: number, ttlSeconds: number }
+
+/**
+ * The shopper's rate-limit count, the reserve script and, on OK, the order at the head of their
+ * recent list, in one call: a single Redis server only (lua/purchase-10.lua). Over the limit,
+ * nothing is reserved and the answer is the ms left in the window.
+ */
+export async function purchaseScript(
+  client: Redis, couponId: number, r: ReserveRequest, rate: RateWindow, recent: RecentList,
+): Promise<ReserveAnswer | { status: 'RATE_LIMITED', msLeft: number }> {
+  const reply = await run(client, 'purchase-10', ...reserveKeys(couponId), rate.key, recent.key,
+    ...reserveArgv(r), rate.limit, rate.windowMs, recent.keep, recent.ttlSeconds) as ReserveReply | ['RATE_LIMITED', number]
+  return reply[0] === 'RATE_LIMITED' ? { status: 'RATE_LIMITED', msLeft: reply[1] } : reserveAnswer(reply as ReserveReply)
 }
 
 /**

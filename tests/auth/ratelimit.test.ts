@@ -1,8 +1,8 @@
 /**
  * Per-user purchase rate limit in Redis (a fixed one-second window that starts with the user's first
  * attempt): the limit is per user, refusals are RATE_LIMITED with a retry hint, the window resets, and
- * its keys expire. A purchase sends it in the same round trip as its reservation, so an attempt over
- * the limit undoes what it reserved.
+ * its keys expire. A purchase counts it in the same script as its reservation, so an attempt over
+ * the limit reserves nothing.
  */
 import { afterAll, expect, it } from 'vitest'
 

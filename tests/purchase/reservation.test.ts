@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
-import { cancelScript, claimScript, finishScript, reserveScript, type Reservation } from '../../server/redis/scripts'
+import { cancelScript, claimScript, finishScript, purchaseScript, reserveScript, type Reservation } from '../../server/redis/scripts'
 import { newOrderId } from '../../server/domain/orders/ids'
 import { redisOnlyCoupon, reserve } from '../support/reservations'
 
@@ -91,6 +91,8 @@ describe('the reserve script', () => {
     expect(entry).toMatchObject({ state: 'reserved', userId: 2, price: 100, serverId: 'web-a', requestId: 'r-1' })
     expect(Math.abs(entry.at - await redisNow())).toBeLessThan(1_000)
     expect(Number(await redis().hget(keys.saleStats(couponId), String(Math.floor(entry.at / 1000))))).toBe(1)
+    // The counter's lifetime is set by the first reservation of each second, and lasts an hour.
+    expect(await redis().ttl(keys.saleStats(couponId))).toBeGreaterThan(3_500)
   })
 
   it('answers SOLD_OUT only once no reservation is pending; HELD while one may still give its unit back', async () => {
@@ -166,5 +168,53 @@ describe('cancel, claim and the follow-ups', () => {
     expect(await redis().get(keys.stock(couponId))).toBe('7')
     expect((await redis().smembers(keys.buyers(couponId))).sort()).toEqual(['1', '3'])
     expect(await redis().hlen(keys.pending(couponId))).toBe(0)
+  })
+})
+
+describe('the purchase script (reserve between the rate-limit count and the recent list, one call)', () => {
+  const recentKey = (userId: number) => keys.recentOrders(userId)
+  const attempt = (couponId: number, userId: number, limit: number, orderId = newOrderId(couponId)) =>
+    purchaseScript(redis(), couponId, { userId, orderId, price: 100, serverId: 'test' },
+      { key: keys.rateLimit(userId), limit, windowMs: 1_000 }, { key: recentKey(userId), keep: 2, ttlSeconds: 60 })
+      .then((answer) => ({ orderId, ...answer }))
+
+  it('counts the attempt, reserves, and lists the order at the head of the shopper\'s recent orders', async () => {
+    const couponId = await freshCoupon(5)
+    const userId = 800_000_000 + couponId
+    const first = await attempt(couponId, userId, 3)
+    expect(first).toMatchObject({ status: 'OK', stockLeft: 4 })
+    expect(await entryOf(couponId, first.orderId)).toMatchObject({ state: 'reserved', userId })
+    expect(await redis().lrange(recentKey(userId), 0, -1)).toEqual([first.orderId])
+    expect(await redis().ttl(recentKey(userId))).toBeGreaterThan(50)
+    expect(Number(await redis().get(keys.rateLimit(userId)))).toBe(1)
+    expect(await redis().pttl(keys.rateLimit(userId))).toBeGreaterThan(0)
+    // an answer other than OK (the shopper's own pending order) is counted but not listed
+    expect(await attempt(couponId, userId, 3)).toMatchObject({ status: 'PENDING', ownOrderId: first.orderId })
+    expect(await redis().lrange(recentKey(userId), 0, -1)).toEqual([first.orderId])
+    expect(Number(await redis().get(keys.rateLimit(userId)))).toBe(2)
+  })
+
+  it('over the limit answers RATE_LIMITED with the window\'s ms left and reserves nothing', async () => {
+    const couponId = await freshCoupon(5)
+    const userId = 800_000_000 + couponId
+    await redis().set(keys.rateLimit(userId), 3, 'PX', 800)
+    const refused = await attempt(couponId, userId, 3)
+    expect(refused.status).toBe('RATE_LIMITED')
+    expect((refused as { msLeft: number }).msLeft).toBeGreaterThan(0)
+    expect((refused as { msLeft: number }).msLeft).toBeLessThanOrEqual(800)
+    expect(await redis().get(keys.stock(couponId))).toBe('5')
+    expect(await redis().hlen(keys.pending(couponId))).toBe(0)
+    expect(await redis().exists(recentKey(userId))).toBe(0)
+    // limit 0: nothing counted, nothing refused
+    expect(await attempt(couponId, userId, 0)).toMatchObject({ status: 'OK', stockLeft: 4 })
+    expect(await redis().get(keys.rateLimit(userId))).toBe('4')
+  })
+
+  it('keeps the recent list to its cap, newest first', async () => {
+    const userId = 800_000_000 + nextCoupon
+    await redis().del(recentKey(userId))
+    const orders = []
+    for (let i = 0; i < 3; i++) orders.push((await attempt(await freshCoupon(1), userId, 0)).orderId)
+    expect(await redis().lrange(recentKey(userId), 0, -1)).toEqual([orders[2], orders[1]])
   })
 })

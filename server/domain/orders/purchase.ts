@@ -3,23 +3,21 @@ import { config } from '../../config'
 import { db } from '../../db'
 import { BatchingPublisher, createProducer, topics, type PaymentRequest } from '../../kafka/client'
 import { redis } from '../../redis/client'
-import { keys } from '../../redis/keys'
-import { cancelScript, pushRecentScript, reserveScript } from '../../redis/scripts'
+import { cancelScript } from '../../redis/scripts'
 import { findCoupon } from '../coupons/catalogue'
 import { DomainError } from '../errors'
 import { failpoint } from '../failpoints'
 import { serverId } from '../instance'
 import { isTransient, PUBLISH_TIMEOUT_MS } from '../payments/events'
 import { recordFailure } from '../payments/settle'
-import { countPurchaseAttempt, rateLimited } from '../ratelimit'
 import { invalidationMark, knownSoldOutAnswer, learnSoldOut } from '../stock/sold-out'
 import { admissionUsed, checkAdmission, notAdmitted } from '../queue/gate'
 import { queueFeed } from '../queue/service'
 import { newOrderId } from './ids'
+import { reserveCounted, type CountedReservation } from './reserve'
 import { log } from '../../observability/log'
 import { publishInvalidation } from '../../cache/invalidation'
 
-const RECENT_ORDERS = 50
 /**
  * How long a purchase may take. Past it, the answer is OUTCOME_UNKNOWN once the reserve was sent (it
  * may hold a unit and be charged; the work goes on and settles it either way), TRY_AGAIN_LATER before
@@ -145,29 +143,25 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
     createdAt: new Date().toISOString(),
   }
   if (attempt.abandoned) throw busy() // past the deadline, answered TRY_AGAIN_LATER: nothing may be sent now
-  // One round trip: the rate limit (another slot) is written in the same tick as the reserve script,
-  // so ioredis' auto-pipelining sends them together. An attempt over the limit undoes its reservation.
-  const counted = countPurchaseAttempt(userId)
   const mark = invalidationMark()
   attempt.reserveSent = true
-  const [allowed, reserved] = await Promise.allSettled([
-    counted,
-    reserveScript(client, couponId, {
+  let counted: CountedReservation
+  try {
+    counted = await reserveCounted(client, couponId, {
       userId, orderId, price: coupon.price, serverId, requestId, saleStartsAt: ms(coupon.saleStartsAt), saleEndsAt: ms(coupon.saleEndsAt),
-    }),
-  ])
-  if (reserved.status === 'rejected') {
+    })
+  } catch (error) {
     // A Redis reply (READONLY, OOM, CLUSTERDOWN…) means the script did not run. Anything else (a
     // connection cut) is ambiguous: the reservation may exist, so it is undone like a failed publish.
-    if (reserved.reason instanceof ReplyError) refuseDuringOutage(reserved.reason)
-    return await undoReservation(event, reserved.reason)
+    if (error instanceof ReplyError) refuseDuringOutage(error)
+    return await undoReservation(event, error)
   }
-  const result = reserved.value
-  if (allowed.status === 'rejected' || !allowed.value) {
-    const refusal = allowed.status === 'rejected' ? outageRefusal(allowed.reason) : rateLimited()
-    if (result.status === 'OK') return await undoReservation(event, refusal, refusal)
+  if ('refusal' in counted) {
+    const refusal = outageRefusal(counted.refusal)
+    if (counted.heldUnit) return await undoReservation(event, refusal, refusal)
     throw refusal
   }
+  const result = counted.answer
   switch (result.status) {
     case 'OK':
       break
@@ -188,8 +182,6 @@ async function placeOrder(userId: number, couponId: number, requestId: string, a
       throw tryAgain('Stock is being checked, try again in a moment', 2)
   }
 
-  // The display index sits in another slot: sent alongside the publish, not waited for.
-  pushRecentScript(client, keys.recentOrders(userId), orderId, RECENT_ORDERS, 86_400).catch(() => {})
   admissionUsed(coupon, userId)
 
   try {

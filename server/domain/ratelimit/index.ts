@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import { config } from '../../config'
 import { redis } from '../../redis/client'
 import { keys } from '../../redis/keys'
-import { countScript } from '../../redis/scripts'
+import { countScript, type RateWindow } from '../../redis/scripts'
 import { DomainError } from '../errors'
 
 export const rateLimited = () => new DomainError('RATE_LIMITED', 'Too many purchase attempts; slow down', 1)
@@ -19,20 +19,35 @@ const limitedUntil = new LRUCache<number, number>({ max: 10_000 })
  * that starts with the user's first attempt (INCR, and PEXPIRE on the first count, in one script),
  * shared by every web instance; no instance's clock decides where a window starts or ends. The command
  * is written in the calling tick, so through ioredis' auto-pipelining it shares a round trip with
- * whatever the caller sends beside it (the reserve script). Resolves true when the attempt is within
- * the limit; throws RATE_LIMITED at once for a user this instance already saw over it in the current
- * window.
+ * whatever the caller sends beside it. Resolves true when the attempt is within the limit; throws
+ * RATE_LIMITED at once for a user this instance already saw over it in the current window.
  * PURCHASE_RATE_LIMIT attempts per second are allowed; 0 turns the limit off (benchmarks).
+ * (On a single Redis server a purchase counts inside its reserve script: purchaseRateWindow.)
  */
 export function countPurchaseAttempt(userId: number): Promise<boolean> {
-  const limit = config().PURCHASE_RATE_LIMIT
+  const { key, limit, windowMs } = purchaseRateWindow(userId)
   if (limit === 0) return Promise.resolve(true)
-  if ((limitedUntil.get(userId) ?? 0) > performance.now()) throw rateLimited()
-  return countScript(redis(), keys.rateLimit(userId), WINDOW_MS).then(({ count, msLeft }) => {
+  refuseKnownLimited(userId)
+  return countScript(redis(), key, windowMs).then(({ count, msLeft }) => {
     if (count <= limit) return true
-    limitedUntil.set(userId, performance.now() + msLeft)
+    noteLimited(userId, msLeft)
     return false
   })
+}
+
+/** The per-user purchase window, for a script that counts the attempt itself (limit 0: count nothing). */
+export function purchaseRateWindow(userId: number): RateWindow {
+  return { key: keys.rateLimit(userId), limit: config().PURCHASE_RATE_LIMIT, windowMs: WINDOW_MS }
+}
+
+/** Throws RATE_LIMITED, before any I/O, for a user this instance saw over the limit in the current window. */
+export function refuseKnownLimited(userId: number): void {
+  if ((limitedUntil.get(userId) ?? 0) > performance.now()) throw rateLimited()
+}
+
+/** Remembers a user found over the limit, for the `msLeft` Redis said were left in the window. */
+export function noteLimited(userId: number, msLeft: number): void {
+  limitedUntil.set(userId, performance.now() + msLeft)
 }
 
 /** The rate limit on its own: throws DomainError('RATE_LIMITED', …, 1) → TOO_MANY_REQUESTS with Retry-After. */
