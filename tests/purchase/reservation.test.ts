@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { closeRedis, redis } from '../../server/redis/client'
 import { keys } from '../../server/redis/keys'
@@ -174,7 +175,7 @@ describe('cancel, claim and the follow-ups', () => {
 describe('the purchase script (reserve between the rate-limit count and the recent list, one call)', () => {
   const recentKey = (userId: number) => keys.recentOrders(userId)
   const attempt = (couponId: number, userId: number, limit: number, orderId = newOrderId(couponId)) =>
-    purchaseScript(redis(), couponId, { userId, orderId, price: 100, serverId: 'test' },
+    purchaseScript(redis() as Redis, couponId, { userId, orderId, price: 100, serverId: 'test' },
       { key: keys.rateLimit(userId), limit, windowMs: 1_000 }, { key: recentKey(userId), keep: 2, ttlSeconds: 60 })
       .then((answer) => ({ orderId, ...answer }))
 
