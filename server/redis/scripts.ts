@@ -36,9 +36,9 @@ export function ensureScripts(client: RedisClient): void {
 
 /**
  * A script's text, each `-- include: <file>.lua` line replaced by that file's text (purchase-10
- * includes reserve-8, so the reservation is written once).
+ * includes count-1, reserve-8 and push-recent-1, so each is written once).
  */
-export function scriptText(name: string): string {
+function scriptText(name: string): string {
   return readFileSync(join(luaDir(), `${name}.lua`), 'utf8')
     .replace(/^-- include: (\S+)\.lua$/gm, (_, included: string) => scriptText(included))
 }
