@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis'
 import type { RedisClient } from '../../redis/client'
 import { keys } from '../../redis/keys'
 import { purchaseScript, pushRecentScript, reserveScript, type ReserveAnswer, type ReserveRequest } from '../../redis/scripts'
-import { countPurchaseAttempt, noteLimited, purchaseRateWindow, rateLimited, refuseKnownLimited } from '../ratelimit'
+import { countPurchaseAttempt, knownLimited, noteLimited, purchaseRateWindow, rateLimited } from '../ratelimit'
 
 /** How many of a shopper's latest order ids their recent list keeps (order.mine reads it), and for how long. */
 const RECENT = { keep: 50, ttlSeconds: 86_400 }
@@ -27,11 +27,7 @@ export type CountedReservation = { answer: ReserveAnswer } | { refusal: unknown,
 export async function reserveCounted(client: RedisClient, couponId: number, request: ReserveRequest): Promise<CountedReservation> {
   const { userId, orderId } = request
   const rate = purchaseRateWindow(userId)
-  try {
-    if (rate.limit > 0) refuseKnownLimited(userId)
-  } catch (refusal) {
-    return { refusal, heldUnit: false }
-  }
+  if (rate.limit > 0 && knownLimited(userId)) return { refusal: rateLimited(), heldUnit: false }
   const recent = { key: keys.recentOrders(userId), ...RECENT }
   if (!(client instanceof Cluster)) {
     const answer = await purchaseScript(client, couponId, request, rate, recent)

@@ -27,7 +27,7 @@ const limitedUntil = new LRUCache<number, number>({ max: 10_000 })
 export function countPurchaseAttempt(userId: number): Promise<boolean> {
   const { key, limit, windowMs } = purchaseRateWindow(userId)
   if (limit === 0) return Promise.resolve(true)
-  refuseKnownLimited(userId)
+  if (knownLimited(userId)) throw rateLimited()
   return countScript(redis(), key, windowMs).then(({ count, msLeft }) => {
     if (count <= limit) return true
     noteLimited(userId, msLeft)
@@ -40,9 +40,9 @@ export function purchaseRateWindow(userId: number): RateWindow {
   return { key: keys.rateLimit(userId), limit: config().PURCHASE_RATE_LIMIT, windowMs: WINDOW_MS }
 }
 
-/** Throws RATE_LIMITED, before any I/O, for a user this instance saw over the limit in the current window. */
-export function refuseKnownLimited(userId: number): void {
-  if ((limitedUntil.get(userId) ?? 0) > performance.now()) throw rateLimited()
+/** Whether this instance saw the user over the limit in the current window: refused before any I/O. */
+export function knownLimited(userId: number): boolean {
+  return (limitedUntil.get(userId) ?? 0) > performance.now()
 }
 
 /** Remembers a user found over the limit, for the `msLeft` Redis said were left in the window. */
