@@ -85,8 +85,9 @@ export function plan(scenarios, { attempts = 100_000, stock = 10_000, coupons = 
   const perWorker = one.rps
   const addedPerWorker = Math.max(0, two.rps - one.rps)
   const needed = reservations / settleWithin
-  // At least two, so settlement survives one worker's loss.
-  const workers = Math.max(2, needed <= perWorker ? 1 : 1 + Math.ceil((needed - perWorker) / Math.max(addedPerWorker, 1)))
+  // At least two, so settlement survives one worker's loss; no more than two when the run's second
+  // worker added nothing (then MySQL sets the pace, and settlement is the limit past one worker's rate).
+  const workers = Math.max(2, needed <= perWorker || addedPerWorker === 0 ? 1 : 1 + Math.ceil((needed - perWorker) / addedPerWorker))
   const partitions = Math.max(12, 2 * workers)
 
   const limits = [

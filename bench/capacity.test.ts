@@ -51,7 +51,16 @@ describe('bench/capacity.mjs', () => {
     const spread = plan(scenarios, { attempts: 100_000, coupons: 20 })
     expect(spread.redis.hotCouponFits).toBe(true)
     expect(spread.breaksFirst).toMatch(/web CPU/)
-    expect(plan(scenarios, { attempts: 100_000, stock: 100_000, settleWithin: 10 }).workers.count).toBeGreaterThan(base.workers.count)
+    // a stock to settle beyond one worker's measured rate: more workers where the second one added
+    // payments/s, settlement as the first limit where it added none
+    const one = byName('settlement, 1 payment worker')!.rps
+    const secondAdds = (factor: number) => scenarios.map((s: { name: string, rps: number }) =>
+      s.name.startsWith('settlement, 2 payment workers') ? { ...s, rps: one * factor } : s)
+    const big = { attempts: 1_000_000, coupons: 100, stock: Math.ceil(20 * one), settleWithin: 10 }
+    expect(plan(secondAdds(1.5), big).workers.count).toBeGreaterThan(base.workers.count)
+    const bound = plan(secondAdds(0.8), big)
+    expect(bound.workers.count).toBe(2)
+    expect(bound.breaksFirst).toMatch(/^settlement/)
   })
 
   it('fits a million shoppers on one coupon behind its waiting room, and moves with the figures', () => {
