@@ -12,7 +12,8 @@
 //         and the 1-instance run once more at the end of the run (the broker's JVM mostly compiled)
 //   stores: Redis+Lua reserve (in-process ioredis EVALSHA, 200 callers) · MySQL pessimistic
 //         (SELECT … FOR UPDATE) and optimistic (version-checked UPDATE) reservations on one hot row ·
-//         settlement end to end with 1 and 2 payment workers · one-transaction-per-payment settlement
+//         settlement end to end with 1 and 2 payment workers, fresh and warmed (a second backlog) ·
+//         one-transaction-per-payment settlement
 //   purchase → result on the order.onUpdate subscription; 10,000 open subscriptions at rest on one
 //   instance (--tabs 5000: CPU, RSS and heap above the idle instance's); RSS of web and workers during
 //   a long burst (--soak); the waiting room (bench/queue.mjs); audit.
@@ -259,17 +260,22 @@ async function groupHolds(members, timeoutMs = 60_000) {
  * and group join left out). Several would join one after the other, and the first would settle much
  * of the backlog alone meanwhile: with `fill`, they join first, hold their partitions, are stopped
  * (SIGSTOP, well within the group's session timeout) while `fill()` writes the backlog, and continue
- * (SIGCONT) together.
+ * (SIGCONT) together; `fill` returns the coupons it sold. With `procs`, the workers of an earlier measurement settle again the same way:
+ * a long-running worker's cost, its JIT warm-up behind it (a fresh worker spends about half again
+ * as much CPU per payment on its first few thousand payments, and two fresh workers each spread that
+ * over half the backlog).
  */
-async function measureSettlement(label, coupons, expected, workers, fill) {
+async function measureSettlement(label, { coupons, expected, workers = 1, procs, fill }) {
   const t0 = Date.now()
-  const procs = []
-  for (let i = 0; i < workers; i++) procs.push(await startWorker())
+  const started = !procs
+  procs ??= []
+  for (let i = 0; started && i < workers; i++) procs.push(await startWorker())
   if (fill) {
-    await groupHolds(workers)
+    await groupHolds(procs.length)
     for (const p of procs) process.kill(p.pid, 'SIGSTOP')
     try {
-      expected = await fill()
+      coupons = await fill()
+      expected = await pendingCount(redis, coupons)
     } finally {
       for (const p of procs) process.kill(p.pid, 'SIGCONT')
     }
@@ -284,7 +290,7 @@ async function measureSettlement(label, coupons, expected, workers, fill) {
   const measured = expected - before.settled
   const [[{ first }]] = await db.query('SELECT UNIX_TIMESTAMP(MIN(updated_at)) * 1000 AS first FROM orders WHERE coupon_id IN (?)', [coupons])
   const span = (tEnd - Number(first)) / 1000
-  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. worker start and group join${fill ? ' and the bursts meanwhile' : ''}); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
+  return { procs, s: record({ name: label, group: 'store', rps: expected / span, unit: 'payments/s', serverCpuPct: (cpu / span) * 100, perCpuSecond: cpu > 0 ? measured / cpu : undefined, cpuUsPerPayment: cpu > 0 ? (cpu / measured) * 1e6 : undefined, note: `${expected} payments in ${span.toFixed(2)} s from the first commit (${((tEnd - t0) / 1000).toFixed(1)} s incl. ${started ? 'worker start and group join' : 'the workers\' check of their group'}${fill ? ' and the bursts meanwhile' : ''}); worker CPU after the first commit ${cpu.toFixed(2)} s for ${measured} payments (${cpu > 0 ? ((cpu / measured) * 1e6).toFixed(0) : '–'} µs each, 10 ms ticks); µs per payment of ${stores}` }) }
 }
 
 // ---------------------------------------------------------------------------------------------- run
@@ -405,27 +411,40 @@ try {
   step('settlement with 1 payment worker (events of the bursts above, waiting in Kafka)')
   const phase1 = [warm, couponA, couponB]
   const n1 = (await Promise.all(phase1.map(async (c) => Number((await redis.hlen(`coupon:{${c}}:pending`)))))).reduce((a, b) => a + b, 0)
-  const one = await measureSettlement('settlement, 1 payment worker (end to end)', phase1, n1, 1)
+  const one = await measureSettlement('settlement, 1 payment worker (end to end)', { coupons: phase1, expected: n1 })
   const paidA = await paidCount(couponA)
   sBurst.paid = paidA
   sBurst.note = `paid ${paidA} of stock ${USERS}`
   say(`    burst coupon: ${paidA} paid of ${USERS}`)
   await audit('after the bursts and 1-worker settlement')
-  for (const p of one.procs) await stopProc(p)
-
-  step('settlement with 2 payment workers (joined and stopped while two more bursts of the same shoppers fill Kafka)')
-  const couponC = await createCoupon(USERS, 'burst C')
-  const couponD = await createCoupon(USERS, 'burst D')
-  const two = await measureSettlement('settlement, 2 payment workers (end to end)', [couponC, couponD], 0, 2, async () => {
-    for (const [coupon, name] of [[couponC, 'burst C'], [couponD, 'burst D']]) {
+  /** New coupons, each bought by every shopper through the burst instance; the reservations pending. */
+  const bursts = async (name, count) => {
+    const coupons = []
+    for (let i = 0; i < count; i++) coupons.push(await createCoupon(USERS, `${name} ${i + 1}`))
+    for (const [i, coupon] of coupons.entries()) {
       await runWrk({
         url: web.url, method: 'POST', path: purchasePath, tokenFile, body: body(coupon),
-        limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: name,
+        limit: USERS, connections: CONNECTIONS, serverPid: web.pid, label: `${name} ${i + 1}`,
       })
     }
-    return await pendingCount(redis, [couponC, couponD])
+    return coupons
+  }
+  step('settlement with the same worker, warmed (stopped while two more bursts of the same shoppers fill Kafka)')
+  const oneWarm = await measureSettlement('warmed settlement, 1 payment worker (its second backlog)', {
+    procs: one.procs, fill: () => bursts('warmed 1 worker', 2),
   })
+  await audit('after the warmed 1-worker settlement')
+  for (const p of one.procs) await stopProc(p)
+
+  // four bursts: each of the two settles about as many payments as the one worker did before its warmed run
+  step('settlement with 2 payment workers (joined and stopped while four more bursts of the same shoppers fill Kafka)')
+  const two = await measureSettlement('settlement, 2 payment workers (end to end)', { workers: 2, fill: () => bursts('burst 2 workers', 4) })
   await audit('after 2-worker settlement')
+  step('settlement with the same 2 workers, warmed (stopped while two more bursts fill Kafka)')
+  const twoWarm = await measureSettlement('warmed settlement, 2 payment workers (their second backlog)', {
+    procs: two.procs, fill: () => bursts('warmed 2 workers', 2),
+  })
+  await audit('after the warmed 2-worker settlement')
 
   // ---- the sold-out storm: a coupon whose 100 units were bought and settled (the 2 workers run on),
   // then every shopper at once, for as long as the ping run
@@ -661,7 +680,7 @@ try {
   target('purchase, cached credentials: per server CPU-s vs bare node', sSustained.perCpuSecond / sBare.perCpuSecond, { atLeast: 0.2 })
   vs('first purchase on the instance (new tokens) vs cached tokens', sBurst, sBurstCached, 0.8)
   vs('settlement, 1 worker vs one transaction per payment', one.s, sPerTxn, 10)
-  target('settlement: worker CPU-µs per payment, 2 workers vs 1', one.s.perCpuSecond / two.s.perCpuSecond, { atMost: 1.15 })
+  target('settlement: worker CPU-µs per payment, 2 warmed workers vs 1', oneWarm.s.perCpuSecond / twoWarm.s.perCpuSecond, { atMost: 1.15 })
   target('purchase → WebSocket result p50 (10 concurrent)', sWs.p50, { atMost: 20, unit: 'ms', digits: 1 })
   target('purchase → WebSocket result p99 (10 concurrent)', sWs.p99, { atMost: 60, unit: 'ms', digits: 1 })
   target(`${live.server.subscriptions} open subscriptions at rest: CPU of the instance`, live.open.cpuPct, { atMost: 10, unit: '% of a core', digits: 1 })
@@ -675,6 +694,7 @@ try {
   target('whole-system CPU per accepted purchase through NGINX, 1 web instance', pipeline.totalUs, { atMost: SYSTEM_GOAL_US, unit: 'µs', digits: 0 })
   for (const [part, goal] of Object.entries(PART_GOALS_US)) target(`${part} CPU per accepted purchase (same run)`, pipeline.parts[part]?.usPerPurchase, { atMost: goal, unit: 'µs', digits: 0 })
   result.targets.push({ name: 'through NGINX with 1, 2, 3 web instances (purchases/s; CPU split in the scenario notes)', goal: 'a table', met: viaNginx.every(Boolean), measured: viaNginx.map((x) => `${Math.round(x.rps).toLocaleString('en-US')}`).join(' / '), by: '' })
+  result.targets.push({ name: '(info) settlement: worker CPU-µs per payment, 2 fresh workers vs 1 (each spreads its JIT warm-up over half the payments)', goal: '—', met: null, measured: `${(one.s.perCpuSecond / two.s.perCpuSecond).toFixed(2)}×`, by: '' })
   result.targets.push({ name: '(info) settlement, 2 workers vs one transaction per payment', goal: '—', met: null, measured: `${ratio(two.s, sPerTxn).toFixed(2)}×`, by: '', perCpu: cpuRatio(two.s, sPerTxn) })
   result.targets.push({ name: '(info) tRPC ping (fast lane) vs bare node', goal: '—', met: null, measured: `${ratio(sFast, sBare).toFixed(2)}×`, by: '', perCpu: cpuRatio(sFast, sBare) })
   result.targets.push({ name: '(info) Redis+Lua vs MySQL pessimistic', goal: '—', met: null, measured: `${ratio(sLua, sPess).toFixed(2)}×`, by: '' })
