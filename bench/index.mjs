@@ -260,10 +260,10 @@ async function groupHolds(members, timeoutMs = 60_000) {
  * and group join left out). Several would join one after the other, and the first would settle much
  * of the backlog alone meanwhile: with `fill`, they join first, hold their partitions, are stopped
  * (SIGSTOP, well within the group's session timeout) while `fill()` writes the backlog, and continue
- * (SIGCONT) together; `fill` returns the coupons it sold. With `procs`, the workers of an earlier measurement settle again the same way:
- * a long-running worker's cost, its JIT warm-up behind it (a fresh worker spends about half again
- * as much CPU per payment on its first few thousand payments, and two fresh workers each spread that
- * over half the backlog).
+ * (SIGCONT) together; `fill` returns the coupons it sold. With `procs`, the workers of an earlier
+ * measurement settle again the same way: a long-running worker's cost, its JIT warm-up behind it (a
+ * fresh worker spends more CPU per payment on its first few thousand payments, and two fresh workers
+ * each spread that over half the backlog).
  */
 async function measureSettlement(label, { coupons, expected, workers = 1, procs, fill }) {
   const t0 = Date.now()
@@ -417,7 +417,7 @@ try {
   sBurst.note = `paid ${paidA} of stock ${USERS}`
   say(`    burst coupon: ${paidA} paid of ${USERS}`)
   await audit('after the bursts and 1-worker settlement')
-  /** New coupons, each bought by every shopper through the burst instance; the reservations pending. */
+  /** `count` new coupons, each bought by every shopper through the burst instance (the events wait in Kafka). */
   const bursts = async (name, count) => {
     const coupons = []
     for (let i = 0; i < count; i++) coupons.push(await createCoupon(USERS, `${name} ${i + 1}`))
