@@ -268,8 +268,10 @@ async function groupHolds(members, timeoutMs = 60_000) {
 async function measureSettlement(label, { coupons, expected, workers = 1, procs, fill }) {
   const t0 = Date.now()
   const started = !procs
-  procs ??= []
-  for (let i = 0; started && i < workers; i++) procs.push(await startWorker())
+  if (started) {
+    procs = []
+    for (let i = 0; i < workers; i++) procs.push(await startWorker())
+  }
   if (fill) {
     await groupHolds(procs.length)
     for (const p of procs) process.kill(p.pid, 'SIGSTOP')
@@ -410,8 +412,7 @@ try {
   // ---- settlement, end to end: Kafka in → MySQL committed → Redis follow-up done → result published
   step('settlement with 1 payment worker (events of the bursts above, waiting in Kafka)')
   const phase1 = [warm, couponA, couponB]
-  const n1 = (await Promise.all(phase1.map(async (c) => Number((await redis.hlen(`coupon:{${c}}:pending`)))))).reduce((a, b) => a + b, 0)
-  const one = await measureSettlement('settlement, 1 payment worker (end to end)', { coupons: phase1, expected: n1 })
+  const one = await measureSettlement('settlement, 1 payment worker (end to end)', { coupons: phase1, expected: await pendingCount(redis, phase1) })
   const paidA = await paidCount(couponA)
   sBurst.paid = paidA
   sBurst.note = `paid ${paidA} of stock ${USERS}`
