@@ -2,7 +2,7 @@ import type { H3Event } from 'h3'
 import { DomainError } from '../domain/errors'
 import { bearerToken } from './bearer'
 import { isCrossSite, isSafeMethod } from './csrf'
-import { verifyAccessToken } from './jwt'
+import { rememberedAccessToken, verifyAccessToken } from './jwt'
 import { identityOfSessionCookie, sessionCookieOf } from './session'
 import type { Credentials, Identity } from './types'
 
@@ -39,16 +39,30 @@ function toIdentity(token: Identity): Identity {
 
 /** The identity behind an HTTP request (see identifyCredentials); null when anonymous. */
 export async function identifyEvent(event: H3Event): Promise<Identity | null> {
+  const known = identifyEventNow(event)
+  if (known !== undefined) return known
   const headers = event.node.req.headers
-  const authorization = headers.authorization
-  if (!authorization && !headers.cookie) return null
   return await identifyCredentials({
-    authorization,
+    authorization: headers.authorization,
     cookie: headers.cookie,
     method: event.method,
     origin: headers.origin,
     secFetchSite: headers['sec-fetch-site'] as string | undefined,
   })
+}
+
+/**
+ * What identifyEvent would answer, when it needs no waiting: null for a request without credentials,
+ * the identity of a bearer token this process has verified before (the same refusals for a malformed
+ * header or an expired token); undefined when a token or cookie must be checked first.
+ */
+export function identifyEventNow(event: H3Event): Identity | null | undefined {
+  const { authorization, cookie } = event.node.req.headers
+  if (!authorization) return cookie ? undefined : null
+  const token = bearerToken(authorization)
+  if (!token) throw new DomainError('UNAUTHORIZED', 'Unsupported Authorization header: expected Bearer <token>')
+  const remembered = rememberedAccessToken(token)
+  return remembered && toIdentity(remembered)
 }
 
 /**

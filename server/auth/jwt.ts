@@ -163,19 +163,30 @@ function checkClaims(claims: Claims | undefined, nowSeconds: number): asserts cl
 }
 
 /**
+ * What verifyAccessToken would answer for a token this process verified before, without waiting:
+ * who it proves, or DomainError('UNAUTHORIZED') once it has expired; undefined for a token not
+ * verified here yet (verifyAccessToken checks it). A signed-in call's usual case, answered in the
+ * same turn as the request (a sold-out storm's refusals are mostly this and the answer).
+ */
+export function rememberedAccessToken(token: string): VerifiedToken | undefined {
+  const key = cacheKey(token)
+  const hit = verified.get(key)
+  if (hit?.token !== token) return undefined
+  if (hit.identity.exp + CLOCK_SKEW_SECONDS > Date.now() / 1000) return hit.identity
+  verified.delete(key)
+  throw unauthorized('expired')
+}
+
+/**
  * Verifies a Keycloak access token and returns who it proves.
  * Throws DomainError('UNAUTHORIZED') for any invalid token, DomainError('TRY_AGAIN_LATER') when the
  * realm's keys cannot be loaded.
  */
 export async function verifyAccessToken(token: string): Promise<VerifiedToken> {
+  const hit = rememberedAccessToken(token)
+  if (hit) return hit
   const now = Date.now() / 1000
   const key = cacheKey(token)
-  const hit = verified.get(key)
-  if (hit?.token === token) {
-    if (hit.identity.exp + CLOCK_SKEW_SECONDS > now) return hit.identity
-    verified.delete(key)
-    throw unauthorized('expired')
-  }
   const why = refused.get(token)
   if (why) throw unauthorized(why)
   try {

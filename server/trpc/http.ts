@@ -5,7 +5,7 @@ import { getDefaultErrorShape, getHTTPStatusCodeFromError, getStatusCodeFromKey,
 import type { DomainError } from '../domain/errors'
 import { knownUserId } from '../domain/users/service'
 import { observeProcedure } from '../observability/metrics'
-import { createContext } from './context'
+import { contextNow, createContext } from './context'
 import { REASON_CODES, refuse, refusalBody, retryAfterOf, type RefusalBody } from './errors'
 import type { Context, Meta } from './init'
 import { appRouter } from './routers/_app'
@@ -89,8 +89,9 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
     if (procedure._def.type !== call.type) {
       throw new TRPCError({ code: 'METHOD_NOT_SUPPORTED', message: `Unsupported ${method}-request to ${procedure._def.type} procedure at path "${path}"` })
     }
-    input = await readInput(call, params)
-    ctx = await createContext(event)
+    const raw = rawInput(call, params)
+    input = parseInput(call, raw instanceof Promise ? await raw : raw)
+    ctx = contextNow(event) ?? await createContext(event)
     const known = ctx.identity && procedure._def.meta?.knownRefusal?.(input, knownUserId(ctx.identity.sub))
     if (known) return answerKnownRefusal(call, known)
     const data = await procedure({ ctx, getRawInput: async () => input, path, type: call.type, signal: undefined, batchIndex: 0 })
@@ -102,15 +103,22 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
   }
 }
 
-async function readInput(call: Call, params: URLSearchParams): Promise<unknown> {
-  let raw: string | undefined
-  if (call.type === 'query') {
-    raw = params.get('input') ?? undefined
-  } else {
-    const declared = Number(call.event.node.req.headers['content-length'] ?? 0)
-    if (declared > MAX_INPUT_BYTES) throw new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'Request body too large' })
-    raw = (await readRawBody(call.event, 'utf8')) || undefined
-  }
+/**
+ * The call's input as sent: a query's `input` parameter, a mutation's body. A small call's body has
+ * usually arrived with its headers, and is then taken in this turn, without h3's reader (its stream
+ * listeners and promises cost a refusal more than its answer).
+ */
+function rawInput(call: Call, params: URLSearchParams): string | undefined | Promise<string | undefined> {
+  if (call.type === 'query') return params.get('input') ?? undefined
+  const req = call.event.node.req
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_INPUT_BYTES) throw new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'Request body too large' })
+  // every declared byte already buffered (the parser pushes them before the stream ends)
+  if (declared > 0 && req.readableLength === declared && !req.readableFlowing) return (req.read() as Buffer).toString('utf8')
+  return readRawBody(call.event, 'utf8').then((raw) => raw || undefined)
+}
+
+function parseInput(call: Call, raw: string | undefined): unknown {
   if (raw === undefined) return undefined
   if (raw.length > MAX_INPUT_BYTES) throw new TRPCError({ code: 'PAYLOAD_TOO_LARGE', message: 'Input too large' })
   let parsed: unknown

@@ -151,6 +151,38 @@ describe('the fast lane speaks tRPC\'s wire format', () => {
     expect(res).toMatchObject({ status: 413, body: { error: { data: { code: 'PAYLOAD_TOO_LARGE', reason: 'PAYLOAD_TOO_LARGE' } } } })
   })
 
+  it('reads a mutation\'s body whether it arrives with its headers, after them, or in chunks', async () => {
+    // node:http, to choose how the body travels: one write with the headers, a second write 50 ms
+    // after them (the fast lane's read in the same turn finds no body yet), or chunked in two pieces
+    const post = (base: string, body: string, how: 'with headers' | 'after headers' | 'chunked') =>
+      new Promise<{ status: number, reason?: string }>((resolve, reject) => {
+        const headers: Record<string, string> = { ...json, authorization: `Bearer ${shopper.token}` }
+        if (how !== 'chunked') headers['content-length'] = String(Buffer.byteLength(body))
+        const req = request(`${base}/api/trpc/order.purchase`, { method: 'POST', headers }, (res) => {
+          let text = ''
+          res.on('data', (chunk: Buffer) => { text += chunk })
+          res.on('end', () => resolve({ status: res.statusCode!, reason: JSON.parse(text).error?.data?.reason }))
+        })
+        req.on('error', reject)
+        if (how === 'with headers') return req.end(body)
+        req.flushHeaders()
+        const half = body.length >> 1
+        setTimeout(() => {
+          if (how === 'after headers') return req.end(body)
+          req.write(body.slice(0, half))
+          setTimeout(() => req.end(body.slice(half)), 20)
+        }, 50)
+      })
+    const body = JSON.stringify({ couponId })
+    for (const how of ['with headers', 'after headers', 'chunked'] as const) {
+      for (const base of [fast.url, standard.url]) {
+        expect({ how, ...(await post(base, body, how)) }).toEqual({ how, status: 409, reason: 'SOLD_OUT' })
+      }
+      // and a body that is not the input is refused as such, however it came
+      expect({ how, ...(await post(fast.url, '{"couponId":"x"}', how)) }).toEqual({ how, status: 400, reason: 'INVALID_INPUT' })
+    }
+  })
+
   it('works with the typed @trpc/client, batched or not, and surfaces reasons on errors', async () => {
     for (const link of [
       httpBatchLink({ url: `${fast.url}/api/trpc`, headers: { authorization: `Bearer ${shopper.token}` } }),

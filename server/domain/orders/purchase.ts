@@ -112,11 +112,12 @@ const alreadyPurchased = () => new DomainError('ALREADY_PURCHASED', 'You already
  */
 export function knownPurchaseRefusal(userId: number, couponId: number): DomainError | undefined {
   const known = knownSoldOutAnswer(couponId, userId)
-  if (known === 'SOLD_OUT') return soldOut()
-  if (known === 'ALREADY_PURCHASED') return alreadyPurchased()
-  if (queueFeed().notAdmitted(couponId, userId)) return notAdmitted()
+  if (known) return KNOWN_REFUSALS[known]
+  if (queueFeed().notAdmitted(couponId, userId)) return KNOWN_REFUSALS.NOT_ADMITTED
   return undefined
 }
+/** The same answers every time, so one instance each (a DomainError carries no stack, and nothing changes one). */
+const KNOWN_REFUSALS = { SOLD_OUT: soldOut(), ALREADY_PURCHASED: alreadyPurchased(), NOT_ADMITTED: notAdmitted() }
 
 /**
  * Cheap refusals come first; the reservation itself is one Lua script; the answer is PENDING once
