@@ -63,9 +63,12 @@ describe('bench/capacity.mjs', () => {
     expect(bound.breaksFirst).toMatch(/^settlement/)
   })
 
-  it('fits a million shoppers on one coupon behind its waiting room, and moves with the figures', () => {
+  it('weighs a million shoppers on one coupon behind its waiting room against one master, and moves with the figures', () => {
     const room = roomPlan(scenarios, { shoppers: 1_000_000 })
-    expect(room.redis.fits).toBe(true)
+    // the verdict is the measured run's, read against the 70 % ceiling: 57 % of a core in the run of
+    // 2026-12-08 00:02, 70.3 % in the run of 05:09 (docs/capacity.md shows whichever is on top)
+    expect(room.redis.fits).toBe(Math.max(room.redis.joinPhase, room.redis.opening) <= 0.7)
+    expect(roomPlan(scenarios, { shoppers: 1_000_000, utilization: 1 }).redis.fits).toBe(true)
     expect(room.reserveScriptsPerSecond).toBe(1_000)
     // twice the Redis cost per join takes twice the master's share while shoppers join
     const costly = roomPlan(scenarios.map((s: { name: string, note?: string }) => (s.name.startsWith('queue.join through HTTP') ? { ...s, note: s.note!.replace(/Redis ([\d.]+)/, (_, us: string) => `Redis ${Number(us) * 2}`) } : s)), { shoppers: 1_000_000 })
