@@ -40,7 +40,11 @@ function toIdentity(token: Identity): Identity {
 /** The identity behind an HTTP request (see identifyCredentials); null when anonymous. */
 export async function identifyEvent(event: H3Event): Promise<Identity | null> {
   const known = identifyEventNow(event)
-  if (known !== undefined) return known
+  return known !== undefined ? known : await identifyEventLater(event)
+}
+
+/** identifyEvent's check of what identifyEventNow cannot answer at once: a token new to this process, or the session cookie. */
+export async function identifyEventLater(event: H3Event): Promise<Identity | null> {
   const headers = event.node.req.headers
   return await identifyCredentials({
     authorization: headers.authorization,

@@ -1,7 +1,7 @@
 import type { H3Event } from 'h3'
 import { getRequestHeader } from 'h3'
 import { randomUUID } from 'node:crypto'
-import { identifyEvent, identifyEventNow } from '../auth/identify'
+import { identifyEventLater, identifyEventNow } from '../auth/identify'
 import { verifyAccessToken } from '../auth/jwt'
 import type { Identity } from '../auth/types'
 import { DomainError } from '../domain/errors'
@@ -16,10 +16,7 @@ import type { Context } from './init'
 const asTRPCError = (error: unknown) => error instanceof DomainError ? toTRPCError(error) : error
 
 export async function createContext(event: H3Event): Promise<Context> {
-  const now = contextNow(event)
-  if (now) return now
-  const identity = await identifyEvent(event).catch((error: unknown) => { throw asTRPCError(error) })
-  return contextOf(event, identity)
+  return contextNow(event) ?? await contextLater(event)
 }
 
 /**
@@ -35,6 +32,12 @@ export function contextNow(event: H3Event): Context | undefined {
     throw asTRPCError(error)
   }
   return identity === undefined ? undefined : contextOf(event, identity)
+}
+
+/** The call's context once its credentials are checked: what contextNow could not answer at once. */
+export async function contextLater(event: H3Event): Promise<Context> {
+  const identity = await identifyEventLater(event).catch((error: unknown) => { throw asTRPCError(error) })
+  return contextOf(event, identity)
 }
 
 function contextOf(event: H3Event, identity: Identity | null): Context {

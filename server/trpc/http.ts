@@ -5,7 +5,7 @@ import { getDefaultErrorShape, getHTTPStatusCodeFromError, getStatusCodeFromKey,
 import type { DomainError } from '../domain/errors'
 import { knownUserId } from '../domain/users/service'
 import { observeProcedure } from '../observability/metrics'
-import { contextNow, createContext } from './context'
+import { contextLater, contextNow } from './context'
 import { REASON_CODES, refuse, refusalBody, retryAfterOf, type RefusalBody } from './errors'
 import type { Context, Meta } from './init'
 import { appRouter } from './routers/_app'
@@ -91,7 +91,7 @@ export async function handleSingleCall(event: H3Event): Promise<string | undefin
     }
     const raw = rawInput(call, params)
     input = parseInput(call, raw instanceof Promise ? await raw : raw)
-    ctx = contextNow(event) ?? await createContext(event)
+    ctx = contextNow(event) ?? await contextLater(event)
     const known = ctx.identity && procedure._def.meta?.knownRefusal?.(input, knownUserId(ctx.identity.sub))
     if (known) return answerKnownRefusal(call, known)
     const data = await procedure({ ctx, getRawInput: async () => input, path, type: call.type, signal: undefined, batchIndex: 0 })
